@@ -1,0 +1,532 @@
+"""The validated stack configuration of golden-fleet.
+
+Every key under the ``golden-fleet`` namespace of ``Pulumi.<stack>.yaml`` is parsed here, once,
+before a single resource is registered. A bad value raises :class:`ConfigError`, whose message
+names the key path (``golden-fleet:fleets.green.capacity.min``) and the rule it broke.
+
+The same model is used by the Pulumi program and by the release command, so an edit that the
+release command accepts is an edit that ``pulumi preview`` accepts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+NAMESPACE = "golden-fleet"
+
+# AWS caps target-group names at 32 characters and we append "-green-tg" (9); ALB names take
+# the service name plus "-alb". 20 leaves room for both.
+SERVICE_NAME_MAX = 20
+
+# Semantic Versioning 2.0.0, without build metadata ("+..."): "+" is not allowed in AMI names
+# and two builds differing only in metadata would be the same version to an operator.
+SEMVER_PATTERN = (
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?$"
+)
+_SEMVER = re.compile(SEMVER_PATTERN)
+_SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_VPC_ID = re.compile(r"^vpc-[0-9a-f]{8}([0-9a-f]{9})?$")
+_SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$")
+_ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
+_S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
+_CIDR = re.compile(r"^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$")
+_AMI_NAME_PATTERN = re.compile(r"^[A-Za-z0-9()\[\] ./'@_*?-]{3,128}$")
+_VAR_FILE = re.compile(r"^[A-Za-z0-9_./-]+\.pkrvars\.hcl$")
+_TLS13_POLICY = re.compile(r"^ELBSecurityPolicy-TLS13-[A-Za-z0-9-]+$")
+
+# AWS limits for instance-refresh preferences (Auto Scaling API, RefreshPreferences).
+CHECKPOINT_DELAY_MAX = 172_800
+# AWS sets no upper bound on warmup; a warmup longer than a day is a typo, not a choice.
+INSTANCE_WARMUP_MAX = 86_400
+
+
+class ConfigError(ValueError):
+    """Stack configuration that does not validate. ``problems`` holds one line per fault."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(
+            "invalid stack configuration:\n" + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
+class Color(str, Enum):
+    BLUE = "blue"
+    GREEN = "green"
+
+    @property
+    def other(self) -> Color:
+        return Color.GREEN if self is Color.BLUE else Color.BLUE
+
+
+COLORS: tuple[Color, Color] = (Color.BLUE, Color.GREEN)
+
+
+class _Strict(BaseModel):
+    """Unknown keys are refused: a typo in a stack file must fail, not be ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _check(pattern: re.Pattern[str], rule: str):
+    def validate(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"{value!r} is not {rule}")
+        return value
+
+    return validate
+
+
+def _unique(values: list[str]) -> list[str]:
+    duplicates = sorted({v for v in values if values.count(v) > 1})
+    if duplicates:
+        raise ValueError(f"duplicates are not allowed: {', '.join(duplicates)}")
+    return values
+
+
+def is_valid_version(version: str) -> bool:
+    """True for an immutable semantic version such as ``1.4.0`` or ``2.0.0-rc.1``."""
+    return bool(_SEMVER.match(version))
+
+
+def check_version(version: str) -> str:
+    """Refuse anything that is not an immutable semantic version.
+
+    Versions become part of AMI names, tags and the bake command line, so only the semver
+    alphabet is accepted: that excludes ``latest`` and every shell metacharacter.
+    """
+    if not isinstance(version, str) or not is_valid_version(version):
+        raise ValueError(
+            f"{version!r} is not an immutable semantic version (e.g. 1.4.0 or 2.0.0-rc.1); "
+            "moving labels such as 'latest' and shell metacharacters are refused"
+        )
+    return version
+
+
+# ---------------------------------------------------------------------------------------------
+# golden-fleet:service
+# ---------------------------------------------------------------------------------------------
+class ServiceConfig(_Strict):
+    name: str = Field(description="Service name; lowercase, used in AWS resource names.")
+    port: int = Field(ge=1024, le=65535, description="Port the app listens on (unprivileged).")
+    health_check_path: str = Field(alias="healthCheckPath", default="/healthz")
+    instance_types: list[str] = Field(alias="instanceTypes", min_length=1, max_length=20)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if len(value) > SERVICE_NAME_MAX or not _SERVICE_NAME.match(value):
+            raise ValueError(
+                f"{value!r} must be 2-{SERVICE_NAME_MAX} characters of lowercase letters, digits "
+                "and '-', starting with a letter and not ending with '-' (it is part of AWS names)"
+            )
+        return value
+
+    @field_validator("health_check_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if len(value) > 1024 or not _HEALTH_PATH.match(value):
+            raise ValueError(f"{value!r} must be an absolute URL path such as /healthz")
+        return value
+
+    @field_validator("instance_types")
+    @classmethod
+    def _types(cls, values: list[str]) -> list[str]:
+        for value in values:
+            _check(_INSTANCE_TYPE, "an EC2 instance type such as t3.small")(value)
+        return _unique(values)
+
+
+# ---------------------------------------------------------------------------------------------
+# golden-fleet:network
+# ---------------------------------------------------------------------------------------------
+SubnetId = Annotated[str, Field(pattern=_SUBNET_ID.pattern)]
+
+
+class NetworkConfig(_Strict):
+    vpc_id: str = Field(alias="vpcId", pattern=_VPC_ID.pattern)
+    public_subnet_ids: list[SubnetId] = Field(alias="publicSubnetIds", min_length=2)
+    private_subnet_ids: list[SubnetId] = Field(alias="privateSubnetIds", min_length=2)
+    certificate_arn: str | None = Field(alias="certificateArn", default=None)
+    ingress_cidrs: list[str] = Field(alias="ingressCidrs", default=["0.0.0.0/0"], min_length=1)
+
+    @field_validator("public_subnet_ids", "private_subnet_ids")
+    @classmethod
+    def _subnets(cls, values: list[str]) -> list[str]:
+        return _unique(values)
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _cert(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check(_ACM_ARN, "an ACM certificate ARN")(value)
+        return value
+
+    @field_validator("ingress_cidrs")
+    @classmethod
+    def _cidrs(cls, values: list[str]) -> list[str]:
+        for value in values:
+            _check(_CIDR, "an IPv4 CIDR block such as 10.0.0.0/8")(value)
+            address, prefix = value.split("/")
+            if int(prefix) > 32 or any(int(octet) > 255 for octet in address.split(".")):
+                raise ValueError(f"{value!r} is not a valid IPv4 CIDR block")
+        return _unique(values)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> NetworkConfig:
+        shared = sorted(set(self.public_subnet_ids) & set(self.private_subnet_ids))
+        if shared:
+            raise ValueError(
+                f"subnets {', '.join(shared)} are listed as both public and private; instances "
+                "must not share subnets with the internet-facing load balancer"
+            )
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# golden-fleet:image
+# ---------------------------------------------------------------------------------------------
+AccountId = Annotated[str, Field(pattern=_ACCOUNT_ID.pattern)]
+Region = Annotated[str, Field(pattern=_REGION.pattern)]
+
+
+class Runtime(str, Enum):
+    PYTHON = "python"
+    NODEJS = "nodejs"
+    OPENJDK17 = "openjdk17"
+
+
+class SourceImageFilter(_Strict):
+    """Which base image Packer starts from: the newest match, never a hard-coded id."""
+
+    owners: list[AccountId] = Field(default=["136693071363"], min_length=1)  # Debian's account
+    name: str = Field(default="debian-12-amd64-*")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check(_AMI_NAME_PATTERN, "an AMI name pattern such as debian-12-amd64-*")(value)
+
+
+class BakeImage(_Strict):
+    """This stack bakes its images with Packer (``packer/bake.py``)."""
+
+    mode: Literal["bake"]
+    source: SourceImageFilter = Field(default_factory=SourceImageFilter)
+    runtime: Runtime = Runtime.PYTHON
+    build_instance_type: str = Field(alias="buildInstanceType", default="t3.small")
+    share_with_accounts: list[AccountId] = Field(alias="shareWithAccounts", default=[])
+    copy_to_regions: list[Region] = Field(alias="copyToRegions", default=[])
+    var_file: str | None = Field(alias="varFile", default=None)
+
+    @field_validator("build_instance_type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        return _check(_INSTANCE_TYPE, "an EC2 instance type such as t3.small")(value)
+
+    @field_validator("share_with_accounts", "copy_to_regions")
+    @classmethod
+    def _lists(cls, values: list[str]) -> list[str]:
+        return _unique(values)
+
+    @field_validator("var_file")
+    @classmethod
+    def _var_file(cls, value: str | None) -> str | None:
+        if value is not None and (".." in value.split("/") or not _VAR_FILE.match(value)):
+            raise ValueError(
+                f"{value!r} must be a relative path to a *.pkrvars.hcl file inside the project"
+            )
+        return value
+
+
+class PromoteImage(_Strict):
+    """This stack never bakes: it runs the images another stack baked, found by name."""
+
+    mode: Literal["promote"]
+    owner_account_id: str = Field(alias="ownerAccountId", pattern=_ACCOUNT_ID.pattern)
+
+
+ImageConfig = Annotated[BakeImage | PromoteImage, Field(discriminator="mode")]
+
+
+# ---------------------------------------------------------------------------------------------
+# golden-fleet:fleets, golden-fleet:traffic
+# ---------------------------------------------------------------------------------------------
+class Capacity(_Strict):
+    min: int = Field(ge=0, le=1000)
+    desired: int = Field(ge=0, le=1000)
+    max: int = Field(ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Capacity:
+        if not self.min <= self.desired <= self.max:
+            raise ValueError(
+                f"must satisfy min <= desired <= max (got min={self.min}, "
+                f"desired={self.desired}, max={self.max})"
+            )
+        return self
+
+
+class FleetConfig(_Strict):
+    version: str
+    capacity: Capacity
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        return check_version(value)
+
+
+class Fleets(_Strict):
+    blue: FleetConfig
+    green: FleetConfig
+
+    def __getitem__(self, color: Color) -> FleetConfig:
+        return getattr(self, Color(color).value)
+
+
+class Traffic(_Strict):
+    """Percent of requests each color receives. Both colors always appear in the listener."""
+
+    blue: int = Field(ge=0, le=100)
+    green: int = Field(ge=0, le=100)
+
+    def __getitem__(self, color: Color) -> int:
+        return getattr(self, Color(color).value)
+
+    @model_validator(mode="after")
+    def _sums_to_100(self) -> Traffic:
+        if self.blue + self.green != 100:
+            raise ValueError(
+                f"weights must sum to 100 (blue {self.blue} + green {self.green} = "
+                f"{self.blue + self.green})"
+            )
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# golden-fleet:instanceRefresh
+# ---------------------------------------------------------------------------------------------
+class InstanceRefreshConfig(_Strict):
+    """Rolling replacement inside one color when its launch template changes."""
+
+    min_healthy_percentage: int = Field(alias="minHealthyPercentage", default=90, ge=0, le=100)
+    max_healthy_percentage: int = Field(alias="maxHealthyPercentage", default=100, ge=100, le=200)
+    instance_warmup: int = Field(alias="instanceWarmup", default=120, ge=0, le=INSTANCE_WARMUP_MAX)
+    checkpoint_percentages: list[int] = Field(alias="checkpointPercentages", default=[])
+    checkpoint_delay: int = Field(
+        alias="checkpointDelay", default=600, ge=0, le=CHECKPOINT_DELAY_MAX
+    )
+    skip_matching: bool = Field(alias="skipMatching", default=True)
+    auto_rollback: bool = Field(alias="autoRollback", default=True)
+
+    @field_validator("checkpoint_percentages")
+    @classmethod
+    def _checkpoints(cls, values: list[int]) -> list[int]:
+        if not values:
+            return values
+        if any(not 1 <= v <= 100 for v in values):
+            raise ValueError(f"each checkpoint must be within 1-100 (got {values})")
+        if any(b <= a for a, b in zip(values, values[1:], strict=False)):
+            raise ValueError(f"checkpoints must be strictly ascending (got {values})")
+        if values[-1] != 100:
+            raise ValueError(f"the last checkpoint must be 100 (got {values})")
+        return values
+
+    @model_validator(mode="after")
+    def _window(self) -> InstanceRefreshConfig:
+        spread = self.max_healthy_percentage - self.min_healthy_percentage
+        if spread > 100:
+            raise ValueError(
+                "maxHealthyPercentage - minHealthyPercentage must not exceed 100 "
+                f"(got {self.max_healthy_percentage} - {self.min_healthy_percentage} = {spread})"
+            )
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# golden-fleet:loadBalancer, golden-fleet:release
+# ---------------------------------------------------------------------------------------------
+class AccessLogs(_Strict):
+    bucket: str
+    prefix: str = ""
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        return _check(_S3_BUCKET, "an S3 bucket name")(value)
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if value.startswith("/") or value.endswith("/") or "AWSLogs" in value:
+            raise ValueError(
+                f"{value!r}: the prefix must not start or end with '/' nor contain 'AWSLogs'"
+            )
+        return value
+
+
+class LoadBalancerConfig(_Strict):
+    deletion_protection: bool = Field(alias="deletionProtection", default=False)
+    idle_timeout: int = Field(alias="idleTimeout", default=60, ge=1, le=4000)
+    desync_mitigation_mode: Literal["monitor", "defensive", "strictest"] = Field(
+        alias="desyncMitigationMode", default="defensive"
+    )
+    ssl_policy: str = Field(alias="sslPolicy", default="ELBSecurityPolicy-TLS13-1-2-Res-2021-06")
+    deregistration_delay: int = Field(alias="deregistrationDelay", default=30, ge=0, le=3600)
+    access_logs: AccessLogs | None = Field(alias="accessLogs", default=None)
+
+    @field_validator("ssl_policy")
+    @classmethod
+    def _tls13(cls, value: str) -> str:
+        return _check(_TLS13_POLICY, "a TLS 1.3 policy (ELBSecurityPolicy-TLS13-...)")(value)
+
+
+class Standby(str, Enum):
+    """What the retired color keeps after a release is finished."""
+
+    WARM = "warm"  # keeps its capacity: a rollback is one listener change, seconds
+    COLD = "cold"  # scales to zero: a rollback first waits for instances to boot and pass checks
+
+
+class ReleaseConfig(_Strict):
+    stable: Color | None = Field(
+        default=None,
+        description="The color that last held all traffic; rollback returns traffic to it. "
+        "Defaults to the color with the larger weight (blue on a tie).",
+    )
+    standby: Standby = Standby.WARM
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole stack
+# ---------------------------------------------------------------------------------------------
+# config key (after "golden-fleet:") -> model field name
+CONFIG_KEYS: dict[str, str] = {
+    "service": "service",
+    "network": "network",
+    "image": "image",
+    "fleets": "fleets",
+    "traffic": "traffic",
+    "instanceRefresh": "instance_refresh",
+    "loadBalancer": "load_balancer",
+    "release": "release",
+}
+
+
+class StackConfig(_Strict):
+    region: str = Field(pattern=_REGION.pattern)
+    service: ServiceConfig
+    network: NetworkConfig
+    image: ImageConfig
+    fleets: Fleets
+    traffic: Traffic
+    instance_refresh: InstanceRefreshConfig = Field(default_factory=InstanceRefreshConfig)
+    load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)
+    release: ReleaseConfig = Field(default_factory=ReleaseConfig)
+
+    @model_validator(mode="after")
+    def _traffic_needs_capacity(self) -> StackConfig:
+        for color in COLORS:
+            weight, capacity = self.traffic[color], self.fleets[color].capacity
+            if weight > 0 and capacity.min < 1:
+                raise ValueError(
+                    f"[fleets.{color.value}.capacity.min] must be at least 1 because "
+                    f"{color.value} receives {weight}% of traffic (traffic.{color.value})"
+                )
+        return self
+
+    @property
+    def stable_color(self) -> Color:
+        if self.release.stable is not None:
+            return self.release.stable
+        return Color.GREEN if self.traffic.green > self.traffic.blue else Color.BLUE
+
+    @property
+    def live_color(self) -> Color:
+        """The color taking the larger share of traffic (the stable one on a 50/50 split)."""
+        if self.traffic.blue == self.traffic.green:
+            return self.stable_color
+        return Color.BLUE if self.traffic.blue > self.traffic.green else Color.GREEN
+
+    @property
+    def https(self) -> bool:
+        return self.network.certificate_arn is not None
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    """``("fleets", "green", "capacity", "min")`` -> ``golden-fleet:fleets.green.capacity.min``."""
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p in ("bake", "promote"))]
+    if not parts:
+        return f"{NAMESPACE}:"
+    if parts[0] == "region":
+        return "aws:region"
+    head = next((k for k, f in CONFIG_KEYS.items() if f == parts[0]), parts[0])
+    key = f"{NAMESPACE}:{head}"
+    for part in parts[1:]:
+        key += f"[{part}]" if part.isdigit() else f".{part}"
+    return key
+
+
+def _format(error: dict[str, Any]) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    loc = tuple(error["loc"])
+    # A model-level rule may name a more precise key itself, as "[path] message".
+    if message.startswith("[") and "]" in message:
+        inner, message = message[1:].split("] ", 1)
+        loc = loc + tuple(inner.split("."))
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling; see the configuration reference)"
+    elif error["type"] == "missing":
+        message = "is required"
+    elif error["type"] == "union_tag_invalid":
+        message = "mode must be 'bake' or 'promote'"
+    elif error["type"] == "string_pattern_mismatch":
+        message = f"{error.get('input')!r} is not well-formed ({message})"
+    return f"{_key_path(loc)}: {message}"
+
+
+def parse_stack_config(config: Mapping[str, Any]) -> StackConfig:
+    """Validate a stack's whole ``config:`` mapping (``"golden-fleet:service": {...}`` etc.).
+
+    Keys of other namespaces are left alone, except ``aws:region``, which the bake and the
+    image lookup need. Raises :class:`ConfigError` listing every fault with its key path.
+    """
+    problems: list[str] = []
+    data: dict[str, Any] = {}
+    if "aws:region" in config:
+        data["region"] = config["aws:region"]
+    for full_key, value in config.items():
+        namespace, _, key = str(full_key).partition(":")
+        if namespace != NAMESPACE:
+            continue
+        if key not in CONFIG_KEYS:
+            problems.append(
+                f"{full_key}: unknown key (known keys: {', '.join(sorted(CONFIG_KEYS))})"
+            )
+            continue
+        data[CONFIG_KEYS[key]] = value
+    try:
+        parsed = StackConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(problems + [_format(e) for e in error.errors()]) from None
+    if problems:
+        raise ConfigError(problems)
+    return parsed

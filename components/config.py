@@ -10,6 +10,7 @@ release command accepts is an edit that ``pulumi preview`` accepts.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from enum import Enum
@@ -26,9 +27,9 @@ from pydantic import (
 
 NAMESPACE = "golden-fleet"
 
-# AWS caps target-group names at 32 characters and we append "-green-tg" (9); ALB names take
-# the service name plus "-alb". 20 leaves room for both.
-SERVICE_NAME_MAX = 20
+# AWS caps target-group names at 32 characters; Pulumi names them "<service>-green-tg" plus an
+# 8-character random suffix, so 14 + 9 + 8 = 31 is the longest that fits.
+SERVICE_NAME_MAX = 14
 
 # Semantic Versioning 2.0.0, without build metadata ("+..."): "+" is not allowed in AMI names
 # and two builds differing only in metadata would be the same version to an operator.
@@ -344,7 +345,7 @@ class InstanceRefreshConfig(_Strict):
             return values
         if any(not 1 <= v <= 100 for v in values):
             raise ValueError(f"each checkpoint must be within 1-100 (got {values})")
-        if any(b <= a for a, b in zip(values, values[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(values)):
             raise ValueError(f"checkpoints must be strictly ascending (got {values})")
         if values[-1] != 100:
             raise ValueError(f"the last checkpoint must be 100 (got {values})")

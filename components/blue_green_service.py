@@ -1,0 +1,261 @@
+"""BlueGreenService: one ALB in front of two fleets, with weights choosing who serves.
+
+Both target groups always stay in the listener's forward action; the idle color sits at weight 0.
+Moving traffic, or rolling it all back, is then an in-place change of one resource: the
+listener. Neither fleet, nor the load balancer, is touched by a weight change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import (
+    COLORS,
+    Capacity,
+    InstanceRefreshConfig,
+    LoadBalancerConfig,
+)
+from components.fleet import Fleet, FleetArgs
+from components.policies import log_group_name
+from components.tags import fleet_tags, instance_tags
+
+HTTP_PORT = 80
+HTTPS_PORT = 443
+LOG_RETENTION_DAYS = 30
+
+
+@dataclass(frozen=True)
+class ColorArgs:
+    version: str
+    """Version this color runs."""
+    image_id: pulumi.Input[str]
+    """Its AMI."""
+    capacity: Capacity
+    """Its min/desired/max."""
+    weight: int
+    """Percent of requests it receives."""
+
+
+@dataclass(frozen=True)
+class BlueGreenServiceArgs:
+    service: str
+    """Service name, the prefix of every resource name."""
+    port: int
+    """Port the instances serve on."""
+    health_check_path: str
+    """Path the target groups probe."""
+    instance_types: list[str]
+    """Instance types for both colors."""
+    vpc_id: str
+    """VPC of everything."""
+    public_subnet_ids: list[str]
+    """Subnets of the internet-facing load balancer."""
+    private_subnet_ids: list[str]
+    """Subnets of the instances."""
+    colors: dict[str, ColorArgs]
+    """``blue`` and ``green``."""
+    instance_refresh: InstanceRefreshConfig
+    """Rolling replacement inside a color."""
+    load_balancer: LoadBalancerConfig
+    """ALB settings."""
+    certificate_arn: str | None = None
+    """HTTPS (and an HTTP redirect) when set; plain HTTP otherwise."""
+    ingress_cidrs: list[str] = field(default_factory=lambda: ["0.0.0.0/0"])
+    """Who may reach the load balancer."""
+    stack_tags: dict[str, str] = field(default_factory=dict)
+    """Stack-wide tags, repeated where provider default tags do not reach."""
+
+
+def forward_action(target_groups: dict[str, pulumi.Input[str]], weights: dict[str, int]):
+    """A weighted forward to *both* colors; the idle one stays in at weight 0."""
+    return {
+        "type": "forward",
+        "forward": {
+            "target_groups": [
+                {"arn": target_groups[color], "weight": weights[color]}
+                for color in sorted(target_groups)
+            ],
+            "stickiness": {"enabled": False, "duration": 1},
+        },
+    }
+
+
+def redirect_to_https() -> dict[str, object]:
+    return {
+        "type": "redirect",
+        "redirect": {"protocol": "HTTPS", "port": str(HTTPS_PORT), "status_code": "HTTP_301"},
+    }
+
+
+def listener_ports(https: bool) -> list[int]:
+    return [HTTP_PORT, HTTPS_PORT] if https else [HTTP_PORT]
+
+
+class BlueGreenService(pulumi.ComponentResource):
+    """Security groups, the ALB, both fleets and the weighted listener."""
+
+    url: pulumi.Output[str]
+    dns_name: pulumi.Output[str]
+    fleets: dict[str, Fleet]
+
+    def __init__(
+        self, name: str, args: BlueGreenServiceArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("golden-fleet:index:BlueGreenService", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        https = args.certificate_arn is not None
+        lb = args.load_balancer
+
+        alb_sg = aws.ec2.SecurityGroup(
+            f"{name}-alb-sg",
+            vpc_id=args.vpc_id,
+            description=f"{args.service} load balancer: web in, service port out to instances",
+            opts=child,
+        )
+        instance_sg = aws.ec2.SecurityGroup(
+            f"{name}-instance-sg",
+            vpc_id=args.vpc_id,
+            description=f"{args.service} instances: only the load balancer, only the service port",
+            opts=child,
+        )
+        for port in listener_ports(https):
+            for index, cidr in enumerate(args.ingress_cidrs):
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{name}-alb-in-{port}-{index}",
+                    security_group_id=alb_sg.id,
+                    description=f"clients to the load balancer on {port}",
+                    ip_protocol="tcp",
+                    from_port=port,
+                    to_port=port,
+                    cidr_ipv4=cidr,
+                    opts=child,
+                )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-alb-out-instances",
+            security_group_id=alb_sg.id,
+            description="load balancer to instances, service port only",
+            ip_protocol="tcp",
+            from_port=args.port,
+            to_port=args.port,
+            referenced_security_group_id=instance_sg.id,
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-instance-in-alb",
+            security_group_id=instance_sg.id,
+            description="from the load balancer only, service port only",
+            ip_protocol="tcp",
+            from_port=args.port,
+            to_port=args.port,
+            referenced_security_group_id=alb_sg.id,
+            opts=child,
+        )
+        # Agents reach SSM and CloudWatch over HTTPS (through NAT or VPC endpoints). Nothing else
+        # leaves: the image has everything, so instances never download at boot.
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-instance-out-https",
+            security_group_id=instance_sg.id,
+            description="SSM and CloudWatch agents over HTTPS",
+            ip_protocol="tcp",
+            from_port=HTTPS_PORT,
+            to_port=HTTPS_PORT,
+            cidr_ipv4="0.0.0.0/0",
+            opts=child,
+        )
+
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=log_group_name(args.service),
+            retention_in_days=LOG_RETENTION_DAYS,
+            opts=child,
+        )
+
+        access_logs = None
+        if lb.access_logs is not None:
+            access_logs = {
+                "bucket": lb.access_logs.bucket,
+                "prefix": lb.access_logs.prefix,
+                "enabled": True,
+            }
+        alb = aws.lb.LoadBalancer(
+            f"{name}-alb",
+            load_balancer_type="application",
+            internal=False,
+            subnets=args.public_subnet_ids,
+            security_groups=[alb_sg.id],
+            drop_invalid_header_fields=True,
+            desync_mitigation_mode=lb.desync_mitigation_mode,
+            enable_deletion_protection=lb.deletion_protection,
+            idle_timeout=lb.idle_timeout,
+            enable_http2=True,
+            access_logs=access_logs,
+            opts=child,
+        )
+
+        self.fleets = {}
+        for color in (c.value for c in COLORS):
+            spec = args.colors[color]
+            self.fleets[color] = Fleet(
+                f"{name}-{color}",
+                FleetArgs(
+                    service=args.service,
+                    color=color,
+                    version=spec.version,
+                    image_id=spec.image_id,
+                    instance_types=args.instance_types,
+                    capacity=spec.capacity,
+                    port=args.port,
+                    health_check_path=args.health_check_path,
+                    vpc_id=args.vpc_id,
+                    subnet_ids=args.private_subnet_ids,
+                    security_group_id=instance_sg.id,
+                    log_group_arn=log_group.arn,
+                    instance_refresh=args.instance_refresh,
+                    deregistration_delay=lb.deregistration_delay,
+                    tags=instance_tags(
+                        args.stack_tags, fleet_tags(args.service, color, spec.version)
+                    ),
+                ),
+                opts=child,
+            )
+
+        forward = forward_action(
+            {color: fleet.target_group_arn for color, fleet in self.fleets.items()},
+            {color: spec.weight for color, spec in args.colors.items()},
+        )
+        if https:
+            aws.lb.Listener(
+                f"{name}-listener",
+                load_balancer_arn=alb.arn,
+                port=HTTPS_PORT,
+                protocol="HTTPS",
+                ssl_policy=lb.ssl_policy,
+                certificate_arn=args.certificate_arn,
+                default_actions=[forward],
+                opts=child,
+            )
+            aws.lb.Listener(
+                f"{name}-http-redirect",
+                load_balancer_arn=alb.arn,
+                port=HTTP_PORT,
+                protocol="HTTP",
+                default_actions=[redirect_to_https()],
+                opts=child,
+            )
+        else:
+            aws.lb.Listener(
+                f"{name}-listener",
+                load_balancer_arn=alb.arn,
+                port=HTTP_PORT,
+                protocol="HTTP",
+                default_actions=[forward],
+                opts=child,
+            )
+
+        scheme = "https" if https else "http"
+        self.dns_name = alb.dns_name
+        self.url = alb.dns_name.apply(lambda dns: f"{scheme}://{dns}")
+        self.register_outputs({"url": self.url, "dnsName": self.dns_name})

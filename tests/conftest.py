@@ -1,0 +1,46 @@
+"""Shared fixtures: the real stack files' config, and a clean Pulumi runtime around each test."""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+for path in (ROOT, ROOT / "tests"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from harness import load_stack_config, stack_file  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _clean_pulumi_runtime():
+    """Each test starts and ends with no mocks, config or root stack left from another."""
+    import pulumi
+    from pulumi.runtime import settings
+
+    settings.reset_options()
+    pulumi.runtime.set_all_config({})
+    yield
+    settings.reset_options()
+    pulumi.runtime.set_all_config({})
+
+
+@pytest.fixture(scope="session")
+def _stack_configs() -> dict[str, dict]:
+    return {stack: load_stack_config(stack_file(stack)) for stack in ("staging", "prod")}
+
+
+@pytest.fixture
+def staging_config(_stack_configs) -> dict:
+    """A private copy of Pulumi.staging.yaml's config, free to edit."""
+    return copy.deepcopy(_stack_configs["staging"])
+
+
+@pytest.fixture
+def prod_config(_stack_configs) -> dict:
+    """A private copy of Pulumi.prod.yaml's config, free to edit."""
+    return copy.deepcopy(_stack_configs["prod"])

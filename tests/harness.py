@@ -1,0 +1,296 @@
+"""Runs the real ``__main__.py`` under Pulumi's mock engine and records what it registers.
+
+The mocks answer like AWS would: ids and ARNs in each service's format, derived from the
+resource's name so two runs of the same program agree, a launch template version, an ALB DNS
+name, and an AMI id from the bake Command that depends on what it was asked to bake. The AMI
+lookup of promote stacks answers from a set of images "baked" in the owner account, matching
+the name filter and regex the program sends, as EC2 would.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import re
+import runpy
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.sync_await import _sync_await
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MAIN = PROJECT_ROOT / "__main__.py"
+ACCOUNT = "111111111111"
+REGION = "eu-west-1"
+
+
+def load_stack_config(path: str | Path) -> dict[str, Any]:
+    """The ``config:`` mapping of a stack file."""
+    return yaml.safe_load(Path(path).read_text())["config"]
+
+
+def stack_file(stack: str) -> Path:
+    return PROJECT_ROOT / f"Pulumi.{stack}.yaml"
+
+
+def _hex(*parts: object, length: int = 17) -> str:
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    return digest[:length]
+
+
+def baked_ami_id(service: str, version: str) -> str:
+    """The AMI id the mock bake (and the mock promote lookup) returns for a service version."""
+    return f"ami-{_hex('ami', service, version)}"
+
+
+@dataclass(frozen=True)
+class BakedImage:
+    owner: str
+    name: str  # <service>-<version>-<timestamp>
+    image_id: str
+
+
+def baked_image(owner: str, service: str, version: str) -> BakedImage:
+    name = f"{service}-{version}-20261101T120000Z"
+    return BakedImage(owner, name, baked_ami_id(service, version))
+
+
+class FleetMocks(pulumi.runtime.Mocks):
+    def __init__(self, images: Iterable[BakedImage] = ()):
+        self.images = list(images)
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        name, inputs = args.name, dict(args.inputs)
+        token = args.typ
+        suffix = _hex(token, name)
+        arn_base = f"arn:aws:{{service}}:{REGION}:{ACCOUNT}"
+        state: dict[str, Any] = dict(inputs)
+        if token == "command:local:Command":
+            service, version = inputs["triggers"]
+            state["stdout"] = baked_ami_id(service, version)
+            state["stderr"] = ""
+            return f"{name}-{suffix[:8]}", state
+        if not args.custom:
+            return f"{name}-component", state
+        ids = {
+            "aws:ec2/securityGroup:SecurityGroup": f"sg-{suffix}",
+            "aws:ec2/launchTemplate:LaunchTemplate": f"lt-{suffix}",
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": f"sgr-{suffix}",
+            "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": f"sgr-{suffix}",
+        }
+        resource_id = ids.get(token, f"{name}-{suffix[:7]}")
+        if token == "aws:ec2/securityGroup:SecurityGroup":
+            state["arn"] = arn_base.format(service="ec2") + f":security-group/{resource_id}"
+        elif token == "aws:ec2/launchTemplate:LaunchTemplate":
+            state["arn"] = arn_base.format(service="ec2") + f":launch-template/{resource_id}"
+            state["latestVersion"] = 1
+            state["defaultVersion"] = 1
+        elif token == "aws:lb/targetGroup:TargetGroup":
+            resource_id = (
+                arn_base.format(service="elasticloadbalancing")
+                + f":targetgroup/{name}/{suffix[:16]}"
+            )
+            state["arn"] = resource_id
+        elif token == "aws:lb/loadBalancer:LoadBalancer":
+            resource_id = (
+                arn_base.format(service="elasticloadbalancing")
+                + f":loadbalancer/app/{name}/{suffix[:16]}"
+            )
+            state["arn"] = resource_id
+            state["dnsName"] = f"{name}-{int(suffix[:8], 16)}.{REGION}.elb.amazonaws.com"
+        elif token == "aws:lb/listener:Listener":
+            resource_id = (
+                arn_base.format(service="elasticloadbalancing")
+                + f":listener/app/{name}/{suffix[:16]}"
+            )
+            state["arn"] = resource_id
+        elif token == "aws:autoscaling/group:Group":
+            resource_id = f"{name}-{suffix[:7]}"
+            state["name"] = resource_id
+            state["arn"] = arn_base.format(service="autoscaling") + (
+                f":autoScalingGroup:{_hex(name, length=8)}:autoScalingGroupName/{resource_id}"
+            )
+        elif token == "aws:iam/role:Role":
+            state["name"] = resource_id
+            state["arn"] = f"arn:aws:iam::{ACCOUNT}:role/{resource_id}"
+        elif token == "aws:iam/instanceProfile:InstanceProfile":
+            state["arn"] = f"arn:aws:iam::{ACCOUNT}:instance-profile/{resource_id}"
+        elif token == "aws:cloudwatch/logGroup:LogGroup":
+            state["arn"] = arn_base.format(service="logs") + f":log-group:{inputs['name']}"
+        return resource_id, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        self.calls.append((args.token, dict(args.args)))
+        if args.token == "aws:ec2/getAmiIds:getAmiIds":
+            return {"id": REGION, "ids": self._find_images(dict(args.args))}
+        raise NotImplementedError(f"no mock for the call {args.token}")
+
+    def _find_images(self, query: dict[str, Any]) -> list[str]:
+        owners = set(query.get("owners") or [])
+        name_patterns = [
+            value
+            for f in query.get("filters") or []
+            if f["name"] == "name"
+            for value in f["values"]
+        ]
+        regex = re.compile(query["nameRegex"]) if query.get("nameRegex") else None
+        found = [
+            image
+            for image in self.images
+            if image.owner in owners
+            and all(fnmatch.fnmatchcase(image.name, p) for p in name_patterns)
+            and (regex is None or regex.search(image.name))
+        ]
+        newest_first = sorted(found, key=lambda image: image.name, reverse=not query.get(
+            "sortAscending", False))
+        return [image.image_id for image in newest_first]
+
+
+@dataclass
+class Registered:
+    """One registered resource: its type token, logical name, inputs and options."""
+
+    type_: str
+    name: str
+    inputs: dict[str, Any]
+    parent: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ProgramRun:
+    resources: dict[str, Registered]
+    outputs: dict[str, Any]
+    mocks: FleetMocks
+
+    def of_type(self, token: str) -> list[Registered]:
+        return [r for r in self.resources.values() if r.type_ == token]
+
+    def one(self, token: str, name: str) -> Registered:
+        resource = self.resources.get(name)
+        assert resource is not None and resource.type_ == token, (
+            f"no {token} named {name}; registered: {sorted(self.resources)}"
+        )
+        return resource
+
+
+def _encode_config(config: dict[str, Any]) -> dict[str, str]:
+    # The engine hands structured config to the program JSON-encoded, plain strings as is.
+    return {
+        key: value if isinstance(value, str) else json.dumps(value)
+        for key, value in config.items()
+    }
+
+
+def run_program(
+    config: dict[str, Any],
+    stack: str = "staging",
+    images: Iterable[BakedImage] | None = None,
+    preview: bool = False,
+) -> ProgramRun:
+    """Run the real ``__main__.py`` on ``config`` under mocks; return what it registered.
+
+    ``images`` are the AMIs the promote lookup can find; by default every version that the
+    config names is baked in the promote owner's account (a promote stack whose versions
+    staging baked). Exceptions of the program (bad config, unbaked version) propagate.
+    """
+    if images is None:
+        images = _images_for(config)
+    mocks = FleetMocks(images)
+    registered: dict[str, Registered] = {}
+
+    def record(args: pulumi.ResourceTransformationArgs):
+        opts = args.opts
+        if args.name in registered and registered[args.name].type_ != args.type_:
+            raise AssertionError(f"two resources named {args.name}: names must be unique")
+        registered[args.name] = Registered(
+            type_=args.type_,
+            name=args.name,
+            inputs={},
+            parent=getattr(opts.parent, "_name", None) if opts and opts.parent else None,
+            options={
+                "replace_on_changes": list(opts.replace_on_changes or []) if opts else [],
+                "delete_before_replace": opts.delete_before_replace if opts else None,
+                "ignore_changes": list(opts.ignore_changes or []) if opts else [],
+                "protect": opts.protect if opts else None,
+                "has_parent": bool(opts and opts.parent),
+            },
+        )
+        return None
+
+    original_new_resource = mocks.new_resource
+
+    def new_resource(args: pulumi.runtime.MockResourceArgs):
+        entry = registered.setdefault(args.name, Registered(args.typ, args.name, {}))
+        entry.inputs = _plain(dict(args.inputs))
+        return original_new_resource(args)
+
+    mocks.new_resource = new_resource  # type: ignore[method-assign]
+
+    pulumi_settings.reset_options()
+    pulumi.runtime.set_all_config(_encode_config(config))
+    pulumi_mocks.set_mocks(mocks, project="golden-fleet", stack=stack, preview=preview)
+    outputs: dict[str, Any] = {}
+
+    def program() -> None:
+        pulumi.runtime.register_stack_transformation(record)
+        namespace = runpy.run_path(str(MAIN), run_name="__main__")
+        del namespace
+
+    try:
+        _sync_await(pulumi.runtime.stack.run_pulumi_func(program))
+        root = pulumi_settings.get_root_resource()
+        if root is not None and getattr(root, "outputs", None) is not None:
+            outputs = _sync_await(_resolve(root.outputs))
+    finally:
+        pulumi_settings.reset_options()
+        pulumi.runtime.set_all_config({})
+    return ProgramRun(resources=registered, outputs=outputs, mocks=mocks)
+
+
+async def _resolve(value: Any) -> Any:
+    if isinstance(value, pulumi.Output):
+        return await _resolve(await value.future())
+    if isinstance(value, dict):
+        return {k: await _resolve(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [await _resolve(v) for v in value]
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """Inputs as plain data: unknowns and secrets become comparable values."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _images_for(config: dict[str, Any]) -> list[BakedImage]:
+    image = config.get("golden-fleet:image") or {}
+    service = (config.get("golden-fleet:service") or {}).get("name", "")
+    fleets = config.get("golden-fleet:fleets") or {}
+    owner = image.get("ownerAccountId", ACCOUNT)
+    versions = {f.get("version") for f in fleets.values() if isinstance(f, dict)}
+    return [baked_image(owner, service, v) for v in versions if isinstance(v, str)]
+
+
+def changed_resources(before: ProgramRun | dict, after: ProgramRun | dict) -> set[str]:
+    """Names of resources added, removed, or registered with different inputs."""
+    a = before.resources if isinstance(before, ProgramRun) else before
+    b = after.resources if isinstance(after, ProgramRun) else after
+    names = set(a) | set(b)
+    return {
+        n
+        for n in names
+        if n not in a or n not in b or a[n].type_ != b[n].type_ or a[n].inputs != b[n].inputs
+    }

@@ -1,0 +1,176 @@
+# Every input of the golden image. Environment values live in *.pkrvars.hcl; the bake wrapper
+# passes service, version, build time and template digest; the Pulumi program passes PKR_VAR_*.
+
+variable "service" {
+  type        = string
+  description = "Service the image runs; first part of the image name."
+  validation {
+    # Coarse on purpose: Packer 1.6.6 has no regex(); packer/bake.py checks the exact shape.
+    condition     = length(var.service) >= 2 && length(var.service) <= 40 && lower(var.service) == var.service
+    error_message = "The service must be lower-case, 2 to 40 characters."
+  }
+}
+
+variable "version" {
+  type        = string
+  description = "Semantic version baked into the image (1.4.0, 2.0.0-rc.1); never latest."
+  validation {
+    # Coarse on purpose: Packer 1.6.6 has no regex(); packer/bake.py checks full semantic versions.
+    condition     = var.version != "latest" && length(split(".", var.version)) >= 3
+    error_message = "The version must be a semantic version such as 1.4.0, never latest."
+  }
+}
+
+variable "build_time" {
+  type        = string
+  description = "UTC build time YYYYMMDDThhmmssZ, set by the wrapper so it knows the image name; empty means now."
+  default     = ""
+}
+
+variable "template_digest" {
+  type        = string
+  description = "sha256 of the template, scripts, app and content variables, computed by packer/bake.py."
+  default     = "unset"
+}
+
+variable "region" {
+  type        = string
+  description = "AWS region the image is built in."
+  default     = "us-east-1"
+}
+
+variable "source_ami_owners" {
+  type        = list(string)
+  description = "Accounts trusted to publish the base image (136693071363 is Debian)."
+  default     = ["136693071363"]
+}
+
+variable "source_ami_name" {
+  type        = string
+  description = "Name pattern of the base image; the most recent match is used."
+  default     = "debian-12-amd64-*"
+}
+
+variable "ami_users" {
+  type        = list(string)
+  description = "Account ids the image is shared with."
+  default     = []
+}
+
+variable "ami_regions" {
+  type        = list(string)
+  description = "Regions the image is copied to, besides the build region."
+  default     = []
+}
+
+variable "kms_key_id" {
+  type        = string
+  description = "KMS key for the encrypted image; empty means the account's default EBS key."
+  default     = ""
+}
+
+variable "runtime" {
+  type        = string
+  description = "Language runtime installed in the image: python, nodejs or openjdk17."
+  default     = "python"
+  validation {
+    condition     = contains(["python", "nodejs", "openjdk17"], var.runtime)
+    error_message = "The runtime must be one of python, nodejs, openjdk17."
+  }
+}
+
+variable "instance_type" {
+  type        = string
+  description = "Instance type of the temporary build instance."
+  default     = "t3.small"
+}
+
+variable "app_port" {
+  type        = number
+  description = "Port the sample service listens on."
+  default     = 8080
+}
+
+variable "ssh_username" {
+  type        = string
+  description = "Login user of the base image (admin on Debian)."
+  default     = "admin"
+}
+
+variable "ec2_endpoint" {
+  type        = string
+  description = "EC2 API endpoint; empty for AWS. The local bake points it at the emulator."
+  default     = ""
+}
+
+variable "skip_region_validation" {
+  type        = bool
+  description = "Skip the region check; only the local bake sets it."
+  default     = false
+}
+
+variable "ssh_host" {
+  type        = string
+  description = "Host to connect to instead of the instance's address; only the local bake sets it."
+  default     = ""
+}
+
+variable "ssh_port" {
+  type        = number
+  description = "SSH port of the build host."
+  default     = 22
+}
+
+variable "ssh_private_key_file" {
+  type        = string
+  description = "Private key for the build host; empty means a temporary key pair."
+  default     = ""
+}
+
+variable "manifest_path" {
+  type        = string
+  description = "Where the manifest post-processor writes the artifact ids."
+  default     = "manifest.json"
+}
+
+variable "deprecate_after" {
+  type        = string
+  description = "How long after the build the image is marked deprecated (current Packer only)."
+  default     = "8760h"
+}
+
+variable "docker_image" {
+  type        = string
+  description = "Base image of the docker target, pinned to a point release."
+  default     = "debian:12.8"
+}
+
+variable "azure_subscription_id" {
+  type        = string
+  description = "Azure subscription of the azure-arm target."
+  default     = ""
+}
+
+variable "azure_resource_group" {
+  type        = string
+  description = "Resource group the azure-arm target writes its managed image to."
+  default     = "golden-fleet-images"
+}
+
+variable "azure_location" {
+  type        = string
+  description = "Azure region of the azure-arm target."
+  default     = "westeurope"
+}
+
+variable "gcp_project_id" {
+  type        = string
+  description = "Project of the googlecompute target."
+  default     = "golden-fleet"
+}
+
+variable "gcp_zone" {
+  type        = string
+  description = "Zone of the googlecompute build instance."
+  default     = "europe-west1-b"
+}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import logging
 import re
 import runpy
 from collections.abc import Iterable
@@ -182,6 +183,13 @@ class ProgramRun:
         return resource
 
 
+# What the program logs through the engine; failures reach tests as exceptions, so the engine's
+# copy of an expected error need not clutter the test output.
+_ENGINE_LOG = logging.getLogger("golden-fleet.mock-engine")
+_ENGINE_LOG.propagate = False
+_ENGINE_LOG.addHandler(logging.NullHandler())
+
+
 def _encode_config(config: dict[str, Any]) -> dict[str, str]:
     # The engine hands structured config to the program JSON-encoded, plain strings as is.
     return {
@@ -195,17 +203,19 @@ def run_program(
     stack: str = "staging",
     images: Iterable[BakedImage] | None = None,
     preview: bool = False,
+    record_into: dict[str, Registered] | None = None,
 ) -> ProgramRun:
     """Run the real ``__main__.py`` on ``config`` under mocks; return what it registered.
 
     ``images`` are the AMIs the promote lookup can find; by default every version that the
     config names is baked in the promote owner's account (a promote stack whose versions
-    staging baked). Exceptions of the program (bad config, unbaked version) propagate.
+    staging baked). Exceptions of the program (bad config, unbaked version) propagate;
+    ``record_into`` then still shows what had been registered before the failure.
     """
     if images is None:
         images = _images_for(config)
     mocks = FleetMocks(images)
-    registered: dict[str, Registered] = {}
+    registered: dict[str, Registered] = {} if record_into is None else record_into
 
     def record(args: pulumi.ResourceTransformationArgs):
         opts = args.opts
@@ -237,7 +247,9 @@ def run_program(
 
     pulumi_settings.reset_options()
     pulumi.runtime.set_all_config(_encode_config(config))
-    pulumi_mocks.set_mocks(mocks, project="golden-fleet", stack=stack, preview=preview)
+    pulumi_mocks.set_mocks(
+        mocks, project="golden-fleet", stack=stack, preview=preview, logger=_ENGINE_LOG
+    )
     outputs: dict[str, Any] = {}
 
     def program() -> None:

@@ -1,0 +1,1 @@
+"""The release command of golden-fleet: ``python -m release --help``."""

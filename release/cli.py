@@ -1,0 +1,289 @@
+"""``python -m release``: one safe, reviewable command per release step.
+
+Every edit is validated with the model the Pulumi program uses before it is written, keeps the
+stack file's comments and layout, is written atomically, and ends with the diff and the
+``pulumi preview`` command to run next. Errors are one line on stderr and exit 1 with the file
+untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from components.config import ConfigError, PromoteImage, StackConfig, parse_stack_config
+from release import automation, images, stackfile, transitions
+from release.transitions import BakeCheck, BakeStatus, Plan, ReleaseError
+
+PROG = "python -m release"
+_STACK = re.compile(r"^([A-Za-z0-9_.-]+/){0,2}[A-Za-z0-9_.-]+$")
+
+EPILOG = """\
+a release, step by step:
+  %(prog)s status prod             where things stand, and the next step
+  %(prog)s deploy prod 1.5.0       new version on the idle color, weight 0
+  %(prog)s shift prod 10           10%% of requests to it (then 50, 100)
+  %(prog)s rollback prod           all traffic back to the stable color, one edit
+  %(prog)s finish prod             the new color takes 100%% and becomes stable
+
+Each edit changes Pulumi.<STACK>.yaml only; review the diff, then run the printed
+`pulumi preview` (or pass --apply to preview and update through the Automation API)."""
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The nearest directory holding ``Pulumi.yaml``, from the working directory up."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        if (directory / "Pulumi.yaml").is_file():
+            return directory
+    return Path(__file__).resolve().parent.parent
+
+
+def stack_name(value: str) -> str:
+    if not _STACK.match(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a stack name (letters, digits, '-', '_', '.'; optionally org/)"
+        )
+    return value
+
+
+def percentage(value: str) -> int:
+    try:
+        number = int(value.rstrip("%"))
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 100:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole percentage from 0 to 100")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Release a new version across the blue and green fleets of a stack by "
+        "editing its Pulumi.<STACK>.yaml safely.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_: str, description: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_, description=description)
+        sub.add_argument("stack", type=stack_name, metavar="STACK", help="e.g. staging, prod")
+        sub.add_argument(
+            "--file",
+            type=Path,
+            metavar="PATH",
+            help="the stack file (default: Pulumi.<STACK>.yaml in the project root)",
+        )
+        return sub
+
+    def editing(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="print the diff, write nothing",
+        )
+        sub.add_argument(
+            "--apply",
+            action="store_true",
+            help="after writing, run `pulumi preview --diff` and `pulumi up` through the "
+            "Automation API (needs the pulumi CLI)",
+        )
+        sub.add_argument(
+            "--yes",
+            "-y",
+            action="store_true",
+            help="with --apply: run `pulumi up` without asking after the preview",
+        )
+        return sub
+
+    status = command(
+        "status",
+        "show each color's version, AMI, weight, capacity and the next step",
+        "Print a table of both colors and what to do next. The AMI column comes from the "
+        "stack's outputs when the pulumi CLI is installed.",
+    )
+    status.add_argument(
+        "--no-outputs", action="store_true", help="do not read stack outputs (AMI column)"
+    )
+
+    deploy = editing(
+        command(
+            "deploy",
+            "put VERSION on the idle color (weight 0)",
+            "Put VERSION on the non-stable color, which must take no traffic. A cold color gets "
+            "the stable color's capacity back. In a promote stack the version's image must "
+            "exist in the baking account; if that cannot be checked (no AWS credentials) the "
+            "command warns and goes ahead, since `pulumi preview` resolves the image by the "
+            "same name and fails without it. Use --require-baked to refuse instead.",
+        )
+    )
+    deploy.add_argument("version", metavar="VERSION", help="semantic version, e.g. 1.5.0")
+    deploy.add_argument(
+        "--require-baked",
+        action="store_true",
+        help="refuse when the image lookup cannot be made (instead of warning)",
+    )
+
+    shift = editing(
+        command(
+            "shift",
+            "send PERCENT of traffic to the new color, the rest to the stable one",
+            "Set the new (non-stable) color's weight to PERCENT and the stable color's to "
+            "100-PERCENT: one listener change. Typical steps: 10, 50, 100.",
+        )
+    )
+    shift.add_argument("percent", type=percentage, metavar="PERCENT", help="0-100")
+
+    editing(
+        command(
+            "rollback",
+            "all traffic back to the stable color in one edit",
+            "Stable color 100%, new color 0%: only the traffic key changes, so `pulumi up` "
+            "makes one listener change. Capacity is untouched, so shifting again is possible.",
+        )
+    )
+    editing(
+        command(
+            "finish",
+            "the new color takes 100%% and becomes stable; the old one goes to standby",
+            "New color 100% and release.stable. With release.standby 'cold' the old color "
+            "scales to 0 instances (max kept); with 'warm' it keeps running for a fast return.",
+        )
+    )
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------
+def _one_line(error: ConfigError) -> str:
+    return "; ".join(error.problems)
+
+
+def _parse(sf: stackfile.StackFile) -> StackConfig:
+    try:
+        return sf.parse()
+    except ConfigError as error:
+        raise ReleaseError(
+            f"{sf.path.name} does not validate: {_one_line(error)} — fix the file (or restore "
+            "it from git) first; the release command only edits valid stack files"
+        ) from None
+
+
+def _bake_check(cfg: StackConfig, version: str, require: bool) -> BakeCheck | None:
+    if not isinstance(cfg.image, PromoteImage):
+        return None  # a bake stack bakes the version during `pulumi up`
+    check = images.check_baked(cfg, version)
+    if check.status is BakeStatus.UNKNOWN and require:
+        raise ReleaseError(
+            f"could not check whether {version} was baked ({check.detail}) and --require-baked "
+            f"is set — provide AWS credentials allowed ec2:DescribeImages in {cfg.region}"
+        )
+    return check
+
+
+def _plan(args: argparse.Namespace, cfg: StackConfig) -> Plan:
+    stack = args.stack
+    if args.command == "deploy":
+        transitions.deploy(cfg, stack, args.version)  # refuse before any AWS call
+        baked = _bake_check(cfg, args.version, args.require_baked)
+        return transitions.deploy(cfg, stack, args.version, baked)
+    if args.command == "shift":
+        return transitions.shift(cfg, stack, args.percent)
+    if args.command == "rollback":
+        return transitions.rollback(cfg, stack)
+    return transitions.finish(cfg, stack)
+
+
+def _confirm() -> bool:
+    if not sys.stdin.isatty():
+        print("no terminal to confirm `pulumi up` on: pass --yes to apply without asking")
+        return False
+    return input("run `pulumi up` now? [y/N] ").strip().lower() in ("y", "yes")
+
+
+def run_edit(
+    args: argparse.Namespace,
+    path: Path,
+    root: Path,
+    out: Callable[[str], None] = print,
+) -> int:
+    if args.apply:
+        automation.require_cli()
+        if path.resolve() != (root / f"Pulumi.{args.stack.split('/')[-1]}.yaml").resolve():
+            raise ReleaseError(
+                f"--apply updates the project's stack {args.stack!r}, but --file points at "
+                f"{path} — leave out --apply, or edit the project's stack file"
+            )
+    sf = stackfile.load(path)
+    cfg = _parse(sf)
+    plan = _plan(args, cfg)
+    out(f"{plan.command} {args.stack}: {plan.summary}")
+    if plan.is_noop:
+        return 0
+    try:
+        transitions.validate_plan(stackfile.load_config_text(sf.original.decode()), plan)
+        text = sf.render(plan)
+        parse_stack_config(stackfile.load_config_text(text))  # exactly what will be written
+    except ConfigError as error:
+        raise ReleaseError(
+            f"the edit would not validate ({_one_line(error)}) — nothing written"
+        ) from None
+    for note in plan.notes:
+        out(f"  note: {note}")
+    for warning in plan.warnings:
+        out(f"  warning: {warning}")
+    out(f"  undo: {plan.undo}")
+    out(stackfile.unified_diff(sf.original.decode(), text, path.name).rstrip("\n"))
+    if args.dry_run:
+        out(f"dry run: {path} not written")
+        return 0
+    try:
+        stackfile.atomic_write(path, text.encode(), expected=sf.original)
+    except OSError as error:
+        raise ReleaseError(
+            f"could not write {path} ({error.strerror or error}) — the file is unchanged; "
+            "fix the cause (permissions, disk space) and run the command again"
+        ) from None
+    out(f"wrote {path}")
+    out(f"next: pulumi preview --stack {args.stack} --diff    (expect: {plan.preview})")
+    if args.apply:
+        automation.preview_and_up(
+            args.stack, root, confirm=(lambda: True) if args.yes else _confirm, out=out
+        )
+    return 0
+
+
+def run_status(
+    args: argparse.Namespace, path: Path, root: Path, out: Callable[[str], None] = print
+) -> int:
+    cfg = _parse(stackfile.load(path))
+    amis, note = ({}, "AMI: not read (--no-outputs)")
+    if not args.no_outputs:
+        amis, note = automation.read_amis(args.stack, root)
+    mode = cfg.image.mode
+    out(
+        f"stack {args.stack} ({path.name}): image {mode}, standby {cfg.release.standby.value}, "
+        f"stable {cfg.stable_color.value}"
+    )
+    out(transitions.render_table(transitions.status_rows(cfg, amis)))
+    if note:
+        out(note)
+    out(f"next: {transitions.next_step(cfg, args.stack)}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    root = project_root()
+    path = args.file or root / f"Pulumi.{args.stack.split('/')[-1]}.yaml"
+    try:
+        if args.command == "status":
+            return run_status(args, path, root)
+        return run_edit(args, path, root)
+    except ReleaseError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1

@@ -1,0 +1,431 @@
+"""The release steps as pure functions: a validated stack config in, the edits to make out.
+
+Nothing here reads files, talks to AWS or runs Pulumi. Each step (:func:`deploy`, :func:`shift`,
+:func:`rollback`, :func:`finish`) takes the parsed :class:`StackConfig` and returns a
+:class:`Plan`: the config keys to set, what the operator should know, what ``pulumi preview``
+will show and what undoing the step costs. :func:`apply_plan` writes a plan into any mutable
+``config:`` mapping (a plain dict in tests, the round-trip YAML document in the command), and
+:func:`validate_plan` checks the result against the same model the Pulumi program uses.
+
+Vocabulary (as in progressive-delivery controllers such as Argo Rollouts):
+
+* **stable** -- ``release.stable``: the color that last held all traffic. Rollback returns there.
+* **new** -- the other color: where ``deploy`` puts a version and ``shift`` sends traffic.
+* **live** / **idle** -- a color with / without a traffic weight.
+* **cold** -- a color with no instances (``capacity.min`` 0): it cannot take traffic.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from components.config import (
+    COLORS,
+    NAMESPACE,
+    Capacity,
+    Color,
+    PromoteImage,
+    StackConfig,
+    Standby,
+    check_version,
+    parse_stack_config,
+)
+
+FLEETS = f"{NAMESPACE}:fleets"
+TRAFFIC = f"{NAMESPACE}:traffic"
+RELEASE = f"{NAMESPACE}:release"
+
+COMMAND = "python -m release"
+
+
+class ReleaseError(Exception):
+    """A step that must not be taken. The message is one line: what is wrong, what to do."""
+
+
+class BakeStatus(StrEnum):
+    FOUND = "found"
+    MISSING = "missing"
+    UNKNOWN = "unknown"  # no credentials, no permission or no network: nothing was learnt
+
+
+@dataclass(frozen=True)
+class BakeCheck:
+    """Whether an image exists for a version, as :mod:`release.images` found out."""
+
+    status: BakeStatus
+    detail: str  # the image name found, the filter that matched nothing, or why it was unknown
+
+
+@dataclass(frozen=True)
+class Change:
+    """Set the value at ``path`` (keys from the top of the ``config:`` mapping)."""
+
+    path: tuple[str, ...]
+    value: Any
+
+
+@dataclass(frozen=True)
+class Plan:
+    command: str
+    summary: str  # one line: the state after this step
+    changes: tuple[Change, ...] = ()
+    notes: tuple[str, ...] = ()  # what the operator should know (capacity restored, warnings)
+    preview: str = ""  # what `pulumi preview --diff` will show
+    undo: str = ""  # how to undo this step and what it costs
+    warnings: tuple[str, ...] = ()  # could not check something; the step goes ahead
+
+    @property
+    def is_noop(self) -> bool:
+        return not self.changes
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+def _cap(capacity: Capacity) -> str:
+    return f"{capacity.min}/{capacity.desired}/{capacity.max}"
+
+
+def is_cold(cfg: StackConfig, color: Color) -> bool:
+    """A color without a guaranteed instance cannot take traffic (min is what the model checks)."""
+    return cfg.fleets[color].capacity.min < 1
+
+
+def new_color(cfg: StackConfig) -> Color:
+    return cfg.stable_color.other
+
+
+def _pin_stable(cfg: StackConfig) -> list[Change]:
+    """Write ``release.stable`` if the file leaves it derived.
+
+    A derived stable color follows the larger weight, so it would flip to the new color halfway
+    through a shift and rollback would "return" traffic to the wrong color. Pinning it on the
+    first edit of a release keeps rollback pointing at the color that last held all traffic.
+    """
+    if cfg.release.stable is not None:
+        return []
+    return [Change((RELEASE, "stable"), cfg.stable_color.value)]
+
+
+def _traffic(new: Color, percent: int) -> list[Change]:
+    return [
+        Change((TRAFFIC, new.value), percent),
+        Change((TRAFFIC, new.other.value), 100 - percent),
+    ]
+
+
+def _capacity(color: Color, capacity: Mapping[str, int]) -> list[Change]:
+    return [Change((FLEETS, color.value, "capacity", k), v) for k, v in capacity.items()]
+
+
+def _cmd(*args: object) -> str:
+    return " ".join([COMMAND, *(str(a) for a in args)])
+
+
+# ---------------------------------------------------------------------------------------------
+# The steps
+# ---------------------------------------------------------------------------------------------
+def deploy(cfg: StackConfig, stack: str, version: str, baked: BakeCheck | None = None) -> Plan:
+    """Put ``version`` on the new (non-stable) color, at weight 0.
+
+    Refuses: an invalid version; a new color that still takes traffic; a version the new color
+    already runs with capacity (nothing to deploy); the version the stable color already serves;
+    in a promote stack, a version whose image was never baked (``baked`` says MISSING).
+    A cold new color gets the stable color's capacity back so that it can take traffic.
+    """
+    try:
+        check_version(version)
+    except ValueError as error:
+        raise ReleaseError(str(error)) from None
+    stable, new = cfg.stable_color, new_color(cfg)
+    target, source = cfg.fleets[new], cfg.fleets[stable]
+    if cfg.traffic[new] > 0:
+        raise ReleaseError(
+            f"{new.value} still takes {cfg.traffic[new]}% — shift to 0 "
+            f"({_cmd('rollback', stack)}) or finish first ({_cmd('finish', stack)})"
+        )
+    if version == source.version:
+        raise ReleaseError(
+            f"{stable.value} (stable) already serves {version} — nothing to release; "
+            "deploy a version that differs from the stable one"
+        )
+    cold = is_cold(cfg, new)
+    if version == target.version and not cold:
+        raise ReleaseError(
+            f"{new.value} already runs {version} with capacity {_cap(target.capacity)} — "
+            f"nothing to deploy; shift traffic to it instead ({_cmd('shift', stack, 10)})"
+        )
+    if baked is not None and baked.status is BakeStatus.MISSING:
+        if isinstance(cfg.image, PromoteImage):
+            raise ReleaseError(
+                f"{version} was never baked: no image {baked.detail} — bake it in the baking "
+                "stack (and let it pass there) before promoting it"
+            )
+
+    changes: list[Change] = [*_pin_stable(cfg)]
+    notes: list[str] = []
+    warnings: list[str] = []
+    if version != target.version:
+        changes.append(Change((FLEETS, new.value, "version"), version))
+    if cold:
+        if is_cold(cfg, stable):
+            raise ReleaseError(
+                f"{new.value} is cold and {stable.value} has no capacity to copy — set "
+                f"{FLEETS}.{new.value}.capacity by hand, then deploy"
+            )
+        changes += _capacity(new, source.capacity.model_dump())
+        notes.append(
+            f"{new.value} was cold ({_cap(target.capacity)}): its capacity is set to "
+            f"{stable.value}'s {_cap(source.capacity)} so that it can take traffic"
+        )
+    if baked is not None:
+        if baked.status is BakeStatus.FOUND:
+            notes.append(f"image found: {baked.detail}")
+        elif baked.status is BakeStatus.MISSING:  # bake stack: `pulumi up` bakes it
+            notes.append(f"no image {baked.detail} yet: `pulumi up` will bake {version}")
+        else:
+            warnings.append(
+                f"could not check whether {version} was baked ({baked.detail}); continuing: "
+                "`pulumi preview` looks the image up by the same name and fails if there is none"
+            )
+    return Plan(
+        command="deploy",
+        summary=(
+            f"{new.value} ← {version} at weight 0; {stable.value} stays stable with "
+            f"{cfg.traffic[stable]}% ({source.version})"
+        ),
+        changes=tuple(changes),
+        notes=tuple(notes),
+        warnings=tuple(warnings),
+        preview=(
+            f"{new.value}'s launch template (new image) and Auto Scaling Group change; "
+            f"{stable.value} and the listener do not"
+        ),
+        undo=(
+            f"{new.value} takes no traffic yet: undoing costs nothing (deploy another version, "
+            "or revert this edit)"
+        ),
+    )
+
+
+def shift(cfg: StackConfig, stack: str, percent: int) -> Plan:
+    """Send ``percent`` of traffic to the new color and the rest to the stable one.
+
+    Refuses: a percentage outside 0-100; traffic to a cold color; traffic to a color that was
+    never deployed (it runs the stable color's version).
+    """
+    if not 0 <= percent <= 100:
+        raise ReleaseError(f"{percent} is not a percentage — give a whole number from 0 to 100")
+    stable, new = cfg.stable_color, new_color(cfg)
+    if percent > 0 and is_cold(cfg, new):
+        raise ReleaseError(
+            f"{new.value} has no capacity ({_cap(cfg.fleets[new].capacity)}) — deploy a version "
+            f"to it first ({_cmd('deploy', stack, 'VERSION')})"
+        )
+    if percent > 0 and cfg.fleets[new].version == cfg.fleets[stable].version:
+        raise ReleaseError(
+            f"{new.value} runs the stable version {cfg.fleets[stable].version}: nothing was "
+            f"deployed to it — deploy a new version first ({_cmd('deploy', stack, 'VERSION')})"
+        )
+    split = f"{new.value} {percent}% ({cfg.fleets[new].version}), " + (
+        f"{stable.value} {100 - percent}% ({cfg.fleets[stable].version}, stable)"
+    )
+    if cfg.traffic[new] == percent:
+        return Plan(command="shift", summary=f"already {split} — nothing to change")
+    notes = []
+    if percent == 100:
+        notes.append(
+            f"{new.value} takes all traffic but {stable.value} is still the stable color: "
+            f"finish to make {new.value} stable ({_cmd('finish', stack)})"
+        )
+    return Plan(
+        command="shift",
+        summary=split,
+        changes=tuple(_pin_stable(cfg) + _traffic(new, percent)),
+        notes=tuple(notes),
+        preview="one change: the listener's forward weights",
+        undo=(
+            f"{_cmd('rollback', stack)} returns all traffic to {stable.value} in one listener "
+            f"change: seconds, {stable.value} was never scaled down"
+        ),
+    )
+
+
+def rollback(cfg: StackConfig, stack: str) -> Plan:
+    """All traffic back to the stable color, in one edit of the traffic key only."""
+    stable, new = cfg.stable_color, new_color(cfg)
+    if cfg.traffic[stable] == 100:
+        return Plan(
+            command="rollback",
+            summary=(
+                f"all traffic is already on {stable.value} (stable, "
+                f"{cfg.fleets[stable].version}) — nothing to roll back. After a finish, go "
+                f"back by releasing the previous version: {_standby_return(cfg, stack)}"
+            ),
+        )
+    return Plan(
+        command="rollback",
+        summary=(
+            f"{stable.value} 100% ({cfg.fleets[stable].version}, stable), {new.value} 0% "
+            f"({cfg.fleets[new].version} keeps its instances for a retry or a fix)"
+        ),
+        changes=tuple(_traffic(stable, 100)),
+        preview="one change: the listener's forward weights",
+        undo=f"shift again when fixed ({_cmd('shift', stack, cfg.traffic[new])})",
+    )
+
+
+def finish(cfg: StackConfig, stack: str) -> Plan:
+    """Complete a release: the new color takes 100% and becomes stable.
+
+    With ``standby: cold`` the retired color scales to 0 (max kept); ``warm`` keeps it running.
+    Refuses when the new color takes no traffic yet (shift first: finish never jumps from 0 to
+    100 in one step).
+    """
+    stable, new = cfg.stable_color, new_color(cfg)
+    if cfg.traffic[new] == 0:
+        raise ReleaseError(
+            f"nothing to finish: {new.value} takes no traffic ({stable.value} is stable with "
+            f"{cfg.traffic[stable]}%) — shift some to it first ({_cmd('shift', stack, 10)}), "
+            f"or start a release ({_cmd('deploy', stack, 'VERSION')})"
+        )
+    old = cfg.fleets[stable]
+    changes = [*_traffic(new, 100), Change((RELEASE, "stable"), new.value)]
+    cold = cfg.release.standby is Standby.COLD
+    if cold:
+        changes += _capacity(stable, {"min": 0, "desired": 0})
+        standby = (
+            f"{stable.value} scales to 0 (cold standby, max {old.capacity.max} kept): going "
+            f"back to {old.version} means `{_cmd('deploy', stack, old.version)}` (restores its "
+            "capacity), `pulumi up` waiting for instances to boot and pass health checks "
+            f"(minutes: at least instanceWarmup {cfg.instance_refresh.instance_warmup} s), "
+            "then shift"
+        )
+    else:
+        standby = (
+            f"{stable.value} keeps {_cap(old.capacity)} running {old.version} (warm standby, "
+            f"billed while idle): going back is `{_cmd('shift', stack, 100)}` then finish — "
+            "one listener change, seconds"
+        )
+    return Plan(
+        command="finish",
+        summary=(
+            f"{new.value} 100% ({cfg.fleets[new].version}) and stable; {stable.value} retired "
+            f"({cfg.release.standby.value} standby)"
+        ),
+        changes=tuple(changes),
+        preview=(
+            "the listener's forward weights"
+            + (f", and {stable.value}'s Auto Scaling Group capacity (to 0)" if cold else "")
+        ),
+        undo=standby,
+    )
+
+
+def _standby_return(cfg: StackConfig, stack: str) -> str:
+    other = new_color(cfg)
+    if is_cold(cfg, other):
+        return (
+            f"{_cmd('deploy', stack, cfg.fleets[other].version)} ({other.value} is cold: "
+            "minutes for instances to boot), then shift"
+        )
+    return f"{_cmd('shift', stack, 100)} ({other.value} is warm: seconds), then finish"
+
+
+# ---------------------------------------------------------------------------------------------
+# Applying a plan
+# ---------------------------------------------------------------------------------------------
+def apply_plan(config: MutableMapping[str, Any], plan: Plan) -> None:
+    """Set every change in ``config`` in place, creating missing mappings on the way.
+
+    Only leaf values are assigned, so a round-trip YAML document keeps its comments, key order
+    and flow-style maps.
+    """
+    for change in plan.changes:
+        node: MutableMapping[str, Any] = config
+        for key in change.path[:-1]:
+            if not isinstance(node.get(key), MutableMapping):
+                node[key] = {}
+            node = node[key]
+        node[change.path[-1]] = change.value
+
+
+def validate_plan(config: Mapping[str, Any], plan: Plan) -> StackConfig:
+    """The config after ``plan``, validated; ``config`` itself is left untouched."""
+    result = copy.deepcopy(dict(config))
+    apply_plan(result, plan)
+    return parse_stack_config(result)
+
+
+# ---------------------------------------------------------------------------------------------
+# Status
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Row:
+    color: str
+    version: str
+    ami: str
+    weight: str
+    capacity: str
+    state: str
+
+
+def status_rows(cfg: StackConfig, amis: Mapping[Color, str] | None = None) -> list[Row]:
+    rows = []
+    for color in COLORS:
+        fleet, weight = cfg.fleets[color], cfg.traffic[color]
+        state = ["live" if weight > 0 else "idle"]
+        if color is cfg.stable_color:
+            state.append("stable")
+        if is_cold(cfg, color):
+            state.append("cold")
+        rows.append(
+            Row(
+                color=color.value,
+                version=fleet.version,
+                ami=(amis or {}).get(color) or "-",
+                weight=f"{weight}%",
+                capacity=_cap(fleet.capacity),
+                state=", ".join(state),
+            )
+        )
+    return rows
+
+
+def render_table(rows: list[Row]) -> str:
+    header = Row("COLOR", "VERSION", "AMI", "WEIGHT", "CAPACITY", "STATE")
+    table = [header, *rows]
+    fields = list(Row.__dataclass_fields__)
+    widths = {f: max(len(getattr(r, f)) for r in table) for f in fields}
+    return "\n".join(
+        "  ".join(getattr(r, f).ljust(widths[f]) for f in fields).rstrip() for r in table
+    )
+
+
+def next_step(cfg: StackConfig, stack: str) -> str:
+    """What an operator would do next, as a command."""
+    stable, new = cfg.stable_color, new_color(cfg)
+    weight = cfg.traffic[new]
+    fleet = cfg.fleets[new]
+    if weight == 0:
+        if is_cold(cfg, new) or fleet.version == cfg.fleets[stable].version:
+            return f"no release in progress — start one: {_cmd('deploy', stack, 'VERSION')}"
+        return (
+            f"{new.value} has {fleet.version} at weight 0 — once `pulumi up` has run and it is "
+            f"healthy, send it a first share: {_cmd('shift', stack, 10)}"
+        )
+    if weight < 100:
+        return (
+            f"{new.value} takes {weight}% — watch its errors and latency, then shift more "
+            f"({_cmd('shift', stack, min(100, max(50, weight * 2)))}) or roll back "
+            f"({_cmd('rollback', stack)})"
+        )
+    return (
+        f"{new.value} takes all traffic — make it stable ({_cmd('finish', stack)}; "
+        f"{cfg.release.standby.value} standby for {stable.value}) or roll back "
+        f"({_cmd('rollback', stack)})"
+    )

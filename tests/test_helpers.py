@@ -1,0 +1,141 @@
+"""Pure helpers of the components, tested without the Pulumi runtime."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shlex
+
+import pytest
+
+from components.blue_green_service import forward_action, listener_ports, redirect_to_https
+from components.config import InstanceRefreshConfig, parse_stack_config
+from components.fleet import health_check, refresh_preferences, user_data
+from components.golden_image import (
+    bake_command,
+    bake_environment,
+    bake_triggers,
+    image_name_regex,
+    pick_promoted_image,
+)
+from components.policies import cloudwatch_agent_policy, ec2_assume_role_policy
+from components.tags import asg_tag_blocks, fleet_tags, instance_tags, stack_tags
+
+
+def test_bake_command_is_the_documented_interface():
+    assert shlex.split(bake_command("checkout", "2.0.0-rc.1", "eu-west-1", None)) == [
+        "python", "packer/bake.py", "--version", "2.0.0-rc.1", "--service", "checkout",
+        "--region", "eu-west-1",
+    ]
+    assert bake_command("checkout", "1.0.0", "eu-west-1", "packer/prod.pkrvars.hcl").endswith(
+        "--var-file packer/prod.pkrvars.hcl"
+    )
+
+
+@pytest.mark.parametrize("version", ["latest", "1.0.0;reboot", "$(id)", "1.0"])
+def test_bake_command_refuses_what_is_not_a_version(version):
+    with pytest.raises(ValueError, match="immutable semantic version"):
+        bake_command("checkout", version, "eu-west-1", None)
+
+
+def test_bake_environment_carries_packer_variables_not_secrets(staging_config):
+    bake = parse_stack_config(staging_config).image
+    env = bake_environment(bake)
+    assert all(key.startswith("PKR_VAR_") for key in env)
+    assert json.loads(env["PKR_VAR_ami_users"]) == ["222222222222"]
+    assert json.loads(env["PKR_VAR_source_ami_owners"]) == ["136693071363"]
+    assert env["PKR_VAR_runtime"] == "python"
+    assert not any("SECRET" in k or "TOKEN" in k or "KEY" in k for k in env)
+
+
+def test_triggers_hold_only_what_defines_the_image():
+    assert bake_triggers("checkout", "1.4.0") == ["checkout", "1.4.0"]
+    assert bake_triggers("checkout", "1.4.0") != bake_triggers("checkout", "1.4.1")
+
+
+@pytest.mark.parametrize(
+    "name, matches",
+    [
+        ("checkout-1.4.0-20261126T080000Z", True),
+        ("checkout-1.4.0-rc.1-20261126T080000Z", False),
+        ("checkout-1.4.0-20261126", False),
+        ("checkout-1x4x0-20261126T080000Z", False),
+        ("checkout-api-1.4.0-20261126T080000Z", False),
+    ],
+)
+def test_image_name_regex_is_exact(name, matches):
+    assert bool(re.search(image_name_regex("checkout", "1.4.0"), name)) is matches
+
+
+def test_pick_promoted_image():
+    assert pick_promoted_image(["ami-new", "ami-old"], "checkout", "1.4.0", "1" * 12) == "ami-new"
+    with pytest.raises(ValueError, match=r"no image checkout 1\.4\.0 owned by account 1{12}"):
+        pick_promoted_image([], "checkout", "1.4.0", "1" * 12)
+
+
+def test_forward_action_keeps_the_idle_color_at_weight_zero():
+    action = forward_action({"green": "tg-g", "blue": "tg-b"}, {"blue": 100, "green": 0})
+    assert action["forward"]["target_groups"] == [
+        {"arn": "tg-b", "weight": 100},
+        {"arn": "tg-g", "weight": 0},
+    ]
+    assert action["forward"]["stickiness"]["enabled"] is False
+
+
+def test_listener_ports_and_redirect():
+    assert listener_ports(False) == [80] and listener_ports(True) == [80, 443]
+    assert redirect_to_https()["redirect"]["status_code"] == "HTTP_301"
+
+
+def test_refresh_preferences_map_config_to_aws_names():
+    prefs = refresh_preferences(InstanceRefreshConfig.model_validate(
+        {"minHealthyPercentage": 90, "maxHealthyPercentage": 120, "instanceWarmup": 30,
+         "checkpointPercentages": [25, 100], "checkpointDelay": 60}))
+    assert prefs["min_healthy_percentage"] == 90 and prefs["max_healthy_percentage"] == 120
+    assert prefs["instance_warmup"] == "30"
+    assert prefs["checkpoint_percentages"] == [25, 100] and prefs["checkpoint_delay"] == "60"
+    no_checkpoints = refresh_preferences(InstanceRefreshConfig())
+    assert "checkpoint_percentages" not in no_checkpoints
+    assert "checkpoint_delay" not in no_checkpoints, "AWS refuses a delay without checkpoints"
+
+
+def test_user_data_only_writes_the_app_environment():
+    document = base64.b64decode(user_data(8080, "green", "1.5.0")).decode()
+    assert document.startswith("#cloud-config\n")
+    body = json.loads(document.split("\n", 1)[1])
+    assert set(body) == {"write_files", "runcmd"}
+    assert "PORT=8080" in body["write_files"][0]["content"]
+    assert "EXPECTED_VERSION=1.5.0" in body["write_files"][0]["content"]
+
+
+def test_health_check_is_tight():
+    check = health_check("/healthz")
+    # Out of rotation after unhealthy_threshold * interval seconds.
+    assert check["unhealthy_threshold"] * check["interval"] <= 30
+    assert check["timeout"] < check["interval"]
+
+
+def test_cloudwatch_policy_is_scoped_to_the_service():
+    arn = "arn:aws:logs:eu-west-1:111111111111:log-group:/golden-fleet/checkout"
+    policy = cloudwatch_agent_policy(arn, "checkout")
+    actions = {a for s in policy["Statement"] for a in (
+        s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    assert "logs:CreateLogGroup" not in actions and "ssm:GetParameter" not in actions
+    logs = next(s for s in policy["Statement"] if s["Sid"] == "WriteOwnLogGroup")
+    assert logs["Resource"] == [arn, f"{arn}:*"]
+    metrics = next(s for s in policy["Statement"] if s["Sid"] == "PutOwnMetrics")
+    assert metrics["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": "golden-fleet/checkout"}}
+    assert ec2_assume_role_policy()["Statement"][0]["Principal"] == {
+        "Service": "ec2.amazonaws.com"}
+
+
+def test_tags_one_map_fleet_values_win():
+    merged = instance_tags(stack_tags("golden-fleet", "prod", "checkout"),
+                           fleet_tags("checkout", "green", "1.5.0"))
+    assert merged["Color"] == "green" and merged["Version"] == "1.5.0"
+    assert merged["Stack"] == "prod"
+    blocks = asg_tag_blocks(merged)
+    assert all(b["propagate_at_launch"] for b in blocks)
+    assert [b["key"] for b in blocks] == sorted(merged)

@@ -1,0 +1,753 @@
+"""The CI workflows and the Pulumi Deployments settings: they lint, validate, and say what we mean.
+
+Workflows (``.github/workflows/*.yml``) are checked three ways:
+  * against GitHub's workflow JSON schema (SchemaStore's, vendored in ``.github/schemas``), always;
+  * by ``workflow_problems`` below, which makes the checks actionlint makes and a schema cannot:
+    ``needs`` and ``steps.<id>`` references, expression contexts, reusable-workflow inputs, pinned
+    actions, least ``permissions``;
+  * by the real ``actionlint`` wherever it is on PATH (the GitHub test job installs it; the PyPI
+    package cannot be built without GitHub access, so on the project's machines it is skipped).
+
+Deployment settings (``deploy/*.deploy.yaml``) are validated against
+``deploy/settings.schema.json``, written from Pulumi's Deployments REST API documentation, and
+the request that ``deploy/apply_settings.py`` builds and sends is checked against a server on
+127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import http.server
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import jsonschema
+import pytest
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS_DIR = ROOT / ".github" / "workflows"
+WORKFLOW_SCHEMA = ROOT / ".github" / "schemas" / "github-workflow.json"
+DEPENDABOT_SCHEMA = ROOT / ".github" / "schemas" / "dependabot.json"
+DEPLOY_DIR = ROOT / "deploy"
+SETTINGS_SCHEMA = DEPLOY_DIR / "settings.schema.json"
+STACKS = ("staging", "prod")
+
+WORKFLOW_FILES = sorted(WORKFLOWS_DIR.glob("*.yml"))
+SETTINGS_FILES = sorted(DEPLOY_DIR.glob("*.deploy.yaml"))
+
+# Top-level properties of the DeploymentSettings object in Pulumi's documentation.
+DOCUMENTED_SETTINGS_KEYS = {
+    "tag",
+    "executorContext",
+    "sourceContext",
+    "operationContext",
+    "gitHub",
+    "agentPoolID",
+}
+EXPRESSION_CONTEXTS = {
+    "github",
+    "env",
+    "vars",
+    "job",
+    "jobs",
+    "steps",
+    "runner",
+    "secrets",
+    "strategy",
+    "matrix",
+    "needs",
+    "inputs",
+}
+EXPRESSION_FUNCTIONS = {
+    "contains",
+    "startsWith",
+    "endsWith",
+    "format",
+    "join",
+    "toJSON",
+    "fromJSON",
+    "hashFiles",
+    "success",
+    "always",
+    "cancelled",
+    "failure",
+}
+# Actions whose use is the reason a job may ask for an OIDC token.
+OIDC_ACTIONS = ("aws-actions/configure-aws-credentials", "pulumi/auth-actions")
+
+
+def load_yaml_text(text: str) -> Any:
+    # YAML 1.2 (ruamel): the key `on` stays the string "on", as GitHub reads it.
+    return YAML(typ="safe").load(text)
+
+
+def load_yaml(path: Path) -> Any:
+    return load_yaml_text(path.read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------------------------
+# Workflow lint: schema + the references a schema cannot follow.
+# --------------------------------------------------------------------------------------------
+
+
+def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, f"{where}[{i}]")
+    elif isinstance(value, str):
+        yield where, value
+
+
+def _expressions(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    """Each ``${{ ... }}`` body in a value, and each bare ``if:`` condition."""
+    for path, text in _strings(value, where):
+        bodies = re.findall(r"\$\{\{(.*?)\}\}", text, flags=re.S)
+        if not bodies and path.endswith(".if"):
+            bodies = [text]
+        for body in bodies:
+            yield path, body
+
+
+def _expression_problems(body: str, where: str, scope: dict[str, Any]) -> list[str]:
+    problems = []
+    code = re.sub(r"'(?:[^']|'')*'", "''", body)  # string literals say nothing about contexts
+    for name, follow in re.findall(r"(?<![\w.\-])([A-Za-z_][\w-]*)\s*([.\[(]?)", code):
+        if name in ("true", "false", "null") or re.fullmatch(r"\d.*", name):
+            continue
+        if follow == "(":
+            if name not in EXPRESSION_FUNCTIONS:
+                problems.append(f"{where}: unknown function {name}() in ${{{{{body.strip()}}}}}")
+        elif name not in EXPRESSION_CONTEXTS:
+            problems.append(f"{where}: unknown context {name!r} in ${{{{{body.strip()}}}}}")
+    for step_id in re.findall(r"\bsteps\.([\w-]+)", code):
+        if step_id not in scope["step_ids"]:
+            problems.append(f"{where}: steps.{step_id} is not a step id defined before it")
+    for job in re.findall(r"\bneeds\.([\w-]+)", code):
+        if job not in scope["needs"]:
+            problems.append(f"{where}: needs.{job} but the job does not need {job!r}")
+    if re.search(r"\bmatrix\.", code) and not scope["matrix"]:
+        problems.append(f"{where}: matrix.* used in a job without a matrix")
+    for name in re.findall(r"\binputs\.([\w-]+)", code):
+        if name not in scope["inputs"]:
+            problems.append(f"{where}: inputs.{name} is not an input of this workflow")
+    return problems
+
+
+def _pinned(uses: str) -> bool:
+    if uses.startswith(("./", "docker://")):
+        return True
+    return re.fullmatch(r"[\w.-]+/[\w./-]+@([0-9a-f]{40}|v\d+)", uses) is not None
+
+
+def _called_inputs(uses: str) -> dict[str, Any] | None:
+    """The inputs of a local reusable workflow, or None when it cannot be read."""
+    path = ROOT / uses[2:]
+    if not path.is_file():
+        return None
+    called = load_yaml(path)
+    on = called.get("on") if isinstance(called, dict) else None
+    call = on.get("workflow_call") if isinstance(on, dict) else None
+    if not isinstance(call, dict):
+        return None
+    return call.get("inputs") or {}
+
+
+def workflow_problems(text: str, name: str = "workflow") -> list[str]:
+    """Every problem found in one workflow file's text; empty when it is clean."""
+    try:
+        doc = load_yaml_text(text)
+    except Exception as exc:
+        return [f"{name}: not YAML: {exc}"]
+    schema = json.loads(WORKFLOW_SCHEMA.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft7Validator(schema)
+    problems = [
+        f"{name}: {'.'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
+        for e in validator.iter_errors(doc)
+    ]
+    if problems or not isinstance(doc, dict):
+        return problems or [f"{name}: not a mapping"]
+
+    # Major-version pins must say why they are not SHAs.
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if re.search(r"\buses:\s*\S+@v\d+\s*$", line):
+            problems.append(f"{name}:{lineno}: pinned to a major version without a comment")
+
+    on = doc["on"] if isinstance(doc["on"], dict) else {}
+    inputs: dict[str, Any] = {}
+    for trigger in ("workflow_call", "workflow_dispatch"):
+        if isinstance(on.get(trigger), dict):
+            inputs.update(on[trigger].get("inputs") or {})
+
+    if "permissions" not in doc:
+        problems.append(f"{name}: no top-level permissions (the default token is too broad)")
+    for path, body in _expressions(doc.get("concurrency"), f"{name}.concurrency"):
+        problems += _expression_problems(
+            body, path, {"step_ids": set(), "needs": set(), "matrix": False, "inputs": inputs}
+        )
+
+    jobs = doc["jobs"]
+    for job_id, job in jobs.items():
+        where = f"{name}.jobs.{job_id}"
+        needs = job.get("needs", [])
+        needs = [needs] if isinstance(needs, str) else list(needs)
+        for need in needs:
+            if need not in jobs:
+                problems.append(f"{where}: needs unknown job {need!r}")
+        if "permissions" not in job:
+            problems.append(f"{where}: no job-level permissions")
+        perms = job.get("permissions") or {}
+        steps = job.get("steps", [])
+        uses_list = [s.get("uses", "") for s in steps] + [job.get("uses", "")]
+        if isinstance(perms, dict) and perms.get("id-token") == "write":
+            oidc = any(u.startswith(OIDC_ACTIONS) for u in uses_list) or "uses" in job
+            if not oidc:
+                problems.append(f"{where}: id-token: write without an OIDC login")
+        elif any(u.startswith(OIDC_ACTIONS) for u in uses_list):
+            problems.append(f"{where}: an OIDC login without id-token: write")
+        if "uses" in job:
+            uses = job["uses"]
+            if not _pinned(uses):
+                problems.append(f"{where}: {uses} is not pinned to a SHA or major version")
+            if uses.startswith("./"):
+                called = _called_inputs(uses)
+                if called is None:
+                    problems.append(f"{where}: {uses} is not a reusable workflow in this repo")
+                else:
+                    given = set((job.get("with") or {}).keys())
+                    for unknown in sorted(given - set(called)):
+                        problems.append(f"{where}: input {unknown!r} not declared by {uses}")
+                    for req, spec in called.items():
+                        if (spec or {}).get("required") and req not in given:
+                            problems.append(f"{where}: required input {req!r} of {uses} missing")
+        matrix = bool((job.get("strategy") or {}).get("matrix"))
+        step_ids: set[str] = set()
+        scope = {"step_ids": step_ids, "needs": set(needs), "matrix": matrix, "inputs": inputs}
+        job_level = {k: v for k, v in job.items() if k != "steps"}
+        for path, body in _expressions(job_level, where):
+            problems += _expression_problems(body, path, scope)
+        for i, step in enumerate(steps):
+            swhere = f"{where}.steps[{i}]"
+            if "uses" in step and not _pinned(step["uses"]):
+                problems.append(f"{swhere}: {step['uses']} is not pinned to a SHA or major version")
+            for path, body in _expressions(step, swhere):
+                problems += _expression_problems(body, path, scope)
+            if "id" in step:
+                if step["id"] in step_ids:
+                    problems.append(f"{swhere}: duplicate step id {step['id']!r}")
+                step_ids.add(step["id"])
+    return problems
+
+
+@pytest.fixture(scope="module")
+def workflows() -> dict[str, dict]:
+    return {path.name: load_yaml(path) for path in WORKFLOW_FILES}
+
+
+def test_there_are_the_workflows_issue_4_asks_for():
+    """A pull-request workflow, a deploy-on-merge workflow, and what they call."""
+    assert {p.name for p in WORKFLOW_FILES} >= {
+        "pull-request.yml",
+        "deploy.yml",
+        "pulumi-deployment.yml",
+        "tests.yml",
+    }
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
+def test_workflow_lints_clean(path: Path):
+    """Each workflow validates against GitHub's schema and every reference in it resolves."""
+    assert workflow_problems(path.read_text(encoding="utf-8"), path.name) == []
+
+
+BROKEN_WORKFLOWS = {
+    "unknown job key": "on: push\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-24.04\n"
+    "    permissions: {}\n    step:\n      - run: echo\n",
+    "needs a missing job": "on: push\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-24.04\n"
+    "    permissions: {}\n    needs: build\n    steps:\n      - run: echo\n",
+    "unpinned action": "on: push\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-24.04\n"
+    "    permissions: {}\n    steps:\n      - uses: actions/checkout@main\n",
+    "undefined step id": "on: push\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-24.04\n"
+    "    permissions: {}\n    steps:\n"
+    "      - if: steps.head.outputs.current == 'true'\n        run: echo\n",
+    "typo in a context": "on: push\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-24.04\n"
+    "    permissions: {}\n    steps:\n      - run: echo ${{ github_sha }}\n",
+    "no permissions": "on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n"
+    "    steps:\n      - run: echo\n",
+    "OIDC login without id-token": "on: push\npermissions: {}\njobs:\n  a:\n"
+    "    runs-on: ubuntu-24.04\n    permissions: {contents: read}\n    steps:\n"
+    "      - uses: pulumi/auth-actions@v1 # major\n        with: {organization: acme}\n",
+    "id-token without OIDC": "on: push\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-24.04\n"
+    "    permissions: {id-token: write}\n    steps:\n      - run: echo\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_WORKFLOWS))
+def test_a_broken_workflow_fails_the_lint(case: str):
+    """The lint is not a rubber stamp: each deliberately broken workflow is reported."""
+    assert workflow_problems(BROKEN_WORKFLOWS[case], case), f"{case!r} passed the lint"
+
+
+ACTIONLINT = shutil.which("actionlint")
+
+
+@pytest.mark.skipif(ACTIONLINT is None, reason="actionlint not on PATH (installed in GitHub CI)")
+def test_actionlint_passes_every_workflow_and_fails_a_broken_one(tmp_path: Path):
+    """The real actionlint agrees: the workflows are clean, a broken one is not."""
+    clean = subprocess.run(
+        [ACTIONLINT, "-no-color", *map(str, WORKFLOW_FILES)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    broken = tmp_path / "broken.yml"
+    broken.write_text(BROKEN_WORKFLOWS["needs a missing job"], encoding="utf-8")
+    result = subprocess.run(
+        [ACTIONLINT, "-no-color", str(broken)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0, "actionlint accepted a job that needs a missing job"
+
+
+def test_dependabot_file_validates():
+    """.github/dependabot.yml matches SchemaStore's Dependabot v2 schema."""
+    schema = json.loads(DEPENDABOT_SCHEMA.read_text(encoding="utf-8"))
+    doc = load_yaml(ROOT / ".github" / "dependabot.yml")
+    errors = [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(doc)]
+    assert errors == []
+
+
+def _steps(job: dict) -> list[dict]:
+    return job.get("steps", [])
+
+
+def _run_text(job: dict) -> str:
+    return "\n".join(s.get("run", "") for s in _steps(job))
+
+
+def test_pull_requests_run_the_tests_then_preview_both_stacks_with_a_comment(workflows):
+    """On a pull request: tests, then `pulumi preview` of staging and prod, commented on the PR."""
+    wf = workflows["pull-request.yml"]
+    assert "pull_request" in wf["on"]
+    assert wf["jobs"]["tests"]["uses"] == "./.github/workflows/tests.yml"
+    preview = wf["jobs"]["preview"]
+    assert preview["needs"] == "tests"
+    assert set(preview["strategy"]["matrix"]["stack"]) == set(STACKS)
+    by_action = {s["uses"].split("@")[0]: s for s in _steps(preview) if "uses" in s}
+    pulumi = by_action["pulumi/actions"]["with"]
+    assert pulumi["command"] == "preview"
+    assert pulumi["comment-on-pr"] is True
+    assert "matrix.stack" in json.dumps(preview["env"])
+    assert by_action["aws-actions/configure-aws-credentials"]["with"]["role-to-assume"]
+    assert by_action["pulumi/auth-actions"]["with"]["requested-token-type"].startswith(
+        "urn:pulumi:token-type:access_token:"
+    )
+    assert preview["permissions"] == {
+        "contents": "read",
+        "id-token": "write",
+        "pull-requests": "write",
+    }
+
+
+def test_the_test_job_installs_what_the_suite_needs_and_runs_pytest(workflows):
+    """The shared test job: apt packer/debootstrap/lynis, requirements-dev.txt, python -m pytest."""
+    run = _run_text(workflows["tests.yml"]["jobs"]["pytest"])
+    assert re.search(r"apt-get install .*\bpacker\b.*\bdebootstrap\b.*\blynis\b", run)
+    assert "pip install -r requirements-dev.txt" in run
+    assert "python -m pytest" in run
+
+
+def test_merges_deploy_staging_then_prod_behind_the_production_environment(workflows):
+    """On push to main: tests -> staging -> prod, prod in the approval-guarded environment."""
+    wf = workflows["deploy.yml"]
+    assert wf["on"]["push"]["branches"] == ["main"]
+    jobs = wf["jobs"]
+    assert jobs["staging"]["needs"] == "tests"
+    assert jobs["prod"]["needs"] == "staging"
+    assert jobs["staging"]["with"] == {"stack": "staging", "environment": "staging"}
+    assert jobs["prod"]["with"] == {"stack": "prod", "environment": "production"}
+    for stack in STACKS:
+        assert jobs[stack]["uses"] == "./.github/workflows/pulumi-deployment.yml"
+
+
+def test_a_stack_deploys_through_pulumi_deployments_one_run_at_a_time(workflows):
+    """The deployment job pushes the settings, then `pulumi deployment run update`; no overlap."""
+    job = workflows["pulumi-deployment.yml"]["jobs"]["update"]
+    assert job["environment"] == "${{ inputs.environment }}"
+    assert job["concurrency"]["group"].endswith("${{ inputs.stack }}")
+    assert job["concurrency"]["cancel-in-progress"] is False
+    run = _run_text(job)
+    assert 'deploy/apply_settings.py "deploy/${STACK}.deploy.yaml"' in run
+    assert re.search(r"pulumi deployment run update\s+--stack", run)
+    assert run.index("apply_settings.py") < run.index("pulumi deployment run")
+    assert job["env"]["STACK"] == "${{ inputs.stack }}"
+
+
+def test_no_workflow_uses_long_lived_cloud_or_pulumi_keys():
+    """Credentials come from OIDC: no access-key inputs, no stored Pulumi token."""
+    for path in WORKFLOW_FILES:
+        text = path.read_text(encoding="utf-8")
+        for forbidden in (
+            "aws-access-key-id",
+            "aws-secret-access-key",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "secrets.PULUMI_ACCESS_TOKEN",
+        ):
+            assert forbidden not in text, f"{path.name} uses {forbidden}"
+
+
+# --------------------------------------------------------------------------------------------
+# Secret literals anywhere in CI or deployment files.
+# --------------------------------------------------------------------------------------------
+
+SECRET_PATTERNS = {
+    "AWS access key id": re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
+    "AWS secret key assignment": re.compile(
+        r"(?i)aws_?secret_?access_?key\s*[:=]\s*['\"]?[A-Za-z0-9/+=]{40}"
+    ),
+    "GitHub token": re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})\b"),
+    "Pulumi access token": re.compile(r"\bpul-[0-9a-f]{40}\b"),
+    "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+}
+_SECRET_KEY = re.compile(
+    r"(?i)(^|[-_])(token|secret|password|passphrase|api[-_]?key|access[-_]?key)$"
+)
+
+
+def secret_literals(text: str) -> list[str]:
+    """Names of the secret-looking literals in a YAML file's text (empty when clean)."""
+    found = [label for label, pattern in SECRET_PATTERNS.items() if pattern.search(text)]
+    try:
+        doc = load_yaml_text(text)
+    except Exception:
+        return found
+    for path, value in _strings(doc, ""):
+        parent, _, key = path.rpartition(".")
+        if parent.endswith(".permissions"):  # `id-token: write` is a scope, not a value
+            continue
+        if _SECRET_KEY.search(key) and value and not value.startswith(("${{", "${")):
+            found.append(f"literal value for {path.lstrip('.')}")
+        if key == "secret" and value:
+            found.append(f"secret value in the file at {path.lstrip('.')}")
+    return found
+
+
+SCANNED_FILES = [*WORKFLOW_FILES, ROOT / ".github" / "dependabot.yml", *SETTINGS_FILES]
+
+
+@pytest.mark.parametrize("path", SCANNED_FILES, ids=lambda p: p.name)
+def test_no_secret_literal_in_ci_or_settings_files(path: Path):
+    """No key, token or password is written into a workflow or a settings file."""
+    assert secret_literals(path.read_text(encoding="utf-8")) == []
+
+
+def test_the_secret_scan_catches_planted_secrets():
+    """The scan can fail: keys, tokens and literal secrets are each reported."""
+    fake_key = "AKIA" + "Q" * 16
+    fake_pulumi = "pul-" + "0" * 40
+    text = (
+        f"env:\n  KEY_ID: {fake_key}\n  PULUMI_ACCESS_TOKEN: {fake_pulumi}\n"
+        "  DB_PASSWORD: hunter2\n"
+        "settings:\n  operationContext:\n    environmentVariables:\n"
+        "      X:\n        secret: plaintext-in-git\n"
+    )
+    found = secret_literals(text)
+    assert "AWS access key id" in found
+    assert "Pulumi access token" in found
+    assert any("DB_PASSWORD" in f for f in found)
+    assert any("secret value" in f for f in found)
+
+
+# --------------------------------------------------------------------------------------------
+# Deployment settings files and the schema written from Pulumi's documentation.
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def settings_schema() -> dict:
+    return json.loads(SETTINGS_SCHEMA.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def apply_settings():
+    """deploy/apply_settings.py as a module (deploy/ is scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        "apply_settings", DEPLOY_DIR / "apply_settings.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _settings(stack: str) -> dict:
+    return load_yaml(DEPLOY_DIR / f"{stack}.deploy.yaml")
+
+
+def _errors(doc: Any, schema: dict) -> list[str]:
+    return [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(doc)]
+
+
+def test_settings_schema_is_a_valid_schema_that_cites_pulumis_docs(settings_schema):
+    """The schema itself is valid JSON Schema 2020-12 and says which page it was written from."""
+    jsonschema.Draft202012Validator.check_schema(settings_schema)
+    assert "pulumi.com/docs/pulumi-cloud/deployments/api" in settings_schema["$comment"]
+
+
+def test_there_is_one_settings_file_per_stack():
+    """deploy/staging.deploy.yaml and deploy/prod.deploy.yaml, and no stray stack."""
+    assert [p.name for p in SETTINGS_FILES] == [f"{s}.deploy.yaml" for s in sorted(STACKS)]
+
+
+@pytest.mark.parametrize("path", SETTINGS_FILES, ids=lambda p: p.name)
+def test_settings_file_parses_and_matches_the_documented_shape(path: Path, settings_schema):
+    """Each settings file is YAML whose `settings:` is Pulumi's documented DeploymentSettings."""
+    assert _errors(load_yaml(path), settings_schema) == []
+
+
+def _broken(mutate) -> dict:
+    doc = _settings("staging")
+    mutate(doc["settings"])
+    return doc
+
+
+BROKEN_SETTINGS = {
+    "invented field": lambda s: s["operationContext"].update(preRunCommand=["x"]),
+    "repoURL beside the gitHub block": lambda s: s["sourceContext"]["git"].update(
+        repoURL="https://github.com/acme/golden-fleet.git"
+    ),
+    "branch and commit": lambda s: s["sourceContext"]["git"].update(commit="0" * 40),
+    "duration not XhYmZs": lambda s: s["operationContext"]["oidc"]["aws"].update(
+        duration="2 hours"
+    ),
+    "no roleArn": lambda s: s["operationContext"]["oidc"]["aws"].pop("roleArn"),
+    "reserved environment variable": lambda s: s["operationContext"]["environmentVariables"].update(
+        PULUMI_ACCESS_TOKEN="${PULUMI_ACCESS_TOKEN}"
+    ),
+    "roleArn not an IAM role": lambda s: s["operationContext"]["oidc"]["aws"].update(
+        roleArn="arn:aws:s3:::bucket"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_SETTINGS))
+def test_the_settings_schema_rejects_what_pulumi_does_not_document(case, settings_schema):
+    """The schema can fail: each deliberately broken settings file is rejected."""
+    assert _errors(_broken(BROKEN_SETTINGS[case]), settings_schema), f"{case!r} validated"
+
+
+ENV = {"GITHUB_REPOSITORY": "acme/golden-fleet", "PULUMI_ACCESS_TOKEN": "test-token-not-real"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_request_body_is_the_documented_settings_object(stack, apply_settings, settings_schema):
+    """The body sent is the `settings:` object, placeholders filled, documented keys only."""
+    body = apply_settings.build_request_body(_settings(stack), ENV)
+    assert set(body) <= DOCUMENTED_SETTINGS_KEYS, set(body) - DOCUMENTED_SETTINGS_KEYS
+    assert body["gitHub"]["repository"] == "acme/golden-fleet"
+    assert "repoURL" not in body["sourceContext"]["git"]
+    assert body["sourceContext"]["git"]["branch"] == "refs/heads/main"
+    aws = body["operationContext"]["oidc"]["aws"]
+    assert aws["roleArn"].startswith("arn:aws:iam::") and aws["sessionName"]
+    assert json.loads(json.dumps(body)) == body
+    assert _errors({"settings": body}, settings_schema) == []
+    assert "${" not in json.dumps(body["gitHub"]), "a placeholder was left unfilled"
+
+
+def test_a_missing_placeholder_value_is_named(apply_settings):
+    """Without GITHUB_REPOSITORY the error names the variable and where it is used."""
+    with pytest.raises(
+        apply_settings.SettingsError, match=r"gitHub\.repository.*GITHUB_REPOSITORY"
+    ):
+        apply_settings.build_request_body(_settings("staging"), {})
+
+
+def test_shell_variables_inside_commands_are_left_for_the_deployment(apply_settings):
+    """Only whole-string placeholders are filled: `${PACKER_VERSION}` in a command stays."""
+    body = apply_settings.build_request_body(_settings("staging"), ENV)
+    assert any("${PACKER_VERSION}" in c for c in body["operationContext"]["preRunCommands"])
+
+
+def test_staging_installs_a_pinned_checksummed_packer_before_pulumi_runs():
+    """Staging bakes inside the deployment: Packer at a pinned version, its zip sha256-checked."""
+    op = _settings("staging")["settings"]["operationContext"]
+    env, commands = op["environmentVariables"], " ".join(op["preRunCommands"])
+    assert re.fullmatch(r"\d+\.\d+\.\d+", env["PACKER_VERSION"])
+    assert re.fullmatch(r"[0-9a-f]{64}", env["PACKER_SHA256"])
+    assert "releases.hashicorp.com/packer/${PACKER_VERSION}/" in commands
+    assert "sha256sum -c" in commands
+    assert commands.index("sha256sum -c") < commands.index("extract('packer'")
+    plugins = ROOT / "packer" / "plugins.pkr.hcl"
+    if plugins.is_file():
+        match = re.search(r'required_version\s*=\s*">=\s*(\d+)\.(\d+)', plugins.read_text())
+        if match:
+            minimum = tuple(map(int, match.groups()))
+            pinned = tuple(map(int, env["PACKER_VERSION"].split(".")[:2]))
+            assert pinned >= minimum, f"Packer {env['PACKER_VERSION']} below the template's minimum"
+
+
+def test_prod_installs_no_packer_because_it_never_bakes():
+    """Prod promotes staging's image; a bake there must fail, not quietly build."""
+    text = json.dumps(_settings("prod"))
+    assert "packer" not in text.lower()
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_stack_installs_the_program_requirements_into_its_virtualenv(stack):
+    """Dependency install is done by a pre-run command, into Pulumi.yaml's `venv`."""
+    op = _settings(stack)["settings"]["operationContext"]
+    assert op["options"]["skipInstallDependencies"] is True
+    assert any("pip install -r requirements.txt" in c and "venv" in c for c in op["preRunCommands"])
+
+
+def _stack_file_config(stack: str) -> dict:
+    path = ROOT / f"Pulumi.{stack}.yaml"
+    return (load_yaml(path) or {}).get("config", {}) if path.is_file() else {}
+
+
+def test_deployment_roles_live_in_the_accounts_the_stack_files_name():
+    """Staging's role: the account prod trusts for images; prod's: the one staging shares with."""
+    staging_account = _settings("staging")["settings"]["operationContext"]["oidc"]["aws"][
+        "roleArn"
+    ].split(":")[4]
+    prod_account = _settings("prod")["settings"]["operationContext"]["oidc"]["aws"][
+        "roleArn"
+    ].split(":")[4]
+    assert staging_account != prod_account, "staging and prod deploy with one account's role"
+    prod_image = _stack_file_config("prod").get("golden-fleet:image", {})
+    staging_image = _stack_file_config("staging").get("golden-fleet:image", {})
+    if "ownerAccountId" not in prod_image or "shareWithAccounts" not in staging_image:
+        pytest.skip("stack files do not name the image accounts")
+    assert str(prod_image["ownerAccountId"]) == staging_account
+    assert prod_account in [str(a) for a in staging_image["shareWithAccounts"]]
+
+
+# --------------------------------------------------------------------------------------------
+# deploy/apply_settings.py against a Pulumi Cloud stand-in on 127.0.0.1.
+# --------------------------------------------------------------------------------------------
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    status = 200
+    requests: ClassVar[list[dict]] = []
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        type(self).requests.append(
+            {
+                "path": self.path,
+                "headers": dict(self.headers),
+                "body": json.loads(self.rfile.read(length)),
+            }
+        )
+        self.send_response(type(self).status)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def fake_cloud() -> Iterator[type[_Recorder]]:
+    """An HTTP server on 127.0.0.1 that records each POST; stopped after the test."""
+    handler = type("Recorder", (_Recorder,), {"requests": [], "status": 200})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    handler.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield handler
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_apply_posts_the_body_to_the_documented_endpoint_with_the_env_token(
+    apply_settings, fake_cloud
+):
+    """POST /api/stacks/{org}/golden-fleet/staging/deployments/settings, `token` auth, JSON body."""
+    rc = apply_settings.main(
+        [str(DEPLOY_DIR / "staging.deploy.yaml"), "--org", "acme", "--api-url", fake_cloud.url],
+        env=ENV,
+    )
+    assert rc == 0
+    [request] = fake_cloud.requests
+    assert request["path"] == "/api/stacks/acme/golden-fleet/staging/deployments/settings"
+    assert request["headers"]["Authorization"] == "token test-token-not-real"
+    assert request["headers"]["Content-Type"] == "application/json"
+    assert request["body"] == apply_settings.build_request_body(_settings("staging"), ENV)
+
+
+def test_apply_reports_an_api_rejection_as_failure(apply_settings, fake_cloud, capsys):
+    """A 4xx from the API is exit 1 with the status in the message."""
+    fake_cloud.status = 400
+    rc = apply_settings.main(
+        [str(DEPLOY_DIR / "prod.deploy.yaml"), "--org", "acme", "--api-url", fake_cloud.url],
+        env=ENV,
+    )
+    assert rc == 1
+    assert "400" in capsys.readouterr().err
+
+
+def test_apply_without_a_token_sends_nothing(apply_settings, fake_cloud, capsys):
+    """No PULUMI_ACCESS_TOKEN: exit 2, the variable named, no request made."""
+    rc = apply_settings.main(
+        [str(DEPLOY_DIR / "staging.deploy.yaml"), "--org", "acme", "--api-url", fake_cloud.url],
+        env={"GITHUB_REPOSITORY": "acme/golden-fleet"},
+    )
+    assert rc == 2
+    assert "PULUMI_ACCESS_TOKEN" in capsys.readouterr().err
+    assert fake_cloud.requests == []
+
+
+def test_dry_run_prints_the_json_body_and_needs_no_token(apply_settings, capsys):
+    """--dry-run prints exactly the body that would be sent."""
+    rc = apply_settings.main(
+        [str(DEPLOY_DIR / "staging.deploy.yaml"), "--dry-run"],
+        env={"GITHUB_REPOSITORY": "acme/golden-fleet"},
+    )
+    assert rc == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == apply_settings.build_request_body(_settings("staging"), ENV)
+
+
+def test_the_token_cannot_be_given_on_the_command_line(apply_settings):
+    """There is no --token option: a token on the command line is refused."""
+    with pytest.raises(SystemExit):
+        apply_settings.parse_args(["deploy/staging.deploy.yaml", "--token", "x"])
+
+
+def test_apply_refuses_an_invalid_file_before_any_request(apply_settings, fake_cloud, tmp_path):
+    """A file that breaks the schema is exit 2 and nothing is sent."""
+    bad = tmp_path / "staging.deploy.yaml"
+    bad.write_text("settings:\n  operationContext:\n    preRunCommand: [x]\n", encoding="utf-8")
+    rc = apply_settings.main([str(bad), "--org", "acme", "--api-url", fake_cloud.url], env=ENV)
+    assert rc == 2
+    assert fake_cloud.requests == []
+
+
+@pytest.mark.parametrize(
+    "org, project, stack",
+    [
+        ("acme/../x", "golden-fleet", "staging"),
+        ("acme", "golden fleet", "staging"),
+        ("acme", "golden-fleet", ""),
+    ],
+)
+def test_settings_url_rejects_names_that_would_change_the_path(apply_settings, org, project, stack):
+    """Organization, project and stack are validated before they become URL path segments."""
+    with pytest.raises(apply_settings.SettingsError, match="not a valid Pulumi name"):
+        apply_settings.settings_url("https://api.pulumi.com", org, project, stack)

@@ -82,12 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     def editing(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sub.add_argument(
+        mode = sub.add_mutually_exclusive_group()
+        mode.add_argument(
             "--dry-run",
             action="store_true",
             help="print the diff, write nothing",
         )
-        sub.add_argument(
+        mode.add_argument(
             "--apply",
             action="store_true",
             help="after writing, run `pulumi preview --diff` and `pulumi up` through the "

@@ -462,6 +462,8 @@ class BuildHost:
         run_in_host(self.root, ["chown", "-R", f"{LOGIN_USER}:{LOGIN_USER}", f"/home/{LOGIN_USER}/.ssh"], check=True)
         (self.root / "etc/sudoers.d/90-cloud-init-users").write_text(f"{LOGIN_USER} ALL=(ALL) NOPASSWD:ALL\n")
         run_in_host(self.root, ["ssh-keygen", "-A"], check=True, stdout=subprocess.DEVNULL)
+        with open(self.root / "etc/hosts", "a") as hosts:  # cloud-init's manage_etc_hosts on EC2
+            hosts.write(f"127.0.1.1\t{socket.gethostname()}\n")
         # A chroot has no init: keep package scripts from starting daemons in it.
         policy = self.root / "usr/sbin/policy-rc.d"
         policy.write_text("#!/bin/sh\n# local build host only: no daemons start in the chroot\nexit 101\n")

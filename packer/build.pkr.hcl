@@ -26,6 +26,7 @@ build {
       "GF_RUNTIME=${var.runtime}",
       "GF_RUNTIME_PACKAGES=${local.runtime_packages[var.runtime]}",
       "GF_LOGIN_USER=${var.ssh_username}",
+      "GF_AGENT_REGION=${var.region}",
     ]
     scripts = [
       "${path.root}/scripts/10-baseline.sh",

@@ -1,3 +1,85 @@
 #!/usr/bin/env bash
-# stub
+# The image's own tests, run last: each check prints ok/FAIL, and any failure fails the bake so no
+# image is registered from a build that does not meet them.
 set -euo pipefail
+
+: "${GF_VERSION:?}"
+failures=0
+check() { # description command...
+  local description="$1"
+  shift
+  if "$@" >/dev/null 2>&1; then echo "image-test ok:   $description"; else echo "image-test FAIL: $description"; failures=$((failures + 1)); fi
+}
+
+# sshd's effective settings (sshd -T needs a host key; a throw-away one is used and removed).
+keydir="$(mktemp -d)"
+trap 'rm -rf "$keydir"' EXIT
+ssh-keygen -q -t ed25519 -N '' -f "$keydir/key"
+effective="$(sshd -T -h "$keydir/key" -C user=nobody,host=localhost,addr=127.0.0.1)"
+sshd_is() { grep -qix "$1 $2" <<<"$effective"; }
+check "sshd permitrootlogin no" sshd_is permitrootlogin no
+check "sshd passwordauthentication no" sshd_is passwordauthentication no
+check "sshd maxauthtries <= 4" test "$(awk '$1=="maxauthtries"{print $2}' <<<"$effective")" -le 4
+check "sshd logingracetime 60" sshd_is logingracetime 60
+check "sshd clientaliveinterval 300" sshd_is clientaliveinterval 300
+check "sshd x11forwarding no" sshd_is x11forwarding no
+check "sshd allowtcpforwarding no" sshd_is allowtcpforwarding no
+check "sshd banner" sshd_is banner /etc/issue.net
+check "sshd no CBC ciphers" bash -c "! grep -i '^ciphers .*cbc' <<<\"\$0\"" "$effective"
+
+for setting in "kernel.randomize_va_space = 2" "fs.suid_dumpable = 0" "net.ipv4.ip_forward = 0" \
+  "net.ipv4.conf.all.accept_redirects = 0" "net.ipv4.conf.all.rp_filter = 1" \
+  "net.ipv4.conf.all.log_martians = 1" "net.ipv4.tcp_syncookies = 1" "kernel.yama.ptrace_scope = 1"; do
+  check "sysctl $setting" grep -qxF "$setting" /etc/sysctl.d/60-cis.conf
+done
+
+check "modules: usb-storage blocked" grep -qx 'install usb-storage /bin/false' /etc/modprobe.d/60-cis.conf
+check "modules: cramfs blocked" grep -qx 'install cramfs /bin/false' /etc/modprobe.d/60-cis.conf
+check "core dumps off" grep -qx '\* hard core 0' /etc/security/limits.conf
+
+for key in identity scope time-change mounts logins modules; do
+  check "audit rules: $key" grep -q -- "-k $key\$" /etc/audit/rules.d/60-cis.rules
+done
+check "auditd keeps logs" grep -qx 'max_log_file_action = keep_logs' /etc/audit/auditd.conf
+check "auditd enabled" systemctl is-enabled auditd
+check "apparmor enabled" systemctl is-enabled apparmor
+
+check "login.defs PASS_MAX_DAYS 365" grep -qP '^PASS_MAX_DAYS\t365$' /etc/login.defs
+check "login.defs UMASK 027" grep -qP '^UMASK\t027$' /etc/login.defs
+check "pwquality minlen 14" grep -qx 'minlen = 14' /etc/security/pwquality.conf.d/60-cis.conf
+check "faillock in PAM" grep -q pam_faillock.so /etc/pam.d/common-auth
+check "crontab 0600 root" test "$(stat -c '%a %U' /etc/crontab)" = "600 root"
+check "shadow 0640" test "$(stat -c '%a' /etc/shadow)" = "640"
+
+check "app installed" test -f /opt/golden-app/server.py
+check "app version $GF_VERSION" grep -qx "GF_APP_VERSION=$GF_VERSION" /etc/default/golden-app
+check "app unit enabled" systemctl is-enabled golden-app.service
+check "app user unprivileged" test "$(id -u golden-app)" -lt 1000 -a "$(getent passwd golden-app | cut -d: -f7)" = /usr/sbin/nologin
+check "app answers /healthz" python3 -c '
+import os, subprocess, sys, time, urllib.request
+env = dict(os.environ, GF_APP_BIND="127.0.0.1", GF_APP_PORT="18080", GF_APP_VERSION=sys.argv[1])
+server = subprocess.Popen(["python3", "/opt/golden-app/server.py"], env=env, stdout=subprocess.DEVNULL)
+try:
+    for _ in range(50):
+        try:
+            health = urllib.request.urlopen("http://127.0.0.1:18080/healthz", timeout=1)
+            version = urllib.request.urlopen("http://127.0.0.1:18080/version", timeout=1).read().decode()
+            sys.exit(0 if health.status == 200 and sys.argv[1] in version else 1)
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(1)
+finally:
+    server.terminate()
+' "$GF_VERSION"
+
+check "no ssh host keys" bash -c '! ls /etc/ssh/ssh_host_* 2>/dev/null'
+check "machine-id empty" test ! -s /etc/machine-id
+check "apt lists empty" bash -c '[ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e ^partial$ -e ^lock$)" ]'
+check "no shell histories" bash -c '! ls /root/.bash_history /home/*/.bash_history 2>/dev/null'
+check "no authorized keys left" bash -c '! ls /home/*/.ssh/authorized_keys 2>/dev/null'
+
+if [ "$failures" -ne 0 ]; then
+  echo "image-tests: $failures check(s) failed" >&2
+  exit 1
+fi
+echo "image-tests: all checks passed"

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 from harness import changed_resources, load_stack_config, run_program, stack_file
+from pulumi.automation import OutputValue
 
 from components.config import Color, parse_stack_config
+from release import automation
 from release.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -351,3 +353,76 @@ def test_python_dash_m_release_runs(stack_copy):
         text=True,
     )
     assert bad.returncode == 2 and "not a whole percentage" in bad.stderr
+
+
+class FakeStack:
+    """Stands in for an Automation API stack: records what was run, serves outputs."""
+
+    def __init__(self, outputs: dict | None = None):
+        self.ran: list[str] = []
+        self._outputs = outputs or {}
+
+    def preview(self, diff=None, on_output=None):
+        self.ran.append(f"preview diff={diff}")
+        on_output("~ aws:lb/listener:Listener checkout-listener update [diff: ~defaultActions]")
+
+    def up(self, on_output=None):
+        self.ran.append("up")
+        on_output("Resources: 1 updated")
+
+    def outputs(self):
+        return self._outputs
+
+
+@pytest.fixture
+def fake_pulumi(tmp_path, monkeypatch):
+    """A `pulumi` executable on PATH and the Automation API stack replaced by a fake."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "pulumi").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    (tmp_path / "Pulumi.yaml").write_text("name: golden-fleet\nruntime: python\n")
+    monkeypatch.chdir(tmp_path)
+    selected: list[tuple[str, Path]] = []
+    stack = FakeStack(
+        {"blue": OutputValue({"amiId": "ami-0aaaaaaaaaaaaaaaa", "version": "1.4.0"}, False)}
+    )
+
+    def select(name, work_dir):
+        selected.append((name, work_dir))
+        return stack
+
+    monkeypatch.setattr(automation, "_select", select)
+    return stack, selected
+
+
+@pytest.mark.parametrize(("yes", "expected"), [(True, ["preview diff=True", "up"]), (False, [])])
+def test_apply_previews_then_updates_only_when_confirmed(
+    capsys, stack_copy, fake_pulumi, yes, expected
+):
+    """--apply: the edit, then preview with diff, then up with --yes (no terminal: no up)."""
+    stack, selected = fake_pulumi
+    path = stack_copy("staging")
+    code, out, err = release(capsys, path, "shift", "staging", "10", "--apply", *(["--yes"] * yes))
+    assert code == 0, err
+    assert stack.ran == (expected or ["preview diff=True"])
+    assert selected == [("staging", path.parent.resolve())]
+    assert "checkout-listener update" in out
+    assert parse_stack_config(load_stack_config(path)).traffic.green == 10
+
+
+def test_apply_refuses_a_file_outside_the_project(capsys, stack_copy, fake_pulumi, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    path = elsewhere / "Pulumi.staging.yaml"
+    shutil.copyfile(stack_copy("staging"), path)
+    err = refused(capsys, path, "shift", "staging", "10", "--apply")
+    assert "--file points at" in err
+
+
+def test_status_reads_the_ami_from_stack_outputs(capsys, stack_copy, fake_pulumi):
+    code, out, err = release(capsys, stack_copy("staging"), "status", "staging")
+    assert code == 0, err
+    assert re.search(r"^blue\s+1\.4\.0\s+ami-0aaaaaaaaaaaaaaaa\s+100%", out, re.MULTILINE), out
+    assert re.search(r"^green\s+1\.5\.0\s+-\s+0%", out, re.MULTILINE), out

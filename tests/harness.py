@@ -204,6 +204,7 @@ def run_program(
     images: Iterable[BakedImage] | None = None,
     preview: bool = False,
     record_into: dict[str, Registered] | None = None,
+    main: Path = MAIN,
 ) -> ProgramRun:
     """Run the real ``__main__.py`` on ``config`` under mocks; return what it registered.
 
@@ -254,7 +255,7 @@ def run_program(
 
     def program() -> None:
         pulumi.runtime.register_stack_transformation(record)
-        namespace = runpy.run_path(str(MAIN), run_name="__main__")
+        namespace = runpy.run_path(str(main), run_name="__main__")
         del namespace
 
     try:

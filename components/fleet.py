@@ -58,20 +58,25 @@ class FleetArgs:
     """Encrypted gp3 root volume size."""
 
 
+# The baked app unit reads this file after its own defaults (see app/golden-app.service).
+APP_UNIT = "golden-app.service"
+APP_STACK_ENV = "/etc/golden-fleet/app.env"
+
+
 def user_data(port: int, color: str, version: str) -> str:
-    """Cloud-init that only writes the app's environment: nothing is installed at boot."""
-    env = f"PORT={port}\nCOLOR={color}\nEXPECTED_VERSION={version}\n"
+    """Cloud-init that only writes the app's stack settings: nothing is installed at boot."""
+    env = f"GF_APP_PORT={port}\nGF_COLOR={color}\nGF_EXPECTED_VERSION={version}\n"
     document = "#cloud-config\n" + json.dumps(
         {
             "write_files": [
                 {
-                    "path": "/etc/golden-fleet/app.env",
+                    "path": APP_STACK_ENV,
                     "permissions": "0644",
                     "owner": "root:root",
                     "content": env,
                 }
             ],
-            "runcmd": [["systemctl", "restart", "golden-fleet-app.service"]],
+            "runcmd": [["systemctl", "restart", APP_UNIT]],
         },
         indent=1,
     )

@@ -105,8 +105,9 @@ def test_user_data_only_writes_the_app_environment():
     assert document.startswith("#cloud-config\n")
     body = json.loads(document.split("\n", 1)[1])
     assert set(body) == {"write_files", "runcmd"}
-    assert "PORT=8080" in body["write_files"][0]["content"]
-    assert "EXPECTED_VERSION=1.5.0" in body["write_files"][0]["content"]
+    assert "GF_APP_PORT=8080" in body["write_files"][0]["content"]
+    assert "GF_EXPECTED_VERSION=1.5.0" in body["write_files"][0]["content"]
+    assert body["runcmd"] == [["systemctl", "restart", "golden-app.service"]]
 
 
 def test_health_check_is_tight():

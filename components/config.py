@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Mapping
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -68,7 +68,7 @@ class ConfigError(ValueError):
         )
 
 
-class Color(str, Enum):
+class Color(StrEnum):
     BLUE = "blue"
     GREEN = "green"
 
@@ -208,7 +208,7 @@ AccountId = Annotated[str, Field(pattern=_ACCOUNT_ID.pattern)]
 Region = Annotated[str, Field(pattern=_REGION.pattern)]
 
 
-class Runtime(str, Enum):
+class Runtime(StrEnum):
     PYTHON = "python"
     NODEJS = "nodejs"
     OPENJDK17 = "openjdk17"
@@ -400,7 +400,7 @@ class LoadBalancerConfig(_Strict):
         return _check(_TLS13_POLICY, "a TLS 1.3 policy (ELBSecurityPolicy-TLS13-...)")(value)
 
 
-class Standby(str, Enum):
+class Standby(StrEnum):
     """What the retired color keeps after a release is finished."""
 
     WARM = "warm"  # keeps its capacity: a rollback is one listener change, seconds

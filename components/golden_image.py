@@ -80,7 +80,7 @@ def image_name_filter(service: str, version: str) -> str:
 
 
 def image_name_regex(service: str, version: str) -> str:
-    """Exactly ``<service>-<version>-<YYYYMMDDThhmmssZ>``: ``1.4.0`` must not match ``1.4.0-rc.1``."""
+    """Exactly ``<service>-<version>-<timestamp>``: ``1.4.0`` never matches ``1.4.0-rc.1``."""
     return rf"^{re.escape(service)}-{re.escape(version)}-\d{{8}}T\d{{6}}Z$"
 
 

@@ -121,50 +121,35 @@ class BlueGreenService(pulumi.ComponentResource):
             description=f"{args.service} instances: only the load balancer, only the service port",
             opts=child,
         )
+        def tcp_rule(rule_name: str, security_group, port: int, description: str,
+                     outbound: bool = False, **peer):
+            """One TCP port, one peer (a CIDR or another security group), one direction."""
+            rule = aws.vpc.SecurityGroupEgressRule if outbound else aws.vpc.SecurityGroupIngressRule
+            rule(
+                f"{name}-{rule_name}",
+                security_group_id=security_group.id,
+                description=description,
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                opts=child,
+                **peer,
+            )
+
         for port in listener_ports(https):
             for index, cidr in enumerate(args.ingress_cidrs):
-                aws.vpc.SecurityGroupIngressRule(
-                    f"{name}-alb-in-{port}-{index}",
-                    security_group_id=alb_sg.id,
-                    description=f"clients to the load balancer on {port}",
-                    ip_protocol="tcp",
-                    from_port=port,
-                    to_port=port,
-                    cidr_ipv4=cidr,
-                    opts=child,
-                )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-alb-out-instances",
-            security_group_id=alb_sg.id,
-            description="load balancer to instances, service port only",
-            ip_protocol="tcp",
-            from_port=args.port,
-            to_port=args.port,
-            referenced_security_group_id=instance_sg.id,
-            opts=child,
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-instance-in-alb",
-            security_group_id=instance_sg.id,
-            description="from the load balancer only, service port only",
-            ip_protocol="tcp",
-            from_port=args.port,
-            to_port=args.port,
-            referenced_security_group_id=alb_sg.id,
-            opts=child,
-        )
+                tcp_rule(f"alb-in-{port}-{index}", alb_sg, port,
+                         f"clients to the load balancer on {port}", cidr_ipv4=cidr)
+        tcp_rule("alb-out-instances", alb_sg, args.port,
+                 "load balancer to instances, service port only", outbound=True,
+                 referenced_security_group_id=instance_sg.id)
+        tcp_rule("instance-in-alb", instance_sg, args.port,
+                 "from the load balancer only, service port only",
+                 referenced_security_group_id=alb_sg.id)
         # Agents reach SSM and CloudWatch over HTTPS (through NAT or VPC endpoints). Nothing else
         # leaves: the image has everything, so instances never download at boot.
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-instance-out-https",
-            security_group_id=instance_sg.id,
-            description="SSM and CloudWatch agents over HTTPS",
-            ip_protocol="tcp",
-            from_port=HTTPS_PORT,
-            to_port=HTTPS_PORT,
-            cidr_ipv4="0.0.0.0/0",
-            opts=child,
-        )
+        tcp_rule("instance-out-https", instance_sg, HTTPS_PORT,
+                 "SSM and CloudWatch agents over HTTPS", outbound=True, cidr_ipv4="0.0.0.0/0")
 
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",

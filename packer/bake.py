@@ -416,18 +416,22 @@ def pristine_rootfs() -> Path:
     return rootfs
 
 
-def host_command(root: Path, argv: list[str]) -> list[str]:
-    """argv run inside the build host: own mount and PID namespaces, so nothing outlives it."""
+def host_command(root: Path, argv: list[str], own_network: bool = False) -> list[str]:
+    """argv run inside the build host: own mount and PID namespaces, so nothing outlives it.
+
+    With own_network, also a fresh network namespace (loopback only, down) whose per-namespace
+    sysctls (net.*) can be set as the image's boot would, without touching the machine's."""
+    namespaces = ["--mount", "--pid", "--fork", "--kill-child"] + (["--net"] if own_network else [])
     script = (
         'set -e; r="$1"; shift; mount --make-rprivate /; mount -t proc proc "$r/proc"; '
         'mount --rbind /dev "$r/dev"; mount -t sysfs sysfs "$r/sys"; exec chroot "$r" "$@"'
     )
-    return ["unshare", "--mount", "--pid", "--fork", "--kill-child", "sh", "-c", script, "host", str(root), *argv]
+    return ["unshare", *namespaces, "sh", "-c", script, "host", str(root), *argv]
 
 
-def run_in_host(root: Path, argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+def run_in_host(root: Path, argv: list[str], own_network: bool = False, **kwargs) -> subprocess.CompletedProcess:
     kwargs.setdefault("stdin", subprocess.DEVNULL)
-    return subprocess.run(host_command(root, argv), **kwargs)
+    return subprocess.run(host_command(root, argv, own_network), **kwargs)
 
 
 @dataclass

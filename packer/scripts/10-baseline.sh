@@ -11,7 +11,7 @@ apt-get "${apt_opts[@]}" full-upgrade
 apt-get "${apt_opts[@]}" install --no-install-recommends \
   systemd systemd-sysv ca-certificates curl gnupg procps kmod iproute2 python3-minimal \
   cron rsyslog logrotate debsums apt-show-versions apt-listchanges needrestart \
-  acct sysstat chkrootkit aide
+  acct sysstat chkrootkit aide fail2ban
 
 # Immutable infrastructure: updates arrive as a new image, so no timer upgrades at boot.
 for unit in apt-daily.timer apt-daily-upgrade.timer; do
@@ -20,7 +20,7 @@ done
 printf 'APT::Periodic::Update-Package-Lists "0";\nAPT::Periodic::Unattended-Upgrade "0";\n' \
   >/etc/apt/apt.conf.d/20auto-upgrades
 
-# Accounting and logging start at boot.
+# Accounting, logging and fail2ban (bans hosts after repeated failed SSH logins) start at boot.
 sed -i 's/^ENABLED=.*/ENABLED="true"/' /etc/default/sysstat
-systemctl enable rsyslog acct sysstat >/dev/null 2>&1
+systemctl enable rsyslog acct sysstat fail2ban >/dev/null 2>&1
 echo "baseline: packages upgraded, tooling installed"

@@ -33,7 +33,7 @@ CONF
 chmod 0600 /etc/ssh/sshd_config.d/10-cis.conf
 chmod 0600 /etc/ssh/sshd_config
 
-banner='Authorized use only. All activity may be monitored and reported.'
+banner='Authorized access only. This system is monitored and all activity is logged; unauthorized use is prohibited and may lead to legal action and criminal prosecution.'
 echo "$banner" >/etc/issue
 echo "$banner" >/etc/issue.net
 chmod 0644 /etc/issue /etc/issue.net

@@ -8,7 +8,7 @@ apt-get -y -q install --no-install-recommends libpam-pwquality libpam-tmpdir
 
 defs=/etc/login.defs
 set_def() { # key value
-  if grep -qE "^\s*#?\s*$1\s" "$defs"; then sed -i -E "s|^\s*#?\s*$1\s.*|$1\t$2|" "$defs"; else printf '%s\t%s\n' "$1" "$2" >>"$defs"; fi
+  if grep -qE "^$1\s" "$defs"; then sed -i -E "s|^$1\s.*|$1\t$2|" "$defs"; else printf '%s\t%s\n' "$1" "$2" >>"$defs"; fi
 }
 set_def PASS_MAX_DAYS 365
 set_def PASS_MIN_DAYS 1
@@ -61,8 +61,17 @@ pam-auth-update --enable faillock faillock_notify pwquality tmpdir --package
 
 # Home directories private; new ones too.
 sed -i -E 's/^#?\s*DIR_MODE=.*/DIR_MODE=0750/' /etc/adduser.conf
-sed -i -E 's/^#?\s*HOME_MODE\s.*/HOME_MODE\t0750/' "$defs"
-grep -qE '^HOME_MODE' "$defs" || printf 'HOME_MODE\t0750\n' >>"$defs"
+set_def HOME_MODE 0750
+# Interactive shells: idle sessions end after 15 minutes, new files are private, no core files.
+cat >/etc/profile.d/60-cis.sh <<'SH'
+# CIS 5.4.5 (written by the golden image bake)
+TMOUT=900
+readonly TMOUT
+export TMOUT
+umask 027
+ulimit -c 0
+SH
+chmod 0644 /etc/profile.d/60-cis.sh
 for home in /home/*/; do [ -d "$home" ] && chmod 0750 "$home"; done
 chmod 0700 /root
 echo "accounts: login.defs, pwquality, faillock set"

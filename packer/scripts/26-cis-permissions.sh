@@ -27,6 +27,11 @@ chmod 0440 /etc/sudoers
 find /etc/sudoers.d -type f -exec chmod 0440 {} +
 chmod 0600 /boot/grub/grub.cfg 2>/dev/null || true
 chmod 0644 /etc/hosts.allow /etc/hosts.deny 2>/dev/null || true
+# Compilers and assemblers, where a dependency brought one, are for root only.
+for tool in as cc gcc g++ ld tcc; do
+  path="$(command -v "$tool" || true)"
+  if [ -n "$path" ]; then chmod 0750 "$(readlink -f "$path")"; fi
+done
 # sudo logs to its own file (audited by the auditd rules) and uses a pty.
 printf 'Defaults use_pty\nDefaults logfile="/var/log/sudo.log"\n' >/etc/sudoers.d/60-cis
 chmod 0440 /etc/sudoers.d/60-cis

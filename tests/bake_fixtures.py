@@ -1,0 +1,83 @@
+"""Shared helpers and fixtures of the golden image tests (plain module; import what you need)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACKER_DIR = REPO / "packer"
+BAKE = PACKER_DIR / "bake.py"
+sys.path.insert(0, str(PACKER_DIR))
+
+import bake  # noqa: E402  (packer/ is not a package: the wrapper stays one runnable file)
+
+LYNIS_FILES = {"/usr/sbin/lynis": "lynis", "/usr/share/lynis": ".", "/etc/lynis/plugins": "plugins", "/etc/lynis/default.prf": "default.prf"}
+
+
+def require(*tools: str) -> None:
+    """A missing prerequisite fails the test (never skips): CI must install it."""
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(f"prerequisite missing on PATH: {', '.join(missing)} (see packer/README.md, Testing)")
+
+
+def run_bake(args: list[str], env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(BAKE), *args],
+        env=env if env is not None else dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def lynis_index(root: Path) -> tuple[int, str]:
+    """Run the machine's lynis inside the build host and return (hardening index, its log).
+
+    Lynis runs in its own network namespace in which the image's net.* sysctls are applied, as
+    the instance's boot would apply them; kernel.* and fs.* values are the machine's kernel's and
+    count as lynis finds them. Lynis's files are copied in and removed afterwards."""
+    require("lynis", "unshare", "chroot")
+    staging = root / "tmp" / "lynis"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        for source, target in LYNIS_FILES.items():
+            if Path(source).is_dir():
+                shutil.copytree(source, staging / target, dirs_exist_ok=True)
+            else:
+                shutil.copy2(source, staging / target)
+        script = (
+            "grep -h '^net\\.' /etc/sysctl.d/*.conf | sysctl -q -e -p - >/dev/null 2>&1 || true; "
+            "cd /tmp/lynis && ./lynis audit system --quick --no-colors --profile /tmp/lynis/default.prf "
+            "--logfile /tmp/lynis/lynis.log --report-file /tmp/lynis/report.dat >/dev/null 2>&1; "
+            "cat /tmp/lynis/report.dat"
+        )
+        result = bake.run_in_host(root, ["sh", "-c", script], own_network=True, capture_output=True, text=True, timeout=300)
+        match = re.search(r"^hardening_index=(\d+)$", result.stdout, re.M)
+        log = (staging / "lynis.log").read_text(errors="replace") if (staging / "lynis.log").exists() else result.stderr
+        if not match:
+            raise AssertionError(f"lynis produced no hardening index: {result.stderr[-2000:]}")
+        return int(match.group(1)), log
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def describe_image(endpoint: str, ami: str, region: str = "us-east-1") -> dict:
+    import boto3
+
+    ec2 = boto3.client("ec2", region_name=region, endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing")
+    return ec2.describe_images(ImageIds=[ami])["Images"][0]
+
+
+def dumps(value: object) -> str:
+    return json.dumps(value, indent=1, sort_keys=True, default=str)

@@ -4,3 +4,6 @@ instance_type = "t3.small"
 runtime       = "python"
 ami_users     = ["210987654321"]
 ami_regions   = ["eu-central-1"]
+# A shared encrypted image needs a customer-managed key whose policy lets the prod account use it.
+kms_key_id         = "alias/golden-fleet-ami"
+region_kms_key_ids = { eu-central-1 = "alias/golden-fleet-ami" }

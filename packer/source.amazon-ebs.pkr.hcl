@@ -28,8 +28,10 @@ source "amazon-ebs" "golden" {
   ami_regions     = var.ami_regions
   encrypt_boot    = true
   kms_key_id      = var.kms_key_id
-  imds_support    = "v2.0"
-  deprecate_at    = timeadd(timestamp(), var.deprecate_after)
+
+  region_kms_key_ids = var.region_kms_key_ids
+  imds_support       = "v2.0"
+  deprecate_at       = timeadd(timestamp(), var.deprecate_after)
 
   tags          = local.tags
   snapshot_tags = local.tags

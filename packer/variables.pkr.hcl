@@ -65,8 +65,14 @@ variable "ami_regions" {
 
 variable "kms_key_id" {
   type        = string
-  description = "KMS key for the encrypted image; empty means the account's default EBS key."
+  description = "KMS key for the encrypted image; empty means the default EBS key, which cannot be shared: set one whenever ami_users is set."
   default     = ""
+}
+
+variable "region_kms_key_ids" {
+  type        = map(string)
+  description = "KMS key per copy region; required for every ami_regions entry when kms_key_id is set."
+  default     = {}
 }
 
 variable "runtime" {

@@ -29,6 +29,8 @@ source "amazon-ebs" "golden" {
   encrypt_boot    = true
   kms_key_id      = var.kms_key_id
 
+  region_kms_key_ids = var.region_kms_key_ids
+
   tags          = local.tags
   snapshot_tags = local.tags
   run_tags      = local.tags

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# CIS 1.5.1: no core dumps, neither through limits nor through systemd-coredump.
+# CIS 1.5.1: no core dumps, neither through the limits PAM applies
+# nor through systemd-coredump.
 set -euo pipefail
 
 install -d -m 0755 /etc/security/limits.d /etc/systemd/coredump.conf.d

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# CIS 5.1 and 6.1: cron restricted to root, and the sensitive files' owners and modes.
+# CIS 5.1 and 6.1: cron restricted to root, the sensitive files' owners and modes,
+# compilers for root only and sudo logging to its own file.
 set -euo pipefail
 
 for path in /etc/crontab /etc/cron.hourly /etc/cron.daily /etc/cron.weekly /etc/cron.monthly /etc/cron.d; do

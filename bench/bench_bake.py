@@ -1,0 +1,74 @@
+"""Bake wrapper overhead and reuse time, measured on the local bake. Not a test; prints figures.
+
+    python bench/bench_bake.py
+
+1. A plain `packer build` of the same (1.6.6) template against the same local EC2 API and a
+   fresh build host, timed; 2. the wrapper's `--local` bake, timed; ratio 2/1 (goal <= 1.10);
+3. the wrapper run again for the image it just made (reuse path, goal <= 2 s).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "packer"))
+
+import bake  # noqa: E402
+
+
+def plain_packer_build(endpoint: str, workdir: Path) -> float:
+    """The build alone: the wrapper's own preparation (build host copy, sshd) is not timed."""
+    host = bake.BuildHost(workdir)
+    host.prepare()
+    host.start()
+    try:
+        template = bake.assemble_legacy_template(workdir / "template")
+        variables = {
+            "service": "plain", "version": "1.0.0", "region": "us-east-1",
+            "ec2_endpoint": endpoint, "skip_region_validation": "true", "ssh_host": "127.0.0.1",
+            "ssh_port": str(host.port), "ssh_private_key_file": str(host.key), "ssh_username": bake.LOGIN_USER,
+            "manifest_path": str(workdir / "manifest.json"),
+        }
+        command = ["packer", "build", "-color=false", f"-only={bake.BUILD_SOURCE}"]
+        for key, value in variables.items():
+            command += ["-var", f"{key}={value}"]
+        env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+        started = time.monotonic()
+        subprocess.run([*command, "."], cwd=template, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return time.monotonic() - started
+    finally:
+        host.stop()
+
+
+def wrapper(endpoint: str, workdir: Path | None) -> tuple[float, str]:
+    command = [sys.executable, str(REPO / "packer" / "bake.py"), "--version", "1.0.0", "--service", "bench",
+               "--local", "--endpoint", endpoint]
+    if workdir:
+        command += ["--workdir", str(workdir)]
+    started = time.monotonic()
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return time.monotonic() - started, result.stdout.strip()
+
+
+def main() -> None:
+    bake.pristine_rootfs()  # the one-off debootstrap is not part of either figure
+    with tempfile.TemporaryDirectory(prefix="gf-bench-") as scratch:
+        scratch_dir = Path(scratch)
+        with bake.local_emulator(scratch_dir) as endpoint:
+            plain = plain_packer_build(endpoint, scratch_dir / "plain")
+            wrapped, ami = wrapper(endpoint, scratch_dir / "wrapped")
+            reuse, again = wrapper(endpoint, None)
+    assert again == ami, "the reuse run must return the same image"
+    print(f"plain packer build : {plain:7.1f} s")
+    print(f"bake.py --local    : {wrapped:7.1f} s  (ratio {wrapped / plain:.2f}, goal <= 1.10; includes build-host copy and sshd start)")
+    print(f"reuse path         : {reuse:7.2f} s  (goal <= 2 s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -16,7 +16,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "golden-app"
     sys_version = ""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         if self.path == "/healthz":
             self.reply(200, {"status": "ok"})
         elif self.path == "/version":
@@ -32,7 +32,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - http.server's signature
+    def log_message(self, format: str, *args) -> None:
         print(f"{self.address_string()} {format % args}", flush=True)
 
 

@@ -108,13 +108,18 @@ def log(message: str) -> None:
 def validate_version(version: str) -> str:
     """A semantic version, never `latest` nor anything a shell would read specially."""
     if version == "latest" or not SEMVER.match(version):
-        raise BakeError(EXIT_USAGE, f"invalid version {version!r}: expected a semantic version such as 1.4.0")
+        raise BakeError(
+            EXIT_USAGE, f"invalid version {version!r}: expected a semantic version such as 1.4.0"
+        )
     return version
 
 
 def validate_service(service: str) -> str:
     if not SERVICE.match(service):
-        raise BakeError(EXIT_USAGE, f"invalid service {service!r}: lower-case letters, digits and dashes, 2-40 chars")
+        raise BakeError(
+            EXIT_USAGE,
+            f"invalid service {service!r}: lower-case letters, digits and dashes, 2-40 chars",
+        )
     return service
 
 
@@ -134,7 +139,7 @@ def image_name_filter(service: str, version: str) -> str:
 
 
 def image_name_regex(service: str, version: str) -> re.Pattern[str]:
-    """Exact names of this service and version; `1.0.0-*` alone would also match `1.0.0-rc.1-...`."""
+    """Exact names of this service and version (`1.0.0-*` also matches `1.0.0-rc.1-...`)."""
     return re.compile(rf"^{re.escape(service)}-{re.escape(version)}-\d{{8}}T\d{{6}}Z$")
 
 
@@ -183,13 +188,17 @@ def resolve_variables(
     return resolved
 
 
-def template_files(packer_dir: Path = PACKER_DIR, app_dir: Path = APP_DIR) -> list[tuple[str, Path]]:
+def template_files(
+    packer_dir: Path = PACKER_DIR, app_dir: Path = APP_DIR
+) -> list[tuple[str, Path]]:
     """Everything that shapes the image: templates (both variants), scripts and the app."""
     files: list[tuple[str, Path]] = []
     for path in sorted(packer_dir.glob("*.pkr.hcl")) + sorted(packer_dir.glob("compat/*.pkr.hcl")):
         files.append((f"packer/{path.relative_to(packer_dir)}", path))
     for base, prefix in ((packer_dir / "scripts", "packer/scripts"), (app_dir, "app")):
-        for path in sorted(p for p in base.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        for path in sorted(
+            p for p in base.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+        ):
             files.append((f"{prefix}/{path.relative_to(base)}", path))
     return files
 
@@ -209,7 +218,11 @@ def parse_manifest(text: str, builder_type: str = "amazon-ebs") -> dict[str, str
     try:
         manifest = json.loads(text)
         run = manifest["last_run_uuid"]
-        builds = [b for b in manifest["builds"] if b.get("packer_run_uuid") == run and b.get("builder_type") == builder_type]
+        builds = [
+            b
+            for b in manifest["builds"]
+            if b.get("packer_run_uuid") == run and b.get("builder_type") == builder_type
+        ]
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise ValueError(f"unreadable manifest: {error}") from error
     if not builds:
@@ -236,8 +249,14 @@ class Decision:
 def decide(images: list[dict], service: str, version: str, digest: str) -> Decision:
     """Reuse an available image with this digest; refuse one of this version with another digest."""
     pattern = image_name_regex(service, version)
-    ours = [i for i in images if pattern.match(i.get("Name", "")) and tag_map(i).get("ManagedBy") == MANAGED_BY]
-    available = sorted((i for i in ours if i.get("State") == "available"), key=lambda i: i.get("CreationDate", ""))
+    ours = [
+        i
+        for i in images
+        if pattern.match(i.get("Name", "")) and tag_map(i).get("ManagedBy") == MANAGED_BY
+    ]
+    available = sorted(
+        (i for i in ours if i.get("State") == "available"), key=lambda i: i.get("CreationDate", "")
+    )
     for image in reversed(available):
         if tag_map(image).get("TemplateDigest") == digest:
             return Decision("reuse", image)
@@ -254,7 +273,9 @@ def packer_is_legacy(version_output: str) -> bool:
     return (int(match.group(1)), int(match.group(2))) < (1, 7)
 
 
-def assemble_legacy_template(target: Path, packer_dir: Path = PACKER_DIR, app_dir: Path = APP_DIR) -> Path:
+def assemble_legacy_template(
+    target: Path, packer_dir: Path = PACKER_DIR, app_dir: Path = APP_DIR
+) -> Path:
     """A directory Packer 1.6.6 accepts: the shared files plus compat/ in place of CURRENT_ONLY."""
     template = target / "packer"
     template.mkdir(parents=True)
@@ -275,11 +296,15 @@ def aws_session(region: str, endpoint: str | None):
     import boto3
     from botocore.config import Config
 
-    config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+    config = Config(
+        retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=30
+    )
     session = boto3.session.Session(region_name=region)
 
     def client(service: str, client_region: str | None = None):
-        return session.client(service, region_name=client_region or region, endpoint_url=endpoint, config=config)
+        return session.client(
+            service, region_name=client_region or region, endpoint_url=endpoint, config=config
+        )
 
     return client
 
@@ -290,7 +315,9 @@ def check_credentials(client) -> str:
     try:
         return client("sts").get_caller_identity()["Account"]
     except ClientError as error:
-        raise BakeError(EXIT_CREDENTIALS, f"credentials rejected: {error.response['Error'].get('Code')}") from None
+        raise BakeError(
+            EXIT_CREDENTIALS, f"credentials rejected: {error.response['Error'].get('Code')}"
+        ) from None
     except BotoCoreError as error:
         raise BakeError(EXIT_CREDENTIALS, f"credentials unavailable: {error}") from None
 
@@ -312,7 +339,9 @@ def remove_images(client, regions: list[str], name: str) -> list[str]:
     for region in regions:
         ec2 = client("ec2", region)
         with contextlib.suppress(Exception):
-            for image in ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])["Images"]:
+            for image in ec2.describe_images(
+                Owners=["self"], Filters=[{"Name": "name", "Values": [name]}]
+            )["Images"]:
                 ec2.deregister_image(ImageId=image["ImageId"])
                 removed.append(f"{region}:{image['ImageId']}")
                 for mapping in image.get("BlockDeviceMappings", []):
@@ -390,7 +419,7 @@ def cache_dir() -> Path:
 
 
 def pristine_rootfs() -> Path:
-    """Debian 12 minbase plus what a cloud image logs in with (sshd, sudo); built once, then cached."""
+    """Debian 12 minbase plus what a cloud image logs in with (sshd, sudo); cached."""
     rootfs = cache_dir() / "bookworm-minbase"
     if (rootfs / ".complete").exists():
         return rootfs
@@ -402,7 +431,13 @@ def pristine_rootfs() -> Path:
     partial.parent.mkdir(parents=True, exist_ok=True)
     log(f"building the Debian 12 build host once into {rootfs}")
     result = subprocess.run(
-        [debootstrap, "--variant=minbase", "--include=openssh-server,sudo,ca-certificates", "bookworm", str(partial)],
+        [
+            debootstrap,
+            "--variant=minbase",
+            "--include=openssh-server,sudo,ca-certificates",
+            "bookworm",
+            str(partial),
+        ],
         stdin=subprocess.DEVNULL,
         stdout=sys.stderr,
         stderr=sys.stderr,
@@ -429,7 +464,9 @@ def host_command(root: Path, argv: list[str], own_network: bool = False) -> list
     return ["unshare", *namespaces, "sh", "-c", script, "host", str(root), *argv]
 
 
-def run_in_host(root: Path, argv: list[str], own_network: bool = False, **kwargs) -> subprocess.CompletedProcess:
+def run_in_host(
+    root: Path, argv: list[str], own_network: bool = False, **kwargs
+) -> subprocess.CompletedProcess:
     kwargs.setdefault("stdin", subprocess.DEVNULL)
     return subprocess.run(host_command(root, argv, own_network), **kwargs)
 
@@ -456,21 +493,43 @@ class BuildHost:
         Path(f"{self.key}.pub").unlink(missing_ok=True)
         subprocess.run(["cp", "-a", str(pristine), str(self.root)], check=True)
         (self.root / ".complete").unlink(missing_ok=True)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "local-bake", "-f", str(self.key)], check=True)
+        subprocess.run(
+            [
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "local-bake",
+                "-f",
+                str(self.key),
+            ],
+            check=True,
+        )
         # What a Debian cloud image has at first boot: the login user with passwordless sudo
         # (cloud-init writes that sudoers line on EC2) and host keys.
         run_in_host(self.root, ["useradd", "-m", "-s", "/bin/bash", LOGIN_USER], check=True)
         ssh_dir = self.root / "home" / LOGIN_USER / ".ssh"
         ssh_dir.mkdir(mode=0o700)
         (ssh_dir / "authorized_keys").write_text(Path(f"{self.key}.pub").read_text())
-        run_in_host(self.root, ["chown", "-R", f"{LOGIN_USER}:{LOGIN_USER}", f"/home/{LOGIN_USER}/.ssh"], check=True)
-        (self.root / "etc/sudoers.d/90-cloud-init-users").write_text(f"{LOGIN_USER} ALL=(ALL) NOPASSWD:ALL\n")
+        run_in_host(
+            self.root,
+            ["chown", "-R", f"{LOGIN_USER}:{LOGIN_USER}", f"/home/{LOGIN_USER}/.ssh"],
+            check=True,
+        )
+        (self.root / "etc/sudoers.d/90-cloud-init-users").write_text(
+            f"{LOGIN_USER} ALL=(ALL) NOPASSWD:ALL\n"
+        )
         run_in_host(self.root, ["ssh-keygen", "-A"], check=True, stdout=subprocess.DEVNULL)
         with open(self.root / "etc/hosts", "a") as hosts:  # cloud-init's manage_etc_hosts on EC2
             hosts.write(f"127.0.1.1\t{socket.gethostname()}\n")
         # A chroot has no init: keep package scripts from starting daemons in it.
         policy = self.root / "usr/sbin/policy-rc.d"
-        policy.write_text("#!/bin/sh\n# local build host only: no daemons start in the chroot\nexit 101\n")
+        policy.write_text(
+            "#!/bin/sh\n# local build host only: no daemons start in the chroot\nexit 101\n"
+        )
         policy.chmod(0o755)
         (self.root / "run/sshd").mkdir(parents=True, exist_ok=True)
 
@@ -484,7 +543,9 @@ class BuildHost:
             stderr=open(self.workdir / "sshd.log", "ab"),
             start_new_session=True,
         )
-        wait_for(lambda: self.process.poll() is None and port_open(self.port), 30, "build host sshd")
+        wait_for(
+            lambda: self.process.poll() is None and port_open(self.port), 30, "build host sshd"
+        )
         log(f"build host {self.root} with sshd on 127.0.0.1:{self.port}")
 
     def stop(self) -> None:
@@ -511,18 +572,33 @@ def parse_args(argv: list[str]) -> Options:
     parser = argparse.ArgumentParser(prog="bake.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", required=True, help="semantic version of the image")
     parser.add_argument("--service", default="sample", help="service name (default: sample)")
-    parser.add_argument("--region", default=None, help="build region (default: AWS_REGION, else us-east-1)")
-    parser.add_argument("--var-file", type=Path, help="Packer variables file, e.g. packer/staging.pkrvars.hcl")
-    parser.add_argument("--local", action="store_true", help="bake against a local EC2 emulator and build host")
-    parser.add_argument("--endpoint", help="local mode: use this running EC2 emulator instead of starting one")
-    parser.add_argument("--workdir", type=Path, help="local mode: keep the provisioned build host here")
+    parser.add_argument(
+        "--region", default=None, help="build region (default: AWS_REGION, else us-east-1)"
+    )
+    parser.add_argument(
+        "--var-file", type=Path, help="Packer variables file, e.g. packer/staging.pkrvars.hcl"
+    )
+    parser.add_argument(
+        "--local", action="store_true", help="bake against a local EC2 emulator and build host"
+    )
+    parser.add_argument(
+        "--endpoint", help="local mode: use this running EC2 emulator instead of starting one"
+    )
+    parser.add_argument(
+        "--workdir", type=Path, help="local mode: keep the provisioned build host here"
+    )
 
     def error(message: str):
         raise BakeError(EXIT_USAGE, f"usage: {message}")
 
     parser.error = error  # type: ignore[method-assign]
     args = parser.parse_args(argv)
-    region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    region = (
+        args.region
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or "us-east-1"
+    )
     if args.var_file is not None and not args.var_file.is_file():
         raise BakeError(EXIT_USAGE, f"var file {args.var_file} not found")
     if (args.endpoint or args.workdir) and not args.local:
@@ -543,8 +619,10 @@ class Interrupted(Exception):
 
 
 def run_packer(command: list[str], env: dict[str, str], cwd: Path) -> int:
-    """Packer with its output on stderr; on Ctrl-C or SIGTERM it gets SIGINT and time to clean up."""
-    process = subprocess.Popen(command, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=sys.stderr, stderr=sys.stderr)
+    """Packer, output on stderr; on Ctrl-C or SIGTERM it gets SIGINT and time to clean up."""
+    process = subprocess.Popen(
+        command, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=sys.stderr, stderr=sys.stderr
+    )
     try:
         return process.wait()
     except (KeyboardInterrupt, Interrupted):
@@ -560,12 +638,18 @@ def run_packer(command: list[str], env: dict[str, str], cwd: Path) -> int:
 def bake(options: Options) -> str:
     packer = shutil.which("packer")
     if not packer:
-        raise BakeError(EXIT_PREREQUISITE, "packer not found on PATH: install Packer (apt-get install packer)")
+        raise BakeError(
+            EXIT_PREREQUISITE, "packer not found on PATH: install Packer (apt-get install packer)"
+        )
 
     var_file_values = parse_var_file(options.var_file.read_text()) if options.var_file else {}
     try:
-        content = resolve_variables(tuple(CONTENT_DEFAULTS), os.environ, var_file_values, CONTENT_DEFAULTS)
-        copies = resolve_variables(("ami_regions",), os.environ, var_file_values, {"ami_regions": []})
+        content = resolve_variables(
+            tuple(CONTENT_DEFAULTS), os.environ, var_file_values, CONTENT_DEFAULTS
+        )
+        copies = resolve_variables(
+            ("ami_regions",), os.environ, var_file_values, {"ami_regions": []}
+        )
     except ValueError as error:
         raise BakeError(EXIT_USAGE, f"invalid Packer variable: {error}") from None
     digest = template_digest(template_files(), content)
@@ -578,7 +662,12 @@ def bake(options: Options) -> str:
         env = dict(os.environ)
         endpoint = None
         if options.local:
-            for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2"):
+            for name in (
+                "AWS_PROFILE",
+                "AWS_SESSION_TOKEN",
+                "AWS_ENDPOINT_URL",
+                "AWS_ENDPOINT_URL_EC2",
+            ):
                 env.pop(name, None)
             env.update(
                 AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY,
@@ -591,7 +680,12 @@ def bake(options: Options) -> str:
         check_credentials(client)
 
         ec2 = client("ec2")
-        decision = decide(find_images(ec2, options.service, options.version), options.service, options.version, digest)
+        decision = decide(
+            find_images(ec2, options.service, options.version),
+            options.service,
+            options.version,
+            digest,
+        )
         if decision.action == "reuse":
             log(f"reusing {decision.image['Name']}: same version, same template digest")
             return decision.image["ImageId"]
@@ -599,7 +693,7 @@ def bake(options: Options) -> str:
             raise BakeError(
                 EXIT_CONFLICT,
                 f"version {options.version} already exists as {decision.image['ImageId']} "
-                f"({decision.image['Name']}) from different template content: one version, one content; bump the version",
+                f"({decision.image['Name']}) from other template content: one version, one content",
             )
 
         build_time = build_timestamp()
@@ -608,10 +702,14 @@ def bake(options: Options) -> str:
         manifest.unlink(missing_ok=True)
         version_output = subprocess.run([packer, "version"], capture_output=True, text=True).stdout
         if packer_is_legacy(version_output):
-            template = assemble_legacy_template(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gf-tpl-"))))
+            template = assemble_legacy_template(
+                Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gf-tpl-")))
+            )
         else:
             template = PACKER_DIR
-            if subprocess.run([packer, "init", str(template)], stdout=sys.stderr, stderr=sys.stderr).returncode:
+            if subprocess.run(
+                [packer, "init", str(template)], stdout=sys.stderr, stderr=sys.stderr
+            ).returncode:
                 raise BakeError(EXIT_BUILD, "packer init failed: plugins could not be installed")
         variables = {
             "service": options.service,
@@ -647,7 +745,9 @@ def bake(options: Options) -> str:
         try:
             code = run_packer(command, env, template)
             if code != 0:
-                raise BakeError(EXIT_BUILD, f"packer build failed with exit code {code}; no image kept")
+                raise BakeError(
+                    EXIT_BUILD, f"packer build failed with exit code {code}; no image kept"
+                )
             try:
                 amis = parse_manifest(manifest.read_text())
             except (OSError, ValueError) as error:
@@ -656,8 +756,14 @@ def bake(options: Options) -> str:
             if not ami:
                 raise BakeError(EXIT_BUILD, f"manifest has no image in {options.region}")
             images = ec2.describe_images(ImageIds=[ami])["Images"]
-            if not images or images[0].get("State") != "available" or tag_map(images[0]).get("TemplateDigest") != digest:
-                raise BakeError(EXIT_BUILD, f"{ami} is not an available image tagged with this template digest")
+            if (
+                not images
+                or images[0].get("State") != "available"
+                or tag_map(images[0]).get("TemplateDigest") != digest
+            ):
+                raise BakeError(
+                    EXIT_BUILD, f"{ami} is not an available image tagged with this template digest"
+                )
             return ami
         except BaseException:
             removed = remove_images(client, regions, name)
@@ -677,7 +783,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bake.py: error: {error}", file=sys.stderr, flush=True)
         return error.code
     except (KeyboardInterrupt, Interrupted):
-        print("bake.py: error: interrupted; everything started was stopped and no image kept", file=sys.stderr)
+        print(
+            "bake.py: error: interrupted; everything started was stopped and no image kept",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     print(ami, flush=True)
     return EXIT_OK

@@ -19,17 +19,26 @@ sys.path.insert(0, str(PACKER_DIR))
 
 import bake  # noqa: E402  (packer/ is not a package: the wrapper stays one runnable file)
 
-LYNIS_FILES = {"/usr/sbin/lynis": "lynis", "/usr/share/lynis": ".", "/etc/lynis/plugins": "plugins", "/etc/lynis/default.prf": "default.prf"}
+LYNIS_FILES = {
+    "/usr/sbin/lynis": "lynis",
+    "/usr/share/lynis": ".",
+    "/etc/lynis/plugins": "plugins",
+    "/etc/lynis/default.prf": "default.prf",
+}
 
 
 def require(*tools: str) -> None:
     """A missing prerequisite fails the test (never skips): CI must install it."""
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
-        pytest.fail(f"prerequisite missing on PATH: {', '.join(missing)} (see packer/README.md, Testing)")
+        pytest.fail(
+            f"prerequisite missing on PATH: {', '.join(missing)} (see packer/README.md, Testing)"
+        )
 
 
-def run_bake(args: list[str], env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+def run_bake(
+    args: list[str], env: dict[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(BAKE), *args],
         env=env if env is not None else dict(os.environ),
@@ -58,13 +67,25 @@ def lynis_index(root: Path) -> tuple[int, str]:
                 shutil.copy2(source, staging / target)
         script = (
             "grep -h '^net\\.' /etc/sysctl.d/*.conf | sysctl -q -e -p - >/dev/null 2>&1 || true; "
-            "cd /tmp/lynis && ./lynis audit system --quick --no-colors --profile /tmp/lynis/default.prf "
+            "cd /tmp/lynis && ./lynis audit system --quick --no-colors "
+            "--profile /tmp/lynis/default.prf "
             "--logfile /tmp/lynis/lynis.log --report-file /tmp/lynis/report.dat >/dev/null 2>&1; "
             "cat /tmp/lynis/report.dat"
         )
-        result = bake.run_in_host(root, ["sh", "-c", script], own_network=True, capture_output=True, text=True, timeout=300)
+        result = bake.run_in_host(
+            root,
+            ["sh", "-c", script],
+            own_network=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         match = re.search(r"^hardening_index=(\d+)$", result.stdout, re.M)
-        log = (staging / "lynis.log").read_text(errors="replace") if (staging / "lynis.log").exists() else result.stderr
+        log = (
+            (staging / "lynis.log").read_text(errors="replace")
+            if (staging / "lynis.log").exists()
+            else result.stderr
+        )
         if not match:
             raise AssertionError(f"lynis produced no hardening index: {result.stderr[-2000:]}")
         return int(match.group(1)), log
@@ -75,7 +96,13 @@ def lynis_index(root: Path) -> tuple[int, str]:
 def describe_image(endpoint: str, ami: str, region: str = "us-east-1") -> dict:
     import boto3
 
-    ec2 = boto3.client("ec2", region_name=region, endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing")
+    ec2 = boto3.client(
+        "ec2",
+        region_name=region,
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     return ec2.describe_images(ImageIds=[ami])["Images"][0]
 
 

@@ -15,12 +15,28 @@ from bake_fixtures import PACKER_DIR, bake, require, run_bake
 # ------------------------------------------------------------------ pure logic
 
 
-@pytest.mark.parametrize("version", ["1.4.0", "0.0.1", "2.0.0-rc.1", "1.0.0+build.7", "10.20.30-alpha.beta"])
+@pytest.mark.parametrize(
+    "version", ["1.4.0", "0.0.1", "2.0.0-rc.1", "1.0.0+build.7", "10.20.30-alpha.beta"]
+)
 def test_semantic_versions_are_accepted(version):
     assert bake.validate_version(version) == version
 
 
-@pytest.mark.parametrize("version", ["latest", "1.0", "v1.0.0", "01.0.0", "1.0.0;rm -rf /", "$(id)", "1.0.0 ", "`x`", "", "1.0.0|x"])
+@pytest.mark.parametrize(
+    "version",
+    [
+        "latest",
+        "1.0",
+        "v1.0.0",
+        "01.0.0",
+        "1.0.0;rm -rf /",
+        "$(id)",
+        "1.0.0 ",
+        "`x`",
+        "",
+        "1.0.0|x",
+    ],
+)
 def test_other_versions_are_refused_with_exit_2(version):
     with pytest.raises(bake.BakeError, match="invalid version") as error:
         bake.validate_version(version)
@@ -33,7 +49,10 @@ def test_name_regex_is_exact_per_version():
     assert pattern.match("checkout-1.0.0-20261126T080000Z")
     assert not pattern.match("checkout-1.0.0-rc.1-20261126T080000Z")
     assert not pattern.match("checkout-1x0x0-20261126T080000Z")
-    assert bake.image_name("checkout", "1.0.0", "20261126T080000Z") == "checkout-1.0.0-20261126T080000Z"
+    assert (
+        bake.image_name("checkout", "1.0.0", "20261126T080000Z")
+        == "checkout-1.0.0-20261126T080000Z"
+    )
     assert bake.image_name_filter("checkout", "1.0.0") == "checkout-1.0.0-*"
     assert bake.build_timestamp(0) == "19700101T000000Z"
 
@@ -44,8 +63,16 @@ def manifest(*builds: dict, last: str = "run-2") -> str:
 
 def test_manifest_gives_the_last_runs_amis_by_region():
     text = manifest(
-        {"builder_type": "amazon-ebs", "packer_run_uuid": "run-1", "artifact_id": "us-east-1:ami-0old"},
-        {"builder_type": "amazon-ebs", "packer_run_uuid": "run-2", "artifact_id": "eu-west-1:ami-0a1,eu-central-1:ami-0b2"},
+        {
+            "builder_type": "amazon-ebs",
+            "packer_run_uuid": "run-1",
+            "artifact_id": "us-east-1:ami-0old",
+        },
+        {
+            "builder_type": "amazon-ebs",
+            "packer_run_uuid": "run-2",
+            "artifact_id": "eu-west-1:ami-0a1,eu-central-1:ami-0b2",
+        },
     )
     assert bake.parse_manifest(text) == {"eu-west-1": "ami-0a1", "eu-central-1": "ami-0b2"}
 
@@ -55,9 +82,23 @@ def test_manifest_gives_the_last_runs_amis_by_region():
     [
         "not json",
         json.dumps({"builds": []}),
-        manifest({"builder_type": "amazon-ebs", "packer_run_uuid": "run-1", "artifact_id": "us-east-1:ami-0a1"}),
-        manifest({"builder_type": "docker", "packer_run_uuid": "run-2", "artifact_id": "sha256:abc"}),
-        manifest({"builder_type": "amazon-ebs", "packer_run_uuid": "run-2", "artifact_id": "us-east-1:notanami"}),
+        manifest(
+            {
+                "builder_type": "amazon-ebs",
+                "packer_run_uuid": "run-1",
+                "artifact_id": "us-east-1:ami-0a1",
+            }
+        ),
+        manifest(
+            {"builder_type": "docker", "packer_run_uuid": "run-2", "artifact_id": "sha256:abc"}
+        ),
+        manifest(
+            {
+                "builder_type": "amazon-ebs",
+                "packer_run_uuid": "run-2",
+                "artifact_id": "us-east-1:notanami",
+            }
+        ),
     ],
     ids=["garbage", "no-last-run", "stale-run", "other-builder", "bad-id"],
 )
@@ -71,8 +112,14 @@ def test_var_files_and_environment_resolve_in_packers_order():
     assert values["ami_regions"] == ["eu-central-1"] and values["runtime"] == "python"
     env = {"PKR_VAR_runtime": "nodejs", "PKR_VAR_source_ami_owners": '["123"]'}
     resolved = bake.resolve_variables(tuple(bake.CONTENT_DEFAULTS), env, {}, bake.CONTENT_DEFAULTS)
-    assert resolved == {"runtime": "nodejs", "source_ami_owners": ["123"], "source_ami_name": "debian-12-amd64-*"}
-    resolved = bake.resolve_variables(("runtime",), env, {"runtime": "openjdk17"}, bake.CONTENT_DEFAULTS)
+    assert resolved == {
+        "runtime": "nodejs",
+        "source_ami_owners": ["123"],
+        "source_ami_name": "debian-12-amd64-*",
+    }
+    resolved = bake.resolve_variables(
+        ("runtime",), env, {"runtime": "openjdk17"}, bake.CONTENT_DEFAULTS
+    )
     assert resolved == {"runtime": "openjdk17"}, "a var file beats PKR_VAR_ in Packer"
 
 
@@ -106,9 +153,20 @@ def test_digest_follows_content_not_sharing(tmp_path):
     assert digest() != base
 
 
-def image(name: str, digest: str, state: str = "available", created: str = "2026-11-26T08:00:00.000Z") -> dict:
-    tags = [{"Key": "ManagedBy", "Value": "golden-fleet"}, {"Key": "TemplateDigest", "Value": digest}]
-    return {"ImageId": f"ami-{abs(hash(name + digest)) % 10**12:012x}", "Name": name, "State": state, "Tags": tags, "CreationDate": created}
+def image(
+    name: str, digest: str, state: str = "available", created: str = "2026-11-26T08:00:00.000Z"
+) -> dict:
+    tags = [
+        {"Key": "ManagedBy", "Value": "golden-fleet"},
+        {"Key": "TemplateDigest", "Value": digest},
+    ]
+    return {
+        "ImageId": f"ami-{abs(hash(name + digest)) % 10**12:012x}",
+        "Name": name,
+        "State": state,
+        "Tags": tags,
+        "CreationDate": created,
+    }
 
 
 def test_decide_reuses_refuses_or_builds():
@@ -116,9 +174,14 @@ def test_decide_reuses_refuses_or_builds():
     assert bake.decide([], "checkout", "1.0.0", "d1").action == "build"
     assert bake.decide([image(name, "d1")], "checkout", "1.0.0", "d1").action == "reuse"
     assert bake.decide([image(name, "d2")], "checkout", "1.0.0", "d1").action == "conflict"
-    assert bake.decide([image(name, "d1", state="failed")], "checkout", "1.0.0", "d1").action == "build"
+    assert (
+        bake.decide([image(name, "d1", state="failed")], "checkout", "1.0.0", "d1").action
+        == "build"
+    )
     rc = image("checkout-1.0.0-rc.1-20261126T080000Z", "d2")
-    assert bake.decide([rc], "checkout", "1.0.0", "d1").action == "build", "another version is not a conflict"
+    assert bake.decide([rc], "checkout", "1.0.0", "d1").action == "build", (
+        "another version is not a conflict"
+    )
 
 
 def test_legacy_packer_is_detected():
@@ -161,24 +224,43 @@ sys.exit(1)
 
 def aws_env(emulator: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PKR_VAR_"))}
-    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
-               AWS_ENDPOINT_URL=emulator, AWS_EC2_METADATA_DISABLED="true", **extra)
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ENDPOINT_URL=emulator,
+        AWS_EC2_METADATA_DISABLED="true",
+        **extra,
+    )
     return env
 
 
 def ec2(emulator: str):
     import boto3
 
-    return boto3.client("ec2", region_name="us-east-1", endpoint_url=emulator,
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(
+        "ec2",
+        region_name="us-east-1",
+        endpoint_url=emulator,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def register(emulator: str, name: str, digest: str) -> str:
     client = ec2(emulator)
-    ami = client.register_image(Name=name, RootDeviceName="/dev/xvda",
-                                BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}])["ImageId"]
-    client.create_tags(Resources=[ami], Tags=[{"Key": "ManagedBy", "Value": "golden-fleet"},
-                                              {"Key": "TemplateDigest", "Value": digest}])
+    ami = client.register_image(
+        Name=name,
+        RootDeviceName="/dev/xvda",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
+    )["ImageId"]
+    client.create_tags(
+        Resources=[ami],
+        Tags=[
+            {"Key": "ManagedBy", "Value": "golden-fleet"},
+            {"Key": "TemplateDigest", "Value": digest},
+        ],
+    )
     return ami
 
 
@@ -189,7 +271,9 @@ def current_digest() -> str:
 def test_invalid_version_exits_2_without_output():
     result = run_bake(["--version", "latest", "--service", "checkout"])
     assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr.strip().splitlines() == ["bake.py: error: invalid version 'latest': expected a semantic version such as 1.4.0"]
+    assert result.stderr.strip().splitlines() == [
+        "bake.py: error: invalid version 'latest': expected a semantic version such as 1.4.0"
+    ]
 
 
 def test_unknown_option_exits_2():
@@ -207,14 +291,24 @@ def test_missing_packer_exits_3(tmp_path):
 def subprocess_run_without_packer(env):
     import subprocess
 
-    return subprocess.run([sys.executable, str(PACKER_DIR / "bake.py"), "--version", "1.0.0"],
-                          env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, str(PACKER_DIR / "bake.py"), "--version", "1.0.0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_missing_credentials_exit_4(fake_packer, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(PATH=f"{fake_packer}:{os.environ['PATH']}", AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
-               AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_EC2_METADATA_DISABLED="true", HOME=str(tmp_path))
+    env.update(
+        PATH=f"{fake_packer}:{os.environ['PATH']}",
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        AWS_EC2_METADATA_DISABLED="true",
+        HOME=str(tmp_path),
+    )
     result = run_bake(["--version", "1.0.0", "--region", "us-east-1"], env=env, timeout=60)
     assert result.returncode == 4 and result.stdout == ""
     assert result.stderr.startswith("bake.py: error: credentials")
@@ -244,5 +338,7 @@ def test_failed_build_exits_6_and_leaves_no_image(emulator, fake_packer):
     result = run_bake(["--version", "1.0.0", "--service", "broken"], env=env)
     assert result.returncode == 6 and result.stdout == ""
     assert "packer build failed" in result.stderr and "removed half-done images" in result.stderr
-    images = ec2(emulator).describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": ["broken-*"]}])["Images"]
+    images = ec2(emulator).describe_images(
+        Owners=["self"], Filters=[{"Name": "name", "Values": ["broken-*"]}]
+    )["Images"]
     assert images == []

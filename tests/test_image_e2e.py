@@ -30,8 +30,22 @@ def baked(emulator, tmp_path_factory):
     """One local bake shared by the tests below: (AMI id, build host root, stderr)."""
     require("packer", "debootstrap", "unshare", "chroot", "ssh-keygen")
     workdir = tmp_path_factory.mktemp("bake")
-    result = run_bake(["--version", VERSION, "--service", SERVICE, "--local", "--endpoint", emulator, "--workdir", str(workdir)])
-    assert result.returncode == 0, f"local bake failed ({result.returncode}):\n{result.stderr[-6000:]}"
+    result = run_bake(
+        [
+            "--version",
+            VERSION,
+            "--service",
+            SERVICE,
+            "--local",
+            "--endpoint",
+            emulator,
+            "--workdir",
+            str(workdir),
+        ]
+    )
+    assert result.returncode == 0, (
+        f"local bake failed ({result.returncode}):\n{result.stderr[-6000:]}"
+    )
     return result.stdout, workdir / "rootfs", result.stderr
 
 
@@ -53,9 +67,15 @@ def test_image_is_registered_named_and_tagged(baked, emulator):
     tags = bake.tag_map(image)
     assert image["State"] == "available"
     assert bake.image_name_regex(SERVICE, VERSION).match(image["Name"]), image["Name"]
-    assert tags["Service"] == SERVICE and tags["Version"] == VERSION and tags["ManagedBy"] == "golden-fleet"
+    assert (
+        tags["Service"] == SERVICE
+        and tags["Version"] == VERSION
+        and tags["ManagedBy"] == "golden-fleet"
+    )
     assert tags["SourceAmi"] == bake.LOCAL_BASE_AMI["ami_id"]
-    assert re.fullmatch(r"\d{8}T\d{6}Z", tags["BuildTime"]) and image["Name"].endswith(tags["BuildTime"])
+    assert re.fullmatch(r"\d{8}T\d{6}Z", tags["BuildTime"]) and image["Name"].endswith(
+        tags["BuildTime"]
+    )
     assert re.fullmatch(r"[0-9a-f]{64}", tags["TemplateDigest"])
 
 
@@ -63,7 +83,9 @@ def test_rerun_reuses_the_image_at_once(baked, emulator):
     """Same service, version and content: the existing image id, no bake, well under 2 s."""
     stdout, _, _ = baked
     started = time.monotonic()
-    result = run_bake(["--version", VERSION, "--service", SERVICE, "--local", "--endpoint", emulator])
+    result = run_bake(
+        ["--version", VERSION, "--service", SERVICE, "--local", "--endpoint", emulator]
+    )
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr
     assert result.stdout == stdout and "reusing" in result.stderr
@@ -72,7 +94,9 @@ def test_rerun_reuses_the_image_at_once(baked, emulator):
 
 def test_same_version_with_other_content_is_refused(baked, emulator):
     env = dict(os.environ, PKR_VAR_runtime="nodejs")
-    result = run_bake(["--version", VERSION, "--service", SERVICE, "--local", "--endpoint", emulator], env=env)
+    result = run_bake(
+        ["--version", VERSION, "--service", SERVICE, "--local", "--endpoint", emulator], env=env
+    )
     assert result.returncode == bake.EXIT_CONFLICT and result.stdout == ""
     assert "one version, one content" in result.stderr
 
@@ -80,21 +104,31 @@ def test_same_version_with_other_content_is_refused(baked, emulator):
 def test_sshd_effective_settings(baked):
     _, root, _ = baked
     script = "k=$(mktemp -d); ssh-keygen -q -t ed25519 -N '' -f $k/k; sshd -T -h $k/k; rm -rf $k"
-    effective = dict(line.split(" ", 1) for line in in_host(root, "sh", "-c", script).splitlines() if " " in line)
+    effective = dict(
+        line.split(" ", 1) for line in in_host(root, "sh", "-c", script).splitlines() if " " in line
+    )
     assert effective["permitrootlogin"] == "no"
     assert effective["passwordauthentication"] == "no"
     assert int(effective["maxauthtries"]) <= 4
     assert effective["logingracetime"] == "60"
     assert effective["clientaliveinterval"] == "300" and effective["clientalivecountmax"] == "3"
     assert effective["x11forwarding"] == "no" and effective["allowtcpforwarding"] == "no"
-    assert "cbc" not in effective["ciphers"] and "sha1" not in effective["macs"].replace("sha1-", "")
+    assert "cbc" not in effective["ciphers"] and "sha1" not in effective["macs"].replace(
+        "sha1-", ""
+    )
 
 
 def test_sysctl_audit_and_module_files(baked):
     _, root, _ = baked
     sysctl = (root / "etc/sysctl.d/60-cis.conf").read_text()
-    for line in ("kernel.randomize_va_space = 2", "fs.suid_dumpable = 0", "net.ipv4.ip_forward = 0",
-                 "net.ipv4.conf.all.send_redirects = 0", "net.ipv4.tcp_syncookies = 1", "kernel.yama.ptrace_scope = 1"):
+    for line in (
+        "kernel.randomize_va_space = 2",
+        "fs.suid_dumpable = 0",
+        "net.ipv4.ip_forward = 0",
+        "net.ipv4.conf.all.send_redirects = 0",
+        "net.ipv4.tcp_syncookies = 1",
+        "kernel.yama.ptrace_scope = 1",
+    ):
         assert line in sysctl.splitlines(), line
     rules = (root / "etc/audit/rules.d/60-cis.rules").read_text()
     for key in ("identity", "scope", "time-change", "mounts", "logins", "modules"):
@@ -116,20 +150,43 @@ def test_leftovers_are_gone(baked):
     _, root, _ = baked
     assert not list((root / "etc/ssh").glob("ssh_host_*"))
     assert (root / "etc/machine-id").read_text() == ""
-    assert not [p for p in (root / "var/lib/apt/lists").iterdir() if p.name not in {"partial", "lock"}]
-    assert not list(root.glob("home/*/.ssh/authorized_keys")) and not list(root.glob("home/*/.bash_history"))
-    assert not (root / "usr/sbin/policy-rc.d").exists(), "the build host's policy-rc.d must not stay"
-    assert not [p for p in (root / "var/log").rglob("*") if p.is_file() and not p.is_symlink() and p.stat().st_size > 0]
+    assert not [
+        p for p in (root / "var/lib/apt/lists").iterdir() if p.name not in {"partial", "lock"}
+    ]
+    assert not list(root.glob("home/*/.ssh/authorized_keys")) and not list(
+        root.glob("home/*/.bash_history")
+    )
+    assert not (root / "usr/sbin/policy-rc.d").exists(), (
+        "the build host's policy-rc.d must not stay"
+    )
+    assert not [
+        p
+        for p in (root / "var/log").rglob("*")
+        if p.is_file() and not p.is_symlink() and p.stat().st_size > 0
+    ]
 
 
 def test_app_serves_healthz_and_version(baked):
     _, root, _ = baked
     port = bake.free_port()
-    command = ["setpriv", "--reuid=golden-app", "--regid=golden-app", "--clear-groups",
-               "env", f"GF_APP_PORT={port}", "GF_APP_BIND=127.0.0.1", f"GF_APP_VERSION={VERSION}",
-               "python3", "/opt/golden-app/server.py"]
-    process = subprocess.Popen(bake.host_command(root, command), stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [
+        "setpriv",
+        "--reuid=golden-app",
+        "--regid=golden-app",
+        "--clear-groups",
+        "env",
+        f"GF_APP_PORT={port}",
+        "GF_APP_BIND=127.0.0.1",
+        f"GF_APP_VERSION={VERSION}",
+        "python3",
+        "/opt/golden-app/server.py",
+    ]
+    process = subprocess.Popen(
+        bake.host_command(root, command),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         bake.wait_for(lambda: bake.port_open(port), 15, "app")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
@@ -145,4 +202,5 @@ def test_lynis_hardening_index_at_least_75(baked):
     index, log = lynis_index(root)
     print(f"lynis hardening index: {index}")
     assert index >= 75, f"lynis hardening index {index} < 75; suggestions:\n" + "\n".join(
-        line for line in log.splitlines() if "Suggestion:" in line)
+        line for line in log.splitlines() if "Suggestion:" in line
+    )

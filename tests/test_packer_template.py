@@ -1,4 +1,4 @@
-"""The Packer template: formatted, valid for Packer 1.6.6, and its two amazon-ebs variants in step."""
+"""The Packer template: formatted, valid for Packer 1.6.6, its amazon-ebs variants in step."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ def legacy_template(tmp_path_factory) -> Path:
 
 
 def run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+    return subprocess.run(
+        argv, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120
+    )
 
 
 @pytest.mark.parametrize("directory", [PACKER_DIR, PACKER_DIR / "compat"], ids=["packer", "compat"])
@@ -45,7 +47,10 @@ def test_legacy_template_validates(packer, legacy_template, var_file):
 
 def test_legacy_template_refuses_latest(packer, legacy_template):
     """The template itself also refuses `latest`, whoever runs Packer directly."""
-    result = run([packer, "validate", "-var", "service=checkout", "-var", "version=latest", "."], legacy_template)
+    result = run(
+        [packer, "validate", "-var", "service=checkout", "-var", "version=latest", "."],
+        legacy_template,
+    )
     assert result.returncode != 0 and "never latest" in result.stdout + result.stderr
 
 
@@ -56,20 +61,28 @@ def test_current_amazon_source_passes_syntax_check(packer, tmp_path):
     parses it) is all 1.6.6 can check of it; `packer init` + `packer validate` on current Packer
     checks the rest (packer/README.md)."""
     template = bake.assemble_legacy_template(tmp_path)
-    (template / "source.amazon-ebs.pkr.hcl").write_text((PACKER_DIR / "source.amazon-ebs.pkr.hcl").read_text())
+    (template / "source.amazon-ebs.pkr.hcl").write_text(
+        (PACKER_DIR / "source.amazon-ebs.pkr.hcl").read_text()
+    )
     result = run([packer, "validate", "-syntax-only", *VARS, "."], template)
     assert result.returncode == 0, f"packer validate -syntax-only:\n{result.stdout}{result.stderr}"
 
 
 def test_compat_source_is_the_current_one_minus_current_only_options():
-    """compat/source.amazon-ebs.pkr.hcl may differ from the current source only by the options 1.6.6 lacks."""
+    """The compat amazon-ebs source differs from the current one only by what 1.6.6 lacks."""
 
     def body(path: Path) -> list[str]:
-        return [line for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+        return [
+            line
+            for line in path.read_text().splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
 
     current = body(PACKER_DIR / "source.amazon-ebs.pkr.hcl")
     compat = body(PACKER_DIR / "compat" / "source.amazon-ebs.pkr.hcl")
-    current_only = [line for line in current if re.match(r"^\s*(imds_support|deprecate_at)\s*=", line)]
+    current_only = [
+        line for line in current if re.match(r"^\s*(imds_support|deprecate_at)\s*=", line)
+    ]
     assert len(current_only) == 2, "the current source must set imds_support and deprecate_at"
     assert [line for line in current if line not in current_only] == compat
 
@@ -85,7 +98,11 @@ def test_plugins_are_pinned():
     """Each of the four plugins has an exact version."""
     text = (PACKER_DIR / "plugins.pkr.hcl").read_text()
     for plugin in ("amazon", "docker", "azure", "googlecompute"):
-        assert re.search(rf'{plugin} = {{\s*source\s*=\s*"github.com/hashicorp/{plugin}"\s*version\s*=\s*"= \d+\.\d+\.\d+"', text), plugin
+        assert re.search(
+            rf'{plugin} = {{\s*source\s*=\s*"github.com/hashicorp/{plugin}"'
+            r'\s*version\s*=\s*"= \d+\.\d+\.\d+"',
+            text,
+        ), plugin
 
 
 def test_content_defaults_match_the_template():
@@ -106,18 +123,24 @@ def test_build_runs_every_script_once_and_image_tests_last():
     assert listed[-1] == "99-image-tests.sh" and listed[-2] == "90-cleanup.sh"
 
 
-@pytest.mark.parametrize("script", sorted((PACKER_DIR / "scripts").glob("*.sh")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "script", sorted((PACKER_DIR / "scripts").glob("*.sh")), ids=lambda p: p.name
+)
 def test_scripts_follow_the_conventions(script):
     """Shebang, a two-line header saying what it does, strict mode; no mirror host names."""
     lines = script.read_text().splitlines()
     assert lines[0] == "#!/usr/bin/env bash"
     assert lines[1].startswith("# ") and lines[2].startswith("# ")
     assert "set -euo pipefail" in lines[:6]
-    assert not re.search(r"deb\.debian\.org|security\.debian\.org|pypi\.org|ftp\.[a-z]+\.debian", script.read_text())
+    assert not re.search(
+        r"deb\.debian\.org|security\.debian\.org|pypi\.org|ftp\.[a-z]+\.debian", script.read_text()
+    )
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
 
 
 def test_no_mirror_host_names_anywhere_in_the_image_code():
     for path in [*PACKER_DIR.rglob("*"), *(REPO / "app").rglob("*")]:
         if path.is_file() and path.suffix in {".hcl", ".py", ".sh", ".service", ".md"}:
-            assert not re.search(r"deb\.debian\.org|security\.debian\.org|pypi\.org", path.read_text()), path
+            assert not re.search(
+                r"deb\.debian\.org|security\.debian\.org|pypi\.org", path.read_text()
+            ), path

@@ -26,3 +26,12 @@ def test_user_data_writes_what_the_baked_unit_reads():
         name = line.split("=", 1)[0]
         if name == "GF_APP_PORT":
             assert f'"{name}"' in server, f"the app does not read {name}"
+
+
+def test_baked_agent_config_matches_what_the_role_allows():
+    """The CloudWatch agent writes only where the instance role's policy lets it."""
+    from components.policies import log_group_name, metric_namespace
+
+    script = (ROOT / "packer" / "scripts" / "30-agents.sh").read_text()
+    assert f'"namespace": "{metric_namespace("${GF_SERVICE}")}"' in script
+    assert f'"log_group_name": "{log_group_name("${GF_SERVICE}")}"' in script

@@ -36,5 +36,39 @@ if ! dpkg -s amazon-cloudwatch-agent >/dev/null 2>&1; then
   fetch_verified "$cw_url" amazon-cloudwatch-agent.deb
   dpkg -i "$workdir/amazon-cloudwatch-agent.deb"
 fi
-systemctl enable amazon-ssm-agent >/dev/null 2>&1
-echo "agents: SSM and CloudWatch agents installed and verified"
+
+# The CloudWatch agent's configuration is baked too: logs into the service's own log group and
+# metrics into the service's own namespace, the only ones the instance role may write to
+# (components/policies.py). fetch-config without -s translates it without starting the agent.
+: "${GF_SERVICE:?}"
+cw_config=/opt/aws/amazon-cloudwatch-agent/etc/golden-fleet.json
+cat >"$cw_config" <<JSON
+{
+  "agent": {"metrics_collection_interval": 60, "run_as_user": "cwagent"},
+  "metrics": {
+    "namespace": "golden-fleet/${GF_SERVICE}",
+    "append_dimensions": {"AutoScalingGroupName": "\${aws:AutoScalingGroupName}",
+                          "InstanceId": "\${aws:InstanceId}"},
+    "metrics_collected": {
+      "mem": {"measurement": ["mem_used_percent"]},
+      "disk": {"measurement": ["used_percent"], "resources": ["/"]}
+    }
+  },
+  "logs": {
+    "logs_collected": {
+      "files": {
+        "collect_list": [
+          {"file_path": "/var/log/syslog", "log_group_name": "/golden-fleet/${GF_SERVICE}",
+           "log_stream_name": "{instance_id}/syslog"},
+          {"file_path": "/var/log/auth.log", "log_group_name": "/golden-fleet/${GF_SERVICE}",
+           "log_stream_name": "{instance_id}/auth"}
+        ]
+      }
+    }
+  }
+}
+JSON
+/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 \
+  -c "file:$cw_config" >/dev/null
+systemctl enable amazon-ssm-agent amazon-cloudwatch-agent >/dev/null 2>&1
+echo "agents: SSM and CloudWatch agents installed, verified and configured for ${GF_SERVICE}"

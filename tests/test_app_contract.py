@@ -35,3 +35,19 @@ def test_baked_agent_config_matches_what_the_role_allows():
     script = (ROOT / "packer" / "scripts" / "30-agents.sh").read_text()
     assert f'"namespace": "{metric_namespace("${GF_SERVICE}")}"' in script
     assert f'"log_group_name": "{log_group_name("${GF_SERVICE}")}"' in script
+
+
+def test_stack_var_files_do_not_override_the_stacks_packer_variables(staging_config):
+    """A var file wins over PKR_VAR_*: it must not set what the stack config passes that way."""
+    import re
+
+    from components.config import parse_stack_config
+    from components.golden_image import bake_environment
+
+    bake = parse_stack_config(staging_config).image
+    assert bake.var_file, "staging names its var file"
+    from_stack = {key.removeprefix("PKR_VAR_") for key in bake_environment(bake)}
+    text = (ROOT / bake.var_file).read_text()
+    in_file = set(re.findall(r"^\s*([a-z_]+)\s*=", text, flags=re.MULTILINE))
+    assert in_file, "the var file sets something"
+    assert not in_file & from_stack, f"{bake.var_file} overrides the stack's {in_file & from_stack}"

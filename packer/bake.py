@@ -102,6 +102,40 @@ def log(message: str) -> None:
     print(f"bake: {message}", file=sys.stderr, flush=True)
 
 
+class Phases:
+    """Wall-clock time per phase of one bake; logged on stderr when GOLDEN_FLEET_TIMINGS is set."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[str, float]] = []
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.spans.append((name, time.monotonic() - started))
+
+    def report(self) -> None:
+        if self.spans and os.environ.get("GOLDEN_FLEET_TIMINGS"):
+            log("phases: " + ", ".join(f"{name} {seconds:.2f}s" for name, seconds in self.spans))
+
+
+PHASES = Phases()
+
+
+class TimedExitStack(contextlib.ExitStack):
+    """An ExitStack whose unwinding (everything it stops and removes) is one timed phase."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def __exit__(self, *exc_info):
+        with PHASES(self.name):
+            return super().__exit__(*exc_info)
+
+
 # ---------------------------------------------------------------- pure logic
 
 
@@ -361,12 +395,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for(predicate, timeout: float, what: str) -> None:
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.02) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
-        time.sleep(0.1)
+        time.sleep(interval)
     raise BakeError(EXIT_PREREQUISITE, f"{what} did not come up within {timeout:.0f}s")
 
 
@@ -377,13 +411,28 @@ def port_open(port: int) -> bool:
 
 
 def stop_process(process: subprocess.Popen | None, timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL after `timeout`. A process started with start_new_session gets the
+    signals as a group: `unshare --fork` blocks SIGTERM in itself and only ends with its child,
+    so the build host's sshd must get the signal directly (it is the PID namespace's init)."""
     if process is None or process.poll() is not None:
         return
-    process.terminate()
+    try:
+        group = os.getpgid(process.pid) == process.pid
+    except ProcessLookupError:
+        group = False
+
+    def send(signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            if group:
+                os.killpg(process.pid, signum)
+            else:
+                process.send_signal(signum)
+
+    send(signal.SIGTERM)
     try:
         process.wait(timeout)
     except subprocess.TimeoutExpired:
-        process.kill()
+        send(signal.SIGKILL)
         process.wait()
 
 
@@ -447,8 +496,63 @@ def pristine_rootfs() -> Path:
         raise BakeError(EXIT_PREREQUISITE, f"debootstrap failed with exit code {result.returncode}")
     (partial / ".complete").touch()
     shutil.rmtree(rootfs, ignore_errors=True)
+    shutil.rmtree(spare_rootfs(rootfs), ignore_errors=True)
     partial.rename(rootfs)
     return rootfs
+
+
+def spare_rootfs(pristine: Path) -> Path:
+    """A ready copy of the pristine rootfs, made while the previous bake's build ran."""
+    return pristine.with_name(pristine.name + ".spare")
+
+
+def take_spare(pristine: Path, target: Path) -> bool:
+    """Move the spare copy to `target` (one rename, same filesystem); False if there is none,
+    it was copied from an older pristine rootfs, or it lives on another filesystem."""
+    spare = spare_rootfs(pristine)
+    try:
+        if (spare / ".complete").stat().st_mtime_ns != (pristine / ".complete").stat().st_mtime_ns:
+            shutil.rmtree(spare, ignore_errors=True)
+            return False
+        os.rename(spare, target)
+    except OSError:
+        return False
+    return True
+
+
+class SpareCopy:
+    """Copies the pristine rootfs to the spare in the background; finish() waits and keeps it,
+    abort() stops the copy and removes it. Either way nothing of it runs on afterwards."""
+
+    def __init__(self, pristine: Path) -> None:
+        self.spare = spare_rootfs(pristine)
+        self.partial = Path(tempfile.mkdtemp(prefix=f"{self.spare.name}-", dir=pristine.parent))
+        self.process: subprocess.Popen | None = subprocess.Popen(
+            ["cp", "-a", f"{pristine}/.", str(self.partial)],
+            stdin=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def finish(self) -> None:
+        if self.process is None:
+            return
+        try:
+            code = self.process.wait()
+        except BaseException:  # Ctrl-C while waiting: nothing half-copied stays
+            self.abort()
+            raise
+        self.process = None
+        try:
+            if code == 0:
+                os.rename(self.partial, self.spare)  # fails if another bake left one first
+        except OSError:
+            pass
+        shutil.rmtree(self.partial, ignore_errors=True)
+
+    def abort(self) -> None:
+        stop_process(self.process)
+        self.process = None
+        shutil.rmtree(self.partial, ignore_errors=True)
 
 
 def host_command(root: Path, argv: list[str], own_network: bool = False) -> list[str]:
@@ -478,6 +582,7 @@ class BuildHost:
     key: Path = field(init=False)
     port: int = 0
     process: subprocess.Popen | None = None
+    spare_copy: SpareCopy | None = None
 
     def __post_init__(self) -> None:
         self.root = self.workdir / "rootfs"
@@ -491,8 +596,12 @@ class BuildHost:
         shutil.rmtree(self.root, ignore_errors=True)
         self.key.unlink(missing_ok=True)
         Path(f"{self.key}.pub").unlink(missing_ok=True)
-        subprocess.run(["cp", "-a", str(pristine), str(self.root)], check=True)
+        with PHASES("rootfs copy"):
+            if not take_spare(pristine, self.root):
+                subprocess.run(["cp", "-a", str(pristine), str(self.root)], check=True)
         (self.root / ".complete").unlink(missing_ok=True)
+        # The next bake's copy is made now, while this one provisions (stop() waits for it).
+        self.spare_copy = SpareCopy(pristine)
         subprocess.run(
             [
                 "ssh-keygen",
@@ -548,10 +657,19 @@ class BuildHost:
         )
         log(f"build host {self.root} with sshd on 127.0.0.1:{self.port}")
 
-    def stop(self) -> None:
-        stop_process(self.process)
+    def stop(self, failed: bool = False) -> None:
+        """Stop sshd; finish the spare copy, or on failure or interruption abandon it."""
+        with PHASES("sshd stop"):
+            stop_process(self.process)
         self.process = None
         (self.root / "usr/sbin/policy-rc.d").unlink(missing_ok=True)
+        if self.spare_copy is not None:
+            with PHASES("spare copy wait"):
+                if failed:
+                    self.spare_copy.abort()
+                else:
+                    self.spare_copy.finish()
+            self.spare_copy = None
 
 
 # ---------------------------------------------------------------- the bake
@@ -652,9 +770,10 @@ def bake(options: Options) -> str:
         )
     except ValueError as error:
         raise BakeError(EXIT_USAGE, f"invalid Packer variable: {error}") from None
-    digest = template_digest(template_files(), content)
+    with PHASES("digest"):
+        digest = template_digest(template_files(), content)
 
-    with contextlib.ExitStack() as stack:
+    with TimedExitStack("teardown") as stack:
         workdir = options.workdir
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="golden-fleet-")))
@@ -675,17 +794,23 @@ def bake(options: Options) -> str:
                 AWS_EC2_METADATA_DISABLED="true",
             )
             os.environ.update({k: env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
-            endpoint = options.endpoint or stack.enter_context(local_emulator(workdir))
-        client = aws_session(options.region, endpoint)
-        check_credentials(client)
+            if options.endpoint:
+                endpoint = options.endpoint
+            else:
+                with PHASES("moto start"):
+                    endpoint = stack.enter_context(local_emulator(workdir))
+        with PHASES("sts"):
+            client = aws_session(options.region, endpoint)
+            check_credentials(client)
 
-        ec2 = client("ec2")
-        decision = decide(
-            find_images(ec2, options.service, options.version),
-            options.service,
-            options.version,
-            digest,
-        )
+        with PHASES("describe_images"):
+            ec2 = client("ec2")
+            decision = decide(
+                find_images(ec2, options.service, options.version),
+                options.service,
+                options.version,
+                digest,
+            )
         if decision.action == "reuse":
             log(f"reusing {decision.image['Name']}: same version, same template digest")
             return decision.image["ImageId"]
@@ -700,7 +825,10 @@ def bake(options: Options) -> str:
         name = image_name(options.service, options.version, build_time)
         manifest = workdir / "manifest.json"
         manifest.unlink(missing_ok=True)
-        version_output = subprocess.run([packer, "version"], capture_output=True, text=True).stdout
+        with PHASES("packer version"):
+            version_output = subprocess.run(
+                [packer, "version"], capture_output=True, text=True
+            ).stdout
         if packer_is_legacy(version_output):
             template = assemble_legacy_template(
                 Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gf-tpl-")))
@@ -722,9 +850,11 @@ def bake(options: Options) -> str:
         if options.local:
             host = BuildHost(workdir)
             log(f"build host directory: {host.root}")
-            host.prepare()
-            stack.callback(host.stop)
-            host.start()
+            stack.push(lambda kind, value, trace: host.stop(failed=kind is not None))
+            with PHASES("host prepare"):
+                host.prepare()
+            with PHASES("sshd start"):
+                host.start()
             variables.update(
                 ec2_endpoint=endpoint,
                 skip_region_validation="true",
@@ -743,7 +873,8 @@ def bake(options: Options) -> str:
         regions = [options.region, *[r for r in copies["ami_regions"] if r != options.region]]
         log(f"baking {name} (template digest {digest[:12]})")
         try:
-            code = run_packer(command, env, template)
+            with PHASES("packer build"):
+                code = run_packer(command, env, template)
             if code != 0:
                 raise BakeError(
                     EXIT_BUILD, f"packer build failed with exit code {code}; no image kept"
@@ -755,7 +886,8 @@ def bake(options: Options) -> str:
             ami = amis.get(options.region)
             if not ami:
                 raise BakeError(EXIT_BUILD, f"manifest has no image in {options.region}")
-            images = ec2.describe_images(ImageIds=[ami])["Images"]
+            with PHASES("verify"):
+                images = ec2.describe_images(ImageIds=[ami])["Images"]
             if (
                 not images
                 or images[0].get("State") != "available"
@@ -778,7 +910,9 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     try:
-        ami = bake(parse_args(sys.argv[1:] if argv is None else argv))
+        with PHASES("arguments"):
+            options = parse_args(sys.argv[1:] if argv is None else argv)
+        ami = bake(options)
     except BakeError as error:
         print(f"bake.py: error: {error}", file=sys.stderr, flush=True)
         return error.code
@@ -788,6 +922,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    finally:
+        PHASES.report()
     print(ami, flush=True)
     return EXIT_OK
 

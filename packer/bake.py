@@ -524,8 +524,18 @@ class SpareCopy:
     """Copies the pristine rootfs to the spare in the background; finish() waits and keeps it,
     abort() stops the copy and removes it. Either way nothing of it runs on afterwards."""
 
+    # A copy takes seconds; a partial copy this old was left by a bake that was killed (SIGKILL)
+    # before it could clean up, and is removed so the cache does not grow.
+    STALE_AFTER_S = 3600
+
     def __init__(self, pristine: Path) -> None:
         self.spare = spare_rootfs(pristine)
+        for leftover in pristine.parent.glob(f"{self.spare.name}-*"):
+            try:
+                if time.time() - leftover.stat().st_mtime > self.STALE_AFTER_S:
+                    shutil.rmtree(leftover, ignore_errors=True)
+            except OSError:
+                pass
         self.partial = Path(tempfile.mkdtemp(prefix=f"{self.spare.name}-", dir=pristine.parent))
         self.process: subprocess.Popen | None = subprocess.Popen(
             ["cp", "-a", f"{pristine}/.", str(self.partial)],

@@ -12,15 +12,8 @@ import re
 from typing import Any
 
 from components.config import BakeImage, StackConfig
+from components.golden_image import image_name_filter, image_name_regex
 from release.transitions import BakeCheck, BakeStatus
-
-
-def image_name_filter(service: str, version: str) -> str:
-    return f"{service}-{version}-*"
-
-
-def image_name_regex(service: str, version: str) -> re.Pattern[str]:
-    return re.compile(rf"^{re.escape(service)}-{re.escape(version)}-\d{{8}}T\d{{6}}Z$")
 
 
 def image_owner(cfg: StackConfig) -> str:
@@ -30,7 +23,7 @@ def image_owner(cfg: StackConfig) -> str:
 
 def newest_image(images: list[dict[str, Any]], service: str, version: str) -> dict | None:
     """The newest image whose name is exactly ``<service>-<version>-<timestamp>``."""
-    pattern = image_name_regex(service, version)
+    pattern = re.compile(image_name_regex(service, version))
     matching = [i for i in images if pattern.match(i.get("Name", ""))]
     # The timestamp suffix sorts chronologically, and unlike CreationDate it is what the bake set.
     return max(matching, key=lambda i: i["Name"], default=None)

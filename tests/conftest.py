@@ -29,6 +29,19 @@ def _clean_pulumi_runtime():
     pulumi.runtime.set_all_config({})
 
 
+@pytest.fixture
+def no_aws_credentials(monkeypatch):
+    """No AWS credentials, config or instance metadata reach boto3 in this test."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
 @pytest.fixture(scope="session")
 def _stack_configs() -> dict[str, dict]:
     return {stack: load_stack_config(stack_file(stack)) for stack in ("staging", "prod")}

@@ -63,6 +63,14 @@ def baked_image(owner: str, service: str, version: str) -> BakedImage:
     return BakedImage(owner, name, baked_ami_id(service, version))
 
 
+# Load balancer resources are their ARNs; the kind is the ARN's resource-type part.
+_ELB_ARN_KINDS = {
+    "aws:lb/targetGroup:TargetGroup": "targetgroup",
+    "aws:lb/loadBalancer:LoadBalancer": "loadbalancer/app",
+    "aws:lb/listener:Listener": "listener/app",
+}
+
+
 class FleetMocks(pulumi.runtime.Mocks):
     def __init__(self, images: Iterable[BakedImage] = ()):
         self.images = list(images)
@@ -94,25 +102,14 @@ class FleetMocks(pulumi.runtime.Mocks):
             state["arn"] = arn_base.format(service="ec2") + f":launch-template/{resource_id}"
             state["latestVersion"] = 1
             state["defaultVersion"] = 1
-        elif token == "aws:lb/targetGroup:TargetGroup":
+        elif token in _ELB_ARN_KINDS:
             resource_id = (
                 arn_base.format(service="elasticloadbalancing")
-                + f":targetgroup/{name}/{suffix[:16]}"
+                + f":{_ELB_ARN_KINDS[token]}/{name}/{suffix[:16]}"
             )
             state["arn"] = resource_id
-        elif token == "aws:lb/loadBalancer:LoadBalancer":
-            resource_id = (
-                arn_base.format(service="elasticloadbalancing")
-                + f":loadbalancer/app/{name}/{suffix[:16]}"
-            )
-            state["arn"] = resource_id
-            state["dnsName"] = f"{name}-{int(suffix[:8], 16)}.{REGION}.elb.amazonaws.com"
-        elif token == "aws:lb/listener:Listener":
-            resource_id = (
-                arn_base.format(service="elasticloadbalancing")
-                + f":listener/app/{name}/{suffix[:16]}"
-            )
-            state["arn"] = resource_id
+            if token == "aws:lb/loadBalancer:LoadBalancer":
+                state["dnsName"] = f"{name}-{int(suffix[:8], 16)}.{REGION}.elb.amazonaws.com"
         elif token == "aws:autoscaling/group:Group":
             resource_id = f"{name}-{suffix[:7]}"
             state["name"] = resource_id

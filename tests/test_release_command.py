@@ -39,14 +39,8 @@ def stack_copy(tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def _no_aws(monkeypatch):
+def _no_aws(no_aws_credentials):
     """No credentials and no instance metadata: the image check must say it could not check."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
 def release(capsys, path: Path, *args: str) -> tuple[int, str, str]:

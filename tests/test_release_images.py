@@ -109,14 +109,8 @@ def test_refuses_a_version_never_baked(capsys, aws, prod_file, name, account):
     assert prod_file.read_bytes() == before
 
 
-def test_without_credentials_it_warns_and_goes_ahead(capsys, prod_file, monkeypatch):
+def test_without_credentials_it_warns_and_goes_ahead(capsys, prod_file, no_aws_credentials):
     """Unknown is not missing: `pulumi preview` resolves the image by name and would fail."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     code, out, err = deploy(capsys, prod_file, "1.5.0")
     assert code == 0, err
     assert "warning: could not check whether 1.5.0 was baked (no AWS credentials found)" in out

@@ -1,86 +1,329 @@
-"""Reading and writing ``Pulumi.<stack>.yaml`` without losing a comment or a broken file.
+"""Reading and writing ``Pulumi.<stack>.yaml`` so that an edit changes only what it says.
 
-* Round-trip YAML (ruamel): comments, key order, quoting and flow-style maps such as
-  ``{min: 1, desired: 1, max: 2}`` survive an edit; only the edited scalars change.
-* The text to be written is re-read and validated before it replaces anything.
-* The write is atomic: a temporary file in the same directory, flushed and fsynced, takes the
-  original's mode and then replaces it with ``os.replace``. An interrupted or failed write leaves
-  the original file as it was, byte for byte.
+* **Surgical edits.** A plan's values are spliced into the file's own text at the positions the
+  YAML parser reports for them; nothing is re-serialized. Comments, key order, quoting, flow-style
+  maps such as ``{min: 1, desired: 1, max: 2}``, unused anchors, indentation, blank lines, line
+  endings (LF or CRLF) and a byte-order mark outside the edited scalars stay byte for byte. A key
+  that does not exist yet is added as one new line at the end of its mapping.
+* **Checked after the edit.** The edited text is parsed again: every edited key must hold
+  exactly the planned value (and type), and every other key must hold what it held before.
+* **No shared nodes.** A file whose ``golden-fleet`` values share a node through a YAML
+  anchor/alias (``green: *fleet``) or a merge key is refused for edits, naming both places: an
+  edit of one color would silently change the other.
+* **One writer at a time.** The write takes an exclusive lock on the file's directory, checks
+  that the file still holds the bytes the edit was prepared from (compare-and-swap) and renames
+  under that same lock; a second writer waits up to :data:`LOCK_WAIT_S` and then refuses, and one
+  whose file changed meanwhile refuses. An edit is never lost.
+* **Atomic and faithful.** A temporary file in the target's directory, fsynced, given the
+  original's mode, owner and group, replaces the target with ``os.replace``. A symlinked stack
+  file is followed: its target is edited and the link stays. A read-only file is refused.
+  Temporary files left by a killed writer are removed by the next writer, under the lock.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import difflib
-import io
+import errno
+import fcntl
+import json
 import os
+import re
+import stat
 import tempfile
-from collections.abc import MutableMapping
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from components.config import StackConfig, parse_stack_config
+from components.config import NAMESPACE, StackConfig, parse_stack_config
 from release.transitions import Plan, ReleaseError, apply_plan
 
+BOM = "\ufeff"
+LOCK_WAIT_S = 10.0
+_TEMP_SUFFIX = ".tmp"
+# A plain YAML scalar that reads back as the same string in YAML 1.2 (checked again after the
+# splice, so this only decides the style, never correctness).
+_PLAIN_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
 
-def _round_trip() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096  # never re-wrap a long value such as a certificate ARN
-    yaml.indent(mapping=2, sequence=4, offset=2)  # the stack files' own layout
-    return yaml
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------
+def describe_yaml_error(error: Exception, name: str) -> str:
+    """``Pulumi.prod.yaml:12:5: found duplicate key "blue"`` — where and what, on one line."""
+    if isinstance(error, MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        problem = " ".join(str(error.problem or error.context or "invalid YAML").split())
+        if mark is not None:
+            return f"{name}:{mark.line + 1}:{mark.column + 1}: {problem}"
+        return f"{name}: {problem}"
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return f"{name}: {first}"
+
+
+def _safe_load(text: str, name: str = "the stack file") -> Any:
+    try:
+        return YAML(typ="safe", pure=True).load(text)
+    except YAMLError as error:
+        raise ReleaseError(f"{describe_yaml_error(error, name)} — fix the YAML first") from None
+
+
+def _unshared(value: Any) -> Any:
+    """A tree copy: aliased nodes become separate values (``copy.deepcopy`` would keep them one).
+
+    Validating a plan on shared values would apply an edit of one color to both and then blame
+    the wrong one; the edit itself is refused by :func:`refuse_shared_nodes` with both places.
+    """
+    if isinstance(value, dict):
+        return {key: _unshared(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unshared(item) for item in value]
+    return value
 
 
 def load_config_text(text: str) -> dict[str, Any]:
-    """The ``config:`` mapping of a stack file's text, as plain Python values."""
-    document = YAML(typ="safe", pure=True).load(text)
+    """The ``config:`` mapping of a stack file's text, as plain Python values (no sharing)."""
+    document = _safe_load(text)
     if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
         raise ReleaseError("the stack file has no `config:` mapping at its top level")
-    return document["config"]
+    return _unshared(document["config"])
 
 
 @dataclass
 class StackFile:
-    path: Path
+    path: Path  # the path as given (a symlink stays a symlink)
     original: bytes
-    document: Any  # the round-trip document: a CommentedMap
+    text: str  # ``original`` decoded, byte-order mark included
+    root: MappingNode  # the composed node graph: positions of every key and value
 
     @property
-    def config(self) -> MutableMapping[str, Any]:
-        return self.document["config"]
+    def target(self) -> Path:
+        """The file that is really edited: a symlink's final target."""
+        return self.path.resolve()
 
     def parse(self) -> StackConfig:
         """The validated config as it is on disk (:class:`ConfigError` if it does not validate)."""
-        return parse_stack_config(load_config_text(self.original.decode("utf-8")))
+        return parse_stack_config(load_config_text(self.text))
 
     def render(self, plan: Plan) -> str:
-        """The file's text after ``plan``; the loaded document is edited in place."""
-        apply_plan(self.config, plan)
-        buffer = io.StringIO()
-        _round_trip().dump(self.document, buffer)
-        return buffer.getvalue()
+        """The file's text after ``plan``: only the planned scalars differ from the original."""
+        refuse_shared_nodes(self.root, self.path.name)
+        text = self.text
+        for change in plan.changes:
+            text = set_value(text, ("config", *change.path), change.value, self.path.name)
+        check_only_planned(self.text, text, plan, self.path.name)
+        return text
 
 
-def load(path: Path) -> StackFile:
+def _read(path: Path) -> bytes:
     try:
-        original = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise ReleaseError(
             f"{path} does not exist — create the stack file, or point at it with --file"
         ) from None
+    except IsADirectoryError:
+        raise ReleaseError(f"{path} is a directory, not a stack file — check --file") from None
+    except PermissionError:
+        raise ReleaseError(f"{path} is not readable (permission denied)") from None
+    except OSError as error:
+        raise ReleaseError(f"{path} could not be read ({error.strerror or error})") from None
+
+
+def load(path: Path) -> StackFile:
+    original = _read(path)
     try:
-        document = _round_trip().load(original.decode("utf-8"))
-    except (YAMLError, UnicodeDecodeError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ReleaseError(f"{path} is not readable YAML ({first}) — fix it first") from None
-    if not isinstance(document, MutableMapping) or not isinstance(
-        document.get("config"), MutableMapping
-    ):
+        text = original.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ReleaseError(
+            f"{path.name}: byte {error.start} is not UTF-8 — stack files are UTF-8 text"
+        ) from None
+    try:
+        root = YAML(typ="rt").compose(text)
+        _safe_load(text, path.name)  # duplicate keys and other load-time faults, with position
+    except YAMLError as error:
+        raise ReleaseError(
+            f"{path} is not readable YAML ({describe_yaml_error(error, path.name)}) — fix it first"
+        ) from None
+    config = _child(root, "config") if isinstance(root, MappingNode) else None
+    if not isinstance(config, MappingNode):
         raise ReleaseError(f"{path} has no `config:` mapping at its top level — fix it first")
-    return StackFile(path=path, original=original, document=document)
+    return StackFile(path=path, original=original, text=text, root=root)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared nodes (anchors, aliases, merge keys)
+# ---------------------------------------------------------------------------------------------
+def _child(mapping: MappingNode, key: str) -> Node | None:
+    for key_node, value_node in mapping.value:
+        if isinstance(key_node, ScalarNode) and key_node.value == key:
+            return value_node
+    return None
+
+
+def _where(node: Node) -> str:
+    return f"line {node.start_mark.line + 1}"
+
+
+def refuse_shared_nodes(root: MappingNode, name: str) -> None:
+    """Refuse a file in which two ``golden-fleet`` keys are one node (alias or merge key)."""
+    config = _child(root, "config")
+    seen: dict[int, str] = {}
+
+    def walk(node: Node, path: str) -> None:
+        if id(node) in seen:
+            raise ReleaseError(
+                f"{name}: {path} ({_where(node)}) is the same YAML node as {seen[id(node)]} "
+                "(an anchor and alias): an edit of one would change both — write both out in "
+                "full (no &anchor/*alias or << merge under golden-fleet keys), then run again"
+            )
+        seen[id(node)] = path
+        if isinstance(node, MappingNode):
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                if key == "<<":
+                    raise ReleaseError(
+                        f"{name}: {path} uses a YAML merge key (<<) at {_where(key_node)}: "
+                        "merged keys cannot be edited in place — write them out in full"
+                    )
+                walk(value_node, f"{path}.{key}")
+        elif isinstance(node, SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, f"{path}[{index}]")
+
+    if isinstance(config, MappingNode):
+        for key_node, value_node in config.value:
+            if str(key_node.value).startswith(f"{NAMESPACE}:"):
+                walk(value_node, str(key_node.value))
+
+
+# ---------------------------------------------------------------------------------------------
+# Splicing one value into the text
+# ---------------------------------------------------------------------------------------------
+def _newline(text: str) -> str:
+    return "\r\n" if "\r\n" in text else "\n"
+
+
+def render_scalar(value: Any, style: str | None = None) -> str:
+    """``value`` as YAML scalar text, in the original's quoting style where it has one."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if not isinstance(value, str):
+        raise ReleaseError(f"cannot write {value!r} into a stack file (not a scalar)")
+    if style == "'" and "\n" not in value:
+        return "'" + value.replace("'", "''") + "'"
+    if style == '"' or not _PLAIN_SAFE.fullmatch(value) or _reads_back(value) != value:
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a YAML double-quoted one
+    return value
+
+
+def _reads_back(plain: str) -> Any:
+    try:
+        return YAML(typ="safe", pure=True).load(f"v: {plain}\n")["v"]
+    except YAMLError:
+        return None
+
+
+def _line_end(text: str, index: int) -> int:
+    """The index of the line break ending the line that holds ``index`` (or the text's end)."""
+    end = text.find("\n", index)
+    if end < 0:
+        return len(text)
+    return end - 1 if end > 0 and text[end - 1] == "\r" else end
+
+
+def _last_scalar(node: Node) -> Node:
+    while isinstance(node, MappingNode | SequenceNode) and node.value and not node.flow_style:
+        last = node.value[-1]
+        node = last[1] if isinstance(node, MappingNode) else last
+    return node
+
+
+def _new_block(keys: tuple[str, ...], value: Any, indent: int, newline: str) -> str:
+    """Lines (each starting with a line break) adding ``keys`` -> ``value`` at ``indent``."""
+    lines = []
+    for depth, key in enumerate(keys[:-1]):
+        lines.append(" " * (indent + 2 * depth) + f"{key}:")
+    lines.append(" " * (indent + 2 * (len(keys) - 1)) + f"{keys[-1]}: {render_scalar(value)}")
+    return "".join(newline + line for line in lines)
+
+
+def _insert(text: str, mapping: MappingNode, keys: tuple[str, ...], value: Any) -> str:
+    """Add ``keys`` -> ``value`` as the last entry of ``mapping``."""
+    if mapping.flow_style:
+        closing = text.rindex("}", mapping.start_mark.index, mapping.end_mark.index)
+        inner = text[mapping.start_mark.index + 1 : closing].strip()
+        nested = render_scalar(value)
+        for key in reversed(keys[1:]):
+            nested = f"{{{key}: {nested}}}"
+        entry = f"{keys[0]}: {nested}"
+        return text[:closing] + (f", {entry}" if inner else entry) + text[closing:]
+    if not mapping.value:
+        raise ReleaseError("cannot add a key to an empty block mapping")
+    indent = mapping.value[0][0].start_mark.column
+    at = _line_end(text, _last_scalar(mapping.value[-1][1]).end_mark.index)
+    return text[:at] + _new_block(keys, value, indent, _newline(text)) + text[at:]
+
+
+def set_value(text: str, path: tuple[str, ...], value: Any, name: str = "stack file") -> str:
+    """``text`` with the scalar at ``path`` replaced by ``value`` (added if missing)."""
+    node = YAML(typ="rt").compose(text)
+    for depth, key in enumerate(path):
+        if not isinstance(node, MappingNode):
+            raise ReleaseError(
+                f"{name}: {'.'.join(path[:depth])} is not a mapping ({_where(node)}) — "
+                "fix the file first"
+            )
+        child = _child(node, key)
+        if child is None:
+            return _insert(text, node, path[depth:], value)
+        node = child
+    if not isinstance(node, ScalarNode):
+        raise ReleaseError(
+            f"{name}: {'.'.join(path[1:])} ({_where(node)}) holds a mapping or list where a "
+            "single value belongs — fix the file first"
+        )
+    start, end = node.start_mark.index, node.end_mark.index
+    return text[:start] + render_scalar(value, node.style) + text[end:]
+
+
+def _without(config: Mapping[str, Any], paths: list[tuple[str, ...]]) -> Any:
+    result = copy.deepcopy(dict(config))
+    for path in paths:
+        node = result
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    return result
+
+
+def check_only_planned(before: str, after: str, plan: Plan, name: str) -> None:
+    """Every planned key holds its planned value; every other key is as it was."""
+    old, new = load_config_text(before), load_config_text(after)
+    expected = copy.deepcopy(old)
+    apply_plan(expected, plan)
+    paths = [change.path for change in plan.changes]
+    for change in plan.changes:
+        got: Any = new
+        for key in change.path:
+            got = got.get(key) if isinstance(got, dict) else None
+        if got != change.value or type(got) is not type(change.value):
+            raise ReleaseError(
+                f"{name}: {'.'.join(change.path)} would read back as {got!r}, not "
+                f"{change.value!r} — nothing written"
+            )
+    if _without(new, paths) != _without(expected, paths):
+        raise ReleaseError(f"{name}: the edit would change keys outside the plan — nothing written")
 
 
 def unified_diff(before: str, after: str, name: str) -> str:
@@ -94,28 +337,77 @@ def unified_diff(before: str, after: str, name: str) -> str:
     )
 
 
-def atomic_write(path: Path, data: bytes, expected: bytes) -> None:
-    """Replace ``path`` with ``data`` in one step, if it still holds ``expected``.
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def locked(path: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+    """Exclusive advisory lock for edits of stack files in ``path``'s directory.
 
-    ``expected`` guards against a concurrent edit between reading the file and writing it.
+    The lock is on the directory (``flock`` on its descriptor), not on the file: the file is
+    replaced by rename, so a lock on its inode would not be seen by the next writer.
     """
-    if path.read_bytes() != expected:
-        raise ReleaseError(
-            f"{path} changed while the edit was prepared — nothing written; run the command again"
-        )
-    mode = path.stat().st_mode & 0o7777
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    directory = path.resolve().parent
+    fd = os.open(directory, os.O_RDONLY)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as error:
+                if error.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise ReleaseError(
+                        f"another release command is editing a stack file in {directory} — "
+                        "nothing written; run the command again when it has finished"
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Temporary files of a writer that was killed before its rename (we hold the lock)."""
+    for leftover in target.parent.glob(f".{target.name}.*{_TEMP_SUFFIX}"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+
+
+def atomic_write(path: Path, data: bytes, expected: bytes) -> None:
+    """Replace ``path`` (a symlink's target) with ``data`` if it still holds ``expected``."""
+    target = path.resolve()
+    with locked(target):
+        _remove_stale_temporaries(target)
+        info = target.stat()
+        if not info.st_mode & stat.S_IWUSR:
+            raise ReleaseError(
+                f"{target} is read-only (mode {stat.filemode(info.st_mode)}) — nothing written; "
+                "make it writable if it should be edited"
+            )
+        if target.read_bytes() != expected:
+            raise ReleaseError(
+                f"{path} changed while the edit was prepared — nothing written; run the "
+                "command again"
+            )
+        fd, temporary = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=_TEMP_SUFFIX
+        )
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if (os.geteuid() == 0) or (info.st_uid, info.st_gid) != (os.geteuid(), os.getegid()):
+                os.chown(temporary, info.st_uid, info.st_gid)
+            os.chmod(temporary, stat.S_IMODE(info.st_mode))
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        _fsync_directory(target.parent)
 
 
 def _fsync_directory(directory: Path) -> None:

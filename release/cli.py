@@ -19,7 +19,10 @@ from release import automation, images, stackfile, transitions
 from release.transitions import BakeCheck, BakeStatus, Plan, ReleaseError
 
 PROG = "python -m release"
-_STACK = re.compile(r"^([A-Za-z0-9_.-]+/){0,2}[A-Za-z0-9_.-]+$")
+# Pulumi's rule: stack names are at most 100 characters of ASCII letters, digits, '-', '_' and
+# '.' (pulumi/pulumi#6685, #10675); an organization and project may precede them.
+_STACK = re.compile(r"(?:[A-Za-z0-9_.-]{1,100}/){0,2}[A-Za-z0-9_.-]{1,100}")
+_PERCENT = re.compile(r"(?:0|[1-9][0-9]{0,2})%?")
 
 EPILOG = """\
 a release, step by step:
@@ -43,25 +46,41 @@ def project_root(start: Path | None = None) -> Path:
 
 
 def stack_name(value: str) -> str:
-    if not _STACK.match(value):
+    if not _STACK.fullmatch(value):
         raise argparse.ArgumentTypeError(
-            f"{value!r} is not a stack name (letters, digits, '-', '_', '.'; optionally org/)"
+            f"{value[:40]!r}{'...' if len(value) > 40 else ''} is not a stack name (at most 100 "
+            "ASCII letters, digits, '-', '_', '.'; optionally org/project/ before it)"
         )
     return value
 
 
 def percentage(value: str) -> int:
-    try:
-        number = int(value.rstrip("%"))
-    except ValueError:
-        number = -1
+    """A whole percentage in plain ASCII digits, optionally with one '%': 0, 10, 100%.
+
+    ``int()`` alone would take ``1_0``, `` 10`` and non-ASCII (e.g. Arabic-Indic) digits.
+    """
+    number = int(value.removesuffix("%")) if _PERCENT.fullmatch(value) else -1
     if not 0 <= number <= 100:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole percentage from 0 to 100")
     return number
 
 
+USAGE_ERROR = 2  # a bad argument: nothing was read or written
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Argument errors as one line (what is wrong, where to look) and exit status 2.
+
+    argparse's default prints the whole usage block first; a script reading stderr, or an
+    operator scanning it, then has to find the one line that matters.
+    """
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG,
         description="Release a new version across the blue and green fleets of a stack by "
         "editing its Pulumi.<STACK>.yaml safely.",

@@ -161,6 +161,7 @@ class Registered:
     inputs: dict[str, Any]
     parent: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)  # what the mocks answered: inputs+outputs
 
 
 @dataclass
@@ -239,7 +240,9 @@ def run_program(
     def new_resource(args: pulumi.runtime.MockResourceArgs):
         entry = registered.setdefault(args.name, Registered(args.typ, args.name, {}))
         entry.inputs = _plain(dict(args.inputs))
-        return original_new_resource(args)
+        resource_id, state = original_new_resource(args)
+        entry.state = _plain({**dict(state), "id": resource_id})
+        return resource_id, state
 
     mocks.new_resource = new_resource  # type: ignore[method-assign]
 

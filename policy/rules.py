@@ -1,0 +1,256 @@
+"""The golden-fleet pattern's invariants, as plain functions over the engine's resource properties.
+
+Each rule takes a resource's type token and its properties (the engine's camelCase names, as a
+policy pack sees them) and returns one message per violation, saying what to change. The pack
+(``policy/__main__.py``) wraps them in CrossGuard policies; tests call them directly on what the
+program registers. Unknown values (a preview of resources not yet created) are skipped by the
+pack, never guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+GROUP = "aws:autoscaling/group:Group"
+LISTENER = "aws:lb/listener:Listener"
+LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
+TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+LEGACY_SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+
+WEB_PORTS = (80, 443)
+ANYWHERE = ("0.0.0.0/0", "::/0")
+MOVING_VERSIONS = ("$Latest", "$Default")
+
+
+def _truthy(value: Any) -> bool:
+    """The provider types some booleans as strings ("true"/"false")."""
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def _list(value: Any) -> list[Any]:
+    """A list property; CrossGuard hands lists over as read-only Sequence proxies."""
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return list(value)
+    return []
+
+
+# ---------------------------------------------------------------------------------------------
+# Launch templates
+# ---------------------------------------------------------------------------------------------
+def launch_template_imdsv2(props: Mapping[str, Any]) -> list[str]:
+    options = props.get("metadataOptions") or {}
+    problems = []
+    if options.get("httpTokens") != "required":
+        problems.append(
+            "instance metadata must require IMDSv2 tokens: set metadata_options.http_tokens "
+            '= "required"'
+        )
+    hops = options.get("httpPutResponseHopLimit")
+    if hops is None or int(hops) != 1:
+        problems.append(
+            "the metadata response hop limit must be 1 (keeps role credentials away from "
+            "containers): set metadata_options.http_put_response_hop_limit = 1"
+        )
+    return problems
+
+
+def launch_template_no_public_ip(props: Mapping[str, Any]) -> list[str]:
+    return [
+        f"network interface {index} asks for a public IP: set associate_public_ip_address = "
+        '"false" (instances sit in private subnets behind the load balancer)'
+        for index, interface in enumerate(_list(props.get("networkInterfaces")))
+        if _truthy(interface.get("associatePublicIpAddress"))
+    ]
+
+
+def launch_template_encrypted_volumes(props: Mapping[str, Any]) -> list[str]:
+    mappings = _list(props.get("blockDeviceMappings"))
+    if not mappings:
+        return [
+            "no block device mapping: declare the root volume with ebs.encrypted = \"true\" "
+            "(the image's own mapping may be unencrypted)"
+        ]
+    return [
+        f"volume {m.get('deviceName', index)} is not encrypted: set ebs.encrypted = \"true\""
+        for index, m in enumerate(mappings)
+        if isinstance(m.get("ebs"), Mapping) and not _truthy(m["ebs"].get("encrypted"))
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Auto Scaling groups
+# ---------------------------------------------------------------------------------------------
+def _template_versions(props: Mapping[str, Any]) -> list[Any]:
+    versions = []
+    if isinstance(props.get("launchTemplate"), Mapping):
+        versions.append(props["launchTemplate"].get("version"))
+    mixed = props.get("mixedInstancesPolicy") or {}
+    spec = ((mixed.get("launchTemplate") or {}).get("launchTemplateSpecification")) or None
+    if isinstance(spec, Mapping):
+        versions.append(spec.get("version"))
+    return versions
+
+
+def group_numbered_version(props: Mapping[str, Any]) -> list[str]:
+    versions = _template_versions(props)
+    if not versions:
+        return ["the group names no launch template: use a launch template at a numbered version"]
+    return [
+        f"launch template version {version!r} moves under the group: pin the numbered version "
+        "(latest_version), so that a template edit is reviewed and instance-refresh rollback works"
+        for version in versions
+        if not (isinstance(version, str) and version.isascii() and version.isdigit())
+    ]
+
+
+def group_elb_health_checks(props: Mapping[str, Any]) -> list[str]:
+    if props.get("healthCheckType") != "ELB":
+        return [
+            'health_check_type must be "ELB": EC2 checks alone keep an instance whose app is '
+            "down in service"
+        ]
+    return []
+
+
+# ---------------------------------------------------------------------------------------------
+# Load balancer and listeners
+# ---------------------------------------------------------------------------------------------
+def load_balancer_drops_invalid_headers(props: Mapping[str, Any]) -> list[str]:
+    if props.get("loadBalancerType", "application") != "application":
+        return []
+    if props.get("dropInvalidHeaderFields") is not True:
+        return ["set drop_invalid_header_fields = True (request smuggling via malformed headers)"]
+    return []
+
+
+def _redirects_to_https(action: Mapping[str, Any]) -> bool:
+    redirect = action.get("redirect") or {}
+    return action.get("type") == "redirect" and redirect.get("protocol") == "HTTPS"
+
+
+def listener_tls13_or_redirect(props: Mapping[str, Any], allow_plain_http: bool) -> list[str]:
+    protocol = props.get("protocol")
+    actions = _list(props.get("defaultActions"))
+    if protocol == "HTTPS":
+        policy = props.get("sslPolicy") or ""
+        if not (isinstance(policy, str) and policy.startswith("ELBSecurityPolicy-TLS13-")):
+            return [
+                f"ssl_policy {policy or '(default)'!r} allows pre-TLS-1.3 clients only: use a "
+                "TLS 1.3 policy such as ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
+            ]
+        return []
+    if protocol == "HTTP" and actions and all(_redirects_to_https(a) for a in actions):
+        return []
+    if protocol == "HTTP" and allow_plain_http:
+        return []
+    return [
+        f"a {protocol} listener that serves traffic: serve HTTPS with a TLS 1.3 policy, or make "
+        "this listener redirect to HTTPS (allowPlainHttp is only for stacks without a certificate)"
+    ]
+
+
+def listener_weights(props: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for action in _list(props.get("defaultActions")):
+        if action.get("type") != "forward" or not isinstance(action.get("forward"), Mapping):
+            continue
+        groups = _list(action["forward"].get("targetGroups"))
+        weights = [group.get("weight") for group in groups]
+        if any(not isinstance(w, int | float) or w < 0 or int(w) != w for w in weights):
+            problems.append(f"forward weights must be whole numbers >= 0 (got {weights})")
+        elif sum(weights) != 100:
+            problems.append(
+                f"forward weights must sum to 100 (got {' + '.join(str(int(w)) for w in weights)}"
+                f" = {int(sum(weights))}): a share that goes nowhere is an outage for it"
+            )
+        arns = [group.get("arn") for group in groups]
+        if len(set(arns)) != len(arns):
+            problems.append("the forward action names one target group twice")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Stack-wide rules
+# ---------------------------------------------------------------------------------------------
+def forward_to_existing_target_groups(
+    resources: Iterable[tuple[str, str, Mapping[str, Any]]],
+) -> list[tuple[str, str]]:
+    """(resource name, message) for each forward to a target group this stack does not own."""
+    resources = list(resources)
+    owned = {props.get("arn") for type_, _, props in resources if type_ == TARGET_GROUP}
+    problems = []
+    for type_, name, props in resources:
+        if type_ != LISTENER:
+            continue
+        for action in _list(props.get("defaultActions")):
+            forward = action.get("forward") if isinstance(action, Mapping) else None
+            for group in _list((forward or {}).get("targetGroups")):
+                if group.get("arn") not in owned:
+                    problems.append(
+                        (name, f"forwards to {group.get('arn')}, which is not a target group of "
+                         "this stack: weights must move traffic between this stack's colors")
+                    )
+    return problems
+
+
+def open_ingress_only_to_the_load_balancer(
+    resources: Iterable[tuple[str, str, Mapping[str, Any]]],
+) -> list[tuple[str, str]]:
+    """(resource name, message) for ingress from anywhere other than to the ALB on 80/443."""
+    resources = list(resources)
+    balancer_groups = {
+        group
+        for type_, _, props in resources
+        if type_ == LOAD_BALANCER
+        for group in _list(props.get("securityGroups"))
+    }
+    problems = []
+    for type_, name, props in resources:
+        if type_ == INGRESS_RULE:
+            sources = [props.get("cidrIpv4"), props.get("cidrIpv6")]
+            group = props.get("securityGroupId")
+        elif type_ == LEGACY_SG_RULE and props.get("type") == "ingress":
+            sources = _list(props.get("cidrBlocks")) + _list(props.get("ipv6CidrBlocks"))
+            group = props.get("securityGroupId")
+        elif type_ == SECURITY_GROUP:
+            for rule in _list(props.get("ingress")):
+                if set(_list(rule.get("cidrBlocks")) + _list(rule.get("ipv6CidrBlocks"))) & set(
+                    ANYWHERE
+                ):
+                    problems.append(
+                        (name, "inline ingress from anywhere: use separate ingress rules, and "
+                         "only to the load balancer on 80/443")
+                    )
+            continue
+        else:
+            continue
+        if not set(sources) & set(ANYWHERE):
+            continue
+        ports = (props.get("fromPort"), props.get("toPort"))
+        web = ports[0] == ports[1] and ports[0] in WEB_PORTS
+        if group not in balancer_groups or not web:
+            problems.append(
+                (name, f"ingress from anywhere on ports {ports[0]}-{ports[1]} to {group}: only "
+                 "the load balancer's security group may be open, and only on 80 and 443")
+            )
+    return problems
+
+
+# Resource rules by policy name: (resource type, rule).
+RESOURCE_RULES = {
+    "launch-template-imdsv2": (LAUNCH_TEMPLATE, launch_template_imdsv2),
+    "launch-template-no-public-ip": (LAUNCH_TEMPLATE, launch_template_no_public_ip),
+    "launch-template-encrypted-volumes": (LAUNCH_TEMPLATE, launch_template_encrypted_volumes),
+    "group-numbered-launch-template-version": (GROUP, group_numbered_version),
+    "group-elb-health-checks": (GROUP, group_elb_health_checks),
+    "load-balancer-drops-invalid-headers": (LOAD_BALANCER, load_balancer_drops_invalid_headers),
+    "listener-weights-sum-to-100": (LISTENER, listener_weights),
+}
+STACK_RULES = {
+    "forward-to-own-target-groups": forward_to_existing_target_groups,
+    "open-ingress-only-to-the-load-balancer": open_ingress_only_to_the_load_balancer,
+}

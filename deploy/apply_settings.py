@@ -12,7 +12,16 @@ from the command line (where it would land in shell history and process listings
 A placeholder is a whole string value ``${NAME}``; ``${...}`` inside a longer string (a pre-run
 shell command) is left for the deployment's shell.
 
-``--dry-run`` prints the request body as JSON and sends nothing; it needs no token.
+The file is the whole truth. The endpoint *merges* a request into what Pulumi Cloud holds ("for
+each property, start with the current value, remove it if the patch specifies null, or merge the
+new non-null value": the Patch Settings documentation), so a key deleted from the file would stay
+in the cloud for ever. This script therefore reads the current settings first (Get Settings,
+``GET`` on the same path), sends ``null`` for every key the file no longer has, and reads the
+settings back afterwards: anything that still differs from the file is a failure (exit 1).
+
+``--dry-run`` sends nothing. With a token it reads the current settings and prints the
+difference (``+`` added, ``-`` removed, ``~`` changed; secret values masked); without one it
+prints the request body as JSON.
 
 The stack defaults to the file name's first part (``staging.deploy.yaml`` -> ``staging``), the
 project to the ``name`` in ``Pulumi.yaml`` and the API to ``$PULUMI_BACKEND_URL`` or
@@ -40,9 +49,9 @@ PROJECT_FILE = HERE.parent / "Pulumi.yaml"
 DEFAULT_API_URL = "https://api.pulumi.com"
 TOKEN_ENV = "PULUMI_ACCESS_TOKEN"
 
-_PLACEHOLDER = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
+_PLACEHOLDER = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 # Organization, project and stack names as Pulumi Cloud accepts them.
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # fullmatch: `$` would let a trailing newline in
 
 
 class SettingsError(ValueError):
@@ -67,7 +76,7 @@ def fill_placeholders(value: Any, env: Mapping[str, str], where: str = "settings
     if isinstance(value, list):
         return [fill_placeholders(v, env, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, str):
-        match = _PLACEHOLDER.match(value)
+        match = _PLACEHOLDER.fullmatch(value)
         if match:
             name = match.group(1)
             filled = env.get(name, "")
@@ -108,7 +117,7 @@ def load_schema() -> dict[str, Any]:
 
 def settings_url(api_url: str, org: str, project: str, stack: str) -> str:
     for label, name in (("organization", org), ("project", project), ("stack", stack)):
-        if not _NAME.match(name or ""):
+        if not _NAME.fullmatch(name or ""):
             raise SettingsError(f"{label} {name!r} is not a valid Pulumi name")
     parsed = urllib.parse.urlsplit(api_url)
     if parsed.scheme not in ("https", "http") or not parsed.netloc:
@@ -131,6 +140,90 @@ def project_name(project_file: Path = PROJECT_FILE) -> str:
     if not isinstance(name, str):
         raise SettingsError(f"{project_file}: no project `name`; pass --project")
     return name
+
+
+def replacement_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """A merge patch that turns ``current`` into exactly ``desired``: null for every removed key."""
+    patch: dict[str, Any] = {}
+    for key, value in desired.items():
+        old = current.get(key)
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            patch[key] = replacement_patch(old, value)
+        else:
+            patch[key] = value
+    for key in current:
+        if key not in desired:
+            patch[key] = None
+    return patch
+
+
+def merge(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """The documented merge: null removes, objects merge, anything else replaces."""
+    result = dict(current)
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+            result[key] = merge(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, Mapping) and set(value) == {"secret"}:
+        return "(secret)"
+    return json.dumps(value, sort_keys=True)
+
+
+def settings_diff(current: Any, desired: Any, path: str = "") -> list[str]:
+    """``+ key: value``, ``- key``, ``~ key: old -> new``, one line per leaf that differs."""
+    if isinstance(current, Mapping) and isinstance(desired, Mapping):
+        lines = []
+        for key in sorted(set(current) | set(desired)):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in desired:
+                lines.append(f"- {where}")
+            elif key not in current:
+                lines.append(f"+ {where}: {_shown(desired[key])}")
+            else:
+                lines += settings_diff(current[key], desired[key], where)
+        return lines
+    if current != desired:
+        return [f"~ {path}: {_shown(current)} -> {_shown(desired)}"]
+    return []
+
+
+def _request(url: str, token: str, method: str, body: Any = None, timeout: float = 30.0) -> Any:
+    request = urllib.request.Request(
+        url,
+        data=None if body is None else json.dumps(body).encode("utf-8"),
+        method=method,
+        headers={
+            "Authorization": f"token {token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        text = response.read().decode("utf-8", "replace")
+    return json.loads(text) if text.strip() else {}
+
+
+def get_settings(url: str, token: str, timeout: float = 30.0) -> dict[str, Any]:
+    """What Pulumi Cloud holds now; ``{}`` for a stack without settings (404)."""
+    try:
+        current = _request(url, token, "GET", timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return {}
+        detail = exc.read().decode("utf-8", "replace")[:500]
+        raise SettingsError(f"Pulumi Cloud answered {exc.code} {exc.reason}: {detail}") from exc
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"Pulumi Cloud's settings are not JSON ({exc})") from exc
+    if not isinstance(current, dict):
+        raise SettingsError("Pulumi Cloud's settings are not a JSON object")
+    return current
 
 
 def post_settings(url: str, body: Mapping[str, Any], token: str, timeout: float = 30.0) -> str:
@@ -192,8 +285,13 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         problems = schema_problems({"settings": body}, load_schema())
         if problems:
             raise SettingsError("after filling placeholders:\n  " + "\n  ".join(problems))
-        if args.dry_run:
+        token = env.get(TOKEN_ENV, "")
+        if args.dry_run and not token:
             print(json.dumps(body, indent=2, sort_keys=True))
+            print(
+                f"apply_settings: difference to Pulumi Cloud not shown: ${TOKEN_ENV} is not set",
+                file=sys.stderr,
+            )
             return 0
         if not args.org:
             raise SettingsError("no organization: pass --org or set PULUMI_ORG")
@@ -203,7 +301,6 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
             args.project or project_name(),
             args.stack or stack_from_path(args.settings_file),
         )
-        token = env.get(TOKEN_ENV, "")
         if not token:
             raise SettingsError(
                 f"${TOKEN_ENV} is not set: log in with pulumi/auth-actions in CI, or export a token"
@@ -212,11 +309,29 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         print(f"apply_settings: {exc}", file=sys.stderr)
         return 2
     try:
-        post_settings(url, body, token)
+        current = get_settings(url, token)
+        difference = settings_diff(current, body)
+        if args.dry_run:
+            print("\n".join(difference) or "no difference: Pulumi Cloud holds exactly the file")
+            return 0
+        post_settings(url, replacement_patch(current, body), token)
+        left = settings_diff(get_settings(url, token), body)
     except (SettingsError, urllib.error.URLError, OSError) as exc:
         print(f"apply_settings: {url}: {exc}", file=sys.stderr)
         return 1
-    print(f"apply_settings: deployment settings of {args.settings_file} sent to {url}")
+    if left:
+        print(
+            f"apply_settings: {url}: after the update Pulumi Cloud still differs from "
+            f"{args.settings_file}:\n  " + "\n  ".join(left),
+            file=sys.stderr,
+        )
+        return 1
+    for line in difference:
+        print(f"  {line}")
+    print(
+        f"apply_settings: {url} now holds exactly {args.settings_file} "
+        f"({len(difference)} change(s))"
+    )
     return 0
 
 

@@ -714,31 +714,67 @@ def test_deployment_roles_live_in_the_accounts_the_stack_files_name():
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
-    status = 200
-    requests: ClassVar[list[dict]] = []
+    """Pulumi Cloud's settings endpoint as documented: GET reads, POST merges (null removes)."""
 
-    def do_POST(self):
-        length = int(self.headers.get("Content-Length", "0"))
-        type(self).requests.append(
-            {
-                "path": self.path,
-                "headers": dict(self.headers),
-                "body": json.loads(self.rfile.read(length)),
-            }
-        )
-        self.send_response(type(self).status)
+    status = 200
+    requests: ClassVar[list[dict]] = []  # the POSTs
+    stored: ClassVar[dict | None] = None  # what the "cloud" holds; None: no settings (404)
+    merge_ignores_null = False  # a broken server, to prove the read-back catches it
+
+    def _answer(self, status: int, body: Any) -> None:
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
-        self.wfile.write(b"{}")
+        self.wfile.write(json.dumps(body).encode())
+
+    def do_GET(self):
+        cls = type(self)
+        if cls.stored is None:
+            self._answer(404, {"message": "no deployment settings"})
+        else:
+            self._answer(200, cls.stored)
+
+    def do_POST(self):
+        cls = type(self)
+        length = int(self.headers.get("Content-Length", "0"))
+        body = json.loads(self.rfile.read(length))
+        cls.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        if cls.status == 200:
+            patch = _drop_nulls(body) if cls.merge_ignores_null else body
+            cls.stored = _merge(cls.stored or {}, patch)
+        self._answer(cls.status, {})
 
     def log_message(self, *args):
         pass
 
 
+def _merge(current: dict, patch: dict) -> dict:
+    """Written from the documentation, independently of the script's own copy."""
+    result = dict(current)
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = _merge(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def _drop_nulls(patch: dict) -> dict:
+    return {
+        k: _drop_nulls(v) if isinstance(v, dict) else v for k, v in patch.items() if v is not None
+    }
+
+
 @pytest.fixture
 def fake_cloud() -> Iterator[type[_Recorder]]:
     """An HTTP server on 127.0.0.1 that records each POST; stopped after the test."""
-    handler = type("Recorder", (_Recorder,), {"requests": [], "status": 200})
+    handler = type(
+        "Recorder",
+        (_Recorder,),
+        {"requests": [], "status": 200, "stored": None, "merge_ignores_null": False},
+    )
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -827,3 +863,70 @@ def test_settings_url_rejects_names_that_would_change_the_path(apply_settings, o
     """Organization, project and stack are validated before they become URL path segments."""
     with pytest.raises(apply_settings.SettingsError, match="not a valid Pulumi name"):
         apply_settings.settings_url("https://api.pulumi.com", org, project, stack)
+
+
+def _apply(apply_settings, fake_cloud, stack="staging", *extra):
+    return apply_settings.main(
+        [str(DEPLOY_DIR / f"{stack}.deploy.yaml"), "--org", "acme", "--api-url", fake_cloud.url,
+         *extra],
+        env=ENV,
+    )
+
+
+def test_a_key_deleted_from_the_file_is_deleted_in_the_cloud(apply_settings, fake_cloud):
+    """The endpoint merges: without explicit nulls a removed key would stay for ever."""
+    fake_cloud.stored = _merge(
+        apply_settings.build_request_body(_settings("staging"), ENV),
+        {"operationContext": {"environmentVariables": {"OLD_FLAG": "1"}},
+         "executorContext": {"executorImage": {"reference": "old/image"}}},
+    )
+    assert _apply(apply_settings, fake_cloud) == 0
+    assert fake_cloud.stored == apply_settings.build_request_body(_settings("staging"), ENV)
+    [request] = fake_cloud.requests
+    assert request["body"]["executorContext"] is None
+    assert request["body"]["operationContext"]["environmentVariables"]["OLD_FLAG"] is None
+
+
+def test_dry_run_with_a_token_prints_the_difference_and_sends_nothing(
+    apply_settings, fake_cloud, capsys
+):
+    desired = apply_settings.build_request_body(_settings("prod"), ENV)
+    fake_cloud.stored = _merge(desired, {"operationContext": {"preRunCommands": ["old"]},
+                                         "cacheOptions": {"enable": True}})
+    fake_cloud.stored["operationContext"].pop("oidc")
+    before = json.loads(json.dumps(fake_cloud.stored))
+    assert _apply(apply_settings, fake_cloud, "prod", "--dry-run") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "- cacheOptions" in out
+    assert any(line.startswith("~ operationContext.preRunCommands: [\"old\"] -> ") for line in out)
+    assert any(line.startswith("+ operationContext.oidc: ") for line in out)
+    assert fake_cloud.requests == [] and fake_cloud.stored == before
+
+
+def test_a_second_apply_changes_nothing(apply_settings, fake_cloud, capsys):
+    assert _apply(apply_settings, fake_cloud) == 0
+    stored = json.loads(json.dumps(fake_cloud.stored))
+    assert _apply(apply_settings, fake_cloud) == 0
+    assert fake_cloud.stored == stored
+    assert "(0 change(s))" in capsys.readouterr().out
+
+
+def test_a_cloud_that_keeps_a_deleted_key_is_a_failure(apply_settings, fake_cloud, capsys):
+    """The read-back after the update catches a server that ignores the nulls."""
+    fake_cloud.merge_ignores_null = True
+    fake_cloud.stored = {"cacheOptions": {"enable": True}}
+    assert _apply(apply_settings, fake_cloud) == 1
+    assert "- cacheOptions" in capsys.readouterr().err
+
+
+def test_oidc_sessions_fit_the_default_role_limit():
+    """AssumeRoleWithWebIdentity refuses a session longer than the role's MaxSessionDuration,
+    which is 1 hour unless the role says otherwise (IAM User Guide, "Role maximum session")."""
+    for stack in ("staging", "prod"):
+        oidc = _settings(stack)["settings"]["operationContext"]["oidc"]["aws"]
+        hours, minutes, seconds = (
+            int(x or 0)
+            for x in re.fullmatch(r"(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?",
+                                  oidc["duration"]).groups()
+        )
+        assert hours * 3600 + minutes * 60 + seconds <= 3600, f"{stack}: {oidc['duration']}"

@@ -11,6 +11,7 @@ release command accepts is an edit that ``pulumi preview`` accepts.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Mapping
 from enum import StrEnum
@@ -20,34 +21,32 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictFloat,
+    StrictInt,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from components.image_contract import (
+    is_valid_version,  # noqa: F401  (part of this module's interface)
+    service_name_problem,
+    version_problem,
+)
+
 NAMESPACE = "golden-fleet"
 
-# AWS caps target-group names at 32 characters; Pulumi names them "<service>-green-tg" plus an
-# 8-character random suffix, so 14 + 9 + 8 = 31 is the longest that fits.
-SERVICE_NAME_MAX = 14
-
-# Semantic Versioning 2.0.0, without build metadata ("+..."): "+" is not allowed in AMI names
-# and two builds differing only in metadata would be the same version to an operator.
-SEMVER_PATTERN = (
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?$"
-)
-_SEMVER = re.compile(SEMVER_PATTERN)
-_SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+# The service-name and version rules are the image contract's
+# (components/image_contract.py), which the bake and the release command share.
+_ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")
 _VPC_ID = re.compile(r"^vpc-[0-9a-f]{8}([0-9a-f]{9})?$")
 _SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$")
-_ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
+_ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}$")
 _S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
-_CIDR = re.compile(r"^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$")
+_CIDR = re.compile(r"^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$")
 _AMI_NAME_PATTERN = re.compile(r"^[A-Za-z0-9()\[\] ./'@_*?-]{3,128}$")
 _VAR_FILE = re.compile(r"^[A-Za-z0-9_./-]+\.pkrvars\.hcl$")
 _TLS13_POLICY = re.compile(r"^ELBSecurityPolicy-TLS13-[A-Za-z0-9-]+$")
@@ -88,7 +87,7 @@ class _Strict(BaseModel):
 
 def _check(pattern: re.Pattern[str], rule: str):
     def validate(value: str) -> str:
-        if not pattern.match(value):
+        if not pattern.fullmatch(value):
             raise ValueError(f"{value!r} is not {rule}")
         return value
 
@@ -102,22 +101,15 @@ def _unique(values: list[str]) -> list[str]:
     return values
 
 
-def is_valid_version(version: str) -> bool:
-    """True for an immutable semantic version such as ``1.4.0`` or ``2.0.0-rc.1``."""
-    return bool(_SEMVER.match(version))
-
-
 def check_version(version: str) -> str:
     """Refuse anything that is not an immutable semantic version.
 
     Versions become part of AMI names, tags and the bake command line, so only the semver
     alphabet is accepted: that excludes ``latest`` and every shell metacharacter.
     """
-    if not isinstance(version, str) or not is_valid_version(version):
-        raise ValueError(
-            f"{version!r} is not an immutable semantic version (e.g. 1.4.0 or 2.0.0-rc.1); "
-            "moving labels such as 'latest' and shell metacharacters are refused"
-        )
+    problem = version_problem(version)
+    if problem:
+        raise ValueError(problem)
     return version
 
 
@@ -133,17 +125,15 @@ class ServiceConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if len(value) > SERVICE_NAME_MAX or not _SERVICE_NAME.match(value):
-            raise ValueError(
-                f"{value!r} must be 2-{SERVICE_NAME_MAX} characters of lowercase letters, digits "
-                "and '-', starting with a letter and not ending with '-' (it is part of AWS names)"
-            )
+        problem = service_name_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("health_check_path")
     @classmethod
     def _path(cls, value: str) -> str:
-        if len(value) > 1024 or not _HEALTH_PATH.match(value):
+        if len(value) > 1024 or not _HEALTH_PATH.fullmatch(value):
             raise ValueError(f"{value!r} must be an absolute URL path such as /healthz")
         return value
 
@@ -250,7 +240,7 @@ class BakeImage(_Strict):
     @field_validator("var_file")
     @classmethod
     def _var_file(cls, value: str | None) -> str | None:
-        if value is not None and (".." in value.split("/") or not _VAR_FILE.match(value)):
+        if value is not None and (".." in value.split("/") or not _VAR_FILE.fullmatch(value)):
             raise ValueError(
                 f"{value!r} must be a relative path to a *.pkrvars.hcl file inside the project"
             )
@@ -417,6 +407,105 @@ class ReleaseConfig(_Strict):
 
 
 # ---------------------------------------------------------------------------------------------
+# golden-fleet:health
+# ---------------------------------------------------------------------------------------------
+# Application Load Balancers publish their CloudWatch metrics every 60 seconds, so an alarm
+# period must be a whole number of minutes (ELB user guide, "CloudWatch metrics for your
+# Application Load Balancer"). CloudWatch refuses EvaluationPeriods x Period above one day
+# (PutMetricAlarm API reference).
+ALB_METRIC_PERIOD = 60
+ALARM_WINDOW_MAX = 86_400
+# The ALB's idle timeout caps how long a request can take (LoadBalancerConfig.idle_timeout).
+LATENCY_THRESHOLD_MAX = 4000.0
+# wait_for_capacity_timeout of "0" would switch the provider's capacity wait off altogether.
+CAPACITY_TIMEOUT_MIN = 60
+CAPACITY_TIMEOUT_MAX = 7_200
+# One refresh may wait CheckpointDelay (at most 172 800 s) at each checkpoint; two days is the
+# longest any sane rollout should hold a `pulumi up` open.
+REFRESH_TIMEOUT_MAX = 172_800
+
+
+class AlarmWindow(_Strict):
+    """How long a condition must hold before a color's alarm fires: M of N periods."""
+
+    period: StrictInt = Field(default=60, ge=ALB_METRIC_PERIOD, le=ALARM_WINDOW_MAX)
+    evaluation_periods: StrictInt = Field(alias="evaluationPeriods", default=3, ge=1, le=1440)
+    datapoints_to_alarm: StrictInt = Field(alias="datapointsToAlarm", default=2, ge=1, le=1440)
+
+    @field_validator("period")
+    @classmethod
+    def _whole_minutes(cls, value: int) -> int:
+        if value % ALB_METRIC_PERIOD:
+            raise ValueError(
+                f"{value} is not a multiple of {ALB_METRIC_PERIOD}: load balancer metrics are "
+                "published once a minute"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _window(self) -> AlarmWindow:
+        if self.datapoints_to_alarm > self.evaluation_periods:
+            raise ValueError(
+                f"[datapointsToAlarm] must not exceed evaluationPeriods "
+                f"(got {self.datapoints_to_alarm} > {self.evaluation_periods})"
+            )
+        if self.period * self.evaluation_periods > ALARM_WINDOW_MAX:
+            raise ValueError(
+                f"[evaluationPeriods] period x evaluationPeriods must not exceed "
+                f"{ALARM_WINDOW_MAX} seconds, CloudWatch's limit "
+                f"(got {self.period} x {self.evaluation_periods})"
+            )
+        return self
+
+
+class ErrorRateAlarm(AlarmWindow):
+    """5xx responses of the color's targets, as a percentage of its requests."""
+
+    threshold_percent: StrictFloat = Field(alias="thresholdPercent", default=5.0, gt=0, le=100)
+    min_requests: StrictInt = Field(alias="minRequests", default=20, ge=1, le=1_000_000)
+
+
+class UnhealthyHostsAlarm(AlarmWindow):
+    """Targets of the color failing the load balancer's health check."""
+
+    threshold: StrictInt = Field(default=1, ge=1, le=1000)
+
+
+class LatencyAlarm(AlarmWindow):
+    """p99 of the color's TargetResponseTime, in seconds."""
+
+    threshold_seconds: StrictFloat = Field(
+        alias="thresholdSeconds", default=2.0, gt=0, le=LATENCY_THRESHOLD_MAX
+    )
+
+
+class HealthConfig(_Strict):
+    """What `pulumi up` waits for before traffic moves, and when a color counts as unhealthy."""
+
+    capacity_timeout: StrictInt = Field(
+        alias="capacityTimeout", default=900, ge=CAPACITY_TIMEOUT_MIN, le=CAPACITY_TIMEOUT_MAX,
+        description="Seconds a group waits for its desired instances to be healthy targets.",
+    )
+    refresh_timeout: StrictInt = Field(
+        alias="refreshTimeout", default=3600, ge=60, le=REFRESH_TIMEOUT_MAX,
+        description="Seconds the rollout waiter waits for a color's instance refresh.",
+    )
+    error_rate: ErrorRateAlarm = Field(alias="errorRate", default_factory=ErrorRateAlarm)
+    unhealthy_hosts: UnhealthyHostsAlarm = Field(
+        alias="unhealthyHosts", default_factory=UnhealthyHostsAlarm
+    )
+    p99_latency: LatencyAlarm = Field(alias="p99Latency", default_factory=LatencyAlarm)
+
+
+def refresh_time_floor(refresh: InstanceRefreshConfig) -> int:
+    """Seconds an instance refresh takes at the very least: every checkpoint's delay plus one
+    warmup. A refresh timeout below this fails every rollout, however healthy."""
+    return len(refresh.checkpoint_percentages) * refresh.checkpoint_delay + (
+        refresh.instance_warmup
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # The whole stack
 # ---------------------------------------------------------------------------------------------
 # config key (after "golden-fleet:") -> model field name
@@ -429,6 +518,7 @@ CONFIG_KEYS: dict[str, str] = {
     "instanceRefresh": "instance_refresh",
     "loadBalancer": "load_balancer",
     "release": "release",
+    "health": "health",
 }
 
 
@@ -442,6 +532,18 @@ class StackConfig(_Strict):
     instance_refresh: InstanceRefreshConfig = Field(default_factory=InstanceRefreshConfig)
     load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)
     release: ReleaseConfig = Field(default_factory=ReleaseConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+
+    @model_validator(mode="after")
+    def _refresh_timeout_covers_checkpoints(self) -> StackConfig:
+        floor = refresh_time_floor(self.instance_refresh)
+        if self.health.refresh_timeout <= floor:
+            raise ValueError(
+                f"[health.refreshTimeout] must exceed {floor} seconds, the least an instance "
+                "refresh takes with instanceRefresh's checkpoints, checkpointDelay and "
+                f"instanceWarmup (got {self.health.refresh_timeout})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _traffic_needs_capacity(self) -> StackConfig:
@@ -525,7 +627,10 @@ def parse_stack_config(config: Mapping[str, Any]) -> StackConfig:
             continue
         data[CONFIG_KEYS[key]] = value
     try:
-        parsed = StackConfig.model_validate(data)
+        # Strict, through JSON: a boolean is not a number (`min: true` is not 1) and a string is
+        # not a number either, while enums still take their string values. YAML-only types
+        # (dates) become strings and then fail the string rules that apply.
+        parsed = StackConfig.model_validate_json(json.dumps(data, default=str), strict=True)
     except ValidationError as error:
         raise ConfigError(problems + [_format(e) for e in error.errors()]) from None
     if problems:

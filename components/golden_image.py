@@ -15,7 +15,6 @@ so the name ``<service>-<version>-<timestamp>`` is the cross-account key.
 from __future__ import annotations
 
 import json
-import re
 import shlex
 from dataclasses import dataclass
 
@@ -24,6 +23,7 @@ import pulumi_aws as aws
 from pulumi_command import local
 
 from components.config import BakeImage, PromoteImage, check_version
+from components.image_contract import image_name_filter, image_name_regex
 
 BAKE_SCRIPT = "packer/bake.py"
 
@@ -73,15 +73,6 @@ def bake_environment(bake: BakeImage) -> dict[str, str]:
 def bake_triggers(service: str, version: str) -> list[str]:
     """What defines a color's image. A change here, and only here, rebakes."""
     return [service, version]
-
-
-def image_name_filter(service: str, version: str) -> str:
-    return f"{service}-{version}-*"
-
-
-def image_name_regex(service: str, version: str) -> str:
-    """Exactly ``<service>-<version>-<timestamp>``: ``1.4.0`` never matches ``1.4.0-rc.1``."""
-    return rf"^{re.escape(service)}-{re.escape(version)}-\d{{8}}T\d{{6}}Z$"
 
 
 def pick_promoted_image(ids: list[str], service: str, version: str, owner: str) -> str:

@@ -1,0 +1,146 @@
+"""The golden image contract: service and version rules, image names, the name lookup, the tags.
+
+One module for every entry point that names, finds or checks an image: the Pulumi program
+(``components.config``, ``components.golden_image``), the release command and the bake
+(``packer/baking``). It imports only the standard library, so the bake and the release command
+load it without pulumi or pydantic (``python -X importtime -c 'import components.image_contract'``).
+
+Every check is ``re.fullmatch`` over explicit ASCII classes: ``$`` would also match before a
+trailing newline and ``\\d`` matches any Unicode digit, and either would let ``"1.0.0\\n"`` or an
+Arabic-Indic digit into an AMI name, a tag or a command line.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+# AWS caps target-group names at 32 characters; the program names them "<service>-green-tg" plus
+# an 8-character random suffix, so 14 + 9 + 8 = 31 is the longest that fits. The bake applies the
+# same limit: an image whose service the program refuses could never be deployed.
+SERVICE_NAME_MIN = 2
+SERVICE_NAME_MAX = 14
+SERVICE_NAME_PATTERN = r"[a-z][a-z0-9-]*[a-z0-9]"
+
+# Semantic Versioning 2.0.0 (semver.org's grammar) without build metadata: "+" is not allowed in
+# AMI names (EC2 RegisterImage: letters, digits, ( ) [ ] space . / - ' @ _), and two builds that
+# differ only in metadata would be one version to an operator.
+_NUMBER = r"(?:0|[1-9][0-9]*)"
+_PRERELEASE_ID = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
+SEMVER_PATTERN = (
+    rf"{_NUMBER}\.{_NUMBER}\.{_NUMBER}(?:-{_PRERELEASE_ID}(?:\.{_PRERELEASE_ID})*)?"
+)
+# EC2 limits AMI names to 128 characters; service (14) + version + timestamp (16) + dashes.
+IMAGE_NAME_MAX = 128
+VERSION_MAX = IMAGE_NAME_MAX - SERVICE_NAME_MAX - 16 - 2
+
+# The build time suffix of every image name: UTC, sortable, no characters AMI names refuse.
+TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+TIMESTAMP_PATTERN = r"[0-9]{8}T[0-9]{6}Z"
+
+MANAGED_BY = "golden-fleet"
+# The tags the bake puts on every image and its snapshots (packer/locals.pkr.hcl `local.tags`;
+# tests/test_packer_template.py holds the two together). Tags are invisible to the accounts an
+# image is shared with, so lookups across accounts go by name; these serve the owning account.
+IMAGE_TAG_KEYS = ("Service", "Version", "TemplateDigest", "SourceAmi", "BuildTime", "ManagedBy")
+
+_SEMVER = re.compile(SEMVER_PATTERN)
+_SERVICE = re.compile(SERVICE_NAME_PATTERN)
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
+
+
+def is_valid_version(version: object) -> bool:
+    """True for an immutable semantic version such as ``1.4.0`` or ``2.0.0-rc.1``."""
+    return (
+        isinstance(version, str)
+        and len(version) <= VERSION_MAX
+        and _SEMVER.fullmatch(version) is not None
+    )
+
+
+def version_problem(version: object) -> str | None:
+    """Why ``version`` is refused, or None. ``latest``, build metadata and anything a shell would
+    read specially fall outside the semver alphabet."""
+    if is_valid_version(version):
+        return None
+    return (
+        f"{version!r} is not an immutable semantic version (e.g. 1.4.0 or 2.0.0-rc.1; no "
+        f"build metadata '+...', at most {VERSION_MAX} characters); moving labels such as "
+        "'latest' and shell metacharacters are refused"
+    )
+
+
+def is_valid_service_name(name: object) -> bool:
+    return (
+        isinstance(name, str)
+        and SERVICE_NAME_MIN <= len(name) <= SERVICE_NAME_MAX
+        and _SERVICE.fullmatch(name) is not None
+    )
+
+
+def service_name_problem(name: object) -> str | None:
+    """Why ``name`` is refused as a service name, or None."""
+    if is_valid_service_name(name):
+        return None
+    return (
+        f"{name!r} must be {SERVICE_NAME_MIN}-{SERVICE_NAME_MAX} characters of lowercase "
+        "letters, digits and '-', starting with a letter and not ending with '-' (it is part "
+        "of AWS names)"
+    )
+
+
+def build_timestamp(now: float | None = None) -> str:
+    """The UTC build time as it appears in image names (``20261126T080000Z``)."""
+    return time.strftime(TIMESTAMP_FORMAT, time.gmtime(now))
+
+
+def image_name(service: str, version: str, build_time: str) -> str:
+    """``<service>-<version>-<timestamp>``: the image's name, the key accounts share it by."""
+    if not _TIMESTAMP.fullmatch(build_time):
+        raise ValueError(f"build time {build_time!r} is not {TIMESTAMP_FORMAT}")
+    return f"{service}-{version}-{build_time}"
+
+
+def image_name_filter(service: str, version: str) -> str:
+    """The EC2 ``name`` filter of one version's images. Wider than the version on purpose
+    (``1.4.0-*`` also matches ``1.4.0-rc.1-...``): narrow the result with the exact rule."""
+    return f"{service}-{version}-*"
+
+
+def image_name_pattern(service: str, version: str) -> str:
+    """The unanchored regular expression of exactly this service's and version's image names."""
+    return rf"{re.escape(service)}-{re.escape(version)}-{TIMESTAMP_PATTERN}"
+
+
+def image_name_regex(service: str, version: str) -> str:
+    """``^<pattern>$`` for the provider's ``name_regex`` (Go RE2, in which ``$`` without the
+    ``m`` flag is the end of the text). In Python use :func:`is_image_name`, or ``re.fullmatch``
+    on this string: ``re.match``/``re.search`` would let ``$`` pass a trailing newline."""
+    return f"^{image_name_pattern(service, version)}$"
+
+
+def is_image_name(name: object, service: str, version: str) -> bool:
+    """True if ``name`` is exactly one of this service's and version's image names."""
+    return (
+        isinstance(name, str)
+        and re.fullmatch(image_name_pattern(service, version), name) is not None
+    )
+
+
+def image_tags(
+    service: str, version: str, template_digest: str, source_ami: str, build_time: str
+) -> dict[str, str]:
+    """The tag map of one image, keyed as :data:`IMAGE_TAG_KEYS`."""
+    return {
+        "Service": service,
+        "Version": version,
+        "TemplateDigest": template_digest,
+        "SourceAmi": source_ami,
+        "BuildTime": build_time,
+        "ManagedBy": MANAGED_BY,
+    }
+
+
+def tag_map(image: dict) -> dict[str, str]:
+    """An EC2 ``Tags`` list (``[{"Key": ..., "Value": ...}]``) as a dict."""
+    return {t["Key"]: t["Value"] for t in image.get("Tags") or []}

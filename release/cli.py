@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from components.config import ConfigError, PromoteImage, StackConfig, parse_stack_config
-from release import automation, images, stackfile, transitions
+from release import automation, images, rollout, stackfile, transitions
 from release.transitions import BakeCheck, BakeStatus, Plan, ReleaseError
 
 PROG = "python -m release"
@@ -159,13 +159,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     shift.add_argument("percent", type=percentage, metavar="PERCENT", help="0-100")
 
-    editing(
+    rollback = editing(
         command(
             "rollback",
             "all traffic back to the stable color in one edit",
             "Stable color 100%, new color 0%: only the traffic key changes, so `pulumi up` "
             "makes one listener change. Capacity is untouched, so shifting again is possible.",
         )
+    )
+    rollback.add_argument(
+        "--now",
+        action="store_true",
+        help="emergency: first set the live listener's weights with one ModifyListener call "
+        "(found by the stack's tags), then write the file to match; with --dry-run, find the "
+        "listener and change nothing",
     )
     editing(
         command(
@@ -174,6 +181,35 @@ def build_parser() -> argparse.ArgumentParser:
             "New color 100% and release.stable. With release.standby 'cold' the old color "
             "scales to 0 instances (max kept); with 'warm' it keeps running for a fast return.",
         )
+    )
+    rollout_ = command(
+        "rollout",
+        "shift in steps, baking each against the new color's alarms; roll back on any alarm",
+        "For each step: shift, `pulumi preview` and `pulumi up` (Automation API), then watch "
+        "the new color's CloudWatch alarms for the bake time. Any alarm in ALARM, a failed "
+        "update or Ctrl-C writes and applies the rollback and exits 1 with a timeline. A "
+        "re-run resumes: steps at or below the new color's weight are skipped. Without "
+        "--apply it prints the plan and writes nothing.",
+    )
+    rollout_.add_argument(
+        "--steps",
+        type=rollout.parse_steps,
+        default=rollout.DEFAULT_STEPS,
+        metavar="LIST",
+        help="new color's weights, ascending, ending at 100 (default 10,50,100)",
+    )
+    rollout_.add_argument(
+        "--bake",
+        type=rollout.parse_bake,
+        default=rollout.DEFAULT_BAKE_S,
+        metavar="TIME",
+        help="how long each step watches the alarms: 30s, 5m, 1h (default 5m)",
+    )
+    rollout_.add_argument(
+        "--apply",
+        action="store_true",
+        help="run it: write, preview and update each step (needs the pulumi CLI and AWS "
+        "credentials that may read CloudWatch alarms)",
     )
     return parser
 
@@ -303,6 +339,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "status":
             return run_status(args, path, root)
+        if args.command == "rollout":
+            return rollout.run(args, path, root)
+        if args.command == "rollback" and args.now:
+            if args.apply:
+                raise ReleaseError("--now changes the listener itself: leave out --apply")
+            from release import emergency
+
+            return emergency.run_now(
+                args, path, err=lambda line: print(f"{PROG}: {line}", file=sys.stderr)
+            )
         return run_edit(args, path, root)
     except ReleaseError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)

@@ -1,0 +1,484 @@
+"""``python -m release rollout STACK --steps 10,50,100 --bake 5m [--apply]``: a canary, automated.
+
+For each step (as Argo Rollouts' ``setWeight`` + ``pause`` with analysis, or CodeDeploy's
+linear/canary configurations with alarms):
+
+1. **shift** -- the ordinary ``shift`` plan (:func:`release.transitions.shift`), validated with
+   the program's model and written atomically, compare-and-swap (:mod:`release.edits`);
+2. **apply** -- ``pulumi preview`` then ``pulumi up`` through an :class:`Applier` (the real one
+   is the Automation API, :class:`AutomationApplier`);
+3. **bake** -- watch the new color's CloudWatch alarms (every alarm whose name starts with
+   :func:`components.alarm_names.alarm_name_prefix`) for the bake time, with a live progress line.
+
+Any alarm in ALARM, a failed edit or update, an alarm read that fails, or SIGINT/SIGTERM rolls
+back: the ordinary ``rollback`` plan (stable color 100 %) is written and applied, and the command
+exits 1 with a timeline of what happened and when. If the rollback itself cannot be applied it
+exits 3 and names ``rollback --now``. Re-running resumes: steps at or below the new color's
+weight in the file are skipped. Without ``--apply`` it prints the plan and writes nothing.
+
+INSUFFICIENT_DATA is shown but does not fail a bake: a color that has just received its first
+requests has no data points yet, and the program's alarms treat missing data as not breaching.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import re
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+from release.transitions import ReleaseError
+
+DEFAULT_STEPS = (10, 50, 100)
+DEFAULT_BAKE_S = 300
+MAX_BAKE_S = 24 * 3600
+POLL_S = 10.0  # CloudWatch evaluates alarms once per period (60 s at the finest standard period)
+PLAIN_EVERY_S = 60.0  # without a terminal: a progress line on every change and at least this often
+
+ROLLED_BACK = 1
+ROLLBACK_FAILED = 3
+
+_STEPS = re.compile(r"[1-9][0-9]{0,2}(?:,[1-9][0-9]{0,2})*")
+_BAKE = re.compile(r"([1-9][0-9]{0,5})([smh])")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600}
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments (pure)
+# ---------------------------------------------------------------------------------------------
+def parse_steps(text: str) -> tuple[int, ...]:
+    """``10,50,100``: whole percentages in ASCII digits, strictly ascending, ending at 100."""
+    rule = "strictly ascending whole percentages 1-100 separated by commas, ending at 100"
+    if not _STEPS.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a list of steps ({rule})")
+    steps = tuple(int(part) for part in text.split(","))
+    if any(step > 100 for step in steps) or steps[-1] != 100:
+        raise argparse.ArgumentTypeError(f"{text!r}: steps must be {rule}")
+    if any(later <= earlier for earlier, later in itertools.pairwise(steps)):
+        raise argparse.ArgumentTypeError(f"{text!r}: steps must be {rule}")
+    return steps
+
+
+def parse_bake(text: str) -> int:
+    """``30s``, ``5m``, ``1h`` (ASCII digits and one unit) -> seconds, at most 24 h."""
+    match = _BAKE.fullmatch(text)
+    seconds = int(match.group(1)) * _UNIT_S[match.group(2)] if match else 0
+    if not 1 <= seconds <= MAX_BAKE_S:
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r} is not a bake time (a whole number and s, m or h, e.g. 30s, 5m, 1h; "
+            "at most 24h)"
+        )
+    return seconds
+
+
+def duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+def remaining_steps(steps: tuple[int, ...], current: int) -> tuple[int, ...]:
+    """Steps still to take when the new color already has ``current`` percent."""
+    return tuple(step for step in steps if step > current)
+
+
+def alarm_summary(states: Mapping[str, str]) -> str:
+    """``ALARM 1 (checkout-prod-green-error-rate) · OK 2``: counts, and which alarms fire."""
+    counts: dict[str, int] = {}
+    for state in states.values():
+        counts[state] = counts.get(state, 0) + 1
+    parts = []
+    for state in ("ALARM", "OK", "INSUFFICIENT_DATA"):
+        if counts.get(state):
+            names = sorted(n for n, s in states.items() if s == state) if state == "ALARM" else []
+            parts.append(f"{state} {counts[state]}" + (f" ({', '.join(names)})" if names else ""))
+    return " · ".join(parts) or "no alarms"
+
+
+# ---------------------------------------------------------------------------------------------
+# Injectable parts
+# ---------------------------------------------------------------------------------------------
+class Applier(Protocol):
+    """Makes the stack match its file: ``pulumi preview`` then ``pulumi up``.
+
+    Raises :class:`ReleaseError` when the update fails.
+    """
+
+    def preview_and_up(self, stack: str, out: Callable[[str], None]) -> None: ...
+
+
+@dataclass(frozen=True)
+class AutomationApplier:
+    """The real applier: the Pulumi Automation API (needs the pulumi CLI on PATH)."""
+
+    work_dir: Path
+
+    def preview_and_up(self, stack: str, out: Callable[[str], None]) -> None:
+        from release import automation
+
+        automation.preview_and_up(stack, self.work_dir, confirm=lambda: True, out=out)
+
+
+AlarmReader = Callable[[str], dict[str, str]]  # name prefix -> {alarm name: state}
+
+
+def cloudwatch_alarms(region: str) -> AlarmReader:
+    """DescribeAlarms by name prefix, metric and composite alarms, every page."""
+    from release.aws_clients import client
+
+    cloudwatch = client("cloudwatch", region)
+
+    def read(prefix: str) -> dict[str, str]:
+        states: dict[str, str] = {}
+        pages = cloudwatch.get_paginator("describe_alarms").paginate(
+            AlarmNamePrefix=prefix, AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+        )
+        for page in pages:
+            for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+                states[alarm["AlarmName"]] = alarm["StateValue"]
+        return states
+
+    return read
+
+
+@dataclass
+class Clock:
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    wall: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+class Interrupted(Exception):
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+
+
+class AlarmFired(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Timeline:
+    clock: Clock
+    out: Callable[[str], None]
+    events: list[tuple[datetime, str]] = field(default_factory=list)
+
+    def add(self, what: str) -> None:
+        at = self.clock.wall()
+        self.events.append((at, what))
+        self.out(f"[{at:%H:%M:%S}Z] {what}")
+
+    def report(self, title: str) -> str:
+        lines = [f"{title} — timeline (UTC):"]
+        lines += [f"  {at:%Y-%m-%dT%H:%M:%SZ}  {what}" for at, what in self.events]
+        return "\n".join(lines)
+
+
+@dataclass
+class Progress:
+    """One updating line on a terminal; plain lines (on change, and every minute) otherwise."""
+
+    stream: TextIO
+    tty: bool
+    clock: Clock
+    out: Callable[[str], None]
+    _last: str = ""
+    _last_at: float = float("-inf")
+    _open: bool = False
+
+    def show(self, line: str, key: str) -> None:
+        if self.tty:
+            self.stream.write("\r\x1b[K" + line)
+            self.stream.flush()
+            self._open = True
+            return
+        now = self.clock.monotonic()
+        if key != self._last or now - self._last_at >= PLAIN_EVERY_S:
+            self.out(line)
+            self._last, self._last_at = key, now
+
+    def end(self) -> None:
+        if self._open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._open = False
+
+
+# ---------------------------------------------------------------------------------------------
+# The rollout
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Rollout:
+    stack: str
+    path: Path
+    steps: tuple[int, ...]
+    bake_s: float
+    applier: Applier
+    alarms: AlarmReader
+    clock: Clock = field(default_factory=Clock)
+    out: Callable[[str], None] = print
+    stream: TextIO = sys.stdout
+    tty: bool = False
+    poll_s: float = POLL_S
+
+    def __post_init__(self) -> None:
+        self.timeline = Timeline(self.clock, self.out)
+        self.progress = Progress(self.stream, self.tty, self.clock, self.out)
+
+    # -- the steps -----------------------------------------------------------------------------
+    def run(self) -> int:
+        from components.alarm_names import alarm_name_prefix
+        from release import edits, transitions
+
+        cfg = edits.read_config(self.path)
+        stable, new = cfg.stable_color, transitions.new_color(cfg)
+        todo = remaining_steps(self.steps, cfg.traffic[new])
+        prefix = alarm_name_prefix(cfg.service.name, self.stack.split("/")[-1], new.value)
+        self.stable, self.new, self.prefix = stable, new, prefix
+        if not todo:
+            self.out(
+                f"{new.value} already takes 100%: nothing to roll out — next: "
+                f"python -m release finish {self.stack}"
+            )
+            return 0
+        transitions.shift(cfg, self.stack, todo[0])  # its refusals, before anything else
+        states = self._read()
+        if not states:
+            raise ReleaseError(
+                f"no CloudWatch alarm named {prefix}* in {cfg.region}: the rollout would have "
+                "nothing to watch — run `pulumi up` so that the program creates the color's "
+                "alarms, then start the rollout again"
+            )
+        if any(state == "ALARM" for state in states.values()):
+            raise ReleaseError(
+                f"{new.value}'s alarms fire before any shift ({alarm_summary(states)}) — fix "
+                "the cause first; nothing written"
+            )
+        self.timeline.add(
+            f"start: {new.value} {cfg.fleets[new].version} from {cfg.traffic[new]}%, steps "
+            f"{', '.join(map(str, todo))}, bake {duration(self.bake_s)} each, watching "
+            f"{len(states)} alarms {prefix}*"
+        )
+        self.last = cfg.traffic[new]
+        previous = self._signals(self._interrupt)
+        try:
+            for number, percent in enumerate(todo, 1):
+                self._step(number, len(todo), percent)
+        except (Interrupted, AlarmFired, ReleaseError, Exception) as error:
+            self.progress.end()
+            self._signals(self._note)
+            return self._roll_back(self._reason(error))
+        finally:
+            self._restore(previous)
+        self.timeline.add(
+            f"done: {new.value} takes 100% ({cfg.fleets[new].version}); next: python -m "
+            f"release finish {self.stack}"
+        )
+        self.out(self.timeline.report(f"rollout {self.stack}: completed"))
+        return 0
+
+    def _step(self, number: int, total: int, percent: int) -> None:
+        from release import edits, transitions
+
+        label = f"step {number}/{total}"
+
+        def plan(cfg: Any):
+            if cfg.stable_color != self.stable or cfg.traffic[self.new] != self.last:
+                raise ReleaseError(
+                    f"{self.path.name} changed under the rollout ({self.new.value} has "
+                    f"{cfg.traffic[self.new]}%, this rollout last wrote {self.last}%)"
+                )
+            return transitions.shift(cfg, self.stack, percent)
+
+        edits.write(edits.prepare(self.path, plan))
+        self.last = percent
+        self.timeline.add(
+            f"{label}: wrote {self.new.value} {percent}%, {self.stable.value} {100 - percent}%"
+        )
+        self.timeline.add(f"{label}: pulumi preview + up")
+        self.applier.preview_and_up(self.stack, self.out)
+        self.timeline.add(f"{label}: applied")
+        self._bake(label, percent)
+        self.timeline.add(f"{label}: bake of {duration(self.bake_s)} passed")
+
+    def _bake(self, label: str, percent: int) -> None:
+        start = self.clock.monotonic()
+        while True:
+            states = self._read()
+            elapsed = self.clock.monotonic() - start
+            summary = alarm_summary(states)
+            self.progress.show(
+                f"{label} {self.new.value} {percent}% | bake {duration(elapsed)}/"
+                f"{duration(self.bake_s)} | {summary}",
+                key=summary,
+            )
+            if not states:
+                raise AlarmFired(f"the alarms {self.prefix}* disappeared: nothing left to watch")
+            if any(state == "ALARM" for state in states.values()):
+                raise AlarmFired(f"alarm during the bake of {label}: {summary}")
+            if elapsed >= self.bake_s:
+                self.progress.end()
+                return
+            self.clock.sleep(min(self.poll_s, self.bake_s - elapsed))
+
+    def _read(self) -> dict[str, str]:
+        try:
+            return self.alarms(self.prefix)
+        except (ReleaseError, Interrupted):
+            raise
+        except Exception as error:  # botocore's errors, or a bad answer: watching is impossible
+            raise ReleaseError(f"could not read the alarms {self.prefix}* ({error})") from None
+
+    # -- rolling back --------------------------------------------------------------------------
+    @staticmethod
+    def _reason(error: BaseException) -> str:
+        if isinstance(error, Interrupted):
+            return f"interrupted ({error})"
+        if isinstance(error, AlarmFired | ReleaseError):
+            return str(error)
+        return f"unexpected error: {type(error).__name__}: {error}"
+
+    def _roll_back(self, reason: str) -> int:
+        from release import edits, transitions
+
+        self.timeline.add(f"rolling back: {reason}")
+        try:
+            written = edits.write(
+                edits.prepare(self.path, lambda cfg: transitions.rollback(cfg, self.stack))
+            )
+            self.timeline.add(
+                f"wrote {self.stable.value} 100%, {self.new.value} 0%"
+                if written
+                else f"{self.path.name} already says {self.stable.value} 100%"
+            )
+            self.applier.preview_and_up(self.stack, self.out)
+        except Exception as error:
+            self.timeline.add(f"ROLLBACK NOT APPLIED: {error}")
+            self.out(self.timeline.report(f"rollout {self.stack}: FAILED, rollback not applied"))
+            self.out(
+                f"traffic may still reach {self.new.value}: run `python -m release rollback "
+                f"{self.stack} --now` (one direct listener call), then check `python -m release "
+                f"status {self.stack}`"
+            )
+            return ROLLBACK_FAILED
+        self.timeline.add(f"rolled back: {self.stable.value} 100% applied")
+        self.out(self.timeline.report(f"rollout {self.stack}: rolled back"))
+        return ROLLED_BACK
+
+    # -- signals -------------------------------------------------------------------------------
+    def _interrupt(self, signum: int, _frame: Any) -> None:
+        raise Interrupted(signum)
+
+    def _note(self, signum: int, _frame: Any) -> None:
+        self.out(
+            f"{signal.Signals(signum).name} received while rolling back: finishing the "
+            "rollback first"
+        )
+
+    def _signals(self, handler: Any) -> dict:
+        """Install ``handler`` for SIGINT and SIGTERM; the handlers it replaced."""
+        replaced = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                replaced[signum] = signal.signal(signum, handler)
+            except ValueError:  # not the main thread: signals cannot be caught here
+                pass
+        return replaced
+
+    def _restore(self, previous: dict) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+# ---------------------------------------------------------------------------------------------
+# The command
+# ---------------------------------------------------------------------------------------------
+def plan_lines(stack: str, cfg: Any, steps: tuple[int, ...], bake_s: float) -> list[str]:
+    """What ``rollout`` would do, step by step (printed without ``--apply``)."""
+    from components.alarm_names import alarm_name_prefix
+    from release import transitions
+
+    stable, new = cfg.stable_color, transitions.new_color(cfg)
+    current = cfg.traffic[new]
+    todo = remaining_steps(steps, current)
+    prefix = alarm_name_prefix(cfg.service.name, stack.split("/")[-1], new.value)
+    lines = [
+        f"rollout {stack}: {new.value} ({cfg.fleets[new].version}) now {current}%, "
+        f"{stable.value} ({cfg.fleets[stable].version}) stable"
+    ]
+    skipped = [step for step in steps if step <= current]
+    if skipped:
+        lines.append(f"  skipped (already at or above): {', '.join(map(str, skipped))}")
+    for number, step in enumerate(todo, 1):
+        lines.append(
+            f"  step {number}/{len(todo)}: shift {new.value} {step}% / {stable.value} "
+            f"{100 - step}%, pulumi preview + up, bake {duration(bake_s)} watching {prefix}*"
+        )
+    if todo:
+        lines.append(
+            f"  on any ALARM, failed update or Ctrl-C: {stable.value} 100% written and applied"
+        )
+    return lines
+
+
+def run(
+    args: argparse.Namespace,
+    path: Path,
+    root: Path,
+    out: Callable[[str], None] = print,
+    applier: Applier | None = None,
+    alarms: AlarmReader | None = None,
+    clock: Clock | None = None,
+) -> int:
+    from release import automation, edits, transitions
+
+    cfg = edits.read_config(path)
+    todo = remaining_steps(args.steps, cfg.traffic[transitions.new_color(cfg)])
+    if todo:
+        transitions.shift(cfg, args.stack, todo[0])  # refuse a cold or undeployed color now
+    for line in plan_lines(args.stack, cfg, args.steps, args.bake):
+        out(line)
+    if not args.apply:
+        out("plan only: nothing written (pass --apply to run it)")
+        return 0
+    if applier is None:
+        automation.require_cli()
+        if path.resolve() != (root / f"Pulumi.{args.stack.split('/')[-1]}.yaml").resolve():
+            raise ReleaseError(
+                f"--apply updates the project's stack {args.stack!r}, but --file points at {path}"
+            )
+        applier = AutomationApplier(root)
+    if alarms is None:
+        from release.aws_clients import has_credentials
+
+        if not has_credentials(cfg.region):
+            raise ReleaseError(
+                f"no AWS credentials for {cfg.region}: the rollout cannot watch alarms — "
+                "nothing written"
+            )
+        alarms = cloudwatch_alarms(cfg.region)
+    rollout = Rollout(
+        stack=args.stack,
+        path=path,
+        steps=args.steps,
+        bake_s=args.bake,
+        applier=applier,
+        alarms=alarms,
+        clock=clock or Clock(),
+        out=out,
+        tty=sys.stdout.isatty(),
+    )
+    return rollout.run()

@@ -1,0 +1,149 @@
+"""A stack's live traffic path in a local AWS API (moto): what the release commands act on.
+
+:func:`build` creates what the program creates for the listener, tagged as the provider's
+default tags and the Fleet component tag them (Project, Stack, Service, ManagedBy on everything,
+Color on the target groups), plus each color's alarms under their real names. A second,
+unrelated load balancer (another stack of the same service) shows that look-ups go by tags.
+
+:class:`ListenerApplier` stands in for ``pulumi up`` in rollout tests: it reads the stack
+file's traffic and applies exactly that to the listener with ModifyListener, which is the only
+change ``pulumi up`` makes for a weight edit (tests/test_replacement.py shows a shift changes the
+listener and nothing else).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from components.alarm_names import ALARM_KINDS, alarm_name
+from release import edits, emergency
+from release.transitions import ReleaseError
+
+REGION = "eu-west-1"
+COLORS = ("blue", "green")
+
+
+def _tags(mapping: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in mapping.items()]
+
+
+@dataclass
+class LiveStack:
+    listener_arn: str
+    target_groups: dict[str, str]
+    alarms: dict[str, list[str]]  # color -> alarm names
+    other_listener_arn: str
+
+    def weights(self, listener_arn: str | None = None) -> dict[str, int]:
+        elbv2 = boto3.client("elbv2", region_name=REGION)
+        [listener] = elbv2.describe_listeners(ListenerArns=[listener_arn or self.listener_arn])[
+            "Listeners"
+        ]
+        return emergency.forward_weights(listener["DefaultActions"], self.target_groups)
+
+    def other_weights(self) -> list[int]:
+        elbv2 = boto3.client("elbv2", region_name=REGION)
+        [listener] = elbv2.describe_listeners(ListenerArns=[self.other_listener_arn])["Listeners"]
+        return [g["Weight"] for g in listener["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]]
+
+
+def _balancer(
+    ec2: Any, elbv2: Any, name: str, stack: str, service: str, weights: dict[str, int]
+) -> tuple[str, dict[str, str]]:
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{z}")[
+            "Subnet"
+        ]["SubnetId"]
+        for i, z in enumerate("ab", 1)
+    ]
+    common = {"Project": "golden-fleet", "Stack": stack, "Service": service}
+    common["ManagedBy"] = "golden-fleet"
+    lb = elbv2.create_load_balancer(Name=name, Subnets=subnets, Tags=_tags(common))[
+        "LoadBalancers"
+    ][0]["LoadBalancerArn"]
+    groups = {
+        color: elbv2.create_target_group(
+            Name=f"{name}-{color}-tg",
+            Protocol="HTTP",
+            Port=8080,
+            VpcId=vpc,
+            Tags=_tags({**common, "Color": color}),
+        )["TargetGroups"][0]["TargetGroupArn"]
+        for color in COLORS
+    }
+    listener = elbv2.create_listener(
+        LoadBalancerArn=lb,
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[
+            {
+                "Type": "forward",
+                "ForwardConfig": {
+                    "TargetGroups": [
+                        {"TargetGroupArn": groups[c], "Weight": weights[c]} for c in COLORS
+                    ],
+                    "TargetGroupStickinessConfig": {"Enabled": False, "DurationSeconds": 1},
+                },
+            }
+        ],
+    )["Listeners"][0]["ListenerArn"]
+    return listener, groups
+
+
+def build(stack: str, service: str, weights: dict[str, int], alarms: bool = True) -> LiveStack:
+    """The stack's load balancer, target groups, weighted listener and alarms in moto."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    elbv2 = boto3.client("elbv2", region_name=REGION)
+    listener, groups = _balancer(ec2, elbv2, f"{service}-{stack}", stack, service, weights)
+    other, _ = _balancer(
+        ec2, elbv2, f"{service}-other", "other", service, {"blue": 30, "green": 70}
+    )
+    names: dict[str, list[str]] = {color: [] for color in COLORS}
+    if alarms:
+        cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+        for color in COLORS:
+            for kind in ALARM_KINDS:
+                name = alarm_name(service, stack, color, kind)
+                cloudwatch.put_metric_alarm(
+                    AlarmName=name,
+                    Namespace="AWS/ApplicationELB",
+                    MetricName="UnHealthyHostCount",
+                    Statistic="Maximum",
+                    Period=60,
+                    EvaluationPeriods=1,
+                    Threshold=0,
+                    ComparisonOperator="GreaterThanThreshold",
+                )
+                cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="test")
+                names[color].append(name)
+    return LiveStack(listener, groups, names, other)
+
+
+def set_alarm(name: str, state: str = "ALARM") -> None:
+    boto3.client("cloudwatch", region_name=REGION).set_alarm_state(
+        AlarmName=name, StateValue=state, StateReason="test"
+    )
+
+
+@dataclass
+class ListenerApplier:
+    """``pulumi up`` for a weight edit: the file's traffic onto the listener (ModifyListener)."""
+
+    path: Path
+    fail_on: set[int] = field(default_factory=set)  # 1-based call numbers that fail
+    applied: list[dict[str, int]] = field(default_factory=list)  # file traffic at each call
+
+    def preview_and_up(self, stack: str, out: Any) -> None:
+        cfg = edits.read_config(self.path)
+        weights = {color: cfg.traffic[color] for color in COLORS}
+        self.applied.append(weights)
+        if len(self.applied) in self.fail_on:
+            raise ReleaseError(f"pulumi failed for stack {stack!r} (update {len(self.applied)})")
+        elbv2 = boto3.client("elbv2", region_name=REGION)
+        listener = emergency.find_listener(elbv2, stack.split("/")[-1], cfg.service.name)
+        emergency.set_weights(elbv2, listener, weights)

@@ -1,0 +1,308 @@
+"""``python -m release rollout``: whole rollouts against a local AWS API (moto, in-process).
+
+The applier is :class:`live_stack.ListenerApplier`: each ``pulumi up`` becomes exactly the
+listener change it would make for the file's weights. Time is a fake clock: bakes take no real
+time, and the clock's ``sleep`` is where a test makes things happen during a bake (an alarm
+fires, Ctrl-C arrives).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import signal
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from harness import stack_file
+from live_stack import ListenerApplier, build, set_alarm
+from moto import mock_aws
+
+from release import edits, rollout
+from release.cli import main
+from release.rollout import Clock, Rollout, cloudwatch_alarms, parse_bake, parse_steps
+from release.transitions import ReleaseError
+
+STACK, SERVICE, REGION = "staging", "checkout", "eu-west-1"
+BAKE_S = 300
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def path(tmp_path) -> Path:
+    """Staging's stack file: blue 1.4.0 stable at 100 %, green 1.5.0 deployed at 0 %."""
+    target = tmp_path / f"Pulumi.{STACK}.yaml"
+    shutil.copyfile(stack_file(STACK), target)
+    return target
+
+
+class FakeClock(Clock):
+    """Time moves only when the rollout sleeps; ``on_sleep(n)`` runs before the n-th sleep."""
+
+    def __init__(self, on_sleep: Callable[[int], None] = lambda n: None):
+        self.now = 0.0
+        self.sleeps = 0
+        self.on_sleep = on_sleep
+        start = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
+        super().__init__(
+            monotonic=lambda: self.now,
+            sleep=self._sleep,
+            wall=lambda: start + timedelta(seconds=self.now),
+        )
+
+    def _sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        self.on_sleep(self.sleeps)
+        self.now += seconds
+
+
+def _rollout(path: Path, clock: Clock, applier=None, lines=None, steps=(10, 50, 100)) -> Rollout:
+    return Rollout(
+        stack=STACK,
+        path=path,
+        steps=steps,
+        bake_s=BAKE_S,
+        applier=applier or ListenerApplier(path),
+        alarms=cloudwatch_alarms(REGION),
+        clock=clock,
+        out=(lines if lines is not None else []).append,
+        stream=io.StringIO(),
+    )
+
+
+def _file_traffic(path: Path) -> dict[str, int]:
+    cfg = edits.read_config(path)
+    return {"blue": cfg.traffic.blue, "green": cfg.traffic.green}
+
+
+def test_a_good_version_reaches_100_percent_step_by_step(aws, path):
+    """Each step is written, applied and baked in order; the listener ends at green 100."""
+    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
+    applier = ListenerApplier(path)
+    lines: list[str] = []
+    clock = FakeClock()
+    assert _rollout(path, clock, applier, lines).run() == 0
+    assert [a["green"] for a in applier.applied] == [10, 50, 100]
+    assert live.weights() == {"blue": 0, "green": 100} == _file_traffic(path)
+    assert clock.now == 3 * BAKE_S, "each step baked for exactly the bake time"
+    assert any("completed" in line for line in lines)
+    assert any("next: python -m release finish staging" in line for line in lines)
+
+
+def test_a_bad_version_never_gets_more_than_the_first_step_and_is_rolled_back(aws, path):
+    """Alarm during the first bake: exit 1, green never above 10 %, live == file == blue 100."""
+    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
+    applier = ListenerApplier(path)
+    seen: list[dict[str, int]] = []
+
+    def during_bake(n: int) -> None:
+        seen.append(live.weights())
+        if n == 2:
+            set_alarm(live.alarms["green"][0])
+
+    lines: list[str] = []
+    code = _rollout(path, FakeClock(during_bake), applier, lines).run()
+    assert code == rollout.ROLLED_BACK
+    assert max(w["green"] for w in seen + applier.applied) == 10
+    assert live.weights() == {"blue": 100, "green": 0} == _file_traffic(path)
+    report = "\n".join(lines)
+    assert "rolling back: alarm during the bake of step 1/3" in report
+    assert "checkout-staging-green-error-rate" in report
+    assert "timeline (UTC)" in report and "2026-11-27T06:00:20Z" in report
+
+
+def test_a_failed_update_rolls_back(aws, path):
+    """The second step's `pulumi up` fails: the rollback is written and applied, exit 1."""
+    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
+    applier = ListenerApplier(path, fail_on={2})
+    lines: list[str] = []
+    assert _rollout(path, FakeClock(), applier, lines).run() == rollout.ROLLED_BACK
+    assert [a["green"] for a in applier.applied] == [10, 50, 0]
+    assert live.weights() == {"blue": 100, "green": 0} == _file_traffic(path)
+    assert any("pulumi failed" in line for line in lines)
+
+
+def test_ctrl_c_during_a_bake_rolls_back(aws, path):
+    """SIGINT while baking step 2: rolled back to blue 100, exit 1, handlers restored after."""
+    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
+    before = signal.getsignal(signal.SIGINT)
+
+    def interrupt(n: int) -> None:
+        if n == 35:  # 30 sleeps of 10 s bake step 1; this one is inside step 2's bake
+            signal.raise_signal(signal.SIGINT)
+
+    lines: list[str] = []
+    applier = ListenerApplier(path)
+    assert _rollout(path, FakeClock(interrupt), applier, lines).run() == rollout.ROLLED_BACK
+    assert [a["green"] for a in applier.applied] == [10, 50, 0]
+    assert live.weights() == {"blue": 100, "green": 0} == _file_traffic(path)
+    assert any("interrupted (SIGINT)" in line for line in lines)
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_sigterm_during_a_bake_rolls_back(aws, path):
+    """SIGTERM (a CI runner cancelling the job) is handled like Ctrl-C."""
+    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
+
+    def terminate(n: int) -> None:
+        if n == 3:
+            signal.raise_signal(signal.SIGTERM)
+
+    lines: list[str] = []
+    assert _rollout(path, FakeClock(terminate), lines=lines).run() == rollout.ROLLED_BACK
+    assert live.weights() == {"blue": 100, "green": 0} == _file_traffic(path)
+    assert any("interrupted (SIGTERM)" in line for line in lines)
+
+
+def test_a_rerun_resumes_after_the_steps_already_taken(aws, path, capsys):
+    """File at green 50: a rerun takes only the 100 step."""
+    build(STACK, SERVICE, {"blue": 50, "green": 50})
+    assert main(["shift", STACK, "50", "--file", str(path)]) == 0
+    applier = ListenerApplier(path)
+    lines: list[str] = []
+    assert _rollout(path, FakeClock(), applier, lines).run() == 0
+    assert [a["green"] for a in applier.applied] == [100]
+    assert any("steps 100," in line for line in lines)
+
+
+def test_a_failed_rollback_exits_3_and_names_rollback_now(aws, path):
+    """The alarm fires and the rollback's update fails too: exit 3 and the emergency command."""
+    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
+    applier = ListenerApplier(path, fail_on={2})  # 1: step 10; 2: the rollback's update
+
+    def fire(n: int) -> None:
+        if n == 1:
+            set_alarm(live.alarms["green"][1])
+
+    lines: list[str] = []
+    assert _rollout(path, FakeClock(fire), applier, lines).run() == rollout.ROLLBACK_FAILED
+    assert any("rollback staging --now" in line for line in lines)
+    assert _file_traffic(path) == {"blue": 100, "green": 0}
+
+
+def test_an_edit_by_someone_else_during_the_rollout_rolls_back(aws, path, capsys):
+    """The file's weight is not what the rollout last wrote: it stops and rolls back."""
+    build(STACK, SERVICE, {"blue": 100, "green": 0})
+
+    def meddle(n: int) -> None:
+        if n == 1:
+            assert main(["shift", STACK, "30", "--file", str(path)]) == 0
+
+    lines: list[str] = []
+    assert _rollout(path, FakeClock(meddle), lines=lines).run() == rollout.ROLLED_BACK
+    assert any("changed under the rollout" in line for line in lines)
+    assert _file_traffic(path) == {"blue": 100, "green": 0}
+
+
+def test_no_alarms_to_watch_is_refused_before_anything_is_written(aws, path):
+    """Without the color's alarms there is nothing to gate on: refused, file untouched."""
+    build(STACK, SERVICE, {"blue": 100, "green": 0}, alarms=False)
+    before = path.read_bytes()
+    with pytest.raises(ReleaseError, match="no CloudWatch alarm named checkout-staging-green-"):
+        _rollout(path, FakeClock()).run()
+    assert path.read_bytes() == before
+
+
+def test_an_alarm_already_firing_is_refused_before_any_shift(aws, path):
+    """A new color already in ALARM gets no traffic at all."""
+    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
+    set_alarm(live.alarms["green"][2])
+    before = path.read_bytes()
+    with pytest.raises(ReleaseError, match="fire before any shift"):
+        _rollout(path, FakeClock()).run()
+    assert path.read_bytes() == before
+
+
+def test_without_apply_the_plan_is_printed_and_nothing_written(path, capsys):
+    """No --apply: the steps, the bake and the alarms watched; file untouched; exit 0."""
+    before = path.read_bytes()
+    code = main(["rollout", STACK, "--steps", "10,50,100", "--bake", "5m", "--file", str(path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "step 1/3: shift green 10% / blue 90%" in out
+    assert "bake 5m00s watching checkout-staging-green-*" in out
+    assert "nothing written" in out
+    assert path.read_bytes() == before
+
+
+def test_the_terminal_display_is_one_updating_line(aws, path):
+    """On a terminal: carriage-return updates, each showing step, elapsed/bake and alarms."""
+    build(STACK, SERVICE, {"blue": 100, "green": 0})
+    stream = io.StringIO()
+    run = _rollout(path, FakeClock(), steps=(100,))
+    run.progress.stream, run.progress.tty = stream, True
+    assert run.run() == 0
+    text = stream.getvalue()
+    assert text.count("\r\x1b[K") == BAKE_S // 10 + 1
+    assert "step 1/1 green 100% | bake 5m00s/5m00s | OK 3" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text, steps",
+    [("10,50,100", (10, 50, 100)), ("100", (100,)), ("1,2,3,100", (1, 2, 3, 100))],
+)
+def test_good_steps(text, steps):
+    assert parse_steps(text) == steps
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "10,50",
+        "50,10,100",
+        "10,10,100",
+        "0,100",
+        "10,50,101",
+        "010,100",
+        "10, 50,100",
+        "10,50,100,",
+        "\u0661\u0660,100",
+        "10,50,100\n",
+        "1e1,100",
+        "-10,100",
+    ],
+)
+def test_bad_steps_are_refused(text):
+    """Ascending, ASCII digits only, 1-100, ending at 100, nothing else."""
+    with pytest.raises(argparse.ArgumentTypeError, match="steps"):
+        parse_steps(text)
+
+
+@pytest.mark.parametrize("text, seconds", [("30s", 30), ("5m", 300), ("1h", 3600), ("24h", 86400)])
+def test_good_bake_times(text, seconds):
+    assert parse_bake(text) == seconds
+
+
+@pytest.mark.parametrize(
+    "text", ["", "5", "0s", "5 m", "5M", "1.5m", "25h", "\u0665m", "5m\n", "m"]
+)
+def test_bad_bake_times_are_refused(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="bake time"):
+        parse_bake(text)
+
+
+def test_bad_arguments_are_one_line_and_exit_2(capsys, path):
+    """The command line says which argument and the rule, in one line, before reading anything."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["rollout", STACK, "--steps", "50,10", "--file", str(path)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--steps" in err

@@ -58,6 +58,9 @@ service = BlueGreenService(
         },
         instance_refresh=config.instance_refresh,
         load_balancer=config.load_balancer,
+        stack=pulumi.get_stack(),
+        region=config.region,
+        health=config.health,
         stack_tags=tags,
     ),
     opts=with_provider,
@@ -67,6 +70,7 @@ pulumi.export("url", service.url)
 pulumi.export("liveColor", config.live_color.value)
 pulumi.export("stableColor", config.stable_color.value)
 pulumi.export("traffic", {color.value: config.traffic[color] for color in COLORS})
+pulumi.export("listenerArn", service.listener_arn)
 for color in COLORS:
     pulumi.export(
         color.value,
@@ -74,5 +78,6 @@ for color in COLORS:
             "version": config.fleets[color].version,
             "amiId": images[color].image_id,
             "asgName": service.fleets[color.value].asg_name,
+            "alarmNames": service.fleets[color.value].alarm_names,
         },
     )

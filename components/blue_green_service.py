@@ -3,6 +3,10 @@
 Both target groups always stay in the listener's forward action; the idle color sits at weight 0.
 Moving traffic, or rolling it all back, is then an in-place change of one resource: the
 listener. Neither fleet, nor the load balancer, is touched by a weight change.
+
+The listener depends on both colors' rollout waiters: in any one ``pulumi up``, weights change
+only after every color is fully rolled and healthy, and a failed waiter leaves the listener
+as it was (Pulumi does not update a resource whose dependency failed).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import pulumi_aws as aws
 from components.config import (
     COLORS,
     Capacity,
+    HealthConfig,
     InstanceRefreshConfig,
     LoadBalancerConfig,
 )
@@ -24,6 +29,9 @@ from components.tags import fleet_tags, instance_tags
 
 HTTP_PORT = 80
 HTTPS_PORT = 443
+# Each color's attachment listener (see components/fleet.py): ports no client can reach,
+# because the load balancer's security group opens only the listener ports above.
+ATTACHMENT_PORTS = {"blue": 65001, "green": 65002}
 LOG_RETENTION_DAYS = 30
 
 
@@ -61,6 +69,12 @@ class BlueGreenServiceArgs:
     """Rolling replacement inside a color."""
     load_balancer: LoadBalancerConfig
     """ALB settings."""
+    stack: str
+    """Short stack name (``pulumi.get_stack()``), part of the alarm names."""
+    region: str
+    """The stack's region, for the rollout waiters."""
+    health: HealthConfig
+    """The health gate: timeouts and alarms."""
     certificate_arn: str | None = None
     """HTTPS (and an HTTP redirect) when set; plain HTTP otherwise."""
     ingress_cidrs: list[str] = field(default_factory=lambda: ["0.0.0.0/0"])
@@ -99,6 +113,7 @@ class BlueGreenService(pulumi.ComponentResource):
 
     url: pulumi.Output[str]
     dns_name: pulumi.Output[str]
+    listener_arn: pulumi.Output[str]
     fleets: dict[str, Fleet]
 
     def __init__(
@@ -199,6 +214,12 @@ class BlueGreenService(pulumi.ComponentResource):
                     security_group_id=instance_sg.id,
                     log_group_arn=log_group.arn,
                     instance_refresh=args.instance_refresh,
+                    stack=args.stack,
+                    region=args.region,
+                    load_balancer_arn=alb.arn,
+                    load_balancer_arn_suffix=alb.arn_suffix,
+                    attachment_port=ATTACHMENT_PORTS[color],
+                    health=args.health,
                     deregistration_delay=lb.deregistration_delay,
                     tags=instance_tags(
                         args.stack_tags, fleet_tags(args.service, color, spec.version)
@@ -211,8 +232,12 @@ class BlueGreenService(pulumi.ComponentResource):
             {color: fleet.target_group_arn for color, fleet in self.fleets.items()},
             {color: spec.weight for color, spec in args.colors.items()},
         )
+        # Weights move only once both colors are rolled and healthy.
+        after_waiters = pulumi.ResourceOptions(
+            parent=self, depends_on=[fleet.rollout_waiter for fleet in self.fleets.values()]
+        )
         if https:
-            aws.lb.Listener(
+            listener = aws.lb.Listener(
                 f"{name}-listener",
                 load_balancer_arn=alb.arn,
                 port=HTTPS_PORT,
@@ -220,7 +245,7 @@ class BlueGreenService(pulumi.ComponentResource):
                 ssl_policy=lb.ssl_policy,
                 certificate_arn=args.certificate_arn,
                 default_actions=[forward],
-                opts=child,
+                opts=after_waiters,
             )
             aws.lb.Listener(
                 f"{name}-http-redirect",
@@ -231,16 +256,19 @@ class BlueGreenService(pulumi.ComponentResource):
                 opts=child,
             )
         else:
-            aws.lb.Listener(
+            listener = aws.lb.Listener(
                 f"{name}-listener",
                 load_balancer_arn=alb.arn,
                 port=HTTP_PORT,
                 protocol="HTTP",
                 default_actions=[forward],
-                opts=child,
+                opts=after_waiters,
             )
 
         scheme = "https" if https else "http"
         self.dns_name = alb.dns_name
         self.url = alb.dns_name.apply(lambda dns: f"{scheme}://{dns}")
-        self.register_outputs({"url": self.url, "dnsName": self.dns_name})
+        self.listener_arn = listener.arn
+        self.register_outputs(
+            {"url": self.url, "dnsName": self.dns_name, "listenerArn": self.listener_arn}
+        )

@@ -4,18 +4,39 @@ Instances are never changed in place. A new image is a new launch-template versi
 points at that *numbered* version (never ``$Latest``/``$Default``, which would let a template
 edit reach running fleets unreviewed and which instance-refresh rollback does not support),
 and the change starts an instance refresh with the configured preferences.
+
+The health gate: ``pulumi up`` does not finish a color until the color is whole.
+
+- The group waits, on create and on a capacity change, until ``desired`` instances are healthy
+  targets (``wait_for_elb_capacity``). The provider's update path waits only when
+  ``min_size``/``desired_capacity`` change, and it starts an instance refresh without waiting for
+  it (terraform-provider-aws, ``resourceGroupUpdate`` and "Waiting for Capacity").
+- So a rollout waiter runs after the group: ``python -m release.waiter`` returns when the latest
+  instance refresh is Successful (or none ran) and every in-service instance runs the expected
+  launch-template version and is a healthy target; it fails ``pulumi up`` otherwise.
+- A target group that no listener uses is never health-checked: its targets stay ``unused``
+  (``Target.NotInUse``, ELB API reference, TargetHealth). The weighted listener is created only
+  after both waiters, so each color also has its own *attachment* listener, on a port that the
+  load balancer's security group opens to nobody, which puts the target group in use before the
+  group first waits for healthy targets.
+- The color's alarms (:mod:`components.color_alarms`) stop and roll back a refresh that makes
+  it unhealthy.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import shlex
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
+from pulumi_command import local
 
-from components.config import Capacity, InstanceRefreshConfig
+from components.color_alarms import ColorAlarms, ColorAlarmsArgs
+from components.config import Capacity, HealthConfig, InstanceRefreshConfig
+from components.interpreter import program_python
 from components.policies import cloudwatch_agent_policy, ec2_assume_role_policy
 from components.tags import asg_tag_blocks
 
@@ -50,6 +71,18 @@ class FleetArgs:
     """The service's log group; the only one the instances may write to."""
     instance_refresh: InstanceRefreshConfig
     """Rolling replacement preferences."""
+    stack: str
+    """Short stack name (``pulumi.get_stack()``): part of the alarm names."""
+    region: str
+    """The stack's region, for the rollout waiter."""
+    load_balancer_arn: pulumi.Input[str]
+    """The load balancer the color's attachment listener belongs to."""
+    load_balancer_arn_suffix: pulumi.Input[str]
+    """The load balancer as CloudWatch names it (the alarms' ``LoadBalancer`` dimension)."""
+    attachment_port: int
+    """Port of the color's attachment listener; no security-group rule may open it."""
+    health: HealthConfig
+    """Capacity and refresh timeouts, alarm thresholds."""
     deregistration_delay: int = 30
     """Seconds the target group drains a leaving instance."""
     tags: dict[str, str] = field(default_factory=dict)
@@ -83,8 +116,14 @@ def user_data(port: int, color: str, version: str) -> str:
     return base64.b64encode(document.encode()).decode()
 
 
-def refresh_preferences(refresh: InstanceRefreshConfig) -> dict[str, object]:
-    """The ASG's ``instance_refresh.preferences`` from validated config (numbers as AWS wants)."""
+def refresh_preferences(
+    refresh: InstanceRefreshConfig, alarm_names: list[str] | None = None
+) -> dict[str, object]:
+    """The ASG's ``instance_refresh.preferences`` from validated config (numbers as AWS wants).
+
+    ``alarm_names`` go into ``alarm_specification``: a refresh fails when one is in ALARM, and
+    with ``auto_rollback`` AWS rolls it back (RefreshPreferences, EC2 Auto Scaling API).
+    """
     preferences: dict[str, object] = {
         "min_healthy_percentage": refresh.min_healthy_percentage,
         "max_healthy_percentage": refresh.max_healthy_percentage,
@@ -97,7 +136,50 @@ def refresh_preferences(refresh: InstanceRefreshConfig) -> dict[str, object]:
     if refresh.checkpoint_percentages:
         preferences["checkpoint_percentages"] = list(refresh.checkpoint_percentages)
         preferences["checkpoint_delay"] = str(refresh.checkpoint_delay)
+    if alarm_names:
+        preferences["alarm_specification"] = {"alarms": list(alarm_names)}
     return preferences
+
+
+WAITER_MODULE = "release.waiter"
+
+
+def capacity_timeout(seconds: int) -> str:
+    """``wait_for_capacity_timeout`` as the Go duration the provider parses ("0" turns the
+    wait off, which the config's lower bound forbids)."""
+    if seconds <= 0:
+        raise ValueError(f"capacity timeout must be positive, got {seconds}")
+    return f"{seconds}s"
+
+
+def waiter_command(
+    python: str,
+    region: str,
+    group_name: str,
+    target_group_arn: str,
+    template_version: int | str,
+    timeout: int,
+) -> str:
+    """The rollout waiter's command line. Names and numbers only: credentials reach it through
+    the environment ``pulumi up`` runs in, never through its arguments."""
+    version = str(template_version)
+    if not version.isascii() or not version.isdigit():
+        raise ValueError(f"launch template version must be a number, got {version!r}")
+    return shlex.join(
+        [
+            python, "-m", WAITER_MODULE,
+            "--region", region,
+            "--group", group_name,
+            "--target-group-arn", target_group_arn,
+            "--launch-template-version", version,
+            "--timeout", str(timeout),
+        ]
+    )
+
+
+def waiter_triggers(template_version: pulumi.Input[int], capacity: Capacity) -> list[object]:
+    """What re-runs the waiter: a new launch-template version (a refresh) or new capacity."""
+    return [template_version, capacity.min, capacity.desired, capacity.max]
 
 
 def health_check(path: str) -> dict[str, object]:
@@ -121,6 +203,8 @@ class Fleet(pulumi.ComponentResource):
     asg_name: pulumi.Output[str]
     target_group_arn: pulumi.Output[str]
     launch_template_version: pulumi.Output[int]
+    alarm_names: list[str]
+    rollout_waiter: local.Command
 
     def __init__(self, name: str, args: FleetArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("golden-fleet:index:Fleet", name, None, opts)
@@ -199,6 +283,29 @@ class Fleet(pulumi.ComponentResource):
             tags={"Color": args.color},
             opts=child,
         )
+        # Puts the target group in use (health-checked) before the group waits for healthy
+        # targets; unreachable: no security-group rule opens this port.
+        attachment = aws.lb.Listener(
+            f"{name}-attach",
+            load_balancer_arn=args.load_balancer_arn,
+            port=args.attachment_port,
+            protocol="HTTP",
+            default_actions=[{"type": "forward", "target_group_arn": target_group.arn}],
+            tags={"Color": args.color, "Purpose": "health-check-attachment"},
+            opts=child,
+        )
+        alarms = ColorAlarms(
+            f"{name}-alarms",
+            ColorAlarmsArgs(
+                service=args.service,
+                stack=args.stack,
+                color=args.color,
+                target_group_arn_suffix=target_group.arn_suffix,
+                load_balancer_arn_suffix=args.load_balancer_arn_suffix,
+                health=args.health,
+            ),
+            opts=child,
+        )
 
         # The numbered version, as a string: what the ASG and instance-refresh rollback need.
         template_version = template.latest_version.apply(str)
@@ -244,19 +351,44 @@ class Fleet(pulumi.ComponentResource):
             ],
             instance_refresh={
                 "strategy": "Rolling",
-                "preferences": refresh_preferences(args.instance_refresh),
+                "preferences": refresh_preferences(args.instance_refresh, alarms.names),
             },
+            # Exactly `desired` healthy targets before create or a capacity change completes;
+            # with desired 0 the provider skips the target check (it waits only when > 0).
+            wait_for_elb_capacity=args.capacity.desired,
+            wait_for_capacity_timeout=capacity_timeout(args.health.capacity_timeout),
             tags=asg_tag_blocks(args.tags),
-            opts=child,
+            # The alarms must exist before a refresh names them; the target group must be in
+            # use before the group waits for healthy targets.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[alarms, attachment]),
+        )
+
+        version = template.latest_version
+        self.rollout_waiter = local.Command(
+            f"{name}-rollout-wait",
+            create=pulumi.Output.all(group.name, target_group.arn, version).apply(
+                lambda values: waiter_command(
+                    program_python(), args.region, values[0], values[1], values[2],
+                    args.health.refresh_timeout,
+                )
+            ),
+            # No update and no delete command: a change of these re-creates (re-runs) the
+            # waiter; deleting it touches nothing in AWS.
+            triggers=waiter_triggers(version, args.capacity),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[group], replace_on_changes=["triggers"]
+            ),
         )
 
         self.asg_name = group.name
         self.target_group_arn = target_group.arn
         self.launch_template_version = template.latest_version
+        self.alarm_names = alarms.names
         self.register_outputs(
             {
                 "asgName": self.asg_name,
                 "targetGroupArn": self.target_group_arn,
                 "launchTemplateVersion": self.launch_template_version,
+                "alarmNames": self.alarm_names,
             }
         )

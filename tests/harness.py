@@ -83,6 +83,11 @@ class FleetMocks(pulumi.runtime.Mocks):
         arn_base = f"arn:aws:{{service}}:{REGION}:{ACCOUNT}"
         state: dict[str, Any] = dict(inputs)
         if token == "command:local:Command":
+            if " -m release.waiter " in inputs.get("create", ""):
+                # The rollout waiter prints progress and a last line; nothing reads its output.
+                state["stdout"] = "rollout complete"
+                state["stderr"] = ""
+                return f"{name}-{suffix[:8]}", state
             service, version = inputs["triggers"]
             state["stdout"] = baked_ami_id(service, version)
             state["stderr"] = ""
@@ -100,14 +105,19 @@ class FleetMocks(pulumi.runtime.Mocks):
             state["arn"] = arn_base.format(service="ec2") + f":security-group/{resource_id}"
         elif token == "aws:ec2/launchTemplate:LaunchTemplate":
             state["arn"] = arn_base.format(service="ec2") + f":launch-template/{resource_id}"
-            state["latestVersion"] = 1
-            state["defaultVersion"] = 1
+            # EC2 numbers every new template version; here a new content gets a new number,
+            # the same content the same number, so two runs of one config agree.
+            version = 1 + int(_hex("lt-version", inputs), 16) % 997
+            state["latestVersion"] = version
+            state["defaultVersion"] = version
         elif token in _ELB_ARN_KINDS:
             resource_id = (
                 arn_base.format(service="elasticloadbalancing")
                 + f":{_ELB_ARN_KINDS[token]}/{name}/{suffix[:16]}"
             )
             state["arn"] = resource_id
+            # CloudWatch's dimensions: the ARN after "loadbalancer/" or from "targetgroup/" on.
+            state["arnSuffix"] = resource_id.split(":", 5)[5].removeprefix("loadbalancer/")
             if token == "aws:lb/loadBalancer:LoadBalancer":
                 state["dnsName"] = f"{name}-{int(suffix[:8], 16)}.{REGION}.elb.amazonaws.com"
         elif token == "aws:autoscaling/group:Group":
@@ -231,6 +241,7 @@ def run_program(
                 "ignore_changes": list(opts.ignore_changes or []) if opts else [],
                 "protect": opts.protect if opts else None,
                 "has_parent": bool(opts and opts.parent),
+                "depends_on": _dependency_names(opts.depends_on if opts else None),
             },
         )
         return None
@@ -267,6 +278,17 @@ def run_program(
         pulumi_settings.reset_options()
         pulumi.runtime.set_all_config({})
     return ProgramRun(resources=registered, outputs=outputs, mocks=mocks)
+
+
+def _dependency_names(depends_on: Any) -> list[str]:
+    """Logical names of the explicit ``depends_on`` resources (a list or a single resource)."""
+    if depends_on is None:
+        return []
+    if isinstance(depends_on, pulumi.Resource):
+        depends_on = [depends_on]
+    if not isinstance(depends_on, (list, tuple)):
+        raise AssertionError(f"depends_on the harness cannot read: {depends_on!r}")
+    return sorted(d._name for d in depends_on)
 
 
 async def _resolve(value: Any) -> Any:

@@ -236,3 +236,100 @@ def test_live_and_stable_colors(staging_config):
     assert config.stable_color is Color.BLUE  # release.stable in the file: rollback target
     del staging_config["golden-fleet:release"]
     assert parse_stack_config(staging_config).stable_color is Color.GREEN
+
+
+# --- health ------------------------------------------------------------------------------------
+def test_health_defaults_when_the_section_is_absent(staging_config):
+    """No golden-fleet:health: 15-minute capacity wait, 60-minute refresh wait, and alarms."""
+    del staging_config["golden-fleet:health"]
+    health = parse_stack_config(staging_config).health
+    assert (health.capacity_timeout, health.refresh_timeout) == (900, 3600)
+    assert health.error_rate.threshold_percent == 5.0 and health.error_rate.min_requests == 20
+    assert health.unhealthy_hosts.threshold == 1
+    assert health.p99_latency.threshold_seconds == 2.0
+    for window in (health.error_rate, health.unhealthy_hosts, health.p99_latency):
+        assert (window.period, window.evaluation_periods, window.datapoints_to_alarm) == (60, 3, 2)
+
+
+def test_prod_health_is_stricter_than_staging(staging_config, prod_config):
+    """Prod tolerates fewer errors and less latency, and waits long enough for its checkpoints."""
+    staging = parse_stack_config(staging_config)
+    prod = parse_stack_config(prod_config)
+    assert prod.health.error_rate.threshold_percent < staging.health.error_rate.threshold_percent
+    assert prod.health.p99_latency.threshold_seconds < staging.health.p99_latency.threshold_seconds
+    assert prod.health.unhealthy_hosts.evaluation_periods <= (
+        staging.health.unhealthy_hosts.evaluation_periods)
+    refresh = prod.instance_refresh
+    checkpoints = len(refresh.checkpoint_percentages) * refresh.checkpoint_delay
+    assert prod.health.refresh_timeout > checkpoints + refresh.instance_warmup
+
+
+@pytest.mark.parametrize(
+    "key, value, rule",
+    [
+        ("capacityTimeout", 0, "greater than or equal to 60"),
+        ("capacityTimeout", 7201, "less than or equal to 7200"),
+        ("refreshTimeout", 172_801, "less than or equal to 172800"),
+        ("errorRate.thresholdPercent", 0, "greater than 0"),
+        ("errorRate.thresholdPercent", 101, "less than or equal to 100"),
+        ("errorRate.minRequests", 0, "greater than or equal to 1"),
+        ("unhealthyHosts.threshold", 0, "greater than or equal to 1"),
+        ("p99Latency.thresholdSeconds", 0, "greater than 0"),
+        ("p99Latency.thresholdSeconds", 4001, "less than or equal to 4000"),
+        ("p99Latency.period", 30, "greater than or equal to 60"),
+        ("p99Latency.period", 90, "not a multiple of 60"),
+        ("unhealthyHosts.evaluationPeriods", 0, "greater than or equal to 1"),
+        ("errorRate.datapointsToAlarm", 4, "must not exceed evaluationPeriods"),
+    ],
+)
+def test_health_bounds(staging_config, key, value, rule):
+    section = staging_config["golden-fleet:health"]
+    *parents, leaf = key.split(".")
+    for parent in parents:
+        section = section.setdefault(parent, {})
+    section[leaf] = value
+    refused(staging_config, f"golden-fleet:health.{key}", rule)
+
+
+def test_alarm_window_within_cloudwatch_limit(staging_config):
+    """CloudWatch refuses period x evaluationPeriods above one day."""
+    staging_config["golden-fleet:health"]["p99Latency"] = {
+        "period": 3600, "evaluationPeriods": 25, "datapointsToAlarm": 1}
+    refused(staging_config, "golden-fleet:health.p99Latency.evaluationPeriods", "86400")
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("capacityTimeout", True),
+        ("capacityTimeout", "900"),
+        ("capacityTimeout", 900.0),
+        ("refreshTimeout", False),
+        ("errorRate.thresholdPercent", True),
+        ("errorRate.thresholdPercent", "5"),
+        ("unhealthyHosts.threshold", 1.0),
+        ("p99Latency.thresholdSeconds", False),
+        ("p99Latency.period", "60"),
+    ],
+)
+def test_health_values_are_strict(staging_config, key, value):
+    """No boolean, string or float where an integer is meant; no boolean or string as a number."""
+    section = staging_config["golden-fleet:health"]
+    *parents, leaf = key.split(".")
+    for parent in parents:
+        section = section[parent]
+    section[leaf] = value
+    refused(staging_config, f"golden-fleet:health.{key}", "valid")
+
+
+def test_refresh_timeout_must_outlast_the_checkpoints(prod_config):
+    """3 checkpoints x 600 s + 180 s warmup = 1980 s: a shorter wait fails every rollout."""
+    prod_config["golden-fleet:health"]["refreshTimeout"] = 1980
+    refused(prod_config, "golden-fleet:health.refreshTimeout", "must exceed 1980 seconds")
+    prod_config["golden-fleet:health"]["refreshTimeout"] = 1981
+    assert parse_stack_config(prod_config).health.refresh_timeout == 1981
+
+
+def test_unknown_health_key_is_refused(staging_config):
+    staging_config["golden-fleet:health"]["errorRate"]["treshold"] = 5
+    refused(staging_config, "golden-fleet:health.errorRate.treshold", "unknown key")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
 from harness import baked_ami_id, run_program
@@ -240,9 +241,17 @@ def test_instance_role_has_only_agent_permissions(stack_run):
                 assert all("/golden-fleet/checkout" in r for r in statement["Resource"])
 
 
+WAITERS = ["checkout-blue-rollout-wait", "checkout-green-rollout-wait"]
+
+
+def bake_commands(run) -> list:
+    """Every Command but the two rollout waiters (which the health-gate tests cover)."""
+    return [c for c in run.of_type(COMMAND) if c.name not in WAITERS]
+
+
 def test_bake_mode_bakes_each_color_through_the_wrapper(staging_config):
     run = run_program(staging_config)
-    commands = run.of_type(COMMAND)
+    commands = bake_commands(run)
     assert sorted(c.name for c in commands) == ["checkout-blue-image-bake",
                                                  "checkout-green-image-bake"]
     for command in commands:
@@ -262,13 +271,18 @@ def test_bake_mode_bakes_each_color_through_the_wrapper(staging_config):
 
 def test_promote_mode_looks_up_by_owner_and_exact_name(prod_config):
     run = run_program(prod_config, stack="prod")
-    assert not run.of_type(COMMAND), "prod must never bake"
+    assert not bake_commands(run), "prod must never bake"
+    assert sorted(c.name for c in run.of_type(COMMAND)) == WAITERS
     lookups = [args for token, args in run.mocks.calls if token.endswith("getAmiIds")]
     assert len(lookups) == 2
     for args in lookups:
         assert args["owners"] == ["111111111111"]
         assert {"name": "name", "values": ["checkout-1.4.0-*"]} in args["filters"]
-        assert args["nameRegex"].endswith(r"\d{8}T\d{6}Z$")
+        name_regex = re.compile(args["nameRegex"])
+        assert name_regex.search("checkout-1.4.0-20261101T120000Z"), args["nameRegex"]
+        for other in ("checkout-1.4.0-rc.1-20261101T120000Z", "checkout-1.4.0-20261101T120000Z-x",
+                      "checkout-1.4.0-latest"):
+            assert not name_regex.search(other), (args["nameRegex"], other)
 
 
 def test_promote_of_a_version_never_baked_fails_with_a_clear_message(prod_config):

@@ -4,7 +4,9 @@ The invariants of an immutable blue/green release:
 - an unchanged config changes nothing;
 - a version bump on the idle color changes only that color's resources and *replaces* its image;
 - the live color is never touched by a release of the other color, nor by a template edit;
-- moving traffic, including a full rollback, changes exactly one resource: the listener.
+- moving traffic, including a full rollback, changes exactly one resource: the listener;
+- a color's rollout waiter re-runs (is replaced) exactly when its launch-template version or
+  its capacity changes, and never on a shift.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from harness import changed_resources, run_program
 
 COLOR_RESOURCES = ("{color}-image", "{color}-image-bake", "{color}", "{color}-lt", "{color}-asg",
                    "{color}-tg", "{color}-role", "{color}-profile", "{color}-ssm",
-                   "{color}-cloudwatch-agent")
+                   "{color}-cloudwatch-agent", "{color}-attach", "{color}-rollout-wait",
+                   "{color}-alarms", "{color}-alarms-error-rate", "{color}-alarms-unhealthy-hosts",
+                   "{color}-alarms-p99-latency")
 
 
 def resources_of(color: str) -> set[str]:
@@ -67,7 +71,9 @@ def test_idle_color_version_bump_in_a_promote_stack(prod_config):
     bumped["golden-fleet:fleets"]["green"]["version"] = "1.5.0"
     after = run_program(bumped, "prod")
     changed = changed_resources(before, after)
-    assert changed == {"checkout-green-lt", "checkout-green-asg"}, changed
+    assert changed == {"checkout-green-lt", "checkout-green-asg", "checkout-green-rollout-wait"}, (
+        changed
+    )
     assert after.outputs["blue"] == before.outputs["blue"]
 
 
@@ -115,7 +121,8 @@ def test_capacity_change_touches_only_that_colors_group(staging_config):
     before = run_program(staging_config)
     scaled = copy.deepcopy(staging_config)
     scaled["golden-fleet:fleets"]["blue"]["capacity"] = {"min": 2, "desired": 3, "max": 4}
-    assert changed_resources(before, run_program(scaled)) == {"checkout-blue-asg"}
+    assert changed_resources(before, run_program(scaled)) == {
+        "checkout-blue-asg", "checkout-blue-rollout-wait"}
 
 
 def test_refresh_preferences_change_touches_groups_not_images(staging_config):

@@ -1,0 +1,137 @@
+"""Pure rules of the health gate, without the Pulumi runtime: alarm definitions, the waiter's
+command line and triggers, the capacity timeout, and the refresh preferences."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+from components.alarm_names import ALARM_KINDS, alarm_name
+from components.color_alarms import alarm_definitions, error_rate_expression
+from components.config import Capacity, HealthConfig, InstanceRefreshConfig
+from components.fleet import (
+    capacity_timeout,
+    refresh_preferences,
+    waiter_command,
+    waiter_triggers,
+)
+
+TG = "targetgroup/checkout-green-tg/0123456789abcdef"
+LB = "app/checkout-alb/fedcba9876543210"
+
+
+def definitions(health: HealthConfig | None = None) -> dict[str, dict]:
+    return alarm_definitions("checkout", "prod", "green", TG, LB, health or HealthConfig())
+
+
+def test_one_alarm_per_kind_named_by_the_shared_rule():
+    """Names come from components/alarm_names.py, which the release command reads too."""
+    defs = definitions()
+    assert list(defs) == list(ALARM_KINDS)
+    for kind, definition in defs.items():
+        assert definition["name"] == alarm_name("checkout", "prod", "green", kind)
+
+
+def test_missing_data_never_alarms():
+    """A color at weight 0 publishes no request metrics: that must read as healthy."""
+    for kind, definition in definitions().items():
+        assert definition["treat_missing_data"] == "notBreaching", kind
+
+
+def test_every_metric_watches_this_target_group_on_this_load_balancer():
+    expected = {"TargetGroup": TG, "LoadBalancer": LB}
+    for kind, definition in definitions().items():
+        metrics = [q["metric"] for q in definition.get("metric_queries", []) if "metric" in q]
+        metrics = metrics or [definition]
+        for metric in metrics:
+            assert metric["namespace"] == "AWS/ApplicationELB", kind
+            assert metric["dimensions"] == expected, kind
+
+
+def test_error_rate_is_metric_math_over_5xx_and_requests():
+    """One returned series: 5xx count (missing = 0) over requests, guarded by minRequests."""
+    health = HealthConfig.model_validate({"errorRate": {"thresholdPercent": 2.5,
+                                                        "minRequests": 40}})
+    definition = definitions(health)["error-rate"]
+    queries = {q["id"]: q for q in definition["metric_queries"]}
+    assert queries["errors"]["metric"]["metric_name"] == "HTTPCode_Target_5XX_Count"
+    assert queries["requests"]["metric"]["metric_name"] == "RequestCount"
+    assert {q["metric"]["stat"] for q in queries.values() if "metric" in q} == {"Sum"}
+    assert [q["id"] for q in definition["metric_queries"] if q["return_data"]] == ["rate"]
+    assert queries["rate"]["expression"] == error_rate_expression(40)
+    assert "FILL(errors, 0)" in queries["rate"]["expression"]
+    assert "requests >= 40" in queries["rate"]["expression"]
+    assert definition["threshold"] == 2.5
+    assert definition["comparison_operator"] == "GreaterThanThreshold"
+    assert "metric_name" not in definition, "metric math alarms name no metric of their own"
+
+
+def test_thresholds_and_windows_come_from_config():
+    health = HealthConfig.model_validate({
+        "unhealthyHosts": {"threshold": 2, "period": 120, "evaluationPeriods": 4,
+                           "datapointsToAlarm": 3},
+        "p99Latency": {"thresholdSeconds": 0.75, "period": 300, "evaluationPeriods": 2,
+                       "datapointsToAlarm": 1},
+    })
+    defs = definitions(health)
+    unhealthy, latency = defs["unhealthy-hosts"], defs["p99-latency"]
+    assert (unhealthy["threshold"], unhealthy["period"], unhealthy["evaluation_periods"],
+            unhealthy["datapoints_to_alarm"]) == (2, 120, 4, 3)
+    assert unhealthy["comparison_operator"] == "GreaterThanOrEqualToThreshold"
+    assert unhealthy["statistic"] == "Maximum"
+    assert (latency["threshold"], latency["period"], latency["evaluation_periods"],
+            latency["datapoints_to_alarm"]) == (0.75, 300, 2, 1)
+    assert latency["extended_statistic"] == "p99" and "statistic" not in latency
+    assert latency["evaluate_low_sample_count_percentiles"] == "ignore"
+
+
+# --- the rollout waiter --------------------------------------------------------------------------
+def test_waiter_command_is_names_and_numbers_only():
+    line = waiter_command("venv/bin/python", "eu-west-1", "checkout-green-asg-1a2b3c4",
+                          "arn:aws:elasticloadbalancing:eu-west-1:111111111111:targetgroup/x/1",
+                          7, 5400)
+    assert shlex.split(line) == [
+        "venv/bin/python", "-m", "release.waiter",
+        "--region", "eu-west-1",
+        "--group", "checkout-green-asg-1a2b3c4",
+        "--target-group-arn",
+        "arn:aws:elasticloadbalancing:eu-west-1:111111111111:targetgroup/x/1",
+        "--launch-template-version", "7",
+        "--timeout", "5400",
+    ]
+
+
+def test_waiter_command_quotes_what_the_shell_would_interpret():
+    """A hostile group name stays one argument; the shell never sees it as syntax."""
+    line = waiter_command("venv/bin/python", "eu-west-1", "g; rm -rf / #", "arn", 1, 60)
+    assert shlex.split(line)[shlex.split(line).index("--group") + 1] == "g; rm -rf / #"
+
+
+@pytest.mark.parametrize("version", ["$Latest", "$Default", "1\n", "", "٣", "1.0", -1])
+def test_waiter_refuses_anything_but_a_numbered_template_version(version):
+    with pytest.raises(ValueError, match="launch template version must be a number"):
+        waiter_command("python", "eu-west-1", "g", "arn", version, 60)
+
+
+def test_waiter_triggers_are_version_and_capacity():
+    capacity = Capacity(min=1, desired=2, max=3)
+    assert waiter_triggers(4, capacity) == [4, 1, 2, 3]
+    assert waiter_triggers(5, capacity) != waiter_triggers(4, capacity)
+    assert waiter_triggers(4, Capacity(min=1, desired=3, max=3)) != waiter_triggers(4, capacity)
+
+
+def test_capacity_timeout_is_a_go_duration_and_never_zero():
+    """"0" would switch the provider's capacity wait off."""
+    assert capacity_timeout(900) == "900s"
+    with pytest.raises(ValueError, match="positive"):
+        capacity_timeout(0)
+
+
+def test_refresh_preferences_carry_the_alarms_only_when_given():
+    refresh = InstanceRefreshConfig()
+    assert "alarm_specification" not in refresh_preferences(refresh)
+    names = [alarm_name("checkout", "prod", "blue", kind) for kind in ALARM_KINDS]
+    prefs = refresh_preferences(refresh, names)
+    assert prefs["alarm_specification"] == {"alarms": names}
+    assert prefs["auto_rollback"] is True

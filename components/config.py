@@ -50,6 +50,12 @@ _CIDR = re.compile(r"^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$")
 _AMI_NAME_PATTERN = re.compile(r"^[A-Za-z0-9()\[\] ./'@_*?-]{3,128}$")
 _VAR_FILE = re.compile(r"^[A-Za-z0-9_./-]+\.pkrvars\.hcl$")
 _TLS13_POLICY = re.compile(r"^ELBSecurityPolicy-TLS13-[A-Za-z0-9-]+$")
+# A KMS key by full ARN (a grant on another account's key must name it by ARN, never by alias):
+# single-Region keys have a UUID id, multi-Region keys "mrk-" and 32 hex digits.
+_KMS_KEY_ARN = re.compile(
+    r"arn:aws[a-z-]*:kms:[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]:[0-9]{12}:key/"
+    r"(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+)
 
 # AWS limits for instance-refresh preferences (Auto Scaling API, RefreshPreferences).
 CHECKPOINT_DELAY_MAX = 172_800
@@ -252,6 +258,30 @@ class PromoteImage(_Strict):
 
     mode: Literal["promote"]
     owner_account_id: str = Field(alias="ownerAccountId", pattern=_ACCOUNT_ID.pattern)
+    kms_key_arn: str = Field(
+        alias="kmsKeyArn",
+        description="The baking stack's image key in this stack's region (its imageKeyArns "
+        "output): this stack grants its Auto Scaling service-linked role the use of it.",
+    )
+
+    @field_validator("kms_key_arn")
+    @classmethod
+    def _key_arn(cls, value: str) -> str:
+        return _check(
+            _KMS_KEY_ARN,
+            "a KMS key ARN such as arn:aws:kms:eu-west-1:111111111111:key/<key id> "
+            "(an alias cannot be granted across accounts)",
+        )(value)
+
+    @model_validator(mode="after")
+    def _key_of_the_owner(self) -> PromoteImage:
+        key_account = self.kms_key_arn.split(":")[4]
+        if key_account != self.owner_account_id:
+            raise ValueError(
+                f"[kmsKeyArn] the image key must belong to the account that bakes the images "
+                f"(ownerAccountId {self.owner_account_id}); {key_account} does not"
+            )
+        return self
 
 
 ImageConfig = Annotated[BakeImage | PromoteImage, Field(discriminator="mode")]
@@ -543,6 +573,24 @@ class StackConfig(_Strict):
                 "refresh takes with instanceRefresh's checkpoints, checkpointDelay and "
                 f"instanceWarmup (got {self.health.refresh_timeout})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _image_regions(self) -> StackConfig:
+        image = self.image
+        if isinstance(image, BakeImage) and self.region in image.copy_to_regions:
+            raise ValueError(
+                f"[image.copyToRegions] must not list the stack's own region {self.region}: "
+                "the bake builds there; copies go to other regions"
+            )
+        if isinstance(image, PromoteImage):
+            key_region = image.kms_key_arn.split(":")[3]
+            if key_region != self.region:
+                raise ValueError(
+                    f"[image.kmsKeyArn] must be the image key of this stack's region "
+                    f"{self.region} (images copied there are encrypted with that region's key); "
+                    f"got a key in {key_region}"
+                )
         return self
 
     @model_validator(mode="after")

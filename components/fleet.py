@@ -353,13 +353,18 @@ class Fleet(pulumi.ComponentResource):
                 "strategy": "Rolling",
                 "preferences": refresh_preferences(args.instance_refresh, alarms.names),
             },
-            # Exactly `desired` healthy targets before create or a capacity change completes;
-            # with desired 0 the provider skips the target check (it waits only when > 0).
+            # Create, and an update that changes min_size or desired_capacity, wait until the
+            # group has `desired` in-service instances that are healthy in the target group
+            # (at least that many on create, exactly that many on update). A value of 0 turns
+            # the target check off, so a cold color (desired 0) waits for no target; a
+            # launch-template change alone does not wait at all (terraform-provider-aws:
+            # "Waiting for Capacity", capacitySatisfiedCreate/Update, resourceGroupUpdate).
             wait_for_elb_capacity=args.capacity.desired,
             wait_for_capacity_timeout=capacity_timeout(args.health.capacity_timeout),
             tags=asg_tag_blocks(args.tags),
-            # The alarms must exist before a refresh names them; the target group must be in
-            # use before the group waits for healthy targets.
+            # The alarms must exist before a refresh names them (depending on a component
+            # waits for all its children: pulumi.runtime.rpc._add_dependency); the target group
+            # must be in use before the group waits for healthy targets.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[alarms, attachment]),
         )
 

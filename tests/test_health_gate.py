@@ -164,11 +164,17 @@ def test_target_groups_are_in_use_through_unreachable_attachment_listeners(gated
 
 
 def test_mid_release_edit_reruns_only_the_bumped_colors_waiter(staging_config, prod_config):
-    """Bump + capacity + 50/50 in one edit: the bumped color's waiter is replaced, the live
-    color's waiter is untouched, and the listener (which changes) waits for both."""
+    """From a cold idle color, bump + capacity + 50/50 in one edit: the bumped color's waiter
+    is replaced, the live color's waiter is untouched, and the listener (which changes) waits
+    for both."""
     for stack, config in (("staging", staging_config), ("prod", prod_config)):
-        before = run_program(config, stack=stack)
-        after = run_program(mid_release(config), stack=stack)
+        cold = copy.deepcopy(config)
+        cold["golden-fleet:fleets"]["green"]["capacity"] = {"min": 0, "desired": 0, "max": 2}
+        before = run_program(cold, stack=stack)
+        after = run_program(mid_release(cold), stack=stack)
+        assert after.resources["checkout-green-asg"].inputs["waitForElbCapacity"] == (
+            config["golden-fleet:fleets"]["blue"]["capacity"]["desired"]
+        ), "the capacity the edit gives is what the group waits for"
         changed = changed_resources(before, after)
         assert "checkout-green-rollout-wait" in changed, stack
         assert "checkout-blue-rollout-wait" not in changed, stack
@@ -219,3 +225,10 @@ def test_a_cold_idle_color_waits_for_no_targets(staging_config):
     run = run_program(staging_config)
     assert run.one(ASG, "checkout-green-asg").inputs["waitForElbCapacity"] == 0
     assert run.one(COMMAND, "checkout-green-rollout-wait").inputs["triggers"][1:] == [0, 0, 2]
+
+
+def test_groups_wait_for_desired_not_min_nor_max(staging_config):
+    """With min < desired < max the wait follows desired, the number the group launches."""
+    staging_config["golden-fleet:fleets"]["blue"]["capacity"] = {"min": 1, "desired": 2, "max": 3}
+    run = run_program(staging_config)
+    assert run.one(ASG, "checkout-blue-asg").inputs["waitForElbCapacity"] == 2

@@ -22,19 +22,25 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "packer"))
+for _path in (str(REPO), str(REPO / "packer")):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
-import bake  # noqa: E402
+from baking.build_host import LOGIN_USER, BuildHost  # noqa: E402
+from baking.emulator import local_emulator  # noqa: E402
+from baking.layout import BUILD_SOURCE  # noqa: E402
+from baking.legacy import assemble_legacy_template  # noqa: E402
+from baking.rootfs import pristine_rootfs  # noqa: E402
 
 
 def plain_packer_build(endpoint: str, workdir: Path) -> float:
     """The build alone: the wrapper's own preparation (build host copy, sshd) is not timed."""
     workdir.mkdir(parents=True)
-    host = bake.BuildHost(workdir)
+    host = BuildHost(workdir)
     host.prepare()
     host.start()
     try:
-        template = bake.assemble_legacy_template(workdir / "template")
+        template = assemble_legacy_template(workdir / "template")
         variables = {
             "service": "plain",
             "version": "1.0.0",
@@ -44,10 +50,10 @@ def plain_packer_build(endpoint: str, workdir: Path) -> float:
             "ssh_host": "127.0.0.1",
             "ssh_port": str(host.port),
             "ssh_private_key_file": str(host.key),
-            "ssh_username": bake.LOGIN_USER,
+            "ssh_username": LOGIN_USER,
             "manifest_path": str(workdir / "manifest.json"),
         }
-        command = ["packer", "build", "-color=false", f"-only={bake.BUILD_SOURCE}"]
+        command = ["packer", "build", "-color=false", f"-only={BUILD_SOURCE}"]
         for key, value in variables.items():
             command += ["-var", f"{key}={value}"]
         env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
@@ -100,10 +106,10 @@ def wrapper(endpoint: str, workdir: Path | None) -> tuple[float, str, str]:
 
 
 def main() -> None:
-    bake.pristine_rootfs()  # the one-off debootstrap is not part of either figure
+    pristine_rootfs()  # the one-off debootstrap is not part of either figure
     with tempfile.TemporaryDirectory(prefix="gf-bench-") as scratch:
         scratch_dir = Path(scratch)
-        with bake.local_emulator(scratch_dir) as endpoint:
+        with local_emulator(scratch_dir) as endpoint:
             warm_up(endpoint)
             plain = plain_packer_build(endpoint, scratch_dir / "plain")
             wrapped, ami, phases = wrapper(endpoint, scratch_dir / "wrapped")

@@ -27,9 +27,7 @@ SERVICE_NAME_PATTERN = r"[a-z][a-z0-9-]*[a-z0-9]"
 # differ only in metadata would be one version to an operator.
 _NUMBER = r"(?:0|[1-9][0-9]*)"
 _PRERELEASE_ID = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
-SEMVER_PATTERN = (
-    rf"{_NUMBER}\.{_NUMBER}\.{_NUMBER}(?:-{_PRERELEASE_ID}(?:\.{_PRERELEASE_ID})*)?"
-)
+SEMVER_PATTERN = rf"{_NUMBER}\.{_NUMBER}\.{_NUMBER}(?:-{_PRERELEASE_ID}(?:\.{_PRERELEASE_ID})*)?"
 # EC2 limits AMI names to 128 characters; service (14) + version + timestamp (16) + dashes.
 IMAGE_NAME_MAX = 128
 VERSION_MAX = IMAGE_NAME_MAX - SERVICE_NAME_MAX - 16 - 2

@@ -38,6 +38,7 @@ build {
       "${path.root}/scripts/25-cis-accounts.sh",
       "${path.root}/scripts/26-cis-permissions.sh",
       "${path.root}/scripts/27-cis-apparmor.sh",
+      "${path.root}/scripts/28-agent-log-access.sh",
       "${path.root}/scripts/30-agents.sh",
       "${path.root}/scripts/40-runtime.sh",
       "${path.root}/scripts/50-app.sh",

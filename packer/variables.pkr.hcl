@@ -5,9 +5,10 @@ variable "service" {
   type        = string
   description = "Service the image runs; first part of the image name."
   validation {
-    # Coarse on purpose: Packer 1.6.6 has no regex(); packer/bake.py checks the exact shape.
-    condition     = length(var.service) >= 2 && length(var.service) <= 40 && lower(var.service) == var.service
-    error_message = "The service must be lower-case, 2 to 40 characters."
+    # Coarse on purpose: Packer 1.6.6 has no regex(); the wrapper checks the exact rule
+    # (components/image_contract.py).
+    condition     = length(var.service) >= 2 && length(var.service) <= 14 && lower(var.service) == var.service
+    error_message = "The service must be lower-case, 2 to 14 characters."
   }
 }
 
@@ -15,9 +16,9 @@ variable "version" {
   type        = string
   description = "Semantic version baked into the image (1.4.0, 2.0.0-rc.1); never latest."
   validation {
-    # Coarse on purpose: Packer 1.6.6 has no regex(); packer/bake.py checks full semantic versions.
-    condition     = var.version != "latest" && length(split(".", var.version)) >= 3
-    error_message = "The version must be a semantic version such as 1.4.0, never latest."
+    # Coarse on purpose: Packer 1.6.6 has no regex(); the wrapper checks full semantic versions.
+    condition     = var.version != "latest" && length(split(".", var.version)) >= 3 && length(split("+", var.version)) == 1
+    error_message = "The version must be a semantic version such as 1.4.0, never latest, without build metadata."
   }
 }
 
@@ -29,7 +30,7 @@ variable "build_time" {
 
 variable "template_digest" {
   type        = string
-  description = "sha256 of the template, scripts, app and content variables, computed by packer/bake.py."
+  description = "sha256 of the template, scripts, app and content variables, computed by the wrapper."
   default     = "unset"
 }
 
@@ -51,28 +52,10 @@ variable "source_ami_name" {
   default     = "debian-12-amd64-*"
 }
 
-variable "ami_users" {
-  type        = list(string)
-  description = "Account ids the image is shared with."
-  default     = []
-}
-
-variable "ami_regions" {
-  type        = list(string)
-  description = "Regions the image is copied to, besides the build region."
-  default     = []
-}
-
 variable "kms_key_id" {
   type        = string
-  description = "KMS key for the encrypted image; empty means the default EBS key, which cannot be shared: set one whenever ami_users is set."
+  description = "KMS key (id, ARN or alias) the image's snapshots are encrypted with: the baking stack's image key, passed as PKR_VAR_kms_key_id. Empty means the account's default EBS key, whose images no other account can launch."
   default     = ""
-}
-
-variable "region_kms_key_ids" {
-  type        = map(string)
-  description = "KMS key per copy region; required for every ami_regions entry when kms_key_id is set."
-  default     = {}
 }
 
 variable "runtime" {

@@ -15,9 +15,11 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PACKER_DIR = REPO / "packer"
 BAKE = PACKER_DIR / "bake.py"
-sys.path.insert(0, str(PACKER_DIR))
+# packer/ holds the bake package (`baking`) next to its entry point; it is not itself a package.
+if str(PACKER_DIR) not in sys.path:
+    sys.path.insert(0, str(PACKER_DIR))
 
-import bake  # noqa: E402  (packer/ is not a package: the wrapper stays one runnable file)
+from baking import build_host  # noqa: E402
 
 LYNIS_FILES = {
     "/usr/sbin/lynis": "lynis",
@@ -72,7 +74,7 @@ def lynis_index(root: Path) -> tuple[int, str]:
             "--logfile /tmp/lynis/lynis.log --report-file /tmp/lynis/report.dat >/dev/null 2>&1; "
             "cat /tmp/lynis/report.dat"
         )
-        result = bake.run_in_host(
+        result = build_host.run_in_host(
             root,
             ["sh", "-c", script],
             own_network=True,

@@ -1,8 +1,9 @@
-"""The bake wrapper: its pure logic, and every exit path against the local EC2 API."""
+"""The bake's entry point: argument checks, and every exit path against the local EC2 API.
+
+The package's modules are tested on their own in tests/test_baking_*.py."""
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import sys
@@ -10,16 +11,16 @@ import time
 from pathlib import Path
 
 import pytest
-from bake_fixtures import PACKER_DIR, bake, require, run_bake
+from bake_fixtures import PACKER_DIR, require, run_bake
+from baking import cli, digest, errors, varfiles
+from baking.emulator import local_emulator
 
-# ------------------------------------------------------------------ pure logic
+# ------------------------------------------------------------------ arguments
 
 
-@pytest.mark.parametrize(
-    "version", ["1.4.0", "0.0.1", "2.0.0-rc.1", "1.0.0+build.7", "10.20.30-alpha.beta"]
-)
+@pytest.mark.parametrize("version", ["1.4.0", "0.0.1", "2.0.0-rc.1", "10.20.30-alpha.beta"])
 def test_semantic_versions_are_accepted(version):
-    assert bake.validate_version(version) == version
+    assert cli.validate_version(version) == version
 
 
 @pytest.mark.parametrize(
@@ -29,6 +30,9 @@ def test_semantic_versions_are_accepted(version):
         "1.0",
         "v1.0.0",
         "01.0.0",
+        "1.0.0+build.7",  # "+" is not allowed in AMI names: the program refuses it too
+        "1.0.0\n",
+        "1\u0660.0.0",
         "1.0.0;rm -rf /",
         "$(id)",
         "1.0.0 ",
@@ -38,155 +42,49 @@ def test_semantic_versions_are_accepted(version):
     ],
 )
 def test_other_versions_are_refused_with_exit_2(version):
-    with pytest.raises(bake.BakeError, match="invalid version") as error:
-        bake.validate_version(version)
-    assert error.value.code == bake.EXIT_USAGE
+    with pytest.raises(errors.BakeError, match="invalid version") as error:
+        cli.validate_version(version)
+    assert error.value.code == errors.EXIT_USAGE
 
 
-def test_name_regex_is_exact_per_version():
-    """`1.0.0-*` as a filter also matches 1.0.0-rc.1 images; the regex keeps them apart."""
-    pattern = bake.image_name_regex("checkout", "1.0.0")
-    assert pattern.match("checkout-1.0.0-20261126T080000Z")
-    assert not pattern.match("checkout-1.0.0-rc.1-20261126T080000Z")
-    assert not pattern.match("checkout-1x0x0-20261126T080000Z")
-    assert (
-        bake.image_name("checkout", "1.0.0", "20261126T080000Z")
-        == "checkout-1.0.0-20261126T080000Z"
-    )
-    assert bake.image_name_filter("checkout", "1.0.0") == "checkout-1.0.0-*"
-    assert bake.build_timestamp(0) == "19700101T000000Z"
+@pytest.mark.parametrize("service", ["a" * 15, "a" * 40, "Checkout", "checkout\n", "x"])
+def test_services_the_program_refuses_are_refused_with_exit_2(service):
+    """One rule: 40-character services used to pass the bake and fail the program."""
+    with pytest.raises(errors.BakeError, match=r"invalid service.*2-14 characters") as error:
+        cli.validate_service(service)
+    assert error.value.code == errors.EXIT_USAGE
 
 
-def manifest(*builds: dict, last: str = "run-2") -> str:
-    return json.dumps({"builds": list(builds), "last_run_uuid": last})
+@pytest.mark.parametrize("region", ["eu-west-1", "us-gov-west-1", "us-isob-east-1"])
+def test_regions_are_accepted(region):
+    assert cli.validate_region(region) == region
 
 
-def test_manifest_gives_the_last_runs_amis_by_region():
-    text = manifest(
-        {
-            "builder_type": "amazon-ebs",
-            "packer_run_uuid": "run-1",
-            "artifact_id": "us-east-1:ami-0old",
-        },
-        {
-            "builder_type": "amazon-ebs",
-            "packer_run_uuid": "run-2",
-            "artifact_id": "eu-west-1:ami-0a1,eu-central-1:ami-0b2",
-        },
-    )
-    assert bake.parse_manifest(text) == {"eu-west-1": "ami-0a1", "eu-central-1": "ami-0b2"}
+@pytest.mark.parametrize("region", ["eu-west-1\n", "eu-west-\u0661", "EU-WEST-1", "eu", ""])
+def test_other_regions_are_refused_with_exit_2(region):
+    with pytest.raises(errors.BakeError, match="invalid region") as error:
+        cli.validate_region(region)
+    assert error.value.code == errors.EXIT_USAGE
+
+
+def test_region_falls_back_to_the_environment_then_us_east_1():
+    assert cli.parse_args(["--version", "1.0.0"], {}).region == "us-east-1"
+    assert cli.parse_args(["--version", "1.0.0"], {"AWS_REGION": "eu-west-1"}).region == "eu-west-1"
 
 
 @pytest.mark.parametrize(
-    "text",
+    "argv, message",
     [
-        "not json",
-        json.dumps({"builds": []}),
-        manifest(
-            {
-                "builder_type": "amazon-ebs",
-                "packer_run_uuid": "run-1",
-                "artifact_id": "us-east-1:ami-0a1",
-            }
-        ),
-        manifest(
-            {"builder_type": "docker", "packer_run_uuid": "run-2", "artifact_id": "sha256:abc"}
-        ),
-        manifest(
-            {
-                "builder_type": "amazon-ebs",
-                "packer_run_uuid": "run-2",
-                "artifact_id": "us-east-1:notanami",
-            }
-        ),
+        (["--version", "1.0.0", "--endpoint", "http://127.0.0.1:1"], "only apply with --local"),
+        (["--version", "1.0.0", "--var-file", "/nonexistent.pkrvars.hcl"], "not found"),
+        (["--version", "1.0.0", "--var-file", "/"], "not a file"),
+        (["--version", "1.0.0", "--nope"], "usage"),
     ],
-    ids=["garbage", "no-last-run", "stale-run", "other-builder", "bad-id"],
 )
-def test_unusable_manifests_are_errors(text):
-    with pytest.raises(ValueError):
-        bake.parse_manifest(text)
-
-
-def test_var_files_and_environment_resolve_in_packers_order():
-    values = bake.parse_var_file((PACKER_DIR / "prod.pkrvars.hcl").read_text())
-    assert values["ami_regions"] == ["eu-central-1"] and values["runtime"] == "python"
-    env = {"PKR_VAR_runtime": "nodejs", "PKR_VAR_source_ami_owners": '["123"]'}
-    resolved = bake.resolve_variables(tuple(bake.CONTENT_DEFAULTS), env, {}, bake.CONTENT_DEFAULTS)
-    assert resolved == {
-        "runtime": "nodejs",
-        "source_ami_owners": ["123"],
-        "source_ami_name": "debian-12-amd64-*",
-    }
-    resolved = bake.resolve_variables(
-        ("runtime",), env, {"runtime": "openjdk17"}, bake.CONTENT_DEFAULTS
-    )
-    assert resolved == {"runtime": "openjdk17"}, "a var file beats PKR_VAR_ in Packer"
-
-
-def copy_template(tmp_path: Path) -> tuple[Path, Path]:
-    import shutil
-
-    packer_dir, app_dir = tmp_path / "packer", tmp_path / "app"
-    shutil.copytree(PACKER_DIR, packer_dir, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
-    shutil.copytree(bake.APP_DIR, app_dir, ignore=shutil.ignore_patterns("__pycache__"))
-    return packer_dir, app_dir
-
-
-def test_digest_follows_content_not_sharing(tmp_path):
-    packer_dir, app_dir = copy_template(tmp_path)
-    content = dict(bake.CONTENT_DEFAULTS)
-
-    def digest(values=content):
-        return bake.template_digest(bake.template_files(packer_dir, app_dir), values)
-
-    base = digest()
-    assert base == digest(), "the digest is stable"
-    assert digest({**content, "runtime": "nodejs"}) != base
-    assert digest({**content, "source_ami_name": "debian-12-arm64-*"}) != base
-    (packer_dir / "prod.pkrvars.hcl").write_text('ami_users = ["1"]\n')
-    assert digest() == base, "sharing and copy settings are not content"
-    script = packer_dir / "scripts" / "20-cis-sshd.sh"
-    script.write_text(script.read_text() + "\n# changed\n")
-    assert digest() != base
-    script.write_text(script.read_text().replace("\n# changed\n", ""))
-    (app_dir / "server.py").write_text((app_dir / "server.py").read_text() + "\n")
-    assert digest() != base
-
-
-def image(
-    name: str, digest: str, state: str = "available", created: str = "2026-11-26T08:00:00.000Z"
-) -> dict:
-    tags = [
-        {"Key": "ManagedBy", "Value": "golden-fleet"},
-        {"Key": "TemplateDigest", "Value": digest},
-    ]
-    return {
-        "ImageId": f"ami-{abs(hash(name + digest)) % 10**12:012x}",
-        "Name": name,
-        "State": state,
-        "Tags": tags,
-        "CreationDate": created,
-    }
-
-
-def test_decide_reuses_refuses_or_builds():
-    name = "checkout-1.0.0-20261126T080000Z"
-    assert bake.decide([], "checkout", "1.0.0", "d1").action == "build"
-    assert bake.decide([image(name, "d1")], "checkout", "1.0.0", "d1").action == "reuse"
-    assert bake.decide([image(name, "d2")], "checkout", "1.0.0", "d1").action == "conflict"
-    assert (
-        bake.decide([image(name, "d1", state="failed")], "checkout", "1.0.0", "d1").action
-        == "build"
-    )
-    rc = image("checkout-1.0.0-rc.1-20261126T080000Z", "d2")
-    assert bake.decide([rc], "checkout", "1.0.0", "d1").action == "build", (
-        "another version is not a conflict"
-    )
-
-
-def test_legacy_packer_is_detected():
-    assert bake.packer_is_legacy("Packer v1.6.6")
-    assert not bake.packer_is_legacy("Packer v1.11.2\n\nYour version of Packer is out of date!")
+def test_bad_arguments_are_one_error_with_exit_2(argv, message):
+    with pytest.raises(errors.BakeError, match=message) as error:
+        cli.parse_args(argv, {})
+    assert error.value.code == errors.EXIT_USAGE
 
 
 # ------------------------------------------------------------------ exit paths (subprocess)
@@ -195,7 +93,7 @@ def test_legacy_packer_is_detected():
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
     require("moto_server")
-    with bake.local_emulator(tmp_path_factory.mktemp("moto")) as url:
+    with local_emulator(tmp_path_factory.mktemp("moto")) as url:
         yield url
 
 
@@ -265,14 +163,15 @@ def register(emulator: str, name: str, digest: str) -> str:
 
 
 def current_digest() -> str:
-    return bake.template_digest(bake.template_files(), dict(bake.CONTENT_DEFAULTS))
+    return digest.template_digest(digest.template_files(), dict(varfiles.CONTENT_DEFAULTS))
 
 
 def test_invalid_version_exits_2_without_output():
     result = run_bake(["--version", "latest", "--service", "checkout"])
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip().splitlines() == [
-        "bake.py: error: invalid version 'latest': expected a semantic version such as 1.4.0"
+        "bake.py: error: invalid version 'latest': expected a semantic version such as 1.4.0 "
+        "(no build metadata)"
     ]
 
 

@@ -56,8 +56,19 @@ def test_service_names_of_two_to_fourteen_characters_are_accepted(name):
 
 @pytest.mark.parametrize(
     "name",
-    ["a", "a" * 15, "a" * 40, "Checkout", "1checkout", "checkout-", "check_out", "checkout\n",
-     "ch\u0661eckout", "", None],
+    [
+        "a",
+        "a" * 15,
+        "a" * 40,
+        "Checkout",
+        "1checkout",
+        "checkout-",
+        "check_out",
+        "checkout\n",
+        "ch\u0661eckout",
+        "",
+        None,
+    ],
 )
 def test_other_service_names_are_refused_naming_the_limit(name):
     assert not contract.is_valid_service_name(name)

@@ -12,21 +12,24 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from bake_fixtures import bake, describe_image, lynis_index, require, run_bake
+from bake_fixtures import describe_image, lynis_index, require, run_bake
+from baking import build_host, emulator, errors, processes
+
+from components import image_contract
 
 pytestmark = pytest.mark.e2e
 SERVICE, VERSION = "checkout", "1.4.0"
 
 
 @pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
+def local_api(tmp_path_factory):
     require("moto_server")
-    with bake.local_emulator(tmp_path_factory.mktemp("moto")) as url:
+    with emulator.local_emulator(tmp_path_factory.mktemp("moto")) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
-def baked(emulator, tmp_path_factory):
+def baked(local_api, tmp_path_factory):
     """One local bake shared by the tests below: (AMI id, build host root, stderr)."""
     require("packer", "debootstrap", "unshare", "chroot", "ssh-keygen")
     workdir = tmp_path_factory.mktemp("bake")
@@ -38,7 +41,7 @@ def baked(emulator, tmp_path_factory):
             SERVICE,
             "--local",
             "--endpoint",
-            emulator,
+            local_api,
             "--workdir",
             str(workdir),
         ]
@@ -50,7 +53,7 @@ def baked(emulator, tmp_path_factory):
 
 
 def in_host(root: Path, *argv: str) -> str:
-    result = bake.run_in_host(root, list(argv), capture_output=True, text=True, timeout=60)
+    result = build_host.run_in_host(root, list(argv), capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, f"{argv}: {result.stderr}"
     return result.stdout
 
@@ -61,30 +64,46 @@ def test_stdout_is_only_the_ami_id(baked):
     assert "image-tests: all checks passed" in stderr
 
 
-def test_image_is_registered_named_and_tagged(baked, emulator):
+def test_image_is_registered_named_and_tagged(baked, local_api):
     stdout, _, _ = baked
-    image = describe_image(emulator, stdout.strip())
-    tags = bake.tag_map(image)
+    image = describe_image(local_api, stdout.strip())
+    tags = image_contract.tag_map(image)
     assert image["State"] == "available"
-    assert bake.image_name_regex(SERVICE, VERSION).match(image["Name"]), image["Name"]
+    assert image_contract.is_image_name(image["Name"], SERVICE, VERSION), image["Name"]
     assert (
         tags["Service"] == SERVICE
         and tags["Version"] == VERSION
         and tags["ManagedBy"] == "golden-fleet"
     )
-    assert tags["SourceAmi"] == bake.LOCAL_BASE_AMI["ami_id"]
+    assert tags["SourceAmi"] == emulator.LOCAL_BASE_AMI["ami_id"]
     assert re.fullmatch(r"\d{8}T\d{6}Z", tags["BuildTime"]) and image["Name"].endswith(
         tags["BuildTime"]
     )
     assert re.fullmatch(r"[0-9a-f]{64}", tags["TemplateDigest"])
+    # Exactly the contract's tags, with the values the contract gives for this bake.
+    assert tags == image_contract.image_tags(
+        SERVICE, VERSION, tags["TemplateDigest"], tags["SourceAmi"], tags["BuildTime"]
+    )
 
 
-def test_rerun_reuses_the_image_at_once(baked, emulator):
+def test_agent_user_reads_every_file_its_config_ships(baked):
+    """cwagent (the agent's run_as_user) is in adm, and the in-build tests checked each file."""
+    _, root, stderr = baked
+    assert "adm" in in_host(root, "id", "-nG", "cwagent").split()
+    config = json.loads((root / "etc/golden-fleet/cloudwatch-agent.json").read_text())
+    assert config["agent"]["run_as_user"] == "cwagent"
+    shipped = [f["file_path"] for f in config["logs"]["logs_collected"]["files"]["collect_list"]]
+    assert shipped == ["/var/log/syslog", "/var/log/auth.log"]
+    for path in shipped:
+        assert f"image-test ok:   agent user cwagent reads {path}" in stderr, path
+
+
+def test_rerun_reuses_the_image_at_once(baked, local_api):
     """Same service, version and content: the existing image id, no bake, well under 2 s."""
     stdout, _, _ = baked
     started = time.monotonic()
     result = run_bake(
-        ["--version", VERSION, "--service", SERVICE, "--local", "--endpoint", emulator]
+        ["--version", VERSION, "--service", SERVICE, "--local", "--endpoint", local_api]
     )
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr
@@ -92,12 +111,12 @@ def test_rerun_reuses_the_image_at_once(baked, emulator):
     assert elapsed < 2.0, f"reuse took {elapsed:.2f}s"
 
 
-def test_same_version_with_other_content_is_refused(baked, emulator):
+def test_same_version_with_other_content_is_refused(baked, local_api):
     env = dict(os.environ, PKR_VAR_runtime="nodejs")
     result = run_bake(
-        ["--version", VERSION, "--service", SERVICE, "--local", "--endpoint", emulator], env=env
+        ["--version", VERSION, "--service", SERVICE, "--local", "--endpoint", local_api], env=env
     )
-    assert result.returncode == bake.EXIT_CONFLICT and result.stdout == ""
+    assert result.returncode == errors.EXIT_CONFLICT and result.stdout == ""
     assert "one version, one content" in result.stderr
 
 
@@ -168,7 +187,7 @@ def test_leftovers_are_gone(baked):
 
 def test_app_serves_healthz_and_version(baked):
     _, root, _ = baked
-    port = bake.free_port()
+    port = processes.free_port()
     command = [
         "setpriv",
         "--reuid=golden-app",
@@ -182,19 +201,19 @@ def test_app_serves_healthz_and_version(baked):
         "/opt/golden-app/server.py",
     ]
     process = subprocess.Popen(
-        bake.host_command(root, command),
+        build_host.host_command(root, command),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        bake.wait_for(lambda: bake.port_open(port), 15, "app")
+        processes.wait_for(lambda: processes.port_open(port), 15, "app")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
             assert response.status == 200
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=5) as response:
             assert json.loads(response.read()) == {"version": VERSION}
     finally:
-        bake.stop_process(process)
+        processes.stop_process(process)
 
 
 def test_lynis_hardening_index_at_least_75(baked):

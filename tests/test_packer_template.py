@@ -1,4 +1,5 @@
-"""The Packer template: formatted, valid for Packer 1.6.6, its amazon-ebs variants in step."""
+"""The Packer template: formatted, valid for Packer 1.6.6 through the generated variant, home region
+only, and in step with the image contract."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from bake_fixtures import PACKER_DIR, REPO, bake, require
+from bake_fixtures import PACKER_DIR, REPO, require
+from baking import legacy, varfiles
+
+from components import image_contract
 
 VARS = ["-var", "service=checkout", "-var", "version=1.4.0"]
 
@@ -21,7 +25,7 @@ def packer() -> str:
 @pytest.fixture(scope="module")
 def legacy_template(tmp_path_factory) -> Path:
     """The directory Packer 1.6.6 builds: what the wrapper assembles."""
-    return bake.assemble_legacy_template(tmp_path_factory.mktemp("legacy"))
+    return legacy.assemble_legacy_template(tmp_path_factory.mktemp("legacy"))
 
 
 def run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -30,11 +34,10 @@ def run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("directory", [PACKER_DIR, PACKER_DIR / "compat"], ids=["packer", "compat"])
-def test_templates_are_formatted(packer, directory):
+def test_templates_are_formatted(packer):
     """Every template file, including the current-Packer-only ones, is as `packer fmt` writes it."""
-    result = run([packer, "fmt", "-check", "-diff", "."], directory)
-    assert result.returncode == 0, f"packer fmt -check {directory}:\n{result.stdout}{result.stderr}"
+    result = run([packer, "fmt", "-check", "-diff", "."], PACKER_DIR)
+    assert result.returncode == 0, f"packer fmt -check:\n{result.stdout}{result.stderr}"
 
 
 @pytest.mark.parametrize("var_file", [None, "staging.pkrvars.hcl", "prod.pkrvars.hcl"])
@@ -60,7 +63,7 @@ def test_current_amazon_source_passes_syntax_check(packer, tmp_path):
     plugins.pkr.hcl cannot: 1.6.6 rejects the required_plugins block even there, so fmt (which
     parses it) is all 1.6.6 can check of it; `packer init` + `packer validate` on current Packer
     checks the rest (packer/README.md)."""
-    template = bake.assemble_legacy_template(tmp_path)
+    template = legacy.assemble_legacy_template(tmp_path)
     (template / "source.amazon-ebs.pkr.hcl").write_text(
         (PACKER_DIR / "source.amazon-ebs.pkr.hcl").read_text()
     )
@@ -68,23 +71,108 @@ def test_current_amazon_source_passes_syntax_check(packer, tmp_path):
     assert result.returncode == 0, f"packer validate -syntax-only:\n{result.stdout}{result.stderr}"
 
 
-def test_compat_source_is_the_current_one_minus_current_only_options():
-    """The compat amazon-ebs source differs from the current one only by what 1.6.6 lacks."""
+def test_legacy_source_is_the_current_one_minus_what_1_6_6_rejects(legacy_template):
+    """Generated at bake time: the current source with imds_support and deprecate_at dropped and
+    nothing else changed; no plugins block; no hand copy left in the repository."""
+    current = (PACKER_DIR / "source.amazon-ebs.pkr.hcl").read_text().splitlines()
+    generated = (legacy_template / "source.amazon-ebs.pkr.hcl").read_text().splitlines()
+    dropped = [line for line in current if re.match(r"\s*(imds_support|deprecate_at)\s*=", line)]
+    assert len(dropped) == 2, "the current source must set imds_support and deprecate_at"
+    assert generated[0].startswith("# Generated from packer/source.amazon-ebs.pkr.hcl")
+    assert generated[1:] == [line for line in current if line not in dropped]
+    assert not (legacy_template / "plugins.pkr.hcl").exists()
+    for name in ("build.pkr.hcl", "variables.pkr.hcl", "locals.pkr.hcl", "sources.pkr.hcl"):
+        assert (legacy_template / name).read_bytes() == (PACKER_DIR / name).read_bytes(), name
+    assert (legacy_template / "scripts").resolve() == PACKER_DIR / "scripts"
+    assert not (PACKER_DIR / "compat").exists()
 
-    def body(path: Path) -> list[str]:
-        return [
-            line
-            for line in path.read_text().splitlines()
-            if line.strip() and not line.startswith("#")
-        ]
 
-    current = body(PACKER_DIR / "source.amazon-ebs.pkr.hcl")
-    compat = body(PACKER_DIR / "compat" / "source.amazon-ebs.pkr.hcl")
-    current_only = [
-        line for line in current if re.match(r"^\s*(imds_support|deprecate_at)\s*=", line)
-    ]
-    assert len(current_only) == 2, "the current source must set imds_support and deprecate_at"
-    assert [line for line in current if line not in current_only] == compat
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('source "x" "y" {\n  imds_support = "v2.0"\n}\n', "deprecate_at 0 times"),
+        (
+            'source "x" "y" {\n  imds_support = "v2.0"\n  imds_support = "v2.0"\n'
+            '  deprecate_at = "x"\n}\n',
+            "imds_support 2 times",
+        ),
+        (
+            'source "x" "y" {\n  imds_support = "v2.0"\n  deprecate_at = timeadd(\n'
+            '    timestamp(), "1h")\n}\n',
+            "deprecate_at spans several lines",
+        ),
+    ],
+    ids=["missing", "repeated", "multi-line"],
+)
+def test_legacy_generation_refuses_what_it_cannot_drop_safely(text, message):
+    """A renamed or reshaped option fails the bake loudly instead of drifting silently."""
+    with pytest.raises(ValueError, match=message):
+        legacy.legacy_source(text, ("imds_support", "deprecate_at"), "packer/x.pkr.hcl")
+
+
+def test_legacy_packer_is_detected():
+    assert legacy.packer_is_legacy("Packer v1.6.6")
+    assert not legacy.packer_is_legacy("Packer v1.11.2\n\nYour version of Packer is out of date!")
+    assert not legacy.packer_is_legacy("no version here")
+
+
+def test_the_bake_builds_in_the_home_region_only():
+    """Sharing and copies are Pulumi resources (components/golden_image.py), not the bake's."""
+    for path in PACKER_DIR.glob("*.pkr*.hcl"):
+        text = path.read_text()
+        for option in ("ami_users", "ami_regions", "region_kms_key_ids", "ami_groups"):
+            assert not re.search(rf"^\s*{option}\s*=", text, re.M), f"{path.name}: {option}"
+    variables = (PACKER_DIR / "variables.pkr.hcl").read_text()
+    assert 'variable "kms_key_id"' in variables
+    assert re.search(
+        r"kms_key_id\s*=\s*var\.kms_key_id", (PACKER_DIR / "source.amazon-ebs.pkr.hcl").read_text()
+    )
+
+
+def test_undeclared_sharing_variables_from_the_environment_are_ignored(packer, legacy_template):
+    """A caller still passing PKR_VAR_ami_users/ami_regions does not break the bake."""
+    import os
+
+    env = dict(os.environ, PKR_VAR_ami_users='["222222222222"]', PKR_VAR_ami_regions="[]")
+    result = subprocess.run(
+        [packer, "validate", *VARS, "."],
+        cwd=legacy_template,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, f"packer validate:\n{result.stdout}{result.stderr}"
+
+
+@pytest.mark.parametrize(
+    "service, valid", [("a" * image_contract.SERVICE_NAME_MAX, True), ("a" * 15, False)]
+)
+def test_template_service_limit_is_the_contracts(packer, legacy_template, service, valid):
+    result = run(
+        [packer, "validate", "-var", f"service={service}", "-var", "version=1.4.0", "."],
+        legacy_template,
+    )
+    assert (result.returncode == 0) is valid, result.stdout + result.stderr
+
+
+def test_template_refuses_build_metadata(packer, legacy_template):
+    result = run(
+        [packer, "validate", "-var", "service=checkout", "-var", "version=1.0.0+b.1", "."],
+        legacy_template,
+    )
+    assert result.returncode != 0 and "build metadata" in result.stdout + result.stderr
+
+
+def test_image_tags_are_the_contracts():
+    """local.tags (every image and snapshot) has exactly the contract's keys, in its order."""
+    text = (PACKER_DIR / "locals.pkr.hcl").read_text()
+    block = re.search(r"\n  tags = \{\n(.*?)\n  \}", text, re.S)
+    assert block
+    keys = tuple(re.findall(r"^\s*([A-Za-z]+)\s*=", block.group(1), re.M))
+    assert keys == image_contract.IMAGE_TAG_KEYS
+    assert f'ManagedBy      = "{image_contract.MANAGED_BY}"' in block.group(1)
 
 
 def test_current_source_requires_imdsv2_and_encryption():
@@ -108,11 +196,11 @@ def test_plugins_are_pinned():
 def test_content_defaults_match_the_template():
     """The digest's defaults are the template's defaults (else a default change would not show)."""
     text = (PACKER_DIR / "variables.pkr.hcl").read_text()
-    for name, value in bake.CONTENT_DEFAULTS.items():
+    for name, value in varfiles.CONTENT_DEFAULTS.items():
         block = re.search(rf'variable "{name}" {{(.*?)\n}}', text, re.S)
         assert block, name
         default = re.search(r"default\s*=\s*(.+)", block.group(1)).group(1).strip()
-        assert bake.parse_hcl_value(default) == value, name
+        assert varfiles.parse_hcl_value(default) == value, name
 
 
 def test_build_runs_every_script_once_and_image_tests_last():

@@ -72,6 +72,32 @@ finally:
     server.terminate()
 ' "$GF_VERSION"
 
+# The CloudWatch agent runs as its config's run_as_user and can ship only what that user can
+# read: every file of its collect_list, as it is now or, where no daemon has written it yet, as
+# rsyslog would create it ($FileOwner/$FileGroup/$FileCreateMode), checked and removed again.
+agent_config=/etc/golden-fleet/cloudwatch-agent.json
+agent_user="$(sed -n 's/.*"run_as_user": *"\([a-z_][a-z0-9_-]*\)".*/\1/p' "$agent_config" 2>/dev/null || true)"
+check "agent config names its user" test -n "$agent_user"
+check "agent user ${agent_user:-?} exists" id "${agent_user:-cwagent}"
+rsyslog_setting() { awk -v key="$1" '$1 == key {value = $2} END {print value}' /etc/rsyslog.conf; }
+agent_reads() { # user path
+  local user="$1" path="$2" created=""
+  if [ ! -e "$path" ]; then
+    install -o "$(rsyslog_setting '$FileOwner')" -g "$(rsyslog_setting '$FileGroup')" \
+      -m "$(rsyslog_setting '$FileCreateMode')" /dev/null "$path" || return 1
+    created=1
+  fi
+  setpriv --reuid="$user" --regid="$user" --init-groups test -r "$path"
+  local status=$?
+  if [ -n "$created" ]; then rm -f "$path"; fi
+  return "$status"
+}
+agent_files="$(grep -o '"file_path": *"[^"]*"' "$agent_config" 2>/dev/null | sed 's/.*: *"\(.*\)"$/\1/' || true)"
+check "agent config ships files" test -n "$agent_files"
+for path in $agent_files; do
+  check "agent user ${agent_user:-?} reads $path" agent_reads "${agent_user:-cwagent}" "$path"
+done
+
 check "no ssh host keys" bash -c '! ls /etc/ssh/ssh_host_* 2>/dev/null'
 check "machine-id empty" test ! -s /etc/machine-id
 check "apt lists empty" bash -c '[ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e ^partial$ -e ^lock$)" ]'

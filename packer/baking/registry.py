@@ -1,0 +1,70 @@
+"""The images already in EC2: reuse one of the same content, refuse the same version from other
+content, and remove what a failed bake left behind. Home region only: copies to other regions
+and launch permissions for other accounts are Pulumi resources of the GoldenImage component."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from components.image_contract import MANAGED_BY, image_name_filter, is_image_name, tag_map
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # "reuse", "conflict" or "build"
+    image: dict | None = None
+
+
+def decide(images: list[dict], service: str, version: str, digest: str) -> Decision:
+    """Reuse an available image with this digest; refuse one of this version with another digest."""
+    ours = [
+        i
+        for i in images
+        if is_image_name(i.get("Name"), service, version)
+        and tag_map(i).get("ManagedBy") == MANAGED_BY
+    ]
+    available = sorted(
+        (i for i in ours if i.get("State") == "available"), key=lambda i: i.get("CreationDate", "")
+    )
+    for image in reversed(available):
+        if tag_map(image).get("TemplateDigest") == digest:
+            return Decision("reuse", image)
+    if available:
+        return Decision("conflict", available[-1])
+    return Decision("build")
+
+
+def find_images(ec2, service: str, version: str) -> list[dict]:
+    """This account's managed images of the version (the name filter is wider; decide() narrows)."""
+    response = ec2.describe_images(
+        Owners=["self"],
+        # A deprecated image is still this version's image: never bake the version twice. (The
+        # owner sees its deprecated images anyway, per the EC2 API reference for IncludeDeprecated;
+        # asking explicitly keeps that true if this lookup ever runs from another account.)
+        IncludeDeprecated=True,
+        Filters=[
+            {"Name": "name", "Values": [image_name_filter(service, version)]},
+            {"Name": "tag:ManagedBy", "Values": [MANAGED_BY]},
+        ],
+    )
+    return response["Images"]
+
+
+def remove_images(ec2, name: str) -> list[str]:
+    """Deregister every image called ``name`` (and delete its snapshots) in the client's region.
+
+    Best effort on a path that is already failing: an error here must not hide the first one."""
+    removed: list[str] = []
+    with contextlib.suppress(Exception):
+        for image in ec2.describe_images(
+            Owners=["self"], IncludeDeprecated=True, Filters=[{"Name": "name", "Values": [name]}]
+        )["Images"]:
+            ec2.deregister_image(ImageId=image["ImageId"])
+            removed.append(image["ImageId"])
+            for mapping in image.get("BlockDeviceMappings", []):
+                snapshot = mapping.get("Ebs", {}).get("SnapshotId")
+                if snapshot:
+                    with contextlib.suppress(Exception):
+                        ec2.delete_snapshot(SnapshotId=snapshot)
+    return removed

@@ -1,0 +1,69 @@
+"""baking.rootfs and baking.build_host: the spare copy is used only when it is current; every
+build-host command runs in its own namespaces."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import bake_fixtures  # noqa: F401  (puts packer/, the bake package's home, on sys.path)
+from baking import rootfs
+from baking.build_host import host_command
+
+
+def pristine(tmp_path: Path) -> Path:
+    tree = tmp_path / "bookworm-minbase"
+    tree.mkdir()
+    (tree / ".complete").touch()
+    (tree / "marker").write_text("pristine")
+    return tree
+
+
+def test_no_spare_means_a_copy(tmp_path):
+    assert rootfs.take_spare(pristine(tmp_path), tmp_path / "target") is False
+    assert not (tmp_path / "target").exists()
+
+
+def test_a_current_spare_is_moved_into_place(tmp_path):
+    tree = pristine(tmp_path)
+    spare = rootfs.spare_rootfs(tree)
+    spare.mkdir()
+    (spare / ".complete").touch()
+    stamp = (tree / ".complete").stat().st_mtime_ns
+    os.utime(spare / ".complete", ns=(stamp, stamp))
+    assert rootfs.take_spare(tree, tmp_path / "target") is True
+    assert (tmp_path / "target" / ".complete").exists() and not spare.exists()
+
+
+def test_a_spare_of_an_older_pristine_tree_is_discarded(tmp_path):
+    tree = pristine(tmp_path)
+    spare = rootfs.spare_rootfs(tree)
+    spare.mkdir()
+    (spare / ".complete").touch()
+    os.utime(spare / ".complete", ns=(1, 1))
+    assert rootfs.take_spare(tree, tmp_path / "target") is False
+    assert not spare.exists() and not (tmp_path / "target").exists()
+
+
+def test_spare_copy_finish_keeps_it_and_abort_leaves_nothing(tmp_path):
+    tree = pristine(tmp_path)
+    copy = rootfs.SpareCopy(tree)
+    copy.finish()
+    assert (rootfs.spare_rootfs(tree) / "marker").read_text() == "pristine"
+    leftovers = [p for p in tmp_path.iterdir() if p.name.startswith("bookworm-minbase.spare-")]
+    assert leftovers == []
+    aborted = rootfs.SpareCopy(tree)
+    aborted.abort()
+    assert not aborted.partial.exists()
+
+
+def test_cache_lives_under_xdg_cache_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert rootfs.cache_dir() == tmp_path / "golden-fleet"
+
+
+def test_build_host_commands_run_in_their_own_namespaces():
+    argv = host_command(Path("/r"), ["true"])
+    assert argv[:5] == ["unshare", "--mount", "--pid", "--fork", "--kill-child"]
+    assert "--net" not in argv and argv[-2:] == ["/r", "true"]
+    assert "--net" in host_command(Path("/r"), ["true"], own_network=True)

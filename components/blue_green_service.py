@@ -219,6 +219,8 @@ class BlueGreenService(pulumi.ComponentResource):
                     load_balancer_arn=alb.arn,
                     load_balancer_arn_suffix=alb.arn_suffix,
                     attachment_port=ATTACHMENT_PORTS[color],
+                    certificate_arn=args.certificate_arn,
+                    ssl_policy=lb.ssl_policy,
                     health=args.health,
                     deregistration_delay=lb.deregistration_delay,
                     tags=instance_tags(

@@ -81,6 +81,10 @@ class FleetArgs:
     """The load balancer as CloudWatch names it (the alarms' ``LoadBalancer`` dimension)."""
     attachment_port: int
     """Port of the color's attachment listener; no security-group rule may open it."""
+    certificate_arn: str | None
+    """The stack's certificate: with one, the attachment listener is HTTPS like the rest."""
+    ssl_policy: str
+    """TLS 1.3 policy of an HTTPS attachment listener."""
     health: HealthConfig
     """Capacity and refresh timeouts, alarm thresholds."""
     deregistration_delay: int = 30
@@ -284,13 +288,21 @@ class Fleet(pulumi.ComponentResource):
             opts=child,
         )
         # Puts the target group in use (health-checked) before the group waits for healthy
-        # targets; unreachable: no security-group rule opens this port.
+        # targets; unreachable: no security-group rule opens this port. In a stack with a
+        # certificate it is HTTPS on the same TLS 1.3 policy, so that opening the port by
+        # mistake would still never serve plain HTTP.
+        tls = (
+            {"protocol": "HTTPS", "ssl_policy": args.ssl_policy,
+             "certificate_arn": args.certificate_arn}
+            if args.certificate_arn
+            else {"protocol": "HTTP"}
+        )
         attachment = aws.lb.Listener(
             f"{name}-attach",
             load_balancer_arn=args.load_balancer_arn,
             port=args.attachment_port,
-            protocol="HTTP",
             default_actions=[{"type": "forward", "target_group_arn": target_group.arn}],
+            **tls,
             tags={"Color": args.color, "Purpose": "health-check-attachment"},
             opts=child,
         )

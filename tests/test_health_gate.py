@@ -149,16 +149,23 @@ def test_refresh_is_stopped_by_exactly_its_colors_alarms(gated):
 
 def test_target_groups_are_in_use_through_unreachable_attachment_listeners(gated):
     """Each color's attachment listener forwards only to its own target group, on a port that no
-    security-group rule opens; the client-facing ports stay 80 and 443."""
-    _, _, run = gated
+    security-group rule opens; the client-facing ports stay 80 and 443. With a certificate it
+    is HTTPS on the TLS 1.3 policy, like every other listener of the stack."""
+    stack, _, run = gated
     sg = run.one("aws:ec2/securityGroup:SecurityGroup", "checkout-alb-sg").state["id"]
     into_alb = [r.inputs for r in run.of_type(INGRESS) if r.inputs["securityGroupId"] == sg]
     assert into_alb, "the load balancer must have ingress rules"
     opened = {port for r in into_alb for port in range(int(r["fromPort"]), int(r["toPort"]) + 1)}
     assert opened <= {HTTP_PORT, HTTPS_PORT}, opened
+    https = stack == "prod"
     for color in COLORS:
         attach = run.one(LISTENER, f"checkout-{color}-attach").inputs
         assert attach["port"] == ATTACHMENT_PORTS[color] and attach["port"] not in opened
+        if https:
+            assert attach["protocol"] == "HTTPS", "a stack with a certificate never serves HTTP"
+            assert attach["sslPolicy"].startswith("ELBSecurityPolicy-TLS13-")
+        else:
+            assert attach["protocol"] == "HTTP"
         [action] = attach["defaultActions"]
         assert action["targetGroupArn"] == run.one(TG, f"checkout-{color}-tg").state["arn"]
 

@@ -10,7 +10,10 @@ from components import (
     GoldenImage,
     GoldenImageArgs,
 )
-from components.config import COLORS
+from components.config import COLORS, BakeImage
+from components.golden_image import distributing_colors
+from components.image_grant import ImageGrant, ImageGrantArgs
+from components.image_key import ImageKey, ImageKeyArgs
 from components.runtime_config import read_stack_config
 from components.tags import stack_tags
 
@@ -21,6 +24,31 @@ tags = stack_tags(pulumi.get_project(), pulumi.get_stack(), config.service.name)
 provider = aws.Provider("aws", region=config.region, default_tags={"tags": tags})
 with_provider = pulumi.ResourceOptions(providers=[provider])
 
+# Image encryption and sharing: the baking stack owns one image key per region its images live
+# in; a promoting stack grants its Auto Scaling service-linked role the use of the baker's key.
+image_keys: dict[str, ImageKey] = {}
+image_grant: ImageGrant | None = None
+if isinstance(config.image, BakeImage):
+    image_keys = {
+        region: ImageKey(
+            f"{config.service.name}-image-key-{region}",
+            ImageKeyArgs(
+                service=config.service.name,
+                region=region,
+                share_with_accounts=list(config.image.share_with_accounts),
+            ),
+            opts=with_provider,
+        )
+        for region in (config.region, *config.image.copy_to_regions)
+    }
+else:
+    image_grant = ImageGrant(
+        f"{config.service.name}-image-grant",
+        ImageGrantArgs(kms_key_arn=config.image.kms_key_arn),
+        opts=with_provider,
+    )
+
+distributors = distributing_colors({c.value: config.fleets[c].version for c in COLORS})
 images = {
     color: GoldenImage(
         f"{config.service.name}-{color.value}-image",
@@ -29,6 +57,10 @@ images = {
             version=config.fleets[color].version,
             region=config.region,
             source=config.image,
+            kms_key_arn=image_keys[config.region].key_arn if image_keys else "",
+            copy_keys={r: k.key_arn for r, k in image_keys.items() if r != config.region},
+            distribute=color.value in distributors,
+            launchable_after=image_grant.grant_id if image_grant else None,
         ),
         opts=with_provider,
     )
@@ -71,6 +103,9 @@ pulumi.export("liveColor", config.live_color.value)
 pulumi.export("stableColor", config.stable_color.value)
 pulumi.export("traffic", {color.value: config.traffic[color] for color in COLORS})
 pulumi.export("listenerArn", service.listener_arn)
+if image_keys:
+    # What a promoting stack names as image.kmsKeyArn: the key of the region it runs in.
+    pulumi.export("imageKeyArns", {region: key.key_arn for region, key in image_keys.items()})
 for color in COLORS:
     pulumi.export(
         color.value,

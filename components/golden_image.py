@@ -1,22 +1,34 @@
 """GoldenImage: the AMI one color runs, baked here or promoted from the baking account.
 
-``bake`` mode runs the bake wrapper as a ``pulumi_command`` Command. Its ``triggers`` hold only
-what defines the image (service and version), and ``replace_on_changes=["triggers"]`` makes a
-version bump a *replacement* in ``pulumi preview``. Any other input edit (sharing, regions) runs
-the ``update`` command, which re-emits the previous AMI id: a color serving traffic is never
-rebaked because someone edited a cosmetic input. Template changes ship under a new version;
-the wrapper refuses to bake one version from two different templates.
+``bake`` mode runs the bake wrapper as a ``pulumi_command`` Command, with the program's own
+interpreter (components/interpreter.py): the language host puts the project's virtualenv on the
+program only, so a ``python`` from PATH lacks boto3, or does not exist. Its ``triggers`` hold
+only what defines the image (service and version), and ``replace_on_changes=["triggers"]``
+makes a version bump a *replacement* in ``pulumi preview``. Any other input edit runs the
+``update`` command, which re-emits the previous AMI id: a color serving traffic is never rebaked
+because someone edited a cosmetic input. Template changes ship under a new version; the wrapper
+refuses to bake one version from two different templates. The bake builds in the home region
+only, encrypted with the stack's image key there (PKR_VAR_kms_key_id); the accounts that may
+launch the image and its copies to other regions are resources of an ImageDistribution
+(components/image_distribution.py) under the first color that runs the version.
 
 ``promote`` mode never bakes: it finds the image that the baking account built for this
 version, by owner and name. AMI tags are not visible to the accounts an image is shared with,
-so the name ``<service>-<version>-<timestamp>`` is the cross-account key.
+so the name ``<service>-<version>-<timestamp>`` is the cross-account key. The baking template
+deprecates every image a year after its bake, and EC2 hides a deprecated AMI from
+DescribeImages for every account but its owner unless the call asks for deprecated images
+(EC2 User Guide, "Deprecate an Amazon EC2 AMI", ami-deprecate.html). A lookup without them
+would fail ("never baked") for any version a year old, a listener-only rollback included; so a
+second lookup asks for them, and a match that is not deprecated is preferred when both exist.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -24,6 +36,12 @@ from pulumi_command import local
 
 from components.config import BakeImage, PromoteImage, check_version
 from components.image_contract import image_name_filter, image_name_regex
+from components.image_distribution import (
+    ImageDistribution,
+    ImageDistributionArgs,
+    distribution_name,
+)
+from components.interpreter import program_python
 
 BAKE_SCRIPT = "packer/bake.py"
 
@@ -42,12 +60,27 @@ class GoldenImageArgs:
     """Region the image must exist in (the stack's region)."""
     source: BakeImage | PromoteImage
     """How the image is obtained: the stack's validated ``golden-fleet:image``."""
+    kms_key_arn: pulumi.Input[str] = ""
+    """(bake) The image key of the home region the bake encrypts with (ImageKey.key_arn)."""
+    copy_keys: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """(bake) Copy region -> that region's image key, one per image.copyToRegions entry."""
+    distribute: bool = True
+    """(bake) This color owns its version's launch permissions and copies: true for the first
+    color running the version (see :func:`distributing_colors`), false for the other."""
+    launchable_after: pulumi.Input[str] | None = None
+    """(promote) Something ``image_id`` waits for before it is known, so that nothing launches
+    the image before it: the Auto Scaling grant on the baking account's key."""
 
 
-def bake_command(service: str, version: str, region: str, var_file: str | None) -> str:
-    """The bake wrapper's command line. Every value is validated and quoted; no secrets."""
+def bake_command(
+    service: str, version: str, region: str, var_file: str | None, python: str | None = None
+) -> str:
+    """The bake wrapper's command line, run by the program's interpreter (``python``, by
+    default :func:`program_python`). Every value is validated and quoted; no secrets."""
     check_version(version)
-    parts = ["python", BAKE_SCRIPT, "--version", version, "--service", service, "--region", region]
+    interpreter = python or program_python()
+    parts = [interpreter, BAKE_SCRIPT, "--version", version, "--service", service, "--region",
+             region]
     if var_file:
         parts += ["--var-file", var_file]
     return shlex.join(parts)
@@ -58,16 +91,29 @@ def _hcl_list(values: list[str]) -> str:
     return json.dumps(list(values))
 
 
-def bake_environment(bake: BakeImage) -> dict[str, str]:
-    """Packer variables for the bake, passed as PKR_VAR_* (never on the command line)."""
+def bake_environment(bake: BakeImage, kms_key_arn: pulumi.Input[str] = "") -> dict[str, Any]:
+    """Packer variables for the bake, passed as PKR_VAR_* (never on the command line).
+
+    No sharing and no copies: those are ImageDistribution resources, so that an edit reaches
+    images already baked. The key is the stack's image key in the home region; an empty one
+    means the account's default EBS key, whose images no other account can launch.
+    """
     return {
         "PKR_VAR_source_ami_owners": _hcl_list(bake.source.owners),
         "PKR_VAR_source_ami_name": bake.source.name,
         "PKR_VAR_runtime": bake.runtime.value,
         "PKR_VAR_instance_type": bake.build_instance_type,
-        "PKR_VAR_ami_users": _hcl_list(bake.share_with_accounts),
-        "PKR_VAR_ami_regions": _hcl_list(bake.copy_to_regions),
+        "PKR_VAR_kms_key_id": kms_key_arn,
     }
+
+
+def distributing_colors(versions: Mapping[str, str]) -> set[str]:
+    """The colors that own their version's distribution: the first (in the mapping's order)
+    of each version, so one version has exactly one, whichever colors run it."""
+    owners: dict[str, str] = {}
+    for color, version in versions.items():
+        owners.setdefault(version, color)
+    return set(owners.values())
 
 
 def bake_triggers(service: str, version: str) -> list[str]:
@@ -75,15 +121,24 @@ def bake_triggers(service: str, version: str) -> list[str]:
     return [service, version]
 
 
-def pick_promoted_image(ids: list[str], service: str, version: str, owner: str) -> str:
-    """The newest matching image, or a clear failure naming what was never baked."""
-    if not ids:
-        raise ValueError(
-            f"no image {service} {version} owned by account {owner}: this version was never "
-            f"baked (or not shared with this account). Bake it in the baking stack first; "
-            f"looked for AMI names matching {image_name_filter(service, version)!r}"
-        )
-    return ids[0]
+def pick_promoted_image(
+    ids: list[str],
+    service: str,
+    version: str,
+    owner: str,
+    including_deprecated: list[str] | None = None,
+) -> str:
+    """The newest matching image that is not deprecated (``ids``), else the newest deprecated
+    one (``including_deprecated``), or a clear failure naming what was never baked."""
+    for candidates in (ids, including_deprecated or []):
+        if candidates:
+            return candidates[0]
+    raise ValueError(
+        f"no image {service} {version} owned by account {owner}: this version was never "
+        f"baked (or not shared with this account). Bake it in the baking stack first; "
+        f"looked for AMI names matching {image_name_filter(service, version)!r}, "
+        "deprecated images included"
+    )
 
 
 class GoldenImage(pulumi.ComponentResource):
@@ -101,7 +156,7 @@ class GoldenImage(pulumi.ComponentResource):
                 f"{name}-bake",
                 create=bake_command(args.service, args.version, args.region, source.var_file),
                 update=REEMIT_PREVIOUS_IMAGE,
-                environment=bake_environment(source),
+                environment=bake_environment(source, args.kms_key_arn),
                 triggers=bake_triggers(args.service, args.version),
                 opts=pulumi.ResourceOptions(
                     parent=self,
@@ -112,19 +167,43 @@ class GoldenImage(pulumi.ComponentResource):
                 ),
             )
             self.image_id = bake.stdout.apply(str.strip)
+            if args.distribute:
+                ImageDistribution(
+                    distribution_name(args.service, args.version),
+                    ImageDistributionArgs(
+                        service=args.service,
+                        version=args.version,
+                        image_id=self.image_id,
+                        home_region=args.region,
+                        share_with_accounts=list(source.share_with_accounts),
+                        copy_keys=dict(args.copy_keys),
+                    ),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
         else:
-            found = aws.ec2.get_ami_ids_output(
-                owners=[source.owner_account_id],
-                filters=[
-                    {"name": "name", "values": [image_name_filter(args.service, args.version)]},
-                    {"name": "state", "values": ["available"]},
-                ],
-                name_regex=image_name_regex(args.service, args.version),
-                sort_ascending=False,
-                opts=pulumi.InvokeOutputOptions(parent=self),
-            )
+
+            def lookup(include_deprecated: bool) -> aws.ec2.GetAmiIdsResult:
+                return aws.ec2.get_ami_ids_output(
+                    owners=[source.owner_account_id],
+                    filters=[
+                        {"name": "name",
+                         "values": [image_name_filter(args.service, args.version)]},
+                        {"name": "state", "values": ["available"]},
+                    ],
+                    name_regex=image_name_regex(args.service, args.version),
+                    sort_ascending=False,
+                    include_deprecated=include_deprecated,
+                    opts=pulumi.InvokeOutputOptions(parent=self),
+                )
+
+            current, everything = lookup(False), lookup(True)
             owner = source.owner_account_id
-            self.image_id = found.ids.apply(
-                lambda ids: pick_promoted_image(list(ids or []), args.service, args.version, owner)
+            self.image_id = pulumi.Output.all(
+                current.ids, everything.ids, args.launchable_after
+            ).apply(
+                lambda found: pick_promoted_image(
+                    list(found[0] or []), args.service, args.version, owner,
+                    including_deprecated=list(found[1] or []),
+                )
             )
         self.register_outputs({"imageId": self.image_id})

@@ -30,6 +30,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MAIN = PROJECT_ROOT / "__main__.py"
 ACCOUNT = "111111111111"
 REGION = "eu-west-1"
+# The account each stack deploys from (what get_caller_identity answers): prod's own account is
+# the one staging shares its images with.
+STACK_ACCOUNTS = {"staging": ACCOUNT, "prod": "222222222222"}
 
 
 def load_stack_config(path: str | Path) -> dict[str, Any]:
@@ -56,11 +59,17 @@ class BakedImage:
     owner: str
     name: str  # <service>-<version>-<timestamp>
     image_id: str
+    deprecated: bool = False  # past its deprecation time: hidden unless the lookup asks
 
 
-def baked_image(owner: str, service: str, version: str) -> BakedImage:
-    name = f"{service}-{version}-20261101T120000Z"
-    return BakedImage(owner, name, baked_ami_id(service, version))
+def baked_image(
+    owner: str, service: str, version: str, stamp: str = "20261101T120000Z",
+    deprecated: bool = False,
+) -> BakedImage:
+    name = f"{service}-{version}-{stamp}"
+    image_id = baked_ami_id(service, version) if stamp == "20261101T120000Z" else (
+        f"ami-{_hex('ami', service, version, stamp)}")
+    return BakedImage(owner, name, image_id, deprecated)
 
 
 # Load balancer resources are their ARNs; the kind is the ARN's resource-type part.
@@ -72,8 +81,9 @@ _ELB_ARN_KINDS = {
 
 
 class FleetMocks(pulumi.runtime.Mocks):
-    def __init__(self, images: Iterable[BakedImage] = ()):
+    def __init__(self, images: Iterable[BakedImage] = (), account: str = ACCOUNT):
         self.images = list(images)
+        self.account = account
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
@@ -91,6 +101,8 @@ class FleetMocks(pulumi.runtime.Mocks):
             service, version = inputs["triggers"]
             state["stdout"] = baked_ami_id(service, version)
             state["stderr"] = ""
+            # What the bake registered, as the account's own image (the copy's get_ami reads it).
+            self.images.append(baked_image(self.account, service, version))
             return f"{name}-{suffix[:8]}", state
         if not args.custom:
             return f"{name}-component", state
@@ -133,12 +145,45 @@ class FleetMocks(pulumi.runtime.Mocks):
             state["arn"] = f"arn:aws:iam::{ACCOUNT}:instance-profile/{resource_id}"
         elif token == "aws:cloudwatch/logGroup:LogGroup":
             state["arn"] = arn_base.format(service="logs") + f":log-group:{inputs['name']}"
+        elif token == "aws:kms/key:Key":
+            # A key id is a UUID; its ARN names the key's own region (the `region` argument).
+            digest = _hex("kms", name, length=32)
+            resource_id = "-".join(
+                (digest[:8], digest[8:12], digest[12:16], digest[16:20], digest[20:32]))
+            region = inputs.get("region") or REGION
+            state["keyId"] = resource_id
+            state["arn"] = f"arn:aws:kms:{region}:{self.account}:key/{resource_id}"
+        elif token == "aws:kms/grant:Grant":
+            state["grantId"] = _hex("grant", name, length=64)
+            resource_id = f"{inputs['keyId']}:{state['grantId']}"
+        elif token == "aws:ec2/amiCopy:AmiCopy":
+            resource_id = f"ami-{_hex('ami-copy', inputs.get('region'), inputs['sourceAmiId'])}"
+            state["arn"] = f"arn:aws:ec2:{inputs.get('region')}::image/{resource_id}"
         return resource_id, state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         self.calls.append((args.token, dict(args.args)))
         if args.token == "aws:ec2/getAmiIds:getAmiIds":
             return {"id": REGION, "ids": self._find_images(dict(args.args))}
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "id": self.account,
+                "accountId": self.account,
+                "arn": f"arn:aws:sts::{self.account}:assumed-role/deploy/pulumi",
+                "userId": "AROAEXAMPLEDEPLOYROLE:pulumi",
+            }
+        if args.token == "aws:ec2/getAmi:getAmi":
+            wanted = {v for f in args.args.get("filters") or [] if f["name"] == "image-id"
+                      for v in f["values"]}
+            owners = set(args.args.get("owners") or [])
+            found = [i for i in self.images if i.image_id in wanted
+                     and (i.owner in owners or ("self" in owners and i.owner == self.account))]
+            if not found:
+                raise ValueError("Your query returned no results.")
+            image = found[-1]
+            return {"id": image.image_id, "imageId": image.image_id, "name": image.name,
+                    "description": f"{image.name}: CIS-hardened Debian 12",
+                    "deprecationTime": "2027-11-01T12:00:00.000Z", "ownerId": image.owner}
         raise NotImplementedError(f"no mock for the call {args.token}")
 
     def _find_images(self, query: dict[str, Any]) -> list[str]:
@@ -150,10 +195,12 @@ class FleetMocks(pulumi.runtime.Mocks):
             for value in f["values"]
         ]
         regex = re.compile(query["nameRegex"]) if query.get("nameRegex") else None
+        deprecated_too = bool(query.get("includeDeprecated"))
         found = [
             image
             for image in self.images
             if image.owner in owners
+            and (deprecated_too or not image.deprecated)
             and all(fnmatch.fnmatchcase(image.name, p) for p in name_patterns)
             and (regex is None or regex.search(image.name))
         ]
@@ -223,7 +270,7 @@ def run_program(
     """
     if images is None:
         images = _images_for(config)
-    mocks = FleetMocks(images)
+    mocks = FleetMocks(images, account=STACK_ACCOUNTS.get(stack, ACCOUNT))
     registered: dict[str, Registered] = {} if record_into is None else record_into
 
     def record(args: pulumi.ResourceTransformationArgs):
@@ -242,6 +289,8 @@ def run_program(
                 "protect": opts.protect if opts else None,
                 "has_parent": bool(opts and opts.parent),
                 "depends_on": _dependency_names(opts.depends_on if opts else None),
+                "retain_on_delete": opts.retain_on_delete if opts else None,
+                "deleted_with": getattr(opts.deleted_with, "_name", None) if opts else None,
             },
         )
         return None

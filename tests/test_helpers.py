@@ -24,10 +24,15 @@ from components.tags import asg_tag_blocks, fleet_tags, instance_tags, stack_tag
 
 
 def test_bake_command_is_the_documented_interface():
+    """The wrapper runs with the program's own interpreter, never a ``python`` from PATH."""
+    from components.interpreter import program_python
+
     assert shlex.split(bake_command("checkout", "2.0.0-rc.1", "eu-west-1", None)) == [
-        "python", "packer/bake.py", "--version", "2.0.0-rc.1", "--service", "checkout",
+        program_python(), "packer/bake.py", "--version", "2.0.0-rc.1", "--service", "checkout",
         "--region", "eu-west-1",
     ]
+    venv = bake_command("checkout", "1.0.0", "eu-west-1", None, python="venv/bin/python")
+    assert shlex.split(venv)[0] == "venv/bin/python"
     assert bake_command("checkout", "1.0.0", "eu-west-1", "packer/prod.pkrvars.hcl").endswith(
         "--var-file packer/prod.pkrvars.hcl"
     )
@@ -41,12 +46,15 @@ def test_bake_command_refuses_what_is_not_a_version(version):
 
 def test_bake_environment_carries_packer_variables_not_secrets(staging_config):
     bake = parse_stack_config(staging_config).image
-    env = bake_environment(bake)
-    assert all(key.startswith("PKR_VAR_") for key in env)
-    assert json.loads(env["PKR_VAR_ami_users"]) == ["222222222222"]
+    key = "arn:aws:kms:eu-west-1:111111111111:key/4f1c2a9e-7b3d-4e8a-9c21-5d6e7f8a9b0c"
+    env = bake_environment(bake, key)
+    assert all(k.startswith("PKR_VAR_") for k in env)
+    assert env["PKR_VAR_kms_key_id"] == key
+    # Sharing and copies are Pulumi resources now: the bake builds in its home region only.
+    assert not {"PKR_VAR_ami_users", "PKR_VAR_ami_regions"} & set(env)
     assert json.loads(env["PKR_VAR_source_ami_owners"]) == ["136693071363"]
     assert env["PKR_VAR_runtime"] == "python"
-    assert not any("SECRET" in k or "TOKEN" in k or "KEY" in k for k in env)
+    assert not any("SECRET" in k or "TOKEN" in k or "PASSWORD" in k.upper() for k in env)
 
 
 def test_triggers_hold_only_what_defines_the_image():

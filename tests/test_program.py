@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shlex
 
 import pytest
 from harness import baked_ami_id, run_program
 
 from components.config import ConfigError
+from components.interpreter import program_python
 
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 ASG = "aws:autoscaling/group:Group"
@@ -47,7 +49,8 @@ def test_stack_outputs(stack_run):
 def test_every_resource_is_inside_a_component(stack_run):
     """Everything but the provider and the top-level components has ``parent=self``."""
     _, _, run = stack_run
-    top_level = {"aws", "checkout", "checkout-blue-image", "checkout-green-image"}
+    top_level = {"aws", "checkout", "checkout-blue-image", "checkout-green-image",
+                 "checkout-image-key-eu-west-1", "checkout-image-grant"}
     orphans = [
         r.name for r in run.resources.values() if r.name not in top_level and not r.parent
     ]
@@ -258,15 +261,18 @@ def test_bake_mode_bakes_each_color_through_the_wrapper(staging_config):
         color = command.name.split("-")[1]
         version = staging_config["golden-fleet:fleets"][color]["version"]
         i = command.inputs
+        # The program's own interpreter, never a `python` from PATH (components/interpreter.py).
         assert i["create"] == (
-            f"python packer/bake.py --version {version} --service checkout "
-            "--region eu-west-1 --var-file packer/staging.pkrvars.hcl"
+            f"{shlex.quote(program_python())} packer/bake.py --version {version} "
+            "--service checkout --region eu-west-1 --var-file packer/staging.pkrvars.hcl"
         )
         assert i["triggers"] == ["checkout", version]
         assert "PULUMI_COMMAND_STDOUT" in i["update"]
-        assert json.loads(i["environment"]["PKR_VAR_ami_users"]) == ["222222222222"]
+        # Sharing is a resource now (tests/test_program_images.py); the bake gets the key only.
+        assert i["environment"]["PKR_VAR_kms_key_id"].startswith("arn:aws:kms:eu-west-1:")
         assert "triggers" in command.options["replace_on_changes"], command.name
-        assert not run.mocks.calls, "a bake stack must not look images up"
+        assert not [t for t, _ in run.mocks.calls if "getAmi" in t], (
+            "a bake stack must not look images up")
 
 
 def test_promote_mode_looks_up_by_owner_and_exact_name(prod_config):
@@ -274,7 +280,8 @@ def test_promote_mode_looks_up_by_owner_and_exact_name(prod_config):
     assert not bake_commands(run), "prod must never bake"
     assert sorted(c.name for c in run.of_type(COMMAND)) == WAITERS
     lookups = [args for token, args in run.mocks.calls if token.endswith("getAmiIds")]
-    assert len(lookups) == 2
+    # Per color one lookup without and one with deprecated images (tests/test_program_images.py).
+    assert len(lookups) == 4
     for args in lookups:
         assert args["owners"] == ["111111111111"]
         assert {"name": "name", "values": ["checkout-1.4.0-*"]} in args["filters"]

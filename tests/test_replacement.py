@@ -47,6 +47,12 @@ def test_idle_color_version_bump_replaces_only_its_image(staging_config):
 
     changed = changed_resources(before, after)
     assert changed, "a version bump must change something"
+    # Launch permissions are per version (blue runs another one): green's old version's go,
+    # its new version's come, and no other.
+    shared = {n for n in changed if n.startswith(("checkout-1.5.0-", "checkout-1.6.0-"))}
+    assert shared == {f"checkout-{v}-{kind}" for v in ("1.5.0", "1.6.0")
+                      for kind in ("distribution", "launch-222222222222")}, shared
+    changed -= shared
     assert changed <= resources_of("green"), f"outside green: {changed - resources_of('green')}"
     assert not changed & resources_of("blue"), "the live color was touched"
     assert "checkout-listener" not in changed and "checkout-alb" not in changed
@@ -77,20 +83,22 @@ def test_idle_color_version_bump_in_a_promote_stack(prod_config):
     assert after.outputs["blue"] == before.outputs["blue"]
 
 
-def test_cosmetic_bake_input_edit_does_not_rebake(staging_config):
-    """Sharing with one more account changes the Command's environment, never its triggers:
-    the update runs, which re-emits the previous AMI id, so no fleet is touched."""
+def test_sharing_edit_does_not_rebake(staging_config):
+    """Sharing with one more account adds that account's launch permission on each image the
+    colors run and admits it in the key policy; no bake, template or fleet is touched."""
     before = run_program(staging_config)
     edited = copy.deepcopy(staging_config)
     edited["golden-fleet:image"]["shareWithAccounts"].append("333333333333")
     after = run_program(edited)
     changed = changed_resources(before, after)
-    assert changed == {"checkout-blue-image-bake", "checkout-green-image-bake"}, changed
+    assert changed == {
+        "checkout-1.4.0-launch-333333333333",
+        "checkout-1.5.0-launch-333333333333",
+        "checkout-image-key-eu-west-1-key",
+    }, changed
     for color in ("blue", "green"):
-        a = before.resources[f"checkout-{color}-image-bake"].inputs
-        b = after.resources[f"checkout-{color}-image-bake"].inputs
-        assert a["triggers"] == b["triggers"] and a["create"] == b["create"]
-        assert "PULUMI_COMMAND_STDOUT" in b["update"]
+        bake = after.resources[f"checkout-{color}-image-bake"]
+        assert "PULUMI_COMMAND_STDOUT" in bake.inputs["update"]
 
 
 @pytest.mark.parametrize("weights", [(90, 10), (50, 50), (0, 100)])

@@ -427,6 +427,10 @@ class Standby(StrEnum):
     COLD = "cold"  # scales to zero: a rollback first waits for instances to boot and pass checks
 
 
+MAX_IMAGE_AGE_DAYS_DEFAULT = 90
+MAX_IMAGE_AGE_DAYS_MAX = 365  # the bake's deprecation horizon (packer deprecate_at, 1 year)
+
+
 class ReleaseConfig(_Strict):
     stable: Color | None = Field(
         default=None,
@@ -434,6 +438,17 @@ class ReleaseConfig(_Strict):
         "Defaults to the color with the larger weight (blue on a tie).",
     )
     standby: Standby = Standby.WARM
+    # `status` warns when a color taking traffic runs an image older than this. 90 days is a
+    # quarterly rebake: every image then carries at most a quarter's unapplied patches. The
+    # bake deprecates images after 365 days, so a larger limit would warn only after that.
+    max_image_age_days: StrictInt = Field(
+        alias="maxImageAgeDays",
+        default=MAX_IMAGE_AGE_DAYS_DEFAULT,
+        ge=1,
+        le=MAX_IMAGE_AGE_DAYS_MAX,
+        description="Days after its bake that an image serving traffic is called stale by "
+        "`python -m release status`.",
+    )
 
 
 # ---------------------------------------------------------------------------------------------

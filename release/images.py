@@ -1,19 +1,39 @@
-"""Was a version ever baked? The same lookup a promote stack makes when it resolves its image.
+"""Finding a version's image, deprecated or not, and how old the images the colors run are.
 
 Images are named ``<service>-<version>-<timestamp>`` in the baking account. Tags are invisible
 to the accounts an image is shared with, so the name is the cross-account key: the lookup is
-``describe_images(Owners=[owner], Filters=[name = <service>-<version>-*])`` narrowed by an exact
-regular expression (``1.4.0-*`` would also match ``1.4.0-rc.1-...``).
+``describe_images(Owners=[owner], Filters=[name = <service>-<version>-*])`` narrowed by the exact
+rule of :mod:`components.image_contract` (``1.4.0-*`` would also match ``1.4.0-rc.1-...``).
+
+Every lookup asks for deprecated images too. The bake deprecates each image a year after it was
+built, and "for AMI users, the deprecated AMI does not appear in DescribeImages API calls unless
+you specify its ID or specify that deprecated AMIs must appear. AMI owners continue to see
+deprecated AMIs" (EC2 User Guide, "Deprecate an Amazon EC2 AMI", ami-deprecate.html). Without
+``IncludeDeprecated=True`` a promoting account would call a year-old version "never baked",
+although launch templates and Auto Scaling groups keep launching it by id (same page). When a
+deprecated and a current image of one version both exist, the current one is preferred.
 """
 
 from __future__ import annotations
 
-import re
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from components.config import BakeImage, StackConfig
-from components.golden_image import image_name_filter, image_name_regex
+from components.config import COLORS, BakeImage, Color, StackConfig
+from components.image_contract import (
+    TIMESTAMP_FORMAT,
+    image_name_filter,
+    is_image_name,
+)
 from release.transitions import BakeCheck, BakeStatus
+
+DAY = dt.timedelta(days=1)
+
+
+class NoCredentials(Exception):
+    """The default credential chain found nothing: no call was made."""
 
 
 def image_owner(cfg: StackConfig) -> str:
@@ -21,41 +41,216 @@ def image_owner(cfg: StackConfig) -> str:
     return "self" if isinstance(cfg.image, BakeImage) else cfg.image.owner_account_id
 
 
-def newest_image(images: list[dict[str, Any]], service: str, version: str) -> dict | None:
-    """The newest image whose name is exactly ``<service>-<version>-<timestamp>``."""
-    pattern = re.compile(image_name_regex(service, version))
-    matching = [i for i in images if pattern.match(i.get("Name", ""))]
-    # The timestamp suffix sorts chronologically, and unlike CreationDate it is what the bake set.
-    return max(matching, key=lambda i: i["Name"], default=None)
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def parse_aws_time(value: object) -> dt.datetime | None:
+    """EC2's ISO 8601 times (``2027-11-01T12:00:00.000Z``) as aware UTC datetimes; None for
+    anything else (absent, empty, or not a time), so a strange answer never reads as a date."""
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def build_time(name: str) -> dt.datetime | None:
+    """The bake time in an image name's ``<timestamp>`` suffix. A copy in another region has a
+    later CreationDate; the name keeps the time the image was built."""
+    try:
+        return dt.datetime.strptime(name[-16:], TIMESTAMP_FORMAT).replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+
+
+def is_deprecated(image: Mapping[str, Any], now: dt.datetime) -> bool:
+    """True once the image's DeprecationTime has passed (a future one is a schedule, not yet
+    a deprecation)."""
+    deprecation = parse_aws_time(image.get("DeprecationTime"))
+    return deprecation is not None and deprecation <= now
+
+
+def newest_image(
+    images: Iterable[Mapping[str, Any]],
+    service: str,
+    version: str,
+    now: dt.datetime | None = None,
+) -> dict | None:
+    """The image exactly named ``<service>-<version>-<timestamp>``: a current one before a
+    deprecated one, and the newest of those (the timestamp suffix sorts chronologically and,
+    unlike CreationDate, is what the bake set)."""
+    now = now or utcnow()
+    matching = [dict(i) for i in images if is_image_name(i.get("Name"), service, version)]
+    if not matching:
+        return None
+    return max(matching, key=lambda i: (not is_deprecated(i, now), i["Name"]))
+
+
+def describe_version_images(ec2: Any, owner: str, service: str, version: str) -> list[dict]:
+    """Every image of one version that ``owner`` has, deprecated ones included, all pages."""
+    found: list[dict] = []
+    request: dict[str, Any] = {
+        "Owners": [owner],
+        "Filters": [{"Name": "name", "Values": [image_name_filter(service, version)]}],
+        "IncludeDeprecated": True,
+    }
+    while True:
+        page = ec2.describe_images(**request)
+        found.extend(page.get("Images", []))
+        token = page.get("NextToken")
+        if not token:
+            return found
+        request["NextToken"] = token
+
+
+def _client(cfg: StackConfig) -> Any | str:
+    """An EC2 client for the stack's region, or why there is none."""
+    from release import aws_clients
+
+    if not aws_clients.has_credentials(cfg.region):
+        return "no AWS credentials found"
+    return aws_clients.client("ec2", cfg.region)
+
+
+def _failure(error: Exception) -> str:
+    from botocore.exceptions import ClientError
+
+    if isinstance(error, ClientError):
+        return f"AWS refused the lookup: {error.response.get('Error', {}).get('Code', 'error')}"
+    return f"the lookup failed: {error}"
+
+
+def _aws_errors() -> tuple[type[Exception], ...]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError)
+
+
+def find_image(cfg: StackConfig, version: str, ec2: Any = None) -> dict | None:
+    """The image ``version`` resolves to in the stack's region (the promote lookup, deprecated
+    images included). Raises :class:`NoCredentials` and botocore's errors; :func:`check_baked`
+    and :func:`read_image_ages` turn them into a status."""
+    if ec2 is None:
+        ec2 = _client(cfg)
+        if isinstance(ec2, str):
+            raise NoCredentials(ec2)
+    service = cfg.service.name
+    return newest_image(
+        describe_version_images(ec2, image_owner(cfg), service, version), service, version
+    )
 
 
 def check_baked(cfg: StackConfig, version: str, ec2: Any = None) -> BakeCheck:
     """Look the version's image up in the stack's region; never raises for AWS trouble.
 
-    ``ec2`` is a boto3 EC2 client (made from the default credential chain when omitted). Missing
+    ``ec2`` is a boto3 EC2 client (one from :mod:`release.aws_clients` when omitted). Missing
     credentials, a denied call or no network give ``UNKNOWN`` with the reason.
     """
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
     service, owner = cfg.service.name, image_owner(cfg)
     where = f"{image_name_filter(service, version)} owned by {owner} in {cfg.region}"
     try:
-        if ec2 is None:
-            session = boto3.session.Session(region_name=cfg.region)
-            if session.get_credentials() is None:
-                return BakeCheck(BakeStatus.UNKNOWN, "no AWS credentials found")
-            ec2 = session.client("ec2")
-        response = ec2.describe_images(
-            Owners=[owner],
-            Filters=[{"Name": "name", "Values": [image_name_filter(service, version)]}],
-        )
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "error")
-        return BakeCheck(BakeStatus.UNKNOWN, f"AWS refused the lookup: {code}")
-    except BotoCoreError as error:
-        return BakeCheck(BakeStatus.UNKNOWN, f"the lookup failed: {error}")
-    image = newest_image(response.get("Images", []), service, version)
+        image = find_image(cfg, version, ec2)
+    except NoCredentials as error:
+        return BakeCheck(BakeStatus.UNKNOWN, str(error))
+    except _aws_errors() as error:
+        return BakeCheck(BakeStatus.UNKNOWN, _failure(error))
     if image is None:
         return BakeCheck(BakeStatus.MISSING, where)
-    return BakeCheck(BakeStatus.FOUND, f"{image['Name']} ({image.get('ImageId', '?')})")
+    note = " (deprecated: still launchable by id)" if is_deprecated(image, utcnow()) else ""
+    return BakeCheck(BakeStatus.FOUND, f"{image['Name']} ({image.get('ImageId', '?')}){note}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Image age in `status`
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ImageAge:
+    """What one color's version resolves to, or why it could not be read."""
+
+    image_id: str | None = None
+    name: str | None = None
+    built: dt.datetime | None = None
+    deprecation: dt.datetime | None = None
+    problem: str | None = None  # set when the lookup failed or found nothing
+
+    @classmethod
+    def of(cls, image: Mapping[str, Any]) -> ImageAge:
+        name = image.get("Name", "")
+        return cls(
+            image_id=image.get("ImageId"),
+            name=name,
+            built=build_time(name) or parse_aws_time(image.get("CreationDate")),
+            deprecation=parse_aws_time(image.get("DeprecationTime")),
+        )
+
+
+def read_image_ages(cfg: StackConfig, ec2: Any = None) -> dict[Color, ImageAge]:
+    """One lookup per distinct version of the two colors; AWS trouble becomes ``problem``."""
+    versions = {cfg.fleets[color].version for color in COLORS}
+    found: dict[str, ImageAge] = {}
+    for version in sorted(versions):
+        try:
+            image = find_image(cfg, version, ec2)
+        except NoCredentials as error:
+            found[version] = ImageAge(problem=str(error))
+            continue
+        except _aws_errors() as error:
+            found[version] = ImageAge(problem=_failure(error))
+            continue
+        found[version] = (
+            ImageAge.of(image)
+            if image
+            else ImageAge(
+                problem=f"no image {image_name_filter(cfg.service.name, version)} "
+                f"owned by {image_owner(cfg)} in {cfg.region}"
+            )
+        )
+    return {color: found[cfg.fleets[color].version] for color in COLORS}
+
+
+def _days(delta: dt.timedelta) -> int:
+    return delta // DAY
+
+
+def age_lines(cfg: StackConfig, ages: Mapping[Color, ImageAge], now: dt.datetime) -> list[str]:
+    """``status`` lines: each color's image, age and deprecation date, then one warning per
+    color that takes traffic on an image older than ``release.maxImageAgeDays``."""
+    limit = cfg.release.max_image_age_days
+    lines: list[str] = []
+    warnings: list[str] = []
+    for color in COLORS:
+        age, version = ages[color], cfg.fleets[color].version
+        if age.problem is not None:
+            lines.append(f"image {color.value}: {version} — not read ({age.problem})")
+            continue
+        days = _days(now - age.built) if age.built else None
+        when = f"built {days} days ago" if days is not None else "build time unknown"
+        if age.deprecation is None:
+            deprecation = "no deprecation date"
+        elif age.deprecation <= now:
+            deprecation = f"deprecated since {age.deprecation:%Y-%m-%d} (still launchable by id)"
+        else:
+            deprecation = f"deprecates {age.deprecation:%Y-%m-%d}"
+        lines.append(f"image {color.value}: {age.name} ({age.image_id}), {when}, {deprecation}")
+        weight = cfg.traffic[color]
+        if weight > 0 and days is not None and days > limit:
+            warnings.append(
+                f"warning: {color.value} serves {weight}% of traffic on an image built {days} "
+                f"days ago, past release.maxImageAgeDays ({limit}): bake and deploy a fresh "
+                "build (patches land only in new images)"
+            )
+    return lines + warnings
+
+
+def status_lines(
+    cfg: StackConfig,
+    read: Callable[[StackConfig], Mapping[Color, ImageAge]] = read_image_ages,
+    now: dt.datetime | None = None,
+) -> list[str]:
+    """The image lines of ``status``; ``read`` is replaceable for tests."""
+    return age_lines(cfg, read(cfg), now or utcnow())

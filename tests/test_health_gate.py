@@ -239,3 +239,22 @@ def test_groups_wait_for_desired_not_min_nor_max(staging_config):
     staging_config["golden-fleet:fleets"]["blue"]["capacity"] = {"min": 1, "desired": 2, "max": 3}
     run = run_program(staging_config)
     assert run.one(ASG, "checkout-blue-asg").inputs["waitForElbCapacity"] == 2
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_waiter_module_accepts_the_command_line_the_program_writes(stack, staging_config,
+                                                                   prod_config):
+    """Contract with release/waiter.py: its own parser takes each waiter's arguments as the
+    program wrote them (the mock engine's realistic names and ARNs), value for value."""
+    from release.waiter import build_parser
+
+    config = {"staging": staging_config, "prod": prod_config}[stack]
+    run = run_program(config, stack=stack)
+    for color in COLORS:
+        argv = waiter_argv(run, color)
+        parsed = build_parser().parse_args(argv[3:])
+        assert parsed.group == flag(argv, "--group")
+        assert parsed.target_group_arn == flag(argv, "--target-group-arn")
+        assert str(parsed.launch_template_version) == flag(argv, "--launch-template-version")
+        assert parsed.region == config["aws:region"]
+        assert parsed.timeout == parse_stack_config(config).health.refresh_timeout

@@ -19,8 +19,6 @@ both always make a real change. Prints min/median/max of each and the ratio of t
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import os
 import shutil
 import signal
@@ -133,19 +131,14 @@ def main() -> int:
     server = start_server(port)
     try:
         import boto3
-        from live_stack import build
-
-        from release.cli import main as release
+        from live_stack import build, shift_file
 
         live = build(STACK, SERVICE, {"blue": 90, "green": 10})
         elbv2 = boto3.client("elbv2", region_name=REGION)
         with tempfile.TemporaryDirectory() as work:
             stack_file = Path(work) / f"Pulumi.{STACK}.yaml"
             shutil.copyfile(ROOT / f"Pulumi.{STACK}.yaml", stack_file)
-            with contextlib.redirect_stdout(io.StringIO()):
-                shifted = release(["shift", STACK, "10", "--file", str(stack_file)])
-            if shifted != 0:
-                raise SystemExit("the stack file cannot be shifted to 10 %")
+            shift_file(stack_file, STACK, 10)
             split = stack_file.read_bytes()
             bare = Path(work) / "bare_modify_listener.py"
             bare.write_text(BARE)

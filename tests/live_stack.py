@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 
 from components.alarm_names import ALARM_KINDS, alarm_name
-from release import edits, emergency
+from release import edits, emergency, transitions
 from release.transitions import ReleaseError
 
 REGION = "eu-west-1"
@@ -122,6 +122,12 @@ def build(stack: str, service: str, weights: dict[str, int], alarms: bool = True
                 cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="test")
                 names[color].append(name)
     return LiveStack(listener, groups, names, other)
+
+
+def shift_file(path: Path, stack: str, percent: int) -> None:
+    """The file as `python -m release shift` leaves it (same plan, same checked write), without
+    the command's look at live Auto Scaling groups, which these tests do not build."""
+    edits.write(edits.prepare(path, lambda cfg: transitions.shift(cfg, stack, percent)))
 
 
 def set_alarm(name: str, state: str = "ALARM") -> None:

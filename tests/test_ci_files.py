@@ -457,17 +457,60 @@ def test_merges_deploy_staging_then_prod_behind_the_production_environment(workf
         assert jobs[stack]["uses"] == "./.github/workflows/pulumi-deployment.yml"
 
 
-def test_a_stack_deploys_through_pulumi_deployments_one_run_at_a_time(workflows):
-    """The deployment job pushes the settings, then `pulumi deployment run update`; no overlap."""
+def test_a_stack_deploys_the_tested_commit_and_fails_unless_the_deployment_succeeds(workflows):
+    """Settings pushed, then run_deployment.py pinned to $GITHUB_SHA (it polls the status);
+    no `pulumi deployment run` (exit 0 on failure before pulumi/pulumi#24155), no overlap."""
     job = workflows["pulumi-deployment.yml"]["jobs"]["update"]
     assert job["environment"] == "${{ inputs.environment }}"
     assert job["concurrency"]["group"].endswith("${{ inputs.stack }}")
     assert job["concurrency"]["cancel-in-progress"] is False
     run = _run_text(job)
     assert 'deploy/apply_settings.py "deploy/${STACK}.deploy.yaml"' in run
-    assert re.search(r"pulumi deployment run update\s+--stack", run)
-    assert run.index("apply_settings.py") < run.index("pulumi deployment run")
+    assert re.search(r"deploy/run_deployment\.py\s[^\n]*--commit \"\$\{GITHUB_SHA\}\"", run)
+    assert run.index("apply_settings.py") < run.index("run_deployment.py")
     assert job["env"]["STACK"] == "${{ inputs.stack }}"
+    for name, workflow in workflows.items():
+        for job_id, other in workflow["jobs"].items():
+            assert "pulumi deployment run" not in _run_text(other), f"{name}: {job_id}"
+
+
+def test_no_release_edit_is_skipped(workflows):
+    """Every step of the deployment job runs (no `if:` that skips a deploy), the job and the
+    rollout share one non-cancelling group per stack, and Pulumi runs every queued update."""
+    job = workflows["pulumi-deployment.yml"]["jobs"]["update"]
+    assert [s.get("name", s.get("uses")) for s in _steps(job) if "if" in s] == []
+    assert "if" not in job
+    rollout = workflows["rollout.yml"]["jobs"]["rollout"]
+    assert rollout["concurrency"] == job["concurrency"], "a rollout could overlap a deployment"
+    for stack in STACKS:
+        options = _settings(stack)["settings"]["operationContext"]["options"]
+        assert options["skipIntermediateDeployments"] is False, stack
+    deploy = workflows["deploy.yml"]
+    assert "concurrency" not in deploy or deploy["concurrency"].get("cancel-in-progress") is False
+
+
+def test_the_rollout_is_dispatched_by_hand_with_stack_steps_and_bake(workflows):
+    """workflow_dispatch with stack (a choice of the stacks), steps and bake; main only; the
+    stack's environment (prod: production); OIDC only; inputs reach the shell as variables."""
+    wf = workflows["rollout.yml"]
+    assert set(wf["on"]) == {"workflow_dispatch"}
+    inputs = wf["on"]["workflow_dispatch"]["inputs"]
+    assert set(inputs) == {"stack", "steps", "bake"}
+    assert inputs["stack"]["type"] == "choice" and set(inputs["stack"]["options"]) == set(STACKS)
+    job = wf["jobs"]["rollout"]
+    assert job["if"] == "github.ref == 'refs/heads/main'"
+    assert job["environment"] == "${{ inputs.stack == 'prod' && 'production' || 'staging' }}"
+    assert job["permissions"] == {"contents": "write", "id-token": "write"}
+    uses = [s["uses"].split("@")[0] for s in _steps(job) if "uses" in s]
+    assert "aws-actions/configure-aws-credentials" in uses and "pulumi/auth-actions" in uses
+    run = _run_text(job)
+    assert "${{" not in run, "an expression spliced into a shell script"
+    assert re.search(
+        r"-m release rollout \S+\s+--steps \"\$\{STEPS\}\" --bake \"\$\{BAKE\}\" --apply", run
+    )
+    final = _steps(job)[-1]
+    assert final["if"] == "always() && steps.rollout.outcome != 'skipped'"
+    assert "git push origin" in final["run"] and "gh auth setup-git" in final["run"]
 
 
 def test_no_workflow_uses_long_lived_cloud_or_pulumi_keys():

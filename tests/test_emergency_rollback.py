@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from harness import stack_file
-from live_stack import REGION, build
+from live_stack import REGION, build, shift_file
 from moto import mock_aws
 
 from release import edits, emergency
@@ -43,11 +43,10 @@ def _copy(tmp_path: Path, name: str) -> Path:
 
 
 @pytest.fixture
-def split_file(tmp_path, capsys) -> Path:
+def split_file(tmp_path) -> Path:
     """Staging's file mid-release: green (the new color) 10 %, blue (stable) 90 %."""
     path = _copy(tmp_path, "now")
-    assert main(["shift", STACK, "10", "--file", str(path)]) == 0
-    capsys.readouterr()
+    shift_file(path, STACK, 10)
     return path
 
 

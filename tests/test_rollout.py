@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from harness import stack_file
-from live_stack import ListenerApplier, build, set_alarm
+from live_stack import ListenerApplier, build, set_alarm, shift_file
 from moto import mock_aws
 
 from release import edits, rollout
@@ -171,7 +171,7 @@ def test_sigterm_during_a_bake_rolls_back(aws, path):
 def test_a_rerun_resumes_after_the_steps_already_taken(aws, path, capsys):
     """File at green 50: a rerun takes only the 100 step."""
     build(STACK, SERVICE, {"blue": 50, "green": 50})
-    assert main(["shift", STACK, "50", "--file", str(path)]) == 0
+    shift_file(path, STACK, 50)
     applier = ListenerApplier(path)
     lines: list[str] = []
     assert _rollout(path, FakeClock(), applier, lines).run() == 0
@@ -200,7 +200,7 @@ def test_an_edit_by_someone_else_during_the_rollout_rolls_back(aws, path, capsys
 
     def meddle(n: int) -> None:
         if n == 1:
-            assert main(["shift", STACK, "30", "--file", str(path)]) == 0
+            shift_file(path, STACK, 30)
 
     lines: list[str] = []
     assert _rollout(path, FakeClock(meddle), lines=lines).run() == rollout.ROLLED_BACK

@@ -508,6 +508,12 @@ def test_the_rollout_is_dispatched_by_hand_with_stack_steps_and_bake(workflows):
     assert re.search(
         r"-m release rollout \S+\s+--steps \"\$\{STEPS\}\" --bake \"\$\{BAKE\}\" --apply", run
     )
+    emergency = _steps(job)[-2]
+    assert emergency["if"] == "always() && steps.rollout.outcome == 'cancelled'"
+    assert emergency["run"].startswith("exec ") and "rollback" in emergency["run"]
+    assert "--now" in emergency["run"]
+    rollout = next(s for s in _steps(job) if s.get("id") == "rollout")
+    assert rollout["run"].startswith("exec "), "a cancel's SIGINT would stop at bash"
     final = _steps(job)[-1]
     assert final["if"] == "always() && steps.rollout.outcome != 'skipped'"
     assert "git push origin" in final["run"] and "gh auth setup-git" in final["run"]

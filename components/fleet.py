@@ -389,8 +389,11 @@ class Fleet(pulumi.ComponentResource):
                     args.health.refresh_timeout,
                 )
             ),
-            # No update and no delete command: a change of these re-creates (re-runs) the
-            # waiter; deleting it touches nothing in AWS.
+            # No update and no delete command: a change of the triggers replaces the waiter,
+            # which runs it; a change of the command line alone (refreshTimeout) runs `create`
+            # again in place (pulumi-command: "If an update command isn't provided, then create
+            # will also be run"), which returns at once for a whole color. Deleting it touches
+            # nothing in AWS.
             triggers=waiter_triggers(version, args.capacity),
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=[group], replace_on_changes=["triggers"]

@@ -258,3 +258,18 @@ def test_waiter_module_accepts_the_command_line_the_program_writes(stack, stagin
         assert str(parsed.launch_template_version) == flag(argv, "--launch-template-version")
         assert parsed.region == config["aws:region"]
         assert parsed.timeout == parse_stack_config(config).health.refresh_timeout
+
+
+def test_health_settings_touch_only_the_gate(staging_config):
+    """A new refresh timeout re-runs the two waiters; new alarm settings update those alarms;
+    neither touches a group, a template, an image or the listener."""
+    before = run_program(staging_config)
+    longer = copy.deepcopy(staging_config)
+    longer["golden-fleet:health"]["refreshTimeout"] = 2400
+    assert changed_resources(before, run_program(longer)) == {
+        f"checkout-{c}-rollout-wait" for c in COLORS}
+    stricter = copy.deepcopy(staging_config)
+    stricter["golden-fleet:health"]["errorRate"]["thresholdPercent"] = 2
+    stricter["golden-fleet:health"]["p99Latency"]["evaluationPeriods"] = 5
+    assert changed_resources(before, run_program(stricter)) == {
+        f"checkout-{c}-alarms-{kind}" for c in COLORS for kind in ("error-rate", "p99-latency")}

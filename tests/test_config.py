@@ -269,7 +269,14 @@ def test_prod_health_is_stricter_than_staging(staging_config, prod_config):
     [
         ("capacityTimeout", 0, "greater than or equal to 60"),
         ("capacityTimeout", 7201, "less than or equal to 7200"),
+        ("refreshTimeout", 59, "greater than or equal to 60"),
         ("refreshTimeout", 172_801, "less than or equal to 172800"),
+        ("errorRate.datapointsToAlarm", 0, "greater than or equal to 1"),
+        ("errorRate.minRequests", 1_000_001, "less than or equal to 1000000"),
+        ("unhealthyHosts.threshold", 1001, "less than or equal to 1000"),
+        ("p99Latency.evaluationPeriods", 1441, "less than or equal to 1440"),
+        ("errorRate.period", 86_460, "less than or equal to 86400"),
+        ("errorRate", 5, "should be an object"),
         ("errorRate.thresholdPercent", 0, "greater than 0"),
         ("errorRate.thresholdPercent", 101, "less than or equal to 100"),
         ("errorRate.minRequests", 0, "greater than or equal to 1"),
@@ -310,6 +317,9 @@ def test_alarm_window_within_cloudwatch_limit(staging_config):
         ("unhealthyHosts.threshold", 1.0),
         ("p99Latency.thresholdSeconds", False),
         ("p99Latency.period", "60"),
+        ("errorRate.minRequests", True),
+        ("errorRate.evaluationPeriods", 3.0),
+        ("unhealthyHosts.datapointsToAlarm", "2"),
     ],
 )
 def test_health_values_are_strict(staging_config, key, value):

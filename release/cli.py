@@ -16,6 +16,7 @@ from pathlib import Path
 
 from components.config import ConfigError, PromoteImage, StackConfig, parse_stack_config
 from release import automation, images, rollout, stackfile, transitions
+from release import prune as prune_
 from release.transitions import BakeCheck, BakeStatus, Plan, ReleaseError
 
 PROG = "python -m release"
@@ -216,6 +217,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="run it: write, preview and update each step (needs the pulumi CLI and AWS "
         "credentials that may read CloudWatch alarms)",
     )
+    prune = command(
+        "prune",
+        "deregister this service's old images and their snapshots, never one in use",
+        "Dry run unless --apply. Keeps the newest --keep versions, every version a color names "
+        "in any Pulumi.*.yaml of the project, every image any launch-template version or "
+        "launch configuration names and every image a non-terminated instance runs, in each "
+        "region; deletes the rest (image first, then its snapshots no other image uses). Stops "
+        "with nothing deleted when any of that cannot be read. Run it with the credentials of "
+        "the account that bakes the images, naming the stack that bakes them.",
+    )
+    prune.add_argument(
+        "--region",
+        action="append",
+        type=prune_.region_name,
+        metavar="REGION",
+        help="a region to prune (repeatable; default: the stack's region and every "
+        "copyToRegions of the project's bake stacks)",
+    )
+    prune.add_argument(
+        "--keep",
+        type=prune_.keep_count,
+        default=prune_.DEFAULT_KEEP,
+        metavar="N",
+        help=f"newest versions always kept (default {prune_.DEFAULT_KEEP})",
+    )
+    prune.add_argument(
+        "--apply", action="store_true", help="delete (without it nothing is changed)"
+    )
     return parser
 
 
@@ -349,6 +378,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_status(args, path, root)
         if args.command == "rollout":
             return rollout.run(args, path, root)
+        if args.command == "prune":
+            return prune_.run(args, path, root)
         if args.command == "rollback" and args.now:
             if args.apply:
                 raise ReleaseError("--now changes the listener itself: leave out --apply")

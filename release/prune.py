@@ -1,0 +1,516 @@
+"""``python -m release prune``: deregister this service's old images, never one in use.
+
+An image is kept when any of these holds (every reason is printed):
+
+* its version is among the newest ``--keep`` versions (semantic-version order, not string
+  order: ``1.10.0`` is newer than ``1.9.0`` and ``2.0.0-rc.1`` older than ``2.0.0``);
+* either color of any ``Pulumi.*.yaml`` of the project names its version (``release.stable``
+  is one of the two colors, so it is covered);
+* any version of any launch template in the region launches it. An instance refresh that
+  fails with auto rollback "restores your Auto Scaling group to the configuration that it was
+  using before the start of the instance refresh" (RollbackInstanceRefresh API reference), the
+  previous launch-template version: deleting its image would break the rollback;
+* a launch configuration names it, or a non-terminated instance runs it;
+* it is still ``pending`` (a copy in progress).
+
+The kept set is computed completely, in every region, before anything is deleted: a denied or
+failed call, or a stack file that does not parse, stops the command with nothing deleted.
+Without ``--apply`` nothing is written at all.
+
+Deregistering an image "has no effect on any snapshots that were created during the AMI creation
+process" (EC2 User Guide, "Deregister an Amazon EC2 AMI"), and EC2 refuses to delete a snapshot
+a registered image uses (DeleteSnapshot API reference). So each image is deregistered first, and
+then only the snapshots of its block-device mappings that this account owns and that no other
+still-registered image (deprecated and disabled ones included) uses are deleted.
+
+Scope: the account of the credentials, in the regions given. Images shared with other accounts
+(a promoting stack's) are protected there by the stack files and ``--keep`` only; that account's
+launch templates and instances are not visible from here (README, "Image retention").
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from components.config import COLORS, BakeImage, ConfigError, StackConfig
+from components.image_contract import SEMVER_PATTERN, TIMESTAMP_PATTERN
+from release import stackfile
+from release.images import build_time, utcnow
+from release.transitions import ReleaseError
+
+DEFAULT_KEEP = 3
+KEEP_MAX = 1000
+_KEEP = re.compile(r"[1-9][0-9]{0,3}")
+# AWS region names (us-east-1, eu-central-2, us-gov-west-1, ap-southeast-4).
+_REGION = re.compile(r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}")
+# Instances in any of these states still hold their image (DescribeInstances instance-state-name).
+LIVE_INSTANCE_STATES = ["pending", "running", "shutting-down", "stopping", "stopped"]
+PENDING = "pending"
+
+
+class PruneError(ReleaseError):
+    """The kept set could not be computed, or a deletion failed. One line."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments
+# ---------------------------------------------------------------------------------------------
+def keep_count(value: str) -> int:
+    """``--keep``: 1 to 1000 in plain ASCII digits. 0 is refused: a version just baked and not
+    yet deployed anywhere would go."""
+    if not _KEEP.fullmatch(value) or int(value) > KEEP_MAX:
+        raise argparse.ArgumentTypeError(
+            f"{value[:20]!r} is not a number of versions to keep from 1 to {KEEP_MAX}"
+        )
+    return int(value)
+
+
+def region_name(value: str) -> str:
+    if not _REGION.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"{value[:40]!r} is not an AWS region name such as eu-west-1"
+        )
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Versions in semantic-version order (semver.org, section 11)
+# ---------------------------------------------------------------------------------------------
+def semver_key(version: str) -> tuple:
+    """A sort key in semver precedence: numbers numerically, a pre-release below its release,
+    numeric identifiers below alphanumeric ones, a longer identifier list above its prefix."""
+    core, _, pre = version.partition("-")
+    major, minor, patch = (int(n) for n in core.split("."))
+    if not pre:
+        return (major, minor, patch, 1, ())
+    ids = tuple(
+        (0, int(p), "") if p.isascii() and p.isdigit() else (1, 0, p) for p in pre.split(".")
+    )
+    return (major, minor, patch, 0, ids)
+
+
+# ---------------------------------------------------------------------------------------------
+# The decision (pure)
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Image:
+    """One of this service's images in one region."""
+
+    image_id: str
+    region: str
+    name: str
+    version: str
+    state: str
+    snapshots: tuple[str, ...]
+
+    @property
+    def built(self) -> dt.datetime | None:
+        return build_time(self.name)
+
+
+@dataclass
+class Decision:
+    image: Image
+    reasons: list[str] = field(default_factory=list)  # empty: the image goes
+    outcome: str = ""  # set by the apply step
+
+    @property
+    def kept(self) -> bool:
+        return bool(self.reasons)
+
+
+def image_of(raw: Mapping[str, Any], service: str, region: str) -> Image | None:
+    """The image if its name is exactly ``<service>-<semver>-<timestamp>``, else None (another
+    service's, a hand-made one: never touched)."""
+    name = raw.get("Name")
+    if not isinstance(name, str):
+        return None
+    match = re.fullmatch(rf"{re.escape(service)}-({SEMVER_PATTERN})-{TIMESTAMP_PATTERN}", name)
+    if match is None:
+        return None
+    snapshots = tuple(
+        m["Ebs"]["SnapshotId"]
+        for m in raw.get("BlockDeviceMappings") or []
+        if (m.get("Ebs") or {}).get("SnapshotId")
+    )
+    return Image(raw["ImageId"], region, name, match.group(1), raw.get("State", ""), snapshots)
+
+
+def decide(
+    images: Iterable[Image],
+    keep: int,
+    named: Mapping[str, list[str]],
+    in_use: Mapping[tuple[str, str], list[str]],
+) -> list[Decision]:
+    """Each image with the reasons it stays (none: it goes).
+
+    ``named`` maps versions to the stack files' colors naming them; ``in_use`` maps
+    ``(region, image id)`` to the launch templates, launch configurations and instances using it.
+    The newest ``keep`` versions are counted over every region together, so a version copied to
+    several regions is one version.
+    """
+    images = list(images)
+    newest = sorted({i.version for i in images}, key=semver_key, reverse=True)[:keep]
+    decisions = []
+    for image in sorted(images, key=lambda i: (i.region, semver_key(i.version), i.name)):
+        reasons = []
+        if image.version in newest:
+            reasons.append(f"newest {keep}")
+        reasons.extend(named.get(image.version, []))
+        reasons.extend(in_use.get((image.region, image.image_id), []))
+        if image.state == PENDING:
+            reasons.append("pending")
+        decisions.append(Decision(image, reasons))
+    return decisions
+
+
+def render(decisions: list[Decision], now: dt.datetime, applied: bool) -> str:
+    header = ("IMAGE", "REGION", "VERSION", "AGE", "DECISION")
+    rows = [header]
+    for d in decisions:
+        built = d.image.built
+        age = f"{(now - built) // dt.timedelta(days=1)}d" if built else "?"
+        if d.kept:
+            decision = "kept: " + ", ".join(d.reasons)
+        else:
+            decision = d.outcome or ("not reached: stopped" if applied else "would delete")
+        rows.append((d.image.image_id, d.image.region, d.image.version, age, decision))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Stack files
+# ---------------------------------------------------------------------------------------------
+def stack_files(root: Path, extra: Path | None = None) -> list[Path]:
+    """Every ``Pulumi.<stack>.yaml`` of the project (and ``--file``, when it lies elsewhere)."""
+    found = sorted(p.resolve() for p in root.glob("Pulumi.*.yaml") if p.name != "Pulumi.yaml")
+    if extra is not None and extra.resolve() not in found:
+        found.append(extra.resolve())
+    return found
+
+
+def read_stack_files(paths: Iterable[Path]) -> dict[Path, StackConfig]:
+    """Each file's validated config; one that does not parse stops the command, since the
+    versions it names are unknown."""
+    configs = {}
+    for path in paths:
+        try:
+            configs[path] = stackfile.load(path).parse()
+        except (ConfigError, ReleaseError, OSError) as error:
+            detail = "; ".join(error.problems) if isinstance(error, ConfigError) else str(error)
+            raise PruneError(
+                f"{path.name} does not parse ({detail}) — the versions it runs are unknown, so "
+                "nothing can be pruned safely; fix the file first"
+            ) from None
+    return configs
+
+
+def named_versions(configs: Mapping[Path, StackConfig], service: str) -> dict[str, list[str]]:
+    """version -> ``Pulumi.prod.yaml blue`` for every color of this service's stack files."""
+    named: dict[str, list[str]] = defaultdict(list)
+    for path, cfg in configs.items():
+        if cfg.service.name != service:
+            continue
+        for color in COLORS:
+            named[cfg.fleets[color].version].append(f"{path.name} {color.value}")
+    return dict(named)
+
+
+def default_regions(cfg: StackConfig, configs: Mapping[Path, StackConfig]) -> list[str]:
+    """The stack's region and every region a bake stack of this service copies to."""
+    regions = {cfg.region}
+    for other in configs.values():
+        if other.service.name == cfg.service.name and isinstance(other.image, BakeImage):
+            regions.update(other.image.copy_to_regions)
+    return sorted(regions)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading AWS: everything before any deletion
+# ---------------------------------------------------------------------------------------------
+def _call(what: str, region: str, call: Callable[..., dict], **kwargs: Any) -> dict:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return call(**kwargs)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "error")
+        raise PruneError(
+            f"{what} in {region} was refused ({code}) — the images in use cannot be known, so "
+            'nothing was deleted; grant the call (README, "Image retention") and run again'
+        ) from None
+    except BotoCoreError as error:
+        raise PruneError(
+            f"{what} in {region} failed ({error}) — nothing was deleted; run again"
+        ) from None
+
+
+def _pages(
+    what: str, region: str, call: Callable[..., dict], key: str, **kwargs: Any
+) -> Iterator[dict]:
+    """Every item of a paginated EC2/Auto Scaling call (NextToken)."""
+    request = dict(kwargs)
+    while True:
+        page = _call(what, region, call, **request)
+        yield from page.get(key, [])
+        token = page.get("NextToken")
+        if not token:
+            return
+        request["NextToken"] = token
+
+
+@dataclass
+class RegionView:
+    region: str
+    images: list[Image]
+    # snapshot id -> every image of this account in the region that uses it
+    snapshot_users: dict[str, set[str]]
+    in_use: dict[tuple[str, str], list[str]]
+
+
+def read_region(ec2: Any, autoscaling: Any, region: str, service: str) -> RegionView:
+    """This account's images in ``region`` and everything that uses any image there."""
+    images: list[Image] = []
+    users: dict[str, set[str]] = defaultdict(set)
+    # Every image this account owns, deprecated and disabled ones too: a snapshot any of them
+    # uses must stay (DescribeImages hides both kinds unless asked).
+    for raw in _pages(
+        "DescribeImages",
+        region,
+        ec2.describe_images,
+        "Images",
+        Owners=["self"],
+        IncludeDeprecated=True,
+        IncludeDisabled=True,
+    ):
+        for mapping in raw.get("BlockDeviceMappings") or []:
+            snapshot = (mapping.get("Ebs") or {}).get("SnapshotId")
+            if snapshot:
+                users[snapshot].add(raw["ImageId"])
+        image = image_of(raw, service, region)
+        if image is not None:
+            images.append(image)
+
+    in_use: dict[tuple[str, str], list[str]] = defaultdict(list)
+    # Every launch template of the account, not only this service's: an image another stack's
+    # template names is in use all the same. ResolveAlias turns a "resolve:ssm:" ImageId into
+    # the AMI id it stands for (DescribeLaunchTemplateVersions API reference).
+    for template in _pages(
+        "DescribeLaunchTemplates", region, ec2.describe_launch_templates, "LaunchTemplates"
+    ):
+        template_id = template["LaunchTemplateId"]
+        for version in _pages(
+            "DescribeLaunchTemplateVersions",
+            region,
+            ec2.describe_launch_template_versions,
+            "LaunchTemplateVersions",
+            LaunchTemplateId=template_id,
+            ResolveAlias=True,
+        ):
+            image_id = (version.get("LaunchTemplateData") or {}).get("ImageId")
+            if not image_id:
+                continue
+            if not image_id.startswith("ami-"):
+                raise PruneError(
+                    f"launch template {template_id} version {version.get('VersionNumber')} in "
+                    f"{region} names its image as {image_id[:80]!r}, which did not resolve to an "
+                    "AMI id — nothing was deleted"
+                )
+            in_use[(region, image_id)].append(
+                f"launch template {template.get('LaunchTemplateName', template_id)} "
+                f"v{version.get('VersionNumber')}"
+            )
+    for configuration in _pages(
+        "DescribeLaunchConfigurations",
+        region,
+        autoscaling.describe_launch_configurations,
+        "LaunchConfigurations",
+    ):
+        in_use[(region, configuration.get("ImageId", ""))].append(
+            f"launch configuration {configuration.get('LaunchConfigurationName')}"
+        )
+    for reservation in _pages(
+        "DescribeInstances",
+        region,
+        ec2.describe_instances,
+        "Reservations",
+        Filters=[{"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES}],
+    ):
+        for instance in reservation.get("Instances", []):
+            in_use[(region, instance.get("ImageId", ""))].append(
+                f"instance {instance.get('InstanceId')}"
+            )
+    return RegionView(region, images, dict(users), dict(in_use))
+
+
+def owned_snapshots(ec2: Any, region: str, snapshot_ids: list[str]) -> set[str]:
+    """Which of these snapshots this account owns (only those are ever deleted)."""
+    if not snapshot_ids:
+        return set()
+    owned: set[str] = set()
+    for start in range(0, len(snapshot_ids), 200):
+        for snapshot in _pages(
+            "DescribeSnapshots",
+            region,
+            ec2.describe_snapshots,
+            "Snapshots",
+            OwnerIds=["self"],
+            SnapshotIds=snapshot_ids[start : start + 200],
+        ):
+            owned.add(snapshot["SnapshotId"])
+    return owned
+
+
+# ---------------------------------------------------------------------------------------------
+# Deleting
+# ---------------------------------------------------------------------------------------------
+def freed_snapshots(view: RegionView, doomed: list[Decision], owned: set[str]) -> set[str]:
+    """The snapshots in ``view.region`` that deleting ``doomed`` frees: owned by this account and
+    used by no image that stays."""
+    gone = {d.image.image_id for d in doomed if d.image.region == view.region}
+    return {
+        s
+        for d in doomed
+        if d.image.region == view.region
+        for s in d.image.snapshots
+        if s in owned and view.snapshot_users.get(s, set()) <= gone
+    }
+
+
+def delete(ec2: Any, view: RegionView, doomed: list[Decision], owned: set[str]) -> int:
+    """Deregister each image, then delete each of its snapshots that this account owns and that
+    no image still registered uses. Returns the number of snapshots deleted."""
+    deregistered: set[str] = set()
+    deleted = 0
+    for decision in doomed:
+        image = decision.image
+        _call(
+            f"DeregisterImage {image.image_id}",
+            view.region,
+            ec2.deregister_image,
+            ImageId=image.image_id,
+        )
+        deregistered.add(image.image_id)
+        gone = []
+        for snapshot in image.snapshots:
+            if (
+                snapshot not in owned
+                or not view.snapshot_users.get(snapshot, set()) <= deregistered
+            ):
+                continue
+            _call(
+                f"DeleteSnapshot {snapshot} (of {image.image_id}, already deregistered)",
+                view.region,
+                ec2.delete_snapshot,
+                SnapshotId=snapshot,
+            )
+            gone.append(snapshot)
+        deleted += len(gone)
+        decision.outcome = f"deleted, {len(gone)} snapshot{'s' if len(gone) != 1 else ''}"
+    # A snapshot shared by two doomed images goes with the second; none is left half-done.
+    return deleted
+
+
+# ---------------------------------------------------------------------------------------------
+# The command
+# ---------------------------------------------------------------------------------------------
+def _memoized(make: Callable[[str, str], Any]) -> Callable[[str, str], Any]:
+    """One client per service and region for the whole run (each new boto3 session loads the
+    EC2 service model again, about a second)."""
+    made: dict[tuple[str, str], Any] = {}
+
+    def client(service: str, region: str) -> Any:
+        if (service, region) not in made:
+            made[(service, region)] = make(service, region)
+        return made[(service, region)]
+
+    return client
+
+
+def run(
+    args: argparse.Namespace,
+    path: Path,
+    root: Path,
+    out: Callable[[str], None] = print,
+    clients: Callable[[str, str], Any] | None = None,
+    now: dt.datetime | None = None,
+) -> int:
+    """``clients(service, region)`` makes boto3 clients (release.aws_clients by default)."""
+    from release import aws_clients
+
+    path = path.resolve()
+    configs = read_stack_files(stack_files(root, path))
+    cfg = configs[path]
+    if not isinstance(cfg.image, BakeImage):
+        bakers = sorted(
+            p.name
+            for p, c in configs.items()
+            if isinstance(c.image, BakeImage) and c.service.name == cfg.service.name
+        )
+        raise PruneError(
+            f"{path.name} promotes images owned by account {cfg.image.owner_account_id}; prune "
+            f"where they are baked ({', '.join(bakers) or 'the baking stack'}), with that "
+            "account's credentials"
+        )
+    service = cfg.service.name
+    regions = sorted(set(args.region)) if args.region else default_regions(cfg, configs)
+    if clients is None:
+        if not aws_clients.has_credentials(cfg.region):
+            raise PruneError("no AWS credentials found — nothing was read or deleted")
+        clients = aws_clients.client
+    clients = _memoized(clients)
+
+    views = {
+        region: read_region(clients("ec2", region), clients("autoscaling", region), region, service)
+        for region in regions
+    }
+    decisions = decide(
+        [i for v in views.values() for i in v.images],
+        args.keep,
+        named_versions(configs, service),
+        {k: r for v in views.values() for k, r in v.in_use.items()},
+    )
+    doomed = [d for d in decisions if not d.kept]
+    owned = {
+        region: owned_snapshots(
+            clients("ec2", region),
+            region,
+            sorted({s for d in doomed if d.image.region == region for s in d.image.snapshots}),
+        )
+        for region in regions
+    }
+    out(
+        f"prune {args.stack}: images of {service} owned by this account in "
+        f"{', '.join(regions)}; keeping the newest {args.keep} versions and every image in use"
+    )
+    snapshots = 0
+    if args.apply:
+        try:
+            for region in regions:
+                region_doomed = [d for d in doomed if d.image.region == region]
+                snapshots += delete(
+                    clients("ec2", region), views[region], region_doomed, owned[region]
+                )
+        except PruneError:
+            out(render(decisions, now or utcnow(), applied=True))
+            raise
+    out(render(decisions, now or utcnow(), applied=args.apply))
+    if args.apply:
+        out(f"deleted {len(doomed)} images and {snapshots} snapshots")
+    else:
+        would = sum(len(freed_snapshots(views[r], doomed, owned[r])) for r in regions)
+        out(
+            f"dry run: {len(doomed)} images and {would} snapshots would be deleted; "
+            "nothing was changed — pass --apply to delete them"
+        )
+    return 0

@@ -1,0 +1,359 @@
+"""``python -m release prune``: exactly the images nothing uses go, with their snapshots, in
+every region; a dry run, a second run and a denied call change nothing.
+
+The fixture runs against moto (in process, and once as a server on 127.0.0.1 reached through
+``AWS_ENDPOINT_URL``): images of several versions baked in eu-west-1 and copied to
+eu-central-1, a launch template whose old version still names an old image, running and
+terminated instances, images of another service and a hand-made one, and the project's stack
+files. moto gives every image one snapshot of its own; a snapshot shared by two images is
+covered by the pure tests at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from harness import stack_file
+from moto import mock_aws
+from moto.server import ThreadedMotoServer
+
+from release import prune
+from release.cli import main
+from release.prune import Decision, Image, RegionView, freed_snapshots, semver_key
+
+HOME, COPY = "eu-west-1", "eu-central-1"
+VERSIONS = ["1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.5.0", "1.9.0", "1.10.0", "2.0.0-rc.1"]
+# staging: blue 1.4.0, green 1.5.0; prod: 1.4.0 on both colors.
+# newest 3 in semver order: 2.0.0-rc.1, 1.10.0, 1.9.0 (string order would drop 1.10.0).
+# eu-west-1: launch template v1 names 1.2.0; eu-central-1: a running instance on 1.3.0.
+GOES = {(HOME, "1.1.0"), (HOME, "1.3.0"), (COPY, "1.1.0"), (COPY, "1.2.0")}
+
+
+def image_name(version: str) -> str:
+    return f"checkout-{version}-20260{VERSIONS.index(version) + 1}01T120000Z"
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """A project root: Pulumi.yaml and both stack files, staging copying to eu-central-1."""
+    (tmp_path / "Pulumi.yaml").write_text("name: golden-fleet\nruntime: python\n")
+    shutil.copyfile(stack_file("prod"), tmp_path / "Pulumi.prod.yaml")
+    staging = Path(stack_file("staging")).read_text()
+    staging, count = re.subn(r"(?m)^(\s*)copyToRegions:.*$", rf"\1copyToRegions: [{COPY}]", staging)
+    assert count == 1
+    (tmp_path / "Pulumi.staging.yaml").write_text(staging)
+    return tmp_path
+
+
+def credentials(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    # moto otherwise loads thousands of public images per region: slow, and not this account's.
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+
+def build_fixture() -> None:
+    """The account's images, launch templates and instances (see the module docstring)."""
+    ids: dict[tuple[str, str], str] = {}
+    for region in (HOME, COPY):
+        ec2 = boto3.client("ec2", region_name=region)
+        for version in VERSIONS:
+            ids[(region, version)] = ec2.register_image(
+                Name=image_name(version), RootDeviceName="/dev/xvda", VirtualizationType="hvm"
+            )["ImageId"]
+        for other in ("checkout-api-1.1.0-20260101T120000Z", "checkout-manual"):
+            ec2.register_image(Name=other, RootDeviceName="/dev/xvda")
+    home = boto3.client("ec2", region_name=HOME)
+    template = home.create_launch_template(
+        LaunchTemplateName="checkout-blue",
+        LaunchTemplateData={"ImageId": ids[(HOME, "1.2.0")]},
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    home.create_launch_template_version(
+        LaunchTemplateId=template, LaunchTemplateData={"ImageId": ids[(HOME, "1.4.0")]}
+    )
+    # A terminated instance protects nothing.
+    gone = home.run_instances(ImageId=ids[(HOME, "1.1.0")], MinCount=1, MaxCount=1)
+    home.terminate_instances(InstanceIds=[gone["Instances"][0]["InstanceId"]])
+    boto3.client("ec2", region_name=COPY).run_instances(
+        ImageId=ids[(COPY, "1.3.0")], MinCount=1, MaxCount=1
+    )
+
+
+def inventory() -> dict[str, set]:
+    """Every image name and snapshot id this account has, per region."""
+    state = {}
+    for region in (HOME, COPY):
+        ec2 = boto3.client("ec2", region_name=region)
+        images = ec2.describe_images(Owners=["self"])["Images"]
+        snapshots = ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+        state[region] = {i["Name"] for i in images} | {s["SnapshotId"] for s in snapshots}
+    return state
+
+
+def image_snapshots(region: str) -> dict[str, set[str]]:
+    ec2 = boto3.client("ec2", region_name=region)
+    return {
+        i["Name"]: {m["Ebs"]["SnapshotId"] for m in i["BlockDeviceMappings"] if "Ebs" in m}
+        for i in ec2.describe_images(Owners=["self"])["Images"]
+    }
+
+
+def arguments(**overrides) -> argparse.Namespace:
+    values = {"stack": "staging", "region": None, "keep": 3, "apply": False}
+    return argparse.Namespace(**{**values, **overrides})
+
+
+@pytest.fixture
+def account(monkeypatch):
+    credentials(monkeypatch)
+    with mock_aws():
+        build_fixture()
+        yield
+
+
+def run(project: Path, clients=None, **overrides) -> tuple[int, list[str]]:
+    lines: list[str] = []
+    code = prune.run(
+        arguments(**overrides), project / "Pulumi.staging.yaml", project, lines.append, clients
+    )
+    return code, "\n".join(lines).splitlines()
+
+
+def test_exactly_the_unused_images_and_their_snapshots_go_in_every_region(account, project):
+    """--apply deletes the images nothing keeps, in both regions, and exactly their snapshots;
+    every other image (kept, another service's, hand-made) and its snapshot stays."""
+    before = {region: image_snapshots(region) for region in (HOME, COPY)}
+    code, lines = run(project, apply=True)
+    assert code == 0
+    for region in (HOME, COPY):
+        after = image_snapshots(region)
+        expected_gone = {image_name(v) for r, v in GOES if r == region}
+        assert set(before[region]) - set(after) == expected_gone, region
+        remaining = {s for snaps in after.values() for s in snaps}
+        ec2 = boto3.client("ec2", region_name=region)
+        snapshots = {
+            s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+        }
+        for name in expected_gone:
+            assert not before[region][name] & snapshots, f"{name} left its snapshot in {region}"
+        assert remaining <= snapshots, f"a kept image lost its snapshot in {region}"
+    table = "\n".join(lines)
+    assert "deleted 4 images and 4 snapshots" in table
+    assert re.search(rf"{HOME}\s+1\.2\.0\s+\S+\s+kept: launch template checkout-blue v1", table)
+    assert re.search(rf"{COPY}\s+1\.3\.0\s+\S+\s+kept: instance i-", table)
+    assert re.search(rf"{HOME}\s+1\.10\.0\s+\S+\s+kept: newest 3", table)
+    assert re.search(
+        rf"{HOME}\s+1\.4\.0\s+\S+\s+kept: Pulumi\.prod\.yaml blue, Pulumi\.prod\.yaml green, "
+        r"Pulumi\.staging\.yaml blue, launch template checkout-blue v2",
+        table,
+    ), table
+
+
+def test_a_dry_run_changes_nothing_and_says_what_would_go(account, project):
+    before = inventory()
+    code, lines = run(project)
+    assert code == 0
+    assert inventory() == before
+    assert sum("would delete" in line for line in lines) == len(GOES)
+    assert lines[-1].startswith("dry run: 4 images and 4 snapshots would be deleted")
+
+
+def test_a_second_run_is_a_no_op(account, project):
+    run(project, apply=True)
+    after_first = inventory()
+    code, lines = run(project, apply=True)
+    assert code == 0 and inventory() == after_first
+    assert lines[-1] == "deleted 0 images and 0 snapshots"
+    assert not [line for line in lines if "would delete" in line or "deleted," in line]
+
+
+def denying(method: str, region: str):
+    """A client factory whose ``method`` is refused in ``region``, as IAM would."""
+
+    def clients(service: str, where: str):
+        client = boto3.client(service, region_name=where)
+        if where == region and hasattr(client, method):
+
+            def refuse(**_):
+                raise ClientError(
+                    {"Error": {"Code": "UnauthorizedOperation", "Message": "denied"}},
+                    method,
+                )
+
+            setattr(client, method, refuse)
+        return client
+
+    return clients
+
+
+@pytest.mark.parametrize(
+    ("method", "region"),
+    [
+        ("describe_launch_template_versions", HOME),
+        ("describe_instances", COPY),  # the last region read: the first is complete by then
+        ("describe_launch_configurations", COPY),
+        ("describe_snapshots", HOME),
+    ],
+)
+def test_a_denied_call_stops_before_any_deletion(account, project, method, region):
+    """Any read refused in any region: one error naming the call and region, nothing deleted."""
+    before = inventory()
+    with pytest.raises(prune.PruneError, match=r"was refused \(UnauthorizedOperation\)"):
+        run(project, denying(method, region), apply=True)
+    assert inventory() == before
+
+
+def test_a_stack_file_that_does_not_parse_stops_everything(account, project):
+    """Its versions are unknown, so nothing may go; the error names the file."""
+    (project / "Pulumi.canary.yaml").write_text("config:\n  golden-fleet:fleets: [\n")
+    before = inventory()
+    with pytest.raises(prune.PruneError, match=r"Pulumi\.canary\.yaml does not parse"):
+        run(project, apply=True)
+    assert inventory() == before
+
+
+def test_versions_another_stack_file_names_are_kept(account, project):
+    """A third stack file of the service on 1.1.0 keeps 1.1.0 in both regions."""
+    prod = (project / "Pulumi.prod.yaml").read_text()
+    (project / "Pulumi.canary.yaml").write_text(prod.replace("version: 1.4.0", "version: 1.1.0", 1))
+    code, lines = run(project)
+    assert code == 0
+    kept = [line for line in lines if re.search(r"\s1\.1\.0\s", line)]
+    assert len(kept) == 2 and all("kept: Pulumi.canary.yaml blue" in line for line in kept)
+
+
+def test_a_promote_stack_is_refused(account, project):
+    """prod's images are staging's account's: pruning belongs to the baking stack."""
+    with pytest.raises(prune.PruneError, match=r"prune where they are baked \(Pulumi\.staging"):
+        prune.run(arguments(stack="prod"), project / "Pulumi.prod.yaml", project, print)
+
+
+def test_region_flag_limits_the_regions(account, project):
+    before = inventory()
+    code, _ = run(project, region=[COPY], apply=True)
+    assert code == 0
+    after = inventory()
+    assert after[HOME] == before[HOME]
+    assert {image_name("1.1.0"), image_name("1.2.0")} <= before[COPY] - after[COPY]
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line, against a local AWS API through AWS_ENDPOINT_URL
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def endpoint(monkeypatch):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        credentials(monkeypatch)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+        urllib.request.urlopen(
+            urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST"),
+            timeout=5,
+        ).close()
+        yield
+    finally:
+        server.stop()
+
+
+def test_the_command_prunes_through_aws_endpoint_url(endpoint, project, monkeypatch, capsys):
+    """`prune staging` is a dry run; `--apply` deletes; both against the local endpoint."""
+    build_fixture()
+    monkeypatch.chdir(project)
+    before = inventory()
+    assert main(["prune", "staging"]) == 0
+    assert inventory() == before
+    assert "would delete" in capsys.readouterr().out
+    assert main(["prune", "staging", "--apply", "--keep", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "deleted 4 images and 4 snapshots" in out
+    assert {image_name("1.1.0"), image_name("1.3.0")} <= before[HOME] - inventory()[HOME]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1001", "3\n", " 3", "\u0663", "3.0", "1_0"])
+def test_keep_refuses_anything_but_a_plain_count(capsys, value):
+    """One line, exit 2, nothing read."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["prune", "staging", "--keep", value])
+    assert exit_.value.code == 2
+    assert "is not a number of versions to keep from 1 to 1000" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["eu-west-1\n", "EU-WEST-1", "eu_west_1", "x"])
+def test_region_refuses_what_is_not_a_region(capsys, value):
+    with pytest.raises(SystemExit) as exit_:
+        main(["prune", "staging", "--region", value])
+    assert exit_.value.code == 2 and "is not an AWS region name" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure rules
+# ---------------------------------------------------------------------------------------------
+def test_versions_sort_by_semver_not_by_string():
+    ordered = [
+        "1.0.0-alpha",
+        "1.0.0-alpha.1",
+        "1.0.0-alpha.beta",
+        "1.0.0-beta",
+        "1.0.0-beta.2",
+        "1.0.0-beta.11",
+        "1.0.0-rc.1",
+        "1.0.0",
+        "1.9.0",
+        "1.10.0",
+        "2.0.0-rc.1",
+        "2.0.0",
+    ]  # semver.org, section 11, extended
+    assert sorted(reversed(ordered), key=semver_key) == ordered
+
+
+def test_a_snapshot_another_image_uses_is_never_freed():
+    """A snapshot goes only when every image using it goes, and only if this account owns it."""
+    a = Image("ami-a", HOME, image_name("1.1.0"), "1.1.0", "available", ("snap-shared", "snap-a"))
+    b = Image("ami-b", HOME, image_name("1.2.0"), "1.2.0", "available", ("snap-shared",))
+    view = RegionView(
+        HOME,
+        [a, b],
+        {"snap-shared": {"ami-a", "ami-b"}, "snap-a": {"ami-a"}, "snap-foreign": {"ami-a"}},
+        {},
+    )
+    owned = {"snap-shared", "snap-a"}
+    assert freed_snapshots(view, [Decision(a)], owned) == {"snap-a"}
+    assert freed_snapshots(view, [Decision(a), Decision(b)], owned) == {"snap-shared", "snap-a"}
+    assert freed_snapshots(view, [Decision(a)], set()) == set()
+
+
+def test_pending_images_and_foreign_names_are_never_candidates():
+    """A copy in progress is kept; names that are not <service>-<semver>-<timestamp> are not
+    this service's images at all."""
+    pending = Image("ami-p", HOME, image_name("1.1.0"), "1.1.0", "pending", ())
+    [decision] = prune.decide([pending], 1, {}, {})
+    assert decision.kept  # newest 1 as well; check the pending reason on an older one
+    older = Image("ami-o", HOME, image_name("1.2.0"), "1.2.0", "pending", ())
+    newer = Image("ami-n", HOME, image_name("1.3.0"), "1.3.0", "available", ())
+    decisions = {d.image.image_id: d.reasons for d in prune.decide([older, newer], 1, {}, {})}
+    assert decisions["ami-o"] == ["pending"]
+    for name in (
+        "checkout-api-1.1.0-20260101T120000Z",
+        "checkout-1.1.0",
+        "checkout-latest-20260101T120000Z",
+        "checkout-1.1.0-20260101T120000Z\n",
+    ):
+        assert prune.image_of({"Name": name, "ImageId": "ami-x"}, "checkout", HOME) is None

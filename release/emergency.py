@@ -209,6 +209,29 @@ def set_weights(elbv2: Any, listener: LiveListener, weights: Mapping[str, int]) 
     return forward_weights(updated["DefaultActions"], listener.target_groups)
 
 
+def roll_back_listener(
+    region: str, stack: str, service: str, stable: str, client: Callable[..., Any] | None = None
+) -> str:
+    """The stable color 100 % on the live listener (one ModifyListener unless already so).
+
+    Returns the listener's ARN; raises :class:`ReleaseError` when it cannot be found or set.
+    For callers that cannot wait for ``pulumi up`` (the rollout's last resort).
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if client is None:
+        from release.aws_clients import client
+    target = {color: (100 if color == stable else 0) for color in COLORS}
+    elbv2 = client("elbv2", region)
+    try:
+        listener = find_listener(elbv2, stack, service, region)
+        if listener.weights != target and set_weights(elbv2, listener, target) != target:
+            raise ReleaseError(f"ModifyListener on {listener.arn} did not take {target}")
+    except (BotoCoreError, ClientError) as error:
+        raise ReleaseError(f"AWS refused or could not be reached ({error})") from None
+    return listener.arn
+
+
 # ---------------------------------------------------------------------------------------------
 # The command
 # ---------------------------------------------------------------------------------------------

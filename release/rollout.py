@@ -12,9 +12,11 @@ linear/canary configurations with alarms):
 
 Any alarm in ALARM, a failed edit or update, an alarm read that fails, or SIGINT/SIGTERM rolls
 back: the ordinary ``rollback`` plan (stable color 100 %) is written and applied, and the command
-exits 1 with a timeline of what happened and when. If the rollback itself cannot be applied it
-exits 3 and names ``rollback --now``. Re-running resumes: steps at or below the new color's
-weight in the file are skipped. Without ``--apply`` it prints the plan and writes nothing.
+exits 1 with a timeline of what happened and when. If the rollback's ``pulumi up`` fails, the
+stable weights are set on the live listener directly (one ModifyListener, as ``rollback --now``)
+and it still exits 1; only when that fails too, or the file cannot be written, it exits 3.
+Re-running resumes: steps at or below the new color's weight in the file are skipped. Without
+``--apply`` it prints the plan and writes nothing.
 
 INSUFFICIENT_DATA is shown but does not fail a bake: a color that has just received its first
 requests has no data points yet, and the program's alarms treat missing data as not breaching.
@@ -233,6 +235,9 @@ class Rollout:
     stream: TextIO = sys.stdout
     tty: bool = False
     poll_s: float = POLL_S
+    # Last resort when the rollback's `pulumi up` fails: stable 100 % on the live listener
+    # directly; returns the listener's ARN (release.emergency.roll_back_listener).
+    direct: Callable[[], str] | None = None
 
     def __post_init__(self) -> None:
         self.timeline = Timeline(self.clock, self.out)
@@ -352,9 +357,11 @@ class Rollout:
         return f"unexpected error: {type(error).__name__}: {error}"
 
     def _roll_back(self, reason: str) -> int:
+        """The rollback edit, written and applied; the listener directly if Pulumi cannot."""
         from release import edits, transitions
 
         self.timeline.add(f"rolling back: {reason}")
+        problem = None
         try:
             written = edits.write(
                 edits.prepare(self.path, lambda cfg: transitions.rollback(cfg, self.stack))
@@ -364,19 +371,39 @@ class Rollout:
                 if written
                 else f"{self.path.name} already says {self.stable.value} 100%"
             )
-            self.applier.preview_and_up(self.stack, self.out)
         except Exception as error:
-            self.timeline.add(f"ROLLBACK NOT APPLIED: {error}")
-            self.out(self.timeline.report(f"rollout {self.stack}: FAILED, rollback not applied"))
-            self.out(
-                f"traffic may still reach {self.new.value}: run `python -m release rollback "
-                f"{self.stack} --now` (one direct listener call), then check `python -m release "
-                f"status {self.stack}`"
-            )
-            return ROLLBACK_FAILED
-        self.timeline.add(f"rolled back: {self.stable.value} 100% applied")
-        self.out(self.timeline.report(f"rollout {self.stack}: rolled back"))
-        return ROLLED_BACK
+            problem = f"{self.path.name} could not be written ({error})"
+        if problem is None:
+            try:
+                self.applier.preview_and_up(self.stack, self.out)
+            except Exception as error:
+                problem = f"pulumi up failed ({error})"
+            else:
+                self.timeline.add(f"rolled back: {self.stable.value} 100% applied")
+                self.out(self.timeline.report(f"rollout {self.stack}: rolled back"))
+                return ROLLED_BACK
+        self.timeline.add(f"rollback through Pulumi not applied: {problem}")
+        if self.direct is not None:
+            try:
+                listener = self.direct()
+            except Exception as error:
+                self.timeline.add(f"direct listener rollback failed too: {error}")
+            else:
+                self.timeline.add(
+                    f"listener {listener}: {self.stable.value} 100% set directly (one "
+                    "ModifyListener); Pulumi's state still holds the split until `pulumi up "
+                    "--refresh`"
+                )
+                if problem.startswith("pulumi up"):
+                    self.out(self.timeline.report(f"rollout {self.stack}: rolled back"))
+                    return ROLLED_BACK
+        self.out(self.timeline.report(f"rollout {self.stack}: FAILED, rollback incomplete"))
+        self.out(
+            f"check traffic now: `python -m release rollback {self.stack} --now` sets the "
+            f"listener and the file to {self.stable.value} 100%; then `python -m release "
+            f"status {self.stack}`"
+        )
+        return ROLLBACK_FAILED
 
     # -- signals -------------------------------------------------------------------------------
     def _interrupt(self, signum: int, _frame: Any) -> None:
@@ -470,7 +497,13 @@ def run(
                 "nothing written"
             )
         alarms = cloudwatch_alarms(cfg.region)
+    from release import emergency
+
+    stable = cfg.stable_color.value
     rollout = Rollout(
+        direct=lambda: emergency.roll_back_listener(
+            cfg.region, args.stack.split("/")[-1], cfg.service.name, stable
+        ),
         stack=args.stack,
         path=path,
         steps=args.steps,

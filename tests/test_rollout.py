@@ -22,7 +22,7 @@ from harness import stack_file
 from live_stack import ListenerApplier, build, set_alarm, shift_file
 from moto import mock_aws
 
-from release import edits, rollout
+from release import edits, emergency, rollout
 from release.cli import main
 from release.rollout import Clock, Rollout, cloudwatch_alarms, parse_bake, parse_steps
 from release.transitions import ReleaseError
@@ -70,8 +70,15 @@ class FakeClock(Clock):
         self.now += seconds
 
 
-def _rollout(path: Path, clock: Clock, applier=None, lines=None, steps=(10, 50, 100)) -> Rollout:
+def _direct() -> str:
+    return emergency.roll_back_listener(REGION, STACK, SERVICE, "blue")
+
+
+def _rollout(
+    path: Path, clock: Clock, applier=None, lines=None, steps=(10, 50, 100), direct=_direct
+) -> Rollout:
     return Rollout(
+        direct=direct,
         stack=STACK,
         path=path,
         steps=steps,
@@ -179,8 +186,9 @@ def test_a_rerun_resumes_after_the_steps_already_taken(aws, path, capsys):
     assert any("steps 100," in line for line in lines)
 
 
-def test_a_failed_rollback_exits_3_and_names_rollback_now(aws, path):
-    """The alarm fires and the rollback's update fails too: exit 3 and the emergency command."""
+def test_a_failed_rollback_update_falls_back_to_the_listener_itself(aws, path):
+    """Alarm, then the rollback's `pulumi up` fails: one ModifyListener puts blue at 100 %,
+    file and listener agree, exit 1, and the timeline says Pulumi's state lags."""
     live = build(STACK, SERVICE, {"blue": 100, "green": 0})
     applier = ListenerApplier(path, fail_on={2})  # 1: step 10; 2: the rollback's update
 
@@ -189,9 +197,32 @@ def test_a_failed_rollback_exits_3_and_names_rollback_now(aws, path):
             set_alarm(live.alarms["green"][1])
 
     lines: list[str] = []
-    assert _rollout(path, FakeClock(fire), applier, lines).run() == rollout.ROLLBACK_FAILED
+    assert _rollout(path, FakeClock(fire), applier, lines).run() == rollout.ROLLED_BACK
+    assert live.weights() == {"blue": 100, "green": 0} == _file_traffic(path)
+    report = "\n".join(lines)
+    assert "rollback through Pulumi not applied: pulumi up failed" in report
+    assert "set directly (one ModifyListener)" in report and "--refresh" in report
+
+
+def test_when_the_listener_cannot_be_set_either_it_exits_3_and_names_rollback_now(aws, path):
+    """Both the rollback's update and the direct call fail: exit 3, the emergency command named."""
+    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
+    applier = ListenerApplier(path, fail_on={2})
+
+    def fire(n: int) -> None:
+        if n == 1:
+            set_alarm(live.alarms["green"][1])
+
+    def refused() -> str:
+        raise ReleaseError("AccessDenied")
+
+    lines: list[str] = []
+    code = _rollout(path, FakeClock(fire), applier, lines, direct=refused).run()
+    assert code == rollout.ROLLBACK_FAILED
     assert any("rollback staging --now" in line for line in lines)
+    assert any("direct listener rollback failed too: AccessDenied" in line for line in lines)
     assert _file_traffic(path) == {"blue": 100, "green": 0}
+    assert live.weights() == {"blue": 90, "green": 10}, "the stand-in applied nothing more"
 
 
 def test_an_edit_by_someone_else_during_the_rollout_rolls_back(aws, path, capsys):

@@ -513,10 +513,12 @@ def test_a_stack_deploys_the_tested_commit_and_fails_unless_the_deployment_succe
 
 def test_no_release_edit_is_skipped(workflows):
     """Every step of the deployment job runs (no `if:` that skips a deploy), the job and the
-    rollout share one non-cancelling group per stack, and Pulumi runs every queued update."""
+    rollout share one non-cancelling, queueing group per stack, and Pulumi runs every queued
+    update."""
     job = workflows["pulumi-deployment.yml"]["jobs"]["update"]
     assert [s.get("name", s.get("uses")) for s in _steps(job) if "if" in s] == []
     assert "if" not in job
+    assert job["concurrency"]["queue"] == "max", "a newer run would replace a waiting deploy"
     rollout = workflows["rollout.yml"]["jobs"]["rollout"]
     assert rollout["concurrency"] == job["concurrency"], "a rollout could overlap a deployment"
     for stack in STACKS:

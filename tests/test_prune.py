@@ -357,3 +357,72 @@ def test_pending_images_and_foreign_names_are_never_candidates():
         "checkout-1.1.0-20260101T120000Z\n",
     ):
         assert prune.image_of({"Name": name, "ImageId": "ami-x"}, "checkout", HOME) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# The scheduled workflow (.github/workflows/prune-images.yml; tests/test_ci_files.py lints it)
+# ---------------------------------------------------------------------------------------------
+def test_the_workflow_dry_runs_weekly_and_applies_only_on_dispatch():
+    """Schedule and dispatch only; --apply only when dispatched with apply ticked; the apply
+    role only then; OIDC with read-only repository access; inputs reach the shell as
+    variables; the table goes to the job summary even when the prune fails."""
+    from ruamel.yaml import YAML
+
+    path = Path(__file__).resolve().parent.parent / ".github" / "workflows" / "prune-images.yml"
+    wf = YAML(typ="safe").load(path.read_text())
+    assert set(wf["on"]) == {"schedule", "workflow_dispatch"}
+    assert wf["permissions"] == {}
+    inputs = wf["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["apply"] == {**inputs["apply"], "type": "boolean", "default": False}
+    job = wf["jobs"]["prune"]
+    assert job["if"] == "github.ref == 'refs/heads/main'"
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    assert job["env"]["APPLY"] == "${{ github.event_name == 'workflow_dispatch' && inputs.apply }}"
+    steps = job["steps"]
+    login = next(s for s in steps if s.get("uses", "").startswith("aws-actions/"))
+    assert login["with"]["role-to-assume"] == (
+        "${{ github.event_name == 'workflow_dispatch' && inputs.apply && "
+        "vars.STAGING_PRUNE_ROLE_ARN || vars.STAGING_PRUNE_READ_ROLE_ARN }}"
+    )
+    scripts = "\n".join(s.get("run", "") for s in steps)
+    assert "${{" not in scripts, "an expression spliced into a shell script"
+    assert scripts.count("--apply") == 1
+    assert re.search(r'if \[ "\$\{APPLY\}" = "true" \]; then\s+mode=\(--apply\)', scripts)
+    assert "set -o pipefail" in scripts, "a failed prune would pass through tee"
+    publish = steps[-1]
+    assert publish["if"] == "always()" and "GITHUB_STEP_SUMMARY" in publish["run"]
+
+
+@pytest.mark.parametrize(
+    ("apply", "expected"),
+    [
+        ("", "prune staging --keep 3"),
+        ("false", "prune staging --keep 3"),
+        ("true", "prune staging --keep 3 --apply"),
+    ],
+)
+def test_the_workflow_script_passes_apply_only_when_it_is_true(tmp_path, apply, expected):
+    """The prune step's own script, run by bash with a stand-in interpreter that prints its
+    arguments: a scheduled run (APPLY empty) and an unticked dispatch are dry runs."""
+    import subprocess
+
+    from ruamel.yaml import YAML
+
+    path = Path(__file__).resolve().parent.parent / ".github" / "workflows" / "prune-images.yml"
+    job = YAML(typ="safe").load(path.read_text())["jobs"]["prune"]
+    script = next(s["run"] for s in job["steps"] if s.get("name", "").startswith("Prune"))
+    fake = tmp_path / "venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text('#!/bin/sh\nshift 2\necho "$@"\n')  # drop "-m release"
+    fake.chmod(0o755)
+    result = subprocess.run(
+        ["bash", "-e", "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"], "APPLY": apply, "KEEP": "3"},
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
+    assert (tmp_path / "prune-table.txt").read_text().strip() == expected

@@ -17,7 +17,8 @@ version, by owner and name. AMI tags are not visible to the accounts an image is
 so the name ``<service>-<version>-<timestamp>`` is the cross-account key. The baking template
 deprecates every image a year after its bake, and EC2 hides a deprecated AMI from
 DescribeImages for every account but its owner unless the call asks for deprecated images
-(EC2 User Guide, "Deprecate an Amazon EC2 AMI", ami-deprecate.html). A lookup without them
+(EC2 User Guide, "Deprecate an Amazon EC2 AMI"; DescribeImages' IncludeDeprecated: "If you are
+the AMI owner, all deprecated AMIs appear in the response regardless"). A lookup without them
 would fail ("never baked") for any version a year old, a listener-only rollback included; so a
 second lookup asks for them, and a match that is not deprecated is preferred when both exist.
 """

@@ -5,8 +5,10 @@ launches instances through its service-linked role, whose permissions AWS fixes 
 include no customer-managed key; for a key of another account, the Auto Scaling User Guide
 ("Required AWS KMS key policy for use with encrypted volumes", example 2) has the account that
 owns the group create a grant for that role on the key. The key policy (components/image_key.py)
-admits this account to create it. Without the grant, every launch fails with
-Client.InvalidKMSKey.InvalidState and the group never reaches its capacity.
+admits this account to create it. AWS's knowledge-center article "kms-launch-ec2-instance"
+says it plainly: create the grants "from the account that owns the Amazon EC2 Auto Scaling
+group, not the AWS KMS account". Without the grant every launch fails and the group never
+reaches its capacity.
 """
 
 from __future__ import annotations

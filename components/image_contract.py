@@ -40,7 +40,17 @@ MANAGED_BY = "golden-fleet"
 # The tags the bake puts on every image and its snapshots (packer/locals.pkr.hcl `local.tags`;
 # tests/test_packer_template.py holds the two together). Tags are invisible to the accounts an
 # image is shared with, so lookups across accounts go by name; these serve the owning account.
-IMAGE_TAG_KEYS = ("Service", "Version", "TemplateDigest", "SourceAmi", "BuildTime", "ManagedBy")
+# BakeRun identifies the bake that registered the image: a failed bake removes only its own image,
+# never that of another bake of the same version started in the same second (same name).
+IMAGE_TAG_KEYS = (
+    "Service",
+    "Version",
+    "TemplateDigest",
+    "SourceAmi",
+    "BuildTime",
+    "BakeRun",
+    "ManagedBy",
+)
 
 _SEMVER = re.compile(SEMVER_PATTERN)
 _SERVICE = re.compile(SERVICE_NAME_PATTERN)
@@ -126,7 +136,12 @@ def is_image_name(name: object, service: str, version: str) -> bool:
 
 
 def image_tags(
-    service: str, version: str, template_digest: str, source_ami: str, build_time: str
+    service: str,
+    version: str,
+    template_digest: str,
+    source_ami: str,
+    build_time: str,
+    bake_run: str,
 ) -> dict[str, str]:
     """The tag map of one image, keyed as :data:`IMAGE_TAG_KEYS`."""
     return {
@@ -135,6 +150,7 @@ def image_tags(
         "TemplateDigest": template_digest,
         "SourceAmi": source_ami,
         "BuildTime": build_time,
+        "BakeRun": bake_run,
         "ManagedBy": MANAGED_BY,
     }
 

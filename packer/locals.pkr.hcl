@@ -9,6 +9,7 @@ locals {
     TemplateDigest = var.template_digest
     SourceAmi      = "{{ .SourceAMI }}"
     BuildTime      = local.build_time
+    BakeRun        = var.bake_run
     ManagedBy      = "golden-fleet"
   }
 

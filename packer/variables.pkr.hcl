@@ -34,6 +34,12 @@ variable "template_digest" {
   default     = "unset"
 }
 
+variable "bake_run" {
+  type        = string
+  description = "Unique id of one wrapper run, tagged on its image: a failed run removes only the image it registered, never another run's of the same name."
+  default     = ""
+}
+
 variable "region" {
   type        = string
   description = "AWS region the image is built in."

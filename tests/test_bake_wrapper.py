@@ -99,7 +99,8 @@ def emulator(tmp_path_factory):
 
 @pytest.fixture()
 def fake_packer(tmp_path) -> Path:
-    """A `packer` that registers a half-done image (as a build that fails late would) and fails."""
+    """A `packer` that registers a half-done image (as a build that fails late would), while a
+    concurrent bake of the same version registers one of the same name, and fails."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = bin_dir / "packer"
@@ -111,8 +112,11 @@ if args[:1] == ["version"]:
 values = dict(a.split("=", 1) for a in args if "=" in a and not a.startswith("-"))
 ec2 = boto3.client("ec2", region_name=values["region"])
 name = f"{{values['service']}}-{{values['version']}}-{{values['build_time']}}"
-ec2.register_image(Name=name, RootDeviceName="/dev/xvda",
-                   BlockDeviceMappings=[{{"DeviceName": "/dev/xvda", "Ebs": {{"VolumeSize": 8}}}}])
+for run in (values["bake_run"], "another-bake-of-the-same-second"):
+    ami = ec2.register_image(
+        Name=name, RootDeviceName="/dev/xvda",
+        BlockDeviceMappings=[{{"DeviceName": "/dev/xvda", "Ebs": {{"VolumeSize": 8}}}}])["ImageId"]
+    ec2.create_tags(Resources=[ami], Tags=[{{"Key": "BakeRun", "Value": run}}])
 print("==> amazon-ebs: Script exited with non-zero exit status: 1", file=sys.stderr)
 sys.exit(1)
 """)
@@ -232,7 +236,9 @@ def test_same_version_other_digest_exits_5(emulator, fake_packer):
     assert ami in result.stderr and "one version, one content" in result.stderr
 
 
-def test_failed_build_exits_6_and_leaves_no_image(emulator, fake_packer):
+def test_failed_build_exits_6_and_removes_only_its_own_image(emulator, fake_packer):
+    """The half-done image goes; another bake's image of the same name (same version, same
+    second) stays: clean-up goes by this run's id, never by name alone."""
     env = aws_env(emulator, PATH=f"{fake_packer}:{os.environ['PATH']}")
     result = run_bake(["--version", "1.0.0", "--service", "broken"], env=env)
     assert result.returncode == 6 and result.stdout == ""
@@ -240,4 +246,5 @@ def test_failed_build_exits_6_and_leaves_no_image(emulator, fake_packer):
     images = ec2(emulator).describe_images(
         Owners=["self"], Filters=[{"Name": "name", "Values": ["broken-*"]}]
     )["Images"]
-    assert images == []
+    runs = [tag["Value"] for image in images for tag in image["Tags"] if tag["Key"] == "BakeRun"]
+    assert runs == ["another-bake-of-the-same-second"]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
 
-import bake_fixtures  # noqa: F401  (puts packer/, the bake package's home, on sys.path)
 import pytest
+from bake_fixtures import PACKER_DIR
 from baking.errors import EXIT_PREREQUISITE, BakeError
 from baking.processes import free_port, port_open, stop_process, wait_for
 
@@ -59,3 +61,35 @@ def test_stop_process_accepts_nothing_and_the_already_stopped():
     done.wait()
     stop_process(done)
     assert done.returncode == 0 and os.getpgid(os.getpid())
+
+
+def test_a_child_dies_with_its_parent_even_when_the_parent_is_killed():
+    """PR_SET_PDEATHSIG: SIGKILL of the bake still ends what it started."""
+    code = (
+        "import signal, subprocess, sys, time; "
+        "from baking.processes import die_with_parent; "
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], "
+        "preexec_fn=die_with_parent(signal.SIGTERM)); "
+        "print(child.pid, flush=True); time.sleep(60)"
+    )
+    env = dict(os.environ, PYTHONPATH=str(PACKER_DIR))
+    parent = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    child = int(parent.stdout.readline())
+    try:
+        assert _alive(child)
+        parent.kill()
+        parent.wait(10)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _alive(child):
+            time.sleep(0.05)
+        assert not _alive(child), "the child outlived its killed parent"
+    finally:
+        parent.stdout.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(parent.pid, signal.SIGKILL)

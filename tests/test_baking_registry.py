@@ -55,14 +55,16 @@ def ec2(monkeypatch):
         yield boto3.client("ec2", region_name="eu-west-1")
 
 
-def register(ec2, name: str, managed: bool = True) -> str:
+def register(ec2, name: str, managed: bool = True, run: str = "run-a") -> str:
     ami = ec2.register_image(
         Name=name,
         RootDeviceName="/dev/xvda",
         BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
     )["ImageId"]
+    tags = [{"Key": "BakeRun", "Value": run}]
     if managed:
-        ec2.create_tags(Resources=[ami], Tags=[{"Key": "ManagedBy", "Value": "golden-fleet"}])
+        tags.append({"Key": "ManagedBy", "Value": "golden-fleet"})
+    ec2.create_tags(Resources=[ami], Tags=tags)
     return ami
 
 
@@ -73,12 +75,15 @@ def test_find_images_asks_for_this_services_managed_images(ec2):
     assert [i["ImageId"] for i in find_images(ec2, "checkout", "1.0.0")] == [ours]
 
 
-def test_remove_images_removes_exactly_that_name_in_the_home_region(ec2):
-    doomed = register(ec2, NAME)
-    kept = register(ec2, "checkout-1.0.0-20261126T090000Z")
+def test_clean_up_removes_only_this_runs_image_of_that_name_in_the_home_region(ec2):
+    """Another bake of the same version in the same second has the same name: its image stays."""
+    doomed = register(ec2, NAME, run="run-a")
+    other_run = register(ec2, NAME, run="run-b")
+    other_name = register(ec2, "checkout-1.0.0-20261126T090000Z", run="run-a")
     elsewhere = boto3.client("ec2", region_name="eu-central-1")
-    copy = register(elsewhere, NAME)
-    assert remove_images(ec2, NAME) == [doomed]
-    assert [i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]] == [kept]
+    copy = register(elsewhere, NAME, run="run-a")
+    assert remove_images(ec2, NAME, "run-a") == [doomed]
+    left = {i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]}
+    assert left == {other_run, other_name}
     assert [i["ImageId"] for i in elsewhere.describe_images(Owners=["self"])["Images"]] == [copy]
-    assert remove_images(ec2, NAME) == [], "a second clean-up finds nothing"
+    assert remove_images(ec2, NAME, "run-a") == [], "a second clean-up finds nothing"

@@ -3,6 +3,7 @@ build-host command runs in its own namespaces."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 from pathlib import Path
 
@@ -67,3 +68,25 @@ def test_build_host_commands_run_in_their_own_namespaces():
     assert argv[:5] == ["unshare", "--mount", "--pid", "--fork", "--kill-child"]
     assert "--net" not in argv and argv[-2:] == ["/r", "true"]
     assert "--net" in host_command(Path("/r"), ["true"], own_network=True)
+
+
+def test_two_first_bakes_debootstrap_once(tmp_path, monkeypatch):
+    """The cache is built by one bake while the other waits for it, not by both into one tree."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    fake = bin_dir / "debootstrap"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'echo run >> "{calls}"\n'
+        'target="$(eval echo \\${$#})"\n'
+        'mkdir -p "$target/etc" && sleep 0.5 && echo "$$" > "$target/etc/built-by"\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        trees = list(pool.map(lambda _: rootfs.pristine_rootfs(), range(2)))
+    assert trees[0] == trees[1] and (trees[0] / ".complete").exists()
+    assert calls.read_text().splitlines() == ["run"]
+    assert len((trees[0] / "etc/built-by").read_text().split()) == 1

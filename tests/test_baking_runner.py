@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import stat
+import subprocess
 import sys
+import time
 from pathlib import Path
 
-import bake_fixtures  # noqa: F401  (puts packer/, the bake package's home, on sys.path)
+from bake_fixtures import PACKER_DIR, REPO, require
 from baking.layout import BUILD_SOURCE
 from baking.runner import packer_build_command, run_packer
 
@@ -29,3 +34,114 @@ def test_packers_output_goes_to_stderr_and_its_exit_code_comes_back(tmp_path, ca
     assert run_packer([str(script)], {"PATH": "/usr/bin:/bin"}, tmp_path) == 7
     out, err = capfd.readouterr()
     assert out == "" and "progress" in err
+
+
+NULL_TEMPLATE = """
+source "null" "n" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.n"]
+  provisioner "shell-local" {
+    inline = ["echo step-one", "sleep 30", "echo step-two-reached"]
+  }
+}
+"""
+
+DRIVER = """
+import signal, sys
+sys.path[:0] = [{packer_dir!r}, {repo!r}]
+from baking.errors import Interrupted
+from baking.runner import run_packer
+
+def on_term(signum, frame):
+    raise Interrupted()
+
+signal.signal(signal.SIGTERM, on_term)
+try:
+    code = run_packer(["packer", "build", "-color=false", "."], {{"PATH": "/usr/bin:/bin"}},
+                      {cwd!r}, grace_s=20)
+    print("exit", code, flush=True)
+except Interrupted:
+    print("interrupted", flush=True)
+"""
+
+
+def _start_driver(tmp_path: Path) -> tuple[subprocess.Popen, int]:
+    """A bake-like process running a real `packer build` that provisions for 30 s; returns it
+    and Packer's pid once Packer is provisioning."""
+    require("packer")
+    (tmp_path / "t.pkr.hcl").write_text(NULL_TEMPLATE)
+    log = tmp_path / "packer.log"
+    code = DRIVER.format(packer_dir=str(PACKER_DIR), repo=str(REPO), cwd=str(tmp_path))
+    driver = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=open(log, "w"),
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while "step-one" not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+    packer = int(
+        subprocess.run(
+            ["pgrep", "-P", str(driver.pid)], capture_output=True, text=True
+        ).stdout.split()[0]
+    )
+    return driver, packer
+
+
+def _running_in_session(session: int, name: str | None = None) -> list[str]:
+    """Processes of the session that still run (zombies waiting to be reaped do not count)."""
+    argv = ["pgrep", "-s", str(session)] + (["-x", name] if name else [])
+    running = []
+    for pid in subprocess.run(argv, capture_output=True, text=True).stdout.split():
+        with contextlib.suppress(FileNotFoundError):
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z":
+                running.append(pid)
+    return running
+
+
+def _wait_until_gone(session: int, name: str | None = None, timeout: float = 15) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while _running_in_session(session, name) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return _running_in_session(session, name)
+
+
+def _end_session(session: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(session, signal.SIGKILL)
+
+
+def test_sigterm_to_the_bake_cancels_packer_and_leaves_nothing(tmp_path):
+    """Packer is cancelled at once (not after its build), and nothing of its session survives."""
+    driver, packer = _start_driver(tmp_path)
+    try:
+        started = time.monotonic()
+        driver.send_signal(signal.SIGTERM)
+        out, _ = driver.communicate(timeout=60)
+        assert out.strip() == "interrupted"
+        assert time.monotonic() - started < 15, "Packer ran on instead of cancelling"
+        assert "Cancelling build" in (tmp_path / "packer.log").read_text()
+        assert "step-two-reached" not in (tmp_path / "packer.log").read_text()
+        assert _wait_until_gone(packer, timeout=5) == [], "processes of Packer's session survived"
+    finally:
+        _end_session(packer)
+        _end_session(driver.pid)
+
+
+def test_packer_is_cancelled_when_the_bake_is_killed(tmp_path):
+    """SIGKILL leaves the bake no clean-up code: Packer still gets SIGTERM from the kernel
+    (PR_SET_PDEATHSIG) and cancels instead of finishing and registering an image."""
+    driver, packer = _start_driver(tmp_path)
+    try:
+        driver.kill()
+        driver.wait(10)
+        assert _wait_until_gone(packer, "packer") == [], "Packer outlived the killed bake"
+        assert "step-two-reached" not in (tmp_path / "packer.log").read_text()
+    finally:
+        _end_session(packer)
+        _end_session(driver.pid)

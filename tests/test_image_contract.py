@@ -127,7 +127,9 @@ def test_longest_service_and_version_still_fit_an_ami_name():
 
 
 def test_image_tags_carry_every_contract_key():
-    tags = contract.image_tags("checkout", "1.4.0", "d" * 64, "ami-0abc", "20261126T080000Z")
+    tags = contract.image_tags(
+        "checkout", "1.4.0", "d" * 64, "ami-0abc", "20261126T080000Z", "0f" * 16
+    )
     assert tuple(tags) == contract.IMAGE_TAG_KEYS and tags["ManagedBy"] == "golden-fleet"
     assert contract.tag_map({"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}) == tags
     assert contract.tag_map({}) == {}

@@ -81,8 +81,14 @@ def test_image_is_registered_named_and_tagged(baked, local_api):
     )
     assert re.fullmatch(r"[0-9a-f]{64}", tags["TemplateDigest"])
     # Exactly the contract's tags, with the values the contract gives for this bake.
+    assert re.fullmatch(r"[0-9a-f]{32}", tags["BakeRun"])
     assert tags == image_contract.image_tags(
-        SERVICE, VERSION, tags["TemplateDigest"], tags["SourceAmi"], tags["BuildTime"]
+        SERVICE,
+        VERSION,
+        tags["TemplateDigest"],
+        tags["SourceAmi"],
+        tags["BuildTime"],
+        tags["BakeRun"],
     )
 
 

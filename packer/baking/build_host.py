@@ -8,6 +8,7 @@ namespaces so nothing it starts outlives it.
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from baking.console import PHASES, log
 from baking.errors import EXIT_PREREQUISITE, BakeError
-from baking.processes import free_port, port_open, stop_process, wait_for
+from baking.processes import die_with_parent, free_port, port_open, stop_process, wait_for
 from baking.rootfs import SpareCopy, pristine_rootfs, take_spare
 
 LOGIN_USER = "admin"
@@ -117,6 +118,9 @@ class BuildHost:
             stdout=subprocess.DEVNULL,
             stderr=open(self.workdir / "sshd.log", "ab"),
             start_new_session=True,
+            # unshare blocks SIGTERM; SIGKILL ends it, and --kill-child then ends sshd (the PID
+            # namespace's init) and with it everything in the namespace.
+            preexec_fn=die_with_parent(signal.SIGKILL),
         )
         wait_for(
             lambda: self.process.poll() is None and port_open(self.port), 30, "build host sshd"

@@ -6,12 +6,13 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
 from baking.console import log
 from baking.errors import EXIT_PREREQUISITE, BakeError
-from baking.processes import free_port, port_open, stop_process, wait_for
+from baking.processes import die_with_parent, free_port, port_open, stop_process, wait_for
 
 LOCAL_ACCESS_KEY = "testing"
 # The emulator's stand-in for the official Debian 12 AMI (same owner, same name shape). moto
@@ -54,6 +55,7 @@ def local_emulator(workdir: Path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=die_with_parent(signal.SIGTERM),
     )
     try:
         wait_for(lambda: process.poll() is None and port_open(port), 30, "moto_server")

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,6 +107,7 @@ def bake(options: Options) -> str:
             )
 
         build_time = build_timestamp()
+        bake_run = uuid.uuid4().hex
         name = image_name(options.service, options.version, build_time)
         manifest = workdir / "manifest.json"
         manifest.unlink(missing_ok=True)
@@ -130,6 +132,7 @@ def bake(options: Options) -> str:
             "version": options.version,
             "region": options.region,
             "build_time": build_time,
+            "bake_run": bake_run,
             "template_digest": digest,
             "manifest_path": str(manifest),
         }
@@ -178,7 +181,7 @@ def bake(options: Options) -> str:
                 )
             return ami
         except BaseException:
-            removed = remove_images(ec2, name)
+            removed = remove_images(ec2, name, bake_run)
             if removed:
                 log(f"removed half-done images in {options.region}: {', '.join(removed)}")
             raise

@@ -3,13 +3,35 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 
 from baking.errors import EXIT_PREREQUISITE, BakeError
+
+# prctl(2): PR_SET_PDEATHSIG = 1 (linux/prctl.h) - the signal a process gets when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(signum: int) -> Callable[[], None]:
+    """A ``preexec_fn``: the child gets ``signum`` when the bake dies, even by SIGKILL.
+
+    Without it a killed bake leaves the local EC2 API, the build host's sshd and Packer running
+    (parent PID 1). If the bake died between fork and prctl, the child signals itself at once."""
+    parent = os.getpid()
+
+    def arm() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signum)
+
+    return arm
 
 
 def free_port() -> int:

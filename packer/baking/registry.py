@@ -51,14 +51,21 @@ def find_images(ec2, service: str, version: str) -> list[dict]:
     return response["Images"]
 
 
-def remove_images(ec2, name: str) -> list[str]:
-    """Deregister every image called ``name`` (and delete its snapshots) in the client's region.
+def remove_images(ec2, name: str, bake_run: str) -> list[str]:
+    """Deregister the images called ``name`` that bake ``bake_run`` registered (and delete their
+    snapshots) in the client's region. Another bake of the same name (same version, same second)
+    tags its image with its own run id, so its image stays.
 
     Best effort on a path that is already failing: an error here must not hide the first one."""
     removed: list[str] = []
     with contextlib.suppress(Exception):
         for image in ec2.describe_images(
-            Owners=["self"], IncludeDeprecated=True, Filters=[{"Name": "name", "Values": [name]}]
+            Owners=["self"],
+            IncludeDeprecated=True,
+            Filters=[
+                {"Name": "name", "Values": [name]},
+                {"Name": "tag:BakeRun", "Values": [bake_run]},
+            ],
         )["Images"]:
             ec2.deregister_image(ImageId=image["ImageId"])
             removed.append(image["ImageId"])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from baking.console import log
 from baking.errors import EXIT_PREREQUISITE, BakeError
-from baking.processes import stop_process
+from baking.processes import die_with_parent, stop_process
 
 
 def cache_dir() -> Path:
@@ -25,6 +27,18 @@ def pristine_rootfs() -> Path:
     rootfs = cache_dir() / "bookworm-minbase"
     if (rootfs / ".complete").exists():
         return rootfs
+    rootfs.parent.mkdir(parents=True, exist_ok=True)
+    # Two first bakes at once would debootstrap into one partial tree and mix both runs' files:
+    # one builds while the other waits on the lock, then finds the tree complete. The lock is
+    # released when the file closes, also when a bake is killed.
+    with open(rootfs.with_name(rootfs.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (rootfs / ".complete").exists():
+            return rootfs
+        return _debootstrap(rootfs)
+
+
+def _debootstrap(rootfs: Path) -> Path:
     debootstrap = shutil.which("debootstrap")
     if not debootstrap:
         raise BakeError(EXIT_PREREQUISITE, "debootstrap not found: apt-get install debootstrap")
@@ -94,6 +108,7 @@ class SpareCopy:
             ["cp", "-a", f"{pristine}/.", str(self.partial)],
             stdin=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent(signal.SIGKILL),
         )
 
     def finish(self) -> None:

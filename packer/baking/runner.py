@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -10,6 +12,7 @@ from pathlib import Path
 
 from baking.errors import Interrupted
 from baking.layout import BUILD_SOURCE
+from baking.processes import die_with_parent
 
 # Packer's own clean-up on SIGINT (terminate the instance, delete the temporary key and security
 # group, deregister nothing it has not registered) takes well under this in practice.
@@ -31,8 +34,19 @@ def packer_build_command(
     return command
 
 
-def run_packer(command: list[str], env: Mapping[str, str], cwd: Path) -> int:
-    """Packer, output on stderr; on Ctrl-C or SIGTERM it gets SIGINT and time to clean up."""
+# `packer` re-executes itself under panicwrap: the first process ignores SIGINT (a terminal sends
+# Ctrl-C to the whole group) and forwards SIGTERM to the worker, which cancels the build on either
+# (hashicorp/packer main.go: wrapConfig.ForwardSignals = SIGTERM; its signal handler takes
+# os.Interrupt and SIGTERM). A SIGINT sent to the first process alone is lost: the build would
+# run to the end. So the bake sends SIGTERM, and Packer gets it also when the bake dies.
+CANCEL_SIGNAL = signal.SIGTERM
+
+
+def run_packer(
+    command: list[str], env: Mapping[str, str], cwd: Path, grace_s: float = CLEANUP_GRACE_S
+) -> int:
+    """Packer, output on stderr. On Ctrl-C or SIGTERM to the bake, Packer is cancelled first and
+    given ``grace_s`` to clean up; whatever of its session is left after that is killed."""
     process = subprocess.Popen(
         command,
         env=dict(env),
@@ -40,14 +54,19 @@ def run_packer(command: list[str], env: Mapping[str, str], cwd: Path) -> int:
         stdin=subprocess.DEVNULL,
         stdout=sys.stderr,
         stderr=sys.stderr,
+        start_new_session=True,  # one signal from the bake, not a second one from the terminal
+        preexec_fn=die_with_parent(CANCEL_SIGNAL),
     )
     try:
         return process.wait()
     except (KeyboardInterrupt, Interrupted):
-        process.send_signal(signal.SIGINT)
+        process.send_signal(CANCEL_SIGNAL)
         try:
-            process.wait(CLEANUP_GRACE_S)
+            process.wait(grace_s)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
         raise
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)  # plugins and anything else left in its session

@@ -24,8 +24,6 @@ CONTENT_DEFAULTS: dict[str, object] = {
 }
 LIST_VARIABLES = frozenset({"source_ami_owners"})
 
-_ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)[ \t]*=[ \t]*(.*)", re.S)
-
 
 def parse_hcl_value(raw: str) -> object:
     """A pkrvars/PKR_VAR_ value: quoted string, list of strings, or bare word/number (as text)."""
@@ -42,79 +40,51 @@ def parse_hcl_value(raw: str) -> object:
     return raw
 
 
-def _strip_comment(line: str) -> str:
-    """The line without a trailing `#` or `//` comment; quotes are respected."""
-    quoted = escaped = False
-    for index, char in enumerate(line):
-        if escaped:
-            escaped = False
-        elif char == "\\" and quoted:
-            escaped = True
-        elif char == '"':
-            quoted = not quoted
-        elif not quoted and (char == "#" or line.startswith("//", index)):
-            return line[:index]
-    return line
-
-
-def _depth(text: str) -> int:
-    """Open brackets minus closed ones, outside quotes."""
-    depth, quoted, escaped = 0, False, False
-    for char in text:
-        if escaped:
-            escaped = False
-        elif char == "\\" and quoted:
-            escaped = True
-        elif char == '"':
-            quoted = not quoted
-        elif not quoted and char in "[{(":
-            depth += 1
-        elif not quoted and char in "]})":
-            depth -= 1
-    return depth
-
-
 def parse_var_file(text: str) -> dict[str, object]:
-    """Top-level ``name = value`` statements of a pkrvars file; a list or map may span lines.
+    """The ``name = value`` attributes of a pkrvars file, read by an HCL2 parser (python-hcl2):
+    every layout Packer accepts (lists and maps over several lines, trailing commas, ``#``,
+    ``//`` and ``/* */`` comments) is read; anything else is a ValueError of one line.
 
-    Raises ValueError naming the line for anything that is not such a statement."""
+    Strings come back unquoted and unescaped, numbers and booleans as Packer would pass them
+    on (``8080``, ``true``), lists as lists and maps as dicts."""
+    import hcl2  # imported here: only a bake with a var file pays for the grammar
+    from lark.exceptions import LarkError
+
+    try:
+        tree = hcl2.loads(text)
+    except (LarkError, ValueError) as error:
+        first = " ".join(str(error).split())[:160]
+        raise ValueError(f"not a Packer variables file: {first}") from None
     values: dict[str, object] = {}
-    pending: tuple[int, str, str] | None = None  # (line number, name, value so far)
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = _strip_comment(line).strip()
-        if pending is not None:
-            start, name, value = pending
-            value = f"{value} {line}"
-            if _depth(value) > 0:
-                pending = (start, name, value)
-                continue
-            pending = None
-            values[name] = _value(name, value, start)
+    for name, value in tree.items():
+        if name.startswith("__"):  # the parser's record of comments
             continue
-        if not line:
-            continue
-        match = _ASSIGNMENT.fullmatch(line)
-        if not match:
-            raise ValueError(f"line {number}: expected `name = value`, got {line[:60]!r}")
-        name, value = match.group(1), match.group(2)
-        if name in values:
-            raise ValueError(f"line {number}: {name} is set twice")
-        if _depth(value) > 0:
-            pending = (number, name, value)
-            continue
-        values[name] = _value(name, value, number)
-    if pending is not None:
-        raise ValueError(f"line {pending[0]}: {pending[1]} has an unclosed bracket")
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            raise ValueError(f"{name}: a variables file holds `name = value` only, not blocks")
+        values[name] = _plain(value)
     return values
 
 
-def _value(name: str, raw: str, number: int) -> object:
-    if raw.strip().startswith("{"):
-        return raw.strip()  # a map (e.g. tags): Packer reads it; no content variable is a map
-    try:
-        return parse_hcl_value(raw)
-    except ValueError as error:
-        raise ValueError(f"line {number}: {name}: {error}") from None
+def _plain(value: object) -> object:
+    """A python-hcl2 value as Packer's: strings without their quotes, scalars as HCL text."""
+    if isinstance(value, str):
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            try:
+                # HCL's string escapes are JSON's for what a var file holds (quote, backslash,
+                # newline, tab, \\u).
+                return json.loads(value)
+            except json.JSONDecodeError:
+                return value[1:-1]
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if not str(k).startswith("__")}
+    return value
 
 
 def read_var_file(path: Path) -> dict[str, object]:

@@ -3,6 +3,9 @@
 For each step (as Argo Rollouts' ``setWeight`` + ``pause`` with analysis, or CodeDeploy's
 linear/canary configurations with alarms):
 
+0. **gate** -- AWS must show the new color fit for traffic (:func:`release.live.gate`: refresh
+   finished, instances on the expected version, healthy targets, the listener forwarding what
+   the file says); before the first step a refusal writes nothing, later it rolls back;
 1. **shift** -- the ordinary ``shift`` plan (:func:`release.transitions.shift`), validated with
    the program's model and written atomically, compare-and-swap (:mod:`release.edits`);
 2. **apply** -- ``pulumi preview`` then ``pulumi up`` through an :class:`Applier` (the real one
@@ -238,6 +241,11 @@ class Rollout:
     # Last resort when the rollback's `pulumi up` fails: stable 100 % on the live listener
     # directly; returns the listener's ARN (release.emergency.roll_back_listener).
     direct: Callable[[], str] | None = None
+    # Before each step: why the new color is not fit for more traffic, one line each (empty: go
+    # ahead). The real one is release.live.gate (refresh finished, instances on the expected
+    # launch-template version, healthy targets >= desired, no image drift, and the live
+    # listener forwarding what the file says); see live_gate().
+    gate: Callable[[Any], list[str]] | None = None
 
     def __post_init__(self) -> None:
         self.timeline = Timeline(self.clock, self.out)
@@ -278,6 +286,7 @@ class Rollout:
             f"{len(states)} alarms {prefix}*"
         )
         self.last = cfg.traffic[new]
+        self._check_gate(cfg, "before the first step")  # refuses: nothing written yet
         previous = self._signals(self._interrupt)
         try:
             for number, percent in enumerate(todo, 1):
@@ -308,6 +317,8 @@ class Rollout:
                 )
             return transitions.shift(cfg, self.stack, percent)
 
+        if number > 1:
+            self._check_gate(edits.read_config(self.path), f"before {label}")
         edits.write(edits.prepare(self.path, plan))
         self.last = percent
         self.timeline.add(
@@ -318,6 +329,21 @@ class Rollout:
         self.timeline.add(f"{label}: applied")
         self._bake(label, percent)
         self.timeline.add(f"{label}: bake of {duration(self.bake_s)} passed")
+
+    def _check_gate(self, cfg: Any, when: str) -> None:
+        if self.gate is None:
+            return
+        try:
+            problems = self.gate(cfg)
+        except ReleaseError:
+            raise
+        except Exception as error:  # AWS unreadable: the color's fitness is unknown
+            raise ReleaseError(f"could not read {self.new.value}'s live state ({error})") from None
+        if problems:
+            raise ReleaseError(
+                f"{self.new.value} is not fit for more traffic {when}: {'; '.join(problems)}"
+            )
+        self.timeline.add(f"{when}: {self.new.value} fit for traffic (live state checked)")
 
     def _bake(self, label: str, percent: int) -> None:
         start = self.clock.monotonic()
@@ -430,6 +456,20 @@ class Rollout:
             signal.signal(signum, handler)
 
 
+def live_gate(stack: str) -> Callable[[Any], list[str]]:
+    """:func:`release.live.gate` for the new color, with the file's current weights."""
+
+    def check(cfg: Any) -> list[str]:
+        from components.config import COLORS
+        from release import live, transitions
+
+        weights = {color: cfg.traffic[color] for color in COLORS}
+        report = live.gate(cfg, stack, (transitions.new_color(cfg),), weights=weights)
+        return list(report.problems)
+
+    return check
+
+
 # ---------------------------------------------------------------------------------------------
 # The command
 # ---------------------------------------------------------------------------------------------
@@ -504,6 +544,7 @@ def run(
         direct=lambda: emergency.roll_back_listener(
             cfg.region, args.stack.split("/")[-1], cfg.service.name, stable
         ),
+        gate=live_gate(args.stack.split("/")[-1]),  # the Stack tag holds the short name
         stack=args.stack,
         path=path,
         steps=args.steps,

@@ -75,10 +75,17 @@ def _direct() -> str:
 
 
 def _rollout(
-    path: Path, clock: Clock, applier=None, lines=None, steps=(10, 50, 100), direct=_direct
+    path: Path,
+    clock: Clock,
+    applier=None,
+    lines=None,
+    steps=(10, 50, 100),
+    direct=_direct,
+    gate=None,
 ) -> Rollout:
     return Rollout(
         direct=direct,
+        gate=gate,
         stack=STACK,
         path=path,
         steps=steps,
@@ -239,6 +246,38 @@ def test_an_edit_by_someone_else_during_the_rollout_rolls_back(aws, path, capsys
     assert _file_traffic(path) == {"blue": 100, "green": 0}
 
 
+def test_a_color_unfit_before_the_first_step_is_refused_and_nothing_written(aws, path):
+    """The live gate says no before step 1: refused (no rollback needed), file untouched."""
+    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
+    before = path.read_bytes()
+    with pytest.raises(ReleaseError, match="not fit for more traffic before the first step: "
+                       "refresh InProgress"):  # fmt: skip
+        _rollout(path, FakeClock(), gate=lambda cfg: ["refresh InProgress"]).run()
+    assert path.read_bytes() == before
+    assert live.weights() == {"blue": 100, "green": 0}
+
+
+def test_a_color_that_becomes_unfit_between_steps_is_rolled_back(aws, path):
+    """The gate passes at 0 % and refuses at 10 % (1/2 targets healthy): never 50 %, rolled back."""
+    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
+    seen: list[int] = []
+
+    def gate(cfg) -> list[str]:
+        seen.append(cfg.traffic.green)
+        return [] if cfg.traffic.green == 0 else ["1/2 targets healthy"]
+
+    applier = ListenerApplier(path)
+    lines: list[str] = []
+    code = _rollout(path, FakeClock(), applier, lines, gate=gate).run()
+    assert code == rollout.ROLLED_BACK
+    assert seen == [0, 10], "the gate runs before each step, on the file's current weights"
+    assert [a["green"] for a in applier.applied] == [10, 0]
+    assert live.weights() == {"blue": 100, "green": 0} == _file_traffic(path)
+    assert any(
+        "not fit for more traffic before step 2/3: 1/2 targets healthy" in line for line in lines
+    )
+
+
 def test_no_alarms_to_watch_is_refused_before_anything_is_written(aws, path):
     """Without the color's alarms there is nothing to gate on: refused, file untouched."""
     build(STACK, SERVICE, {"blue": 100, "green": 0}, alarms=False)
@@ -337,3 +376,12 @@ def test_bad_arguments_are_one_line_and_exit_2(capsys, path):
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "--steps" in err
+
+
+def test_the_real_gate_reads_the_new_colors_group_from_aws(aws, path):
+    """live_gate is release.live.gate on the new color: with no Auto Scaling group tagged
+    Stack=staging/Service=checkout/Color=green in AWS, it reports exactly that."""
+    build(STACK, SERVICE, {"blue": 100, "green": 0})
+    problems = rollout.live_gate(STACK)(edits.read_config(path))
+    assert problems and all(p.startswith("green: ") for p in problems), problems
+    assert "no Auto Scaling group" in problems[0]

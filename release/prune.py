@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import re
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -387,37 +388,71 @@ def freed_snapshots(view: RegionView, doomed: list[Decision], owned: set[str]) -
     }
 
 
-def delete(ec2: Any, view: RegionView, doomed: list[Decision], owned: set[str]) -> int:
+def _write(call: Callable[..., dict], **kwargs: Any) -> str | None:
+    """One deregistration or deletion; None on success, else the error code or message."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        call(**kwargs)
+    except ClientError as error:
+        return str(error.response.get("Error", {}).get("Code", "error"))
+    except BotoCoreError as error:
+        return str(error)
+    return None
+
+
+# DeleteSnapshot right after DeregisterImage may still see the image (EC2's API is eventually
+# consistent: "Eventual consistency in the Amazon EC2 API", EC2 developer guide).
+SNAPSHOT_IN_USE = "InvalidSnapshot.InUse"
+SNAPSHOT_RETRIES = 3
+SNAPSHOT_RETRY_WAIT_S = 2.0
+
+
+def delete(
+    ec2: Any,
+    view: RegionView,
+    doomed: list[Decision],
+    owned: set[str],
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
     """Deregister each image, then delete each of its snapshots that this account owns and that
-    no image still registered uses. Returns the number of snapshots deleted."""
+    no image still registered uses. Returns the number of snapshots deleted. The first failure
+    stops everything, with the table saying what was done."""
     deregistered: set[str] = set()
     deleted = 0
     for decision in doomed:
-        image = decision.image
-        _call(
-            f"DeregisterImage {image.image_id}",
-            view.region,
-            ec2.deregister_image,
-            ImageId=image.image_id,
-        )
+        image, where = decision.image, view.region
+        failed = _write(ec2.deregister_image, ImageId=image.image_id)
+        if failed:
+            decision.outcome = f"not deleted: DeregisterImage refused ({failed})"
+            raise PruneError(
+                f"DeregisterImage {image.image_id} in {where} failed ({failed}) — stopped there: "
+                "images the table marks deleted are gone, the others are untouched; fix the "
+                "cause (deregistration protection, permissions) and run again"
+            )
         deregistered.add(image.image_id)
         gone = []
+        # A snapshot shared by two doomed images goes with the second.
         for snapshot in image.snapshots:
-            if (
-                snapshot not in owned
-                or not view.snapshot_users.get(snapshot, set()) <= deregistered
-            ):
+            users = view.snapshot_users.get(snapshot, set())
+            if snapshot not in owned or not users <= deregistered:
                 continue
-            _call(
-                f"DeleteSnapshot {snapshot} (of {image.image_id}, already deregistered)",
-                view.region,
-                ec2.delete_snapshot,
-                SnapshotId=snapshot,
-            )
+            for attempt in range(SNAPSHOT_RETRIES):
+                failed = _write(ec2.delete_snapshot, SnapshotId=snapshot)
+                if failed != SNAPSHOT_IN_USE or attempt == SNAPSHOT_RETRIES - 1:
+                    break
+                sleep(SNAPSHOT_RETRY_WAIT_S * (attempt + 1))
+            if failed:
+                decision.outcome = f"deregistered; snapshot {snapshot} left ({failed})"
+                raise PruneError(
+                    f"DeleteSnapshot {snapshot} in {where} failed ({failed}) after its image "
+                    f"{image.image_id} was deregistered — stopped; delete it by hand "
+                    f"(aws ec2 delete-snapshot --region {where} --snapshot-id {snapshot}), "
+                    "then run again"
+                )
             gone.append(snapshot)
         deleted += len(gone)
         decision.outcome = f"deleted, {len(gone)} snapshot{'s' if len(gone) != 1 else ''}"
-    # A snapshot shared by two doomed images goes with the second; none is left half-done.
     return deleted
 
 

@@ -426,3 +426,71 @@ def test_the_workflow_script_passes_apply_only_when_it_is_true(tmp_path, apply, 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == expected
     assert (tmp_path / "prune-table.txt").read_text().strip() == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# Failures while deleting
+# ---------------------------------------------------------------------------------------------
+def test_a_refused_deregistration_stops_there_and_the_table_says_so(account, project):
+    """Deregistration refused in the second region (e.g. deregistration protection): the first
+    region's deletions stand, nothing more is touched, and the table shows both."""
+    before = inventory()
+    lines: list[str] = []
+    with pytest.raises(prune.PruneError, match=r"DeregisterImage ami-\S+ in eu-west-1 failed"):
+        prune.run(
+            arguments(apply=True),
+            project / "Pulumi.staging.yaml",
+            project,
+            lines.append,
+            denying("deregister_image", HOME),
+        )
+    after = inventory()
+    assert after[HOME] == before[HOME], "a region whose deregistration failed lost something"
+    assert {image_name("1.1.0"), image_name("1.2.0")} <= before[COPY] - after[COPY]
+    table = "\n".join(lines)
+    assert table.count("not deleted: DeregisterImage refused (UnauthorizedOperation)") == 1
+    assert table.count("not reached: stopped") == 1  # the second image in eu-west-1
+
+
+class FlakySnapshots:
+    """An EC2 client whose DeleteSnapshot answers InvalidSnapshot.InUse ``busy`` times."""
+
+    def __init__(self, busy: int):
+        self.busy, self.calls = busy, []
+
+    def deregister_image(self, **kwargs):
+        self.calls.append(("deregister", kwargs["ImageId"]))
+
+    def delete_snapshot(self, **kwargs):
+        self.calls.append(("delete", kwargs["SnapshotId"]))
+        if self.busy:
+            self.busy -= 1
+            raise ClientError({"Error": {"Code": "InvalidSnapshot.InUse"}}, "DeleteSnapshot")
+
+
+def flaky_view():
+    image = Image("ami-a", HOME, image_name("1.1.0"), "1.1.0", "available", ("snap-a",))
+    return image, RegionView(HOME, [image], {"snap-a": {"ami-a"}}, {})
+
+
+def test_a_snapshot_still_in_use_just_after_deregistration_is_retried():
+    """The image is always deregistered before its snapshot; a briefly stale InUse is retried
+    with growing waits."""
+    image, view = flaky_view()
+    ec2, waits = FlakySnapshots(busy=2), []
+    decision = Decision(image)
+    assert prune.delete(ec2, view, [decision], {"snap-a"}, sleep=waits.append) == 1
+    assert ec2.calls == [("deregister", "ami-a"), *[("delete", "snap-a")] * 3]
+    assert waits == [2.0, 4.0] and decision.outcome == "deleted, 1 snapshot"
+
+
+def test_a_snapshot_that_cannot_be_deleted_is_named_with_the_command_to_finish():
+    image, view = flaky_view()
+    decision = Decision(image)
+    with pytest.raises(
+        prune.PruneError,
+        match=r"aws ec2 delete-snapshot --region eu-west-1 "
+        r"--snapshot-id snap-a",
+    ):
+        prune.delete(FlakySnapshots(busy=9), view, [decision], {"snap-a"}, sleep=lambda _: None)
+    assert decision.outcome == "deregistered; snapshot snap-a left (InvalidSnapshot.InUse)"

@@ -108,5 +108,21 @@ def describe_image(endpoint: str, ami: str, region: str = "us-east-1") -> dict:
     return ec2.describe_images(ImageIds=[ami])["Images"][0]
 
 
+def describe_images_named(endpoint: str, pattern: str, region: str = "us-east-1") -> list[dict]:
+    """This account's images whose name matches the EC2 filter ``pattern``."""
+    import boto3
+
+    ec2 = boto3.client(
+        "ec2",
+        region_name=region,
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    return ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [pattern]}])[
+        "Images"
+    ]
+
+
 def dumps(value: object) -> str:
     return json.dumps(value, indent=1, sort_keys=True, default=str)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from components.config import ConfigError, PromoteImage, StackConfig, parse_stack_config
-from release import automation, images, rollout, stackfile, transitions
+from release import automation, gates, images, rollout, stackfile, transitions
 from release import prune as prune_
 from release.transitions import BakeCheck, BakeStatus, Plan, ReleaseError
 
@@ -101,6 +101,20 @@ def build_parser() -> argparse.ArgumentParser:
         )
         return sub
 
+    def live_gate(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument(
+            "--force",
+            action="store_true",
+            help="write even when AWS shows the color receiving traffic not ready (refresh "
+            "running or failed, instances on another version, unhealthy targets, image drift)",
+        )
+        sub.add_argument(
+            "--require-healthy",
+            action="store_true",
+            help="refuse when the live state cannot be read (no credentials), instead of warning",
+        )
+        return sub
+
     def editing(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
         mode = sub.add_mutually_exclusive_group()
         mode.add_argument(
@@ -164,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     shift.add_argument("percent", type=percentage, metavar="PERCENT", help="0-100")
+    live_gate(shift)
 
     rollback = editing(
         command(
@@ -180,12 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
         "(found by the stack's tags), then write the file to match; with --dry-run, find the "
         "listener and change nothing",
     )
-    editing(
-        command(
-            "finish",
-            "the new color takes 100%% and becomes stable; the old one goes to standby",
-            "New color 100% and release.stable. With release.standby 'cold' the old color "
-            "scales to 0 instances (max kept); with 'warm' it keeps running for a fast return.",
+    live_gate(
+        editing(
+            command(
+                "finish",
+                "the new color, at 100%%, becomes stable; the old one goes to standby",
+                "Set release.stable to the new color. With release.standby 'cold' the old "
+                "color scales to 0 instances (max kept); with 'warm' it keeps running for a "
+                "fast return. The new color must already take 100% in the file and on the live "
+                "listener; with --apply a lower share is first shifted to 100 and applied, then "
+                "finish is written and applied: two updates, never one.",
+            )
         )
     )
     rollout_ = command(
@@ -288,6 +308,24 @@ def _plan(args: argparse.Namespace, cfg: StackConfig) -> Plan:
     return transitions.finish(cfg, stack)
 
 
+def _live_gate(args: argparse.Namespace, cfg: StackConfig) -> list[str]:
+    """Look at AWS before a shift or finish is written (see :mod:`release.gates`)."""
+    if args.command == "shift":
+        colors, weights = gates.for_shift(cfg, args.percent)
+    elif args.command == "finish":
+        colors, weights = gates.for_finish(cfg)
+    else:
+        return []
+    return gates.check(
+        cfg,
+        args.stack,
+        colors,
+        force=args.force,
+        require_healthy=args.require_healthy,
+        weights=weights,
+    )
+
+
 def _confirm() -> bool:
     if not sys.stdin.isatty():
         print("no terminal to confirm `pulumi up` on: pass --yes to apply without asking")
@@ -310,10 +348,17 @@ def run_edit(
             )
     sf = stackfile.load(path)
     cfg = _parse(sf)
+    if args.command == "finish" and args.apply and transitions.finish_needs_shift(cfg):
+        # Two updates, never one: the weights first, applied; then the retirement.
+        run_edit(argparse.Namespace(**{**vars(args), "command": "shift", "percent": 100}),
+                 path, root, out)
+        sf = stackfile.load(path)
+        cfg = _parse(sf)
     plan = _plan(args, cfg)
     out(f"{plan.command} {args.stack}: {plan.summary}")
     if plan.is_noop:
         return 0
+    live_warnings = _live_gate(args, cfg)
     try:
         transitions.validate_plan(stackfile.load_config_text(sf.original.decode()), plan)
         text = sf.render(plan)
@@ -324,7 +369,7 @@ def run_edit(
         ) from None
     for note in plan.notes:
         out(f"  note: {note}")
-    for warning in plan.warnings:
+    for warning in (*plan.warnings, *live_warnings):
         out(f"  warning: {warning}")
     out(f"  undo: {plan.undo}")
     out(stackfile.unified_diff(sf.original.decode(), text, path.name).rstrip("\n"))

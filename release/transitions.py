@@ -280,11 +280,13 @@ def rollback(cfg: StackConfig, stack: str) -> Plan:
 
 
 def finish(cfg: StackConfig, stack: str) -> Plan:
-    """Complete a release: the new color takes 100% and becomes stable.
+    """Complete a release: the new color, already at 100%, becomes stable.
 
     With ``standby: cold`` the retired color scales to 0 (max kept); ``warm`` keeps it running.
-    Refuses when the new color takes no traffic yet (shift first: finish never jumps from 0 to
-    100 in one step).
+    Finish never changes weights: an edit that both moved traffic and removed capacity would
+    reach one ``pulumi up``, where nothing orders the listener change before the scale-down.
+    So it refuses when the new color takes less than 100% (shift to 100 and apply that first;
+    ``finish --apply`` does the two as separate updates), and when it takes no traffic at all.
     """
     stable, new = cfg.stable_color, new_color(cfg)
     if cfg.traffic[new] == 0:
@@ -293,8 +295,15 @@ def finish(cfg: StackConfig, stack: str) -> Plan:
             f"{cfg.traffic[stable]}%) — shift some to it first ({_cmd('shift', stack, 10)}), "
             f"or start a release ({_cmd('deploy', stack, 'VERSION')})"
         )
+    if cfg.traffic[new] < 100:
+        raise ReleaseError(
+            f"{new.value} takes {cfg.traffic[new]}%, not 100% — finish never moves traffic and "
+            f"retires a color in one edit: shift first ({_cmd('shift', stack, 100)}) and apply "
+            f"it, then finish; or run `{_cmd('finish', stack, '--apply')}`, which applies the "
+            "two as separate updates"
+        )
     old = cfg.fleets[stable]
-    changes = [*_traffic(new, 100), Change((RELEASE, "stable"), new.value)]
+    changes = [Change((RELEASE, "stable"), new.value)]
     cold = cfg.release.standby is Standby.COLD
     if cold:
         changes += _capacity(stable, {"min": 0, "desired": 0})
@@ -319,11 +328,18 @@ def finish(cfg: StackConfig, stack: str) -> Plan:
         ),
         changes=tuple(changes),
         preview=(
-            "the listener's forward weights"
-            + (f", and {stable.value}'s Auto Scaling Group capacity (to 0)" if cold else "")
+            f"{stable.value}'s Auto Scaling Group capacity (to 0); the listener does not change"
+            if cold
+            else "no resource changes (the listener already sends all traffic to "
+            f"{new.value})"
         ),
         undo=standby,
     )
+
+
+def finish_needs_shift(cfg: StackConfig) -> bool:
+    """True when finishing first needs the weight change (``finish --apply`` does it first)."""
+    return 0 < cfg.traffic[new_color(cfg)] < 100
 
 
 def _standby_return(cfg: StackConfig, stack: str) -> str:

@@ -49,15 +49,6 @@ class World:
         self.subnet = self.ec2.create_subnet(
             VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone=f"{REGION}a"
         )["Subnet"]["SubnetId"]
-        self.balancer = self.elbv2.create_load_balancer(
-            Name="checkout-staging",
-            Subnets=[
-                self.subnet,
-                self.ec2.create_subnet(
-                    VpcId=vpc, CidrBlock="10.0.2.0/24", AvailabilityZone=f"{REGION}b"
-                )["Subnet"]["SubnetId"],
-            ],
-        )["LoadBalancers"][0]["LoadBalancerArn"]
         self.colors: dict[str, Color] = {}
         self.listener: str | None = None
 
@@ -159,8 +150,17 @@ class World:
             },
         }
         if self.listener is None:
+            balancer = self.elbv2.create_load_balancer(
+                Name="checkout-staging",
+                Subnets=[
+                    self.subnet,
+                    self.ec2.create_subnet(
+                        VpcId=self.vpc, CidrBlock="10.0.2.0/24", AvailabilityZone=f"{REGION}b"
+                    )["Subnet"]["SubnetId"],
+                ],
+            )["LoadBalancers"][0]["LoadBalancerArn"]
             self.listener = self.elbv2.create_listener(
-                LoadBalancerArn=self.balancer, Protocol="HTTP", Port=80, DefaultActions=[action]
+                LoadBalancerArn=balancer, Protocol="HTTP", Port=80, DefaultActions=[action]
             )["Listeners"][0]["ListenerArn"]
         else:
             self.elbv2.modify_listener(ListenerArn=self.listener, DefaultActions=[action])

@@ -122,25 +122,29 @@ def test_shift_on_prod_after_a_deploy_changes_only_the_listener(capsys, stack_co
     assert len(changed) == 1 and run.resources[changed.pop()].type_ == LISTENER, changed
 
 
-def test_finish_cold_changes_the_listener_and_the_old_colors_group(capsys, stack_copy):
+def test_finish_cold_changes_only_the_old_colors_group(capsys, stack_copy):
+    """The weights were applied by the shift to 100; finish retires the old color alone."""
     path = stack_copy("staging")
-    assert release(capsys, path, "shift", "staging", "50")[0] == 0
+    assert release(capsys, path, "shift", "staging", "100")[0] == 0
     before_text, before = path.read_text(), load_stack_config(path)
     code, out, err = release(capsys, path, "finish", "staging")
     assert code == 0, err
     assert_well_formed(before_text, path)
-    assert changes("staging", before, path) == {"checkout-listener", "checkout-blue-asg"}
+    changed = changes("staging", before, path)
+    assert "checkout-blue-asg" in changed and "checkout-listener" not in changed, changed
+    assert all(name.startswith("checkout-blue-") for name in changed), changed
     assert "boot and pass health checks" in out  # the rollback cost of cold standby
 
 
-def test_finish_warm_changes_only_the_listener(capsys, stack_copy):
+def test_finish_warm_changes_no_resource(capsys, stack_copy):
+    """Warm standby: the old color keeps its capacity, the listener already sends 100 %."""
     path = stack_copy("prod")
     assert release(capsys, path, "deploy", "prod", "1.5.0")[0] == 0
-    assert release(capsys, path, "shift", "prod", "50")[0] == 0
+    assert release(capsys, path, "shift", "prod", "100")[0] == 0
     before = load_stack_config(path)
     code, out, err = release(capsys, path, "finish", "prod")
     assert code == 0, err
-    assert changes("prod", before, path) == {"checkout-listener"}
+    assert changes("prod", before, path) == set()
     assert "warm standby" in out and "seconds" in out
 
 
@@ -155,6 +159,7 @@ def test_a_full_release_then_the_next_goes_to_the_other_color(capsys, stack_copy
         ("deploy", "staging", "1.6.0"),
         ("shift", "staging", "10"),
         ("shift", "staging", "50"),
+        ("shift", "staging", "100"),
         ("finish", "staging"),
     ):
         code, _, err = release(capsys, path, *args)

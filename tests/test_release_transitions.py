@@ -13,6 +13,7 @@ from release.transitions import (
     apply_plan,
     deploy,
     finish,
+    finish_needs_shift,
     next_step,
     render_table,
     rollback,
@@ -147,7 +148,7 @@ def test_rollback_with_nothing_to_roll_back_is_a_noop(staging_config):
 
 def test_finish_cold_makes_the_new_color_stable_and_scales_the_old_to_zero(staging_config):
     """standby: cold -> the retired color keeps only its max; rollback cost is stated."""
-    step(staging_config, shift(cfg(staging_config), "staging", 50))
+    step(staging_config, shift(cfg(staging_config), "staging", 100))
     plan = finish(cfg(staging_config), "staging")
     after = cfg(step(staging_config, plan))
     assert after.stable_color is Color.GREEN
@@ -159,12 +160,28 @@ def test_finish_cold_makes_the_new_color_stable_and_scales_the_old_to_zero(stagi
 
 def test_finish_warm_keeps_the_old_colors_capacity(prod_config):
     prod_config["golden-fleet:fleets"]["green"]["version"] = "1.5.0"
-    prod_config["golden-fleet:traffic"] = {"blue": 50, "green": 50}
+    prod_config["golden-fleet:traffic"] = {"blue": 0, "green": 100}
     plan = finish(cfg(prod_config), "prod")
     assert not any(c.path[0] == "golden-fleet:fleets" for c in plan.changes), plan.changes
     after = cfg(step(prod_config, plan))
     assert after.fleets[Color.BLUE].capacity.desired == 3
     assert "one listener change, seconds" in plan.undo
+
+
+@pytest.mark.parametrize("percent", [10, 50, 99])
+def test_finish_never_changes_weights_and_capacity_in_one_edit(staging_config, percent):
+    """Below 100 % finish refuses (shift and apply first); at 100 % its plan has no weight."""
+    step(staging_config, shift(cfg(staging_config), "staging", percent))
+    with pytest.raises(ReleaseError, match=rf"green takes {percent}%, not 100% — .*shift "
+                       r"staging 100.*finish staging --apply"):
+        finish(cfg(staging_config), "staging")
+    assert finish_needs_shift(cfg(staging_config))
+    step(staging_config, shift(cfg(staging_config), "staging", 100))
+    plan = finish(cfg(staging_config), "staging")
+    touched = {c.path[0] for c in plan.changes}
+    assert "golden-fleet:traffic" not in touched, plan.changes
+    assert "golden-fleet:fleets" in touched  # cold standby: the scale-down, alone
+    assert not finish_needs_shift(cfg(staging_config))
 
 
 def test_finish_refuses_when_the_new_color_takes_no_traffic(staging_config):

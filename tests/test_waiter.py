@@ -274,7 +274,7 @@ def served(endpoint, monkeypatch):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
-    urllib.request.urlopen(reset, timeout=5).close()
+    urllib.request.urlopen(reset, timeout=30).close()  # slow when the machine is busy
     return World(), {**os.environ, **env}
 
 

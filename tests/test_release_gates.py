@@ -1,0 +1,224 @@
+"""``shift`` and ``finish`` look at AWS before they write: each refusal, ``--force``, no
+credentials (warn), ``--require-healthy``, and finish's two separate updates.
+
+AWS is the local API (moto) for groups, launch templates, images, target health, listeners and
+alarms; the instance-refresh calls go to botocore's Stubber.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from harness import load_stack_config, stack_file
+from live_fixtures import World
+from moto import mock_aws
+
+from components.config import Color, parse_stack_config
+from release import automation, gates, live
+from release.cli import main
+
+
+@pytest.fixture
+def world(monkeypatch):
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        made = World()
+        monkeypatch.setattr(live.Clients, "for_region", classmethod(lambda cls, r: made.clients))
+        yield made
+        made.stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def staging(tmp_path) -> Path:
+    """A copy of Pulumi.staging.yaml: blue 1.4.0 stable at 100 %, green 1.5.0 idle (1/1/2)."""
+    target = tmp_path / "Pulumi.staging.yaml"
+    shutil.copyfile(stack_file("staging"), target)
+    return target
+
+
+def release(capsys, path: Path, *args: str) -> tuple[int, str, str]:
+    command, stack, *rest = args
+    code = main([command, stack, "--file", str(path), *rest])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def refused(capsys, path: Path, *args: str) -> str:
+    before = path.read_bytes()
+    code, out, err = release(capsys, path, *args)
+    assert code == 1, f"{args} was not refused: {out}"
+    assert path.read_bytes() == before, f"{args} touched the file"
+    assert len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def rolled(world: World, refresh: str | None = "Successful", **fields) -> None:
+    """Both colors deployed as the staging file says; green's latest refresh as given."""
+    world.color("blue", ["1.3.0", "1.4.0"], group_on="1.4.0", instances_on="1.4.0", desired=1)
+    world.color("green", ["1.4.0", "1.5.0"], group_on="1.5.0", instances_on="1.5.0", desired=1)
+    world.refresh("green", refresh, **fields)
+
+
+# ---------------------------------------------------------------------------------------------
+# shift
+# ---------------------------------------------------------------------------------------------
+def test_shift_to_a_ready_color_writes_without_warning(capsys, world, staging):
+    rolled(world)
+    code, out, err = release(capsys, staging, "shift", "staging", "10")
+    assert code == 0, err
+    assert "warning" not in out
+    assert parse_stack_config(load_stack_config(staging)).traffic.green == 10
+
+
+def test_shift_refuses_while_the_refresh_runs(capsys, world, staging):
+    rolled(world, "InProgress", PercentageComplete=50, InstancesToUpdate=1)
+    err = refused(capsys, staging, "shift", "staging", "10")
+    assert "green: instance refresh InProgress (50% complete)" in err and "--force" in err
+
+
+def test_shift_refuses_after_a_rollback_and_names_the_drift(capsys, world, staging):
+    """AWS rolled green back to 1.4.0: the file's 1.5.0 is not what serves."""
+    world.color("green", ["1.4.0", "1.5.0"], group_on="1.4.0", instances_on="1.4.0", desired=1)
+    world.refresh(
+        "green", "RollbackSuccessful", RollbackDetails={"RollbackReason": "alarm error-rate"}
+    )
+    err = refused(capsys, staging, "shift", "staging", "10")
+    assert "latest instance refresh RollbackSuccessful: alarm error-rate" in err
+    assert "drift: the stack file says 1.5.0" in err and "(1.4.0)" in err
+
+
+def test_shift_refuses_instances_on_another_version(capsys, world, staging):
+    world.color("green", ["1.4.0", "1.5.0"], group_on="1.5.0", instances_on="1.4.0", desired=1)
+    world.refresh("green", None)
+    err = refused(capsys, staging, "shift", "staging", "10")
+    assert "1 of 1 in-service instances run launch-template version 1, not 2" in err
+
+
+def test_shift_refuses_unhealthy_targets(capsys, world, staging):
+    rolled(world, None)
+    world.make_unhealthy("green")
+    err = refused(capsys, staging, "shift", "staging", "10")
+    assert "0/1 targets healthy" in err
+
+
+def test_shift_refuses_a_color_without_a_group(capsys, world, staging):
+    world.color("blue", ["1.4.0"], group_on="1.4.0", instances_on="1.4.0", desired=1)
+    err = refused(capsys, staging, "shift", "staging", "10")
+    assert "green: no Auto Scaling group tagged for it" in err
+
+
+def test_shift_force_writes_with_a_warning(capsys, world, staging):
+    rolled(world, "InProgress", PercentageComplete=50)
+    code, out, err = release(capsys, staging, "shift", "staging", "10", "--force")
+    assert code == 0, err
+    assert "warning: --force: writing although green: instance refresh InProgress" in out
+    assert parse_stack_config(load_stack_config(staging)).traffic.green == 10
+
+
+def test_shift_back_toward_the_stable_color_checks_the_color_gaining(capsys, world, staging):
+    """Shifting 50 -> 10 sends more to blue: blue is read, green (losing traffic) is not."""
+    config = load_stack_config(staging)
+    assert gates.for_shift(parse_stack_config(config), 10)[0] == (Color.GREEN,)
+    text = staging.read_text().replace(
+        "    blue: 100\n    green: 0\n", "    blue: 50\n    green: 50\n"
+    )
+    staging.write_text(text)
+    cfg = parse_stack_config(load_stack_config(staging))
+    assert gates.for_shift(cfg, 10)[0] == (Color.BLUE,)
+    world.color("blue", ["1.4.0"], group_on="1.4.0", instances_on="1.4.0", desired=1)
+    world.refresh("blue", "Successful")
+    code, out, err = release(capsys, staging, "shift", "staging", "10")
+    assert code == 0 and "warning" not in out, err
+
+
+def test_an_aws_error_is_a_warning_not_a_refusal(capsys, world, staging):
+    world.color("green", ["1.5.0"], group_on="1.5.0", instances_on="1.5.0", desired=1)
+    world.stubber.add_client_error("describe_instance_refreshes", "AccessDenied", "not allowed")
+    code, out, err = release(capsys, staging, "shift", "staging", "10")
+    assert code == 0, err
+    assert "could not check the live state of green" in out and "AccessDenied" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# No credentials
+# ---------------------------------------------------------------------------------------------
+def test_without_credentials_shift_warns_and_writes(capsys, staging, no_aws_credentials):
+    code, out, err = release(capsys, staging, "shift", "staging", "10")
+    assert code == 0, err
+    assert "warning: could not check the live state of green (no AWS credentials found)" in out
+    assert parse_stack_config(load_stack_config(staging)).traffic.green == 10
+
+
+def test_without_credentials_require_healthy_refuses(capsys, staging, no_aws_credentials):
+    err = refused(capsys, staging, "shift", "staging", "10", "--require-healthy")
+    assert "--require-healthy is set" in err and "no AWS credentials found" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# finish
+# ---------------------------------------------------------------------------------------------
+def at_100(path: Path) -> None:
+    path.write_text(
+        path.read_text().replace("    blue: 100\n    green: 0\n", "    blue: 0\n    green: 100\n")
+    )
+
+
+def test_finish_refuses_when_the_live_listener_is_not_at_100(capsys, world, staging):
+    """The file says green 100 %, but that shift was never applied."""
+    at_100(staging)
+    rolled(world)
+    world.forward({"blue": 90, "green": 10})
+    err = refused(capsys, staging, "finish", "staging")
+    assert "green: the live listener sends it 10%, the stack file 100%" in err
+    assert "pulumi up" in err
+
+
+def test_finish_goes_ahead_when_the_listener_sends_100(capsys, world, staging):
+    at_100(staging)
+    rolled(world)
+    world.forward({"blue": 0, "green": 100})
+    code, out, err = release(capsys, staging, "finish", "staging")
+    assert code == 0 and "warning" not in out, err
+    cfg = parse_stack_config(load_stack_config(staging))
+    assert cfg.stable_color is Color.GREEN and cfg.fleets[Color.BLUE].capacity.desired == 0
+
+
+def test_finish_refuses_below_100_without_apply(capsys, staging, no_aws_credentials):
+    assert release(capsys, staging, "shift", "staging", "50")[0] == 0
+    err = refused(capsys, staging, "finish", "staging")
+    assert "green takes 50%, not 100%" in err and "finish staging --apply" in err
+
+
+def test_finish_apply_makes_two_updates_weights_first(
+    capsys, tmp_path, monkeypatch, no_aws_credentials
+):
+    """finish --apply from 50 %: update 1 changes only the weights, update 2 only the rest."""
+    (tmp_path / "Pulumi.yaml").write_text("name: golden-fleet\nruntime: python\n")
+    path = tmp_path / "Pulumi.staging.yaml"
+    shutil.copyfile(stack_file("staging"), path)
+    monkeypatch.chdir(tmp_path)
+    assert release(capsys, path, "shift", "staging", "50")[0] == 0
+    applied: list[dict] = []
+    monkeypatch.setattr(automation, "require_cli", lambda: "pulumi")
+    monkeypatch.setattr(
+        automation,
+        "preview_and_up",
+        lambda stack, root, confirm, out: applied.append(load_stack_config(path)),
+    )
+    start = load_stack_config(path)
+    code, _, err = release(capsys, path, "finish", "staging", "--apply", "--yes")
+    assert code == 0, err
+    assert len(applied) == 2, "expected two updates"
+    first, second = applied
+    assert first["golden-fleet:traffic"] == {"blue": 0, "green": 100}
+    assert first["golden-fleet:fleets"] == start["golden-fleet:fleets"], "scaled in update 1"
+    assert second["golden-fleet:traffic"] == first["golden-fleet:traffic"], "weights in update 2"
+    assert second["golden-fleet:fleets"]["blue"]["capacity"]["desired"] == 0
+    assert second["golden-fleet:release"]["stable"] == "green"

@@ -252,6 +252,27 @@ def test_a_second_region_renames_nothing_of_the_first(staging_config):
     assert changed and all("eu-central-1" in name for name in changed), changed
 
 
+def test_removing_a_region_drops_exactly_its_copies_permissions_and_key(staging_config):
+    """Dropping a copy region deletes its copies (which deregisters them) and their launch
+    permissions; its key leaves the program but is retained in AWS; nothing else changes."""
+    _image(staging_config)["copyToRegions"] = ["eu-central-1", "eu-north-1"]
+    before = run_program(staging_config)
+    removed = copy.deepcopy(staging_config)
+    _image(removed)["copyToRegions"] = ["eu-north-1"]
+    after = run_program(removed)
+    gone = {n for n in before.resources if n.endswith("eu-central-1") or "eu-central-1-" in n}
+    assert gone == {
+        "checkout-image-key-eu-central-1", "checkout-image-key-eu-central-1-key",
+        "checkout-image-key-eu-central-1-alias",
+        "checkout-1.4.0-copy-eu-central-1", "checkout-1.5.0-copy-eu-central-1",
+        "checkout-1.4.0-launch-222222222222-eu-central-1",
+        "checkout-1.5.0-launch-222222222222-eu-central-1",
+    }, gone
+    assert changed_resources(before, after) == gone
+    assert before.one(KEY, "checkout-image-key-eu-central-1-key").options["retain_on_delete"]
+    assert set(after.outputs["imageKeyArns"]) == {"eu-west-1", "eu-north-1"}
+
+
 def test_removing_an_account_deletes_exactly_its_permissions(staging_config):
     """Dropping an account deletes its launch permissions on every image (which revokes them)
     and drops it from the key policy; every other account's permission stays as it was."""

@@ -5,8 +5,9 @@ cached like the local bake's build host: the tree is never modified, every run w
 gets a clone of this repository in /root/golden-fleet, a cold HOME, and a clean environment. The
 two commands of the README's Quick start, parsed out of README.md so they cannot drift, then run
 verbatim in one shell inside it, as a new user would type them: install, bake, test. The network
-is the machine's own (apt and pip reach the same package registries); everything else the
-commands start listens on loopback.
+is the machine's own (apt and pip reach the same package registries, with the machine's resolver
+and any CA certificate it adds to Debian's bundle); everything else the commands start listens on
+loopback.
 
 The tree runs in its own mount and PID namespaces (`unshare`), as the bake's build host does:
 /proc, /sys and /dev are mounted inside that namespace only, so they vanish with it on every
@@ -111,10 +112,54 @@ def check_transcript(lines: list[str], commands: list[str]) -> list[str]:
     return problems
 
 
+PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----")
+
+
+def extra_certificates(machine_bundle: str, fresh_bundle: str) -> list[str]:
+    """The CA certificates this machine trusts beyond a fresh Debian's bundle (a site's own CA,
+    e.g. for a TLS-inspecting proxy in front of the package registries), in bundle order."""
+    fresh = set(PEM_BLOCK.findall(fresh_bundle.replace("\r\n", "\n")))
+    return [
+        block
+        for block in dict.fromkeys(PEM_BLOCK.findall(machine_bundle.replace("\r\n", "\n")))
+        if block not in fresh
+    ]
+
+
+def trust_like_this_machine(tree: Path) -> int:
+    """Adds this machine's extra CA certificates to the tree the way a Debian admin would
+    (/usr/local/share/ca-certificates, then update-ca-certificates), so they survive a bundle
+    rebuild; returns how many. A fresh machine on this network would need the same."""
+    bundle = "etc/ssl/certs/ca-certificates.crt"
+    machine = Path("/") / bundle
+    if not machine.is_file():
+        return 0
+    extras = extra_certificates(
+        machine.read_text(errors="replace"), (tree / bundle).read_text(errors="replace")
+    )
+    local = tree / "usr/local/share/ca-certificates"
+    local.mkdir(parents=True, exist_ok=True)
+    for number, block in enumerate(extras, 1):
+        (local / f"machine-{number}.crt").write_text(block + "\n")
+    if extras:
+        subprocess.run(
+            ["chroot", str(tree), "update-ca-certificates"],
+            check=True,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,  # its rehash warns about the bundle file itself, harmlessly
+        )
+    return len(extras)
+
+
 def namespace_command(tree: Path, argv: list[str]) -> list[str]:
-    """argv chrooted into `tree`, in new mount and PID namespaces: the mounts exist only there."""
+    """argv chrooted into `tree`, in new mount and PID namespaces: the mounts exist only there.
+
+    The tree is bind-mounted onto itself first so that its / is a mount point, as a real root is:
+    `unshare --mount` inside (the local bake's build host) changes the propagation of /, which
+    fails with EINVAL on a directory that is not one."""
     script = (
-        'set -e; r="$1"; shift; mount --make-rprivate /; mount -t proc proc "$r/proc"; '
+        'set -e; r="$1"; shift; mount --make-rprivate /; mount --bind "$r" "$r"; '
+        'mount -t proc proc "$r/proc"; '
         'mount -t sysfs sysfs "$r/sys"; mount --rbind /dev "$r/dev"; exec chroot "$r" "$@"'
     )
     namespaces = ["--mount", "--pid", "--fork", "--kill-child"]
@@ -190,8 +235,11 @@ def prove(timeout_s: float) -> dict[str, float]:
         phase = time.monotonic()
         subprocess.run(["cp", "-a", f"{pristine}/.", str(tree)], check=True)
         (tree / ".complete").unlink()
-        # The tree shares this machine's network; it needs the same resolver to use it.
+        # The tree shares this machine's network; it needs the same resolver and trust anchors.
         shutil.copyfile("/etc/resolv.conf", tree / "etc/resolv.conf")
+        added = trust_like_this_machine(tree)
+        if added:
+            log(f"added this machine's {added} extra CA certificate(s) to the tree's trust store")
         # safe.directory: in CI the checkout belongs to another user than root.
         subprocess.run(
             [

@@ -199,6 +199,8 @@ def test_the_namespace_command_mounts_only_inside_its_own_namespaces(tmp_path: P
     assert argv[:5] == ["unshare", "--mount", "--pid", "--fork", "--kill-child"]
     script = argv[argv.index("-c") + 1]
     assert script.index("mount --make-rprivate /") < script.index("mount -t proc")
+    # the tree's / must be a mount point for the bake's own `unshare --mount` inside it
+    assert script.index('mount --bind "$r" "$r"') < script.index("mount -t proc")
     assert script.endswith('exec chroot "$r" "$@"')
 
 
@@ -342,3 +344,18 @@ def test_a_failing_step_is_one_clear_error_with_the_tools_output(scratch, made_v
     assert "install: FAILED: pip install -r requirements-dev.txt" in result.stderr
     assert "no-such-directory" in result.stderr, "the tool's own message is shown"
     assert "install: done." not in result.stdout
+
+
+def _pem(body: str) -> str:
+    return f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----"
+
+
+def test_only_the_certificates_this_machine_adds_are_carried_into_the_tree():
+    """The tree gets exactly the CAs this machine trusts beyond Debian's bundle, once each, in
+    order; CRLF line ends and comments between blocks do not matter; nothing is dropped."""
+    debian = "\n".join([_pem("QUFB"), _pem("QkJC")]) + "\n"
+    machine = "\n".join(
+        ["# site CA", _pem("QUFB"), _pem("U0lURQ=="), _pem("QkJC"), _pem("U0lURQ=="), _pem("TUlU")]
+    ).replace("\n", "\r\n")
+    assert fresh_machine.extra_certificates(machine, debian) == [_pem("U0lURQ=="), _pem("TUlU")]
+    assert fresh_machine.extra_certificates(debian, debian) == []

@@ -491,8 +491,9 @@ def plan_lines(stack: str, cfg: Any, steps: tuple[int, ...], bake_s: float) -> l
         lines.append(f"  skipped (already at or above): {', '.join(map(str, skipped))}")
     for number, step in enumerate(todo, 1):
         lines.append(
-            f"  step {number}/{len(todo)}: shift {new.value} {step}% / {stable.value} "
-            f"{100 - step}%, pulumi preview + up, bake {duration(bake_s)} watching {prefix}*"
+            f"  step {number}/{len(todo)}: check {new.value}'s live state, shift {new.value} "
+            f"{step}% / {stable.value} {100 - step}%, pulumi preview + up, bake "
+            f"{duration(bake_s)} watching {prefix}*"
         )
     if todo:
         lines.append(

@@ -303,7 +303,7 @@ def test_without_apply_the_plan_is_printed_and_nothing_written(path, capsys):
     code = main(["rollout", STACK, "--steps", "10,50,100", "--bake", "5m", "--file", str(path)])
     out = capsys.readouterr().out
     assert code == 0
-    assert "step 1/3: shift green 10% / blue 90%" in out
+    assert "step 1/3: check green's live state, shift green 10% / blue 90%" in out
     assert "bake 5m00s watching checkout-staging-green-*" in out
     assert "nothing written" in out
     assert path.read_bytes() == before

@@ -263,6 +263,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"newest versions always kept (default {prune_.DEFAULT_KEEP})",
     )
     prune.add_argument(
+        "--usage-role",
+        action="append",
+        type=prune_.role_arn,
+        metavar="ROLE_ARN",
+        help="a role in an account the images are shared with (e.g. prod's), assumed to read "
+        "that account's launch templates, launch configurations and instances as well "
+        "(repeatable)",
+    )
+    prune.add_argument(
         "--apply", action="store_true", help="delete (without it nothing is changed)"
     )
     return parser

@@ -81,6 +81,19 @@ def region_name(value: str) -> str:
     return value
 
 
+# An IAM role ARN (IAM names: letters, digits and +=,.@_- ; paths of / separated parts).
+_ROLE_ARN = re.compile(r"arn:aws(?:-cn|-us-gov)?:iam::([0-9]{12}):role/[A-Za-z0-9+=,.@_/-]{1,512}")
+
+
+def role_arn(value: str) -> str:
+    if not _ROLE_ARN.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"{value[:60]!r} is not an IAM role ARN such as "
+            "arn:aws:iam::222222222222:role/golden-fleet-image-usage"
+        )
+    return value
+
+
 # ---------------------------------------------------------------------------------------------
 # Versions in semantic-version order (semver.org, section 11)
 # ---------------------------------------------------------------------------------------------
@@ -302,6 +315,16 @@ def read_region(ec2: Any, autoscaling: Any, region: str, service: str) -> Region
         if image is not None:
             images.append(image)
 
+    in_use = read_usage(ec2, autoscaling, region)
+    return RegionView(region, images, dict(users), in_use)
+
+
+def read_usage(
+    ec2: Any, autoscaling: Any, region: str, who: str = ""
+) -> dict[tuple[str, str], list[str]]:
+    """``(region, image id)`` -> what uses it: launch-template versions, launch configurations
+    and non-terminated instances of the account ``ec2`` belongs to (``who`` prefixes the
+    reasons of another account)."""
     in_use: dict[tuple[str, str], list[str]] = defaultdict(list)
     # Every launch template of the account, not only this service's: an image another stack's
     # template names is in use all the same. ResolveAlias turns a "resolve:ssm:" ImageId into
@@ -328,7 +351,7 @@ def read_region(ec2: Any, autoscaling: Any, region: str, service: str) -> Region
                     "AMI id — nothing was deleted"
                 )
             in_use[(region, image_id)].append(
-                f"launch template {template.get('LaunchTemplateName', template_id)} "
+                f"{who}launch template {template.get('LaunchTemplateName', template_id)} "
                 f"v{version.get('VersionNumber')}"
             )
     for configuration in _pages(
@@ -338,7 +361,7 @@ def read_region(ec2: Any, autoscaling: Any, region: str, service: str) -> Region
         "LaunchConfigurations",
     ):
         in_use[(region, configuration.get("ImageId", ""))].append(
-            f"launch configuration {configuration.get('LaunchConfigurationName')}"
+            f"{who}launch configuration {configuration.get('LaunchConfigurationName')}"
         )
     for reservation in _pages(
         "DescribeInstances",
@@ -349,9 +372,41 @@ def read_region(ec2: Any, autoscaling: Any, region: str, service: str) -> Region
     ):
         for instance in reservation.get("Instances", []):
             in_use[(region, instance.get("ImageId", ""))].append(
-                f"instance {instance.get('InstanceId')}"
+                f"{who}instance {instance.get('InstanceId')}"
             )
-    return RegionView(region, images, dict(users), dict(in_use))
+    return dict(in_use)
+
+
+def assumed_clients(
+    clients: Callable[[str, str], Any], home: str, role_arn: str
+) -> Callable[[str, str], Any]:
+    """Clients in the account of ``role_arn``, by STS AssumeRole from the caller's credentials
+    (15 minutes, the least STS allows: the reads take seconds)."""
+    from release import aws_clients
+
+    answer = _call(
+        f"AssumeRole {role_arn}",
+        home,
+        clients("sts", home).assume_role,
+        RoleArn=role_arn,
+        RoleSessionName="golden-fleet-prune",
+        DurationSeconds=900,
+    )
+    keys = answer["Credentials"]
+
+    def make(service: str, region: str) -> Any:
+        import boto3
+
+        # A session of its own: the assumed keys never reach the environment or a log.
+        session = boto3.session.Session(
+            aws_access_key_id=keys["AccessKeyId"],
+            aws_secret_access_key=keys["SecretAccessKey"],
+            aws_session_token=keys["SessionToken"],
+            region_name=region,
+        )
+        return session.client(service, config=aws_clients.client_config())
+
+    return _memoized(make)
 
 
 def owned_snapshots(ec2: Any, region: str, snapshot_ids: list[str]) -> set[str]:
@@ -509,11 +564,25 @@ def run(
         region: read_region(clients("ec2", region), clients("autoscaling", region), region, service)
         for region in regions
     }
+    in_use: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for view in views.values():
+        for key, reasons in view.in_use.items():
+            in_use[key].extend(reasons)
+    # Accounts the images are shared with: their launch templates and instances count too.
+    for role in getattr(args, "usage_role", None) or []:
+        account = _ROLE_ARN.fullmatch(role).group(1)
+        other = assumed_clients(clients, cfg.region, role)
+        for region in regions:
+            usage = read_usage(
+                other("ec2", region), other("autoscaling", region), region, f"{account} "
+            )
+            for key, reasons in usage.items():
+                in_use[key].extend(reasons)
     decisions = decide(
         [i for v in views.values() for i in v.images],
         args.keep,
         named_versions(configs, service),
-        {k: r for v in views.values() for k, r in v.in_use.items()},
+        in_use,
     )
     doomed = [d for d in decisions if not d.kept]
     owned = {

@@ -113,7 +113,7 @@ def image_snapshots(region: str) -> dict[str, set[str]]:
 
 
 def arguments(**overrides) -> argparse.Namespace:
-    values = {"stack": "staging", "region": None, "keep": 3, "apply": False}
+    values = {"stack": "staging", "region": None, "keep": 3, "apply": False, "usage_role": None}
     return argparse.Namespace(**{**values, **overrides})
 
 
@@ -387,21 +387,23 @@ def test_the_workflow_dry_runs_weekly_and_applies_only_on_dispatch():
     scripts = "\n".join(s.get("run", "") for s in steps)
     assert "${{" not in scripts, "an expression spliced into a shell script"
     assert scripts.count("--apply") == 1
-    assert re.search(r'if \[ "\$\{APPLY\}" = "true" \]; then\s+mode=\(--apply\)', scripts)
+    assert re.search(r'if \[ "\$\{APPLY\}" = "true" \]; then\s+mode\+=\(--apply\)', scripts)
     assert "set -o pipefail" in scripts, "a failed prune would pass through tee"
     publish = steps[-1]
     assert publish["if"] == "always()" and "GITHUB_STEP_SUMMARY" in publish["run"]
 
 
 @pytest.mark.parametrize(
-    ("apply", "expected"),
+    ("apply", "role", "expected"),
     [
-        ("", "prune staging --keep 3"),
-        ("false", "prune staging --keep 3"),
-        ("true", "prune staging --keep 3 --apply"),
+        ("", "", "prune staging --keep 3"),
+        ("false", "", "prune staging --keep 3"),
+        ("", "arn:r", "prune staging --keep 3 --usage-role arn:r"),
+        ("true", "arn:r", "prune staging --keep 3 --usage-role arn:r --apply"),
+        ("true", "", None),  # --apply without prod's usage role: refused, nothing run
     ],
 )
-def test_the_workflow_script_passes_apply_only_when_it_is_true(tmp_path, apply, expected):
+def test_the_workflow_script_passes_apply_only_when_it_is_true(tmp_path, apply, role, expected):
     """The prune step's own script, run by bash with a stand-in interpreter that prints its
     arguments: a scheduled run (APPLY empty) and an unticked dispatch are dry runs."""
     import subprocess
@@ -420,12 +422,17 @@ def test_the_workflow_script_passes_apply_only_when_it_is_true(tmp_path, apply, 
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        env={"PATH": os.environ["PATH"], "APPLY": apply, "KEEP": "3"},
+        env={"PATH": os.environ["PATH"], "APPLY": apply, "KEEP": "3", "USAGE_ROLE": role},
         timeout=30,
     )
+    table = (tmp_path / "prune-table.txt").read_text()
+    if expected is None:
+        assert result.returncode == 1 and "prune staging" not in result.stdout
+        assert "PROD_IMAGE_USAGE_ROLE_ARN is not set" in table
+        return
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == expected
-    assert (tmp_path / "prune-table.txt").read_text().strip() == expected
+    assert result.stdout.strip().splitlines()[-1] == expected
+    assert table.strip() == expected
 
 
 # ---------------------------------------------------------------------------------------------
@@ -494,3 +501,72 @@ def test_a_snapshot_that_cannot_be_deleted_is_named_with_the_command_to_finish()
     ):
         prune.delete(FlakySnapshots(busy=9), view, [decision], {"snap-a"}, sleep=lambda _: None)
     assert decision.outcome == "deregistered; snapshot snap-a left (InvalidSnapshot.InUse)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Accounts the images are shared with (--usage-role)
+# ---------------------------------------------------------------------------------------------
+PROD_ACCOUNT = "222222222222"
+USAGE_ROLE = f"arn:aws:iam::{PROD_ACCOUNT}:role/golden-fleet-image-usage"
+
+
+def test_a_shared_accounts_launch_template_keeps_its_image(account, project):
+    """prod's launch template still names 1.1.0 (its refresh rollback target): with
+    --usage-role prune reads prod's account through STS and keeps 1.1.0 there, naming the
+    account; without it 1.1.0 would go."""
+    home = boto3.client("ec2", region_name=HOME)
+    old = home.describe_images(
+        Owners=["self"], Filters=[{"Name": "name", "Values": [image_name("1.1.0")]}]
+    )["Images"][0]["ImageId"]
+    keys = boto3.client("sts", region_name=HOME).assume_role(
+        RoleArn=USAGE_ROLE, RoleSessionName="fixture"
+    )["Credentials"]
+    prod = boto3.session.Session(
+        aws_access_key_id=keys["AccessKeyId"],
+        aws_secret_access_key=keys["SecretAccessKey"],
+        aws_session_token=keys["SessionToken"],
+        region_name=HOME,
+    ).client("ec2")
+    prod.create_launch_template(
+        LaunchTemplateName="checkout-green", LaunchTemplateData={"ImageId": old}
+    )
+    own = boto3.client("ec2", region_name=HOME).describe_launch_templates()["LaunchTemplates"]
+    assert "checkout-green" not in {t["LaunchTemplateName"] for t in own}, "not prod's account"
+
+    _, without = run(project)
+    assert any(old in line and "would delete" in line for line in without)
+    before = inventory()
+    code, lines = run(project, usage_role=[USAGE_ROLE], apply=True)
+    assert code == 0
+    [row] = [line for line in lines if old in line]
+    assert f"kept: {PROD_ACCOUNT} launch template checkout-green v1" in row
+    assert image_name("1.1.0") in inventory()[HOME]
+    assert image_name("1.3.0") not in inventory()[HOME], "the rest is pruned as before"
+    assert image_name("1.1.0") not in inventory()[COPY], "prod's template is in eu-west-1 only"
+    assert image_name("1.1.0") in before[COPY]
+
+
+def test_a_refused_assume_role_stops_before_any_deletion(account, project):
+    before = inventory()
+    with pytest.raises(
+        prune.PruneError,
+        match=r"AssumeRole arn:aws:iam::222222222222:\S+ in "
+        r"eu-west-1 was refused",
+    ):
+        run(project, denying("assume_role", HOME), usage_role=[USAGE_ROLE], apply=True)
+    assert inventory() == before
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "arn:aws:iam::22222222222:role/x",
+        "arn:aws:iam::222222222222:user/x",
+        "arn:aws:iam::222222222222:role/x\n",
+        "arn:aws:iam::222222222222:role/x y",
+    ],
+)
+def test_usage_role_refuses_what_is_not_a_role_arn(capsys, value):
+    with pytest.raises(SystemExit) as exit_:
+        main(["prune", "staging", "--usage-role", value])
+    assert exit_.value.code == 2 and "is not an IAM role ARN" in capsys.readouterr().err

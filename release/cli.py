@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from components.config import ConfigError, PromoteImage, StackConfig, parse_stack_config
-from release import automation, gates, images, rollout, stackfile, transitions
+from release import automation, gates, images, live, rollout, stackfile, transitions
 from release import prune as prune_
 from release.transitions import BakeCheck, BakeStatus, Plan, ReleaseError
 
@@ -144,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument(
         "--no-outputs", action="store_true", help="do not read stack outputs (AMI column)"
+    )
+    status.add_argument(
+        "--no-live",
+        action="store_true",
+        help="do not read what AWS runs (groups, refreshes, targets, alarms)",
     )
     status.add_argument(
         "--no-images",
@@ -418,6 +423,9 @@ def run_status(
         out(note)
     if not args.no_images:
         for line in images.status_lines(cfg):
+            out(line)
+    if not args.no_live:
+        for line in live.status_lines(cfg, args.stack):
             out(line)
     out(f"next: {transitions.next_step(cfg, args.stack)}")
     return 0

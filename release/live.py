@@ -666,3 +666,59 @@ def alarm_summary(state: ColorState, prefix: str) -> str:
         f"{name.removeprefix(prefix)} {value if _ALARM_STATE.fullmatch(value) else '?'}"
         for name, value in sorted(state.alarms.items())
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Status: what AWS runs next to what the file says
+# ---------------------------------------------------------------------------------------------
+def color_line(color: Color, state: ColorState | None, prefix: str, file_version: str) -> str:
+    """``live green: ...`` — the group, its launch-template version and image, the refresh,
+    healthy/total targets, alarm states."""
+    if state is None:
+        return f"live {color.value}: no Auto Scaling group tagged for it"
+    image = state.image_id or "unknown image"
+    refresh = state.refresh
+    refresh_text = "no instance refresh"
+    if refresh is not None:
+        refresh_text = f"refresh {refresh.status}" + (
+            f" {refresh.percentage_complete}%" if refresh.percentage_complete is not None else ""
+        )
+    return (
+        f"live {color.value}: {state.group} launch-template version "
+        f"{state.template_version or '?'} {image} (file: {file_version}); {refresh_text}; "
+        f"{state.healthy_targets}/{len(state.targets)} targets healthy, desired {state.desired}; "
+        f"alarms: {alarm_summary(state, prefix)}"
+    )
+
+
+def status_lines(
+    cfg: StackConfig,
+    stack: str,
+    clients: Clients | None = None,
+    has_credentials: Any = None,
+) -> list[str]:
+    """Per color: what AWS runs, and a drift line where it is not what the file says. Without
+    credentials, or when AWS cannot be read, one note instead."""
+    from components.config import COLORS
+
+    if has_credentials is None:
+        from release.aws_clients import has_credentials
+    if clients is None and not has_credentials(cfg.region):
+        return ["live: not read (no AWS credentials found); the table shows the stack file only"]
+    clients = clients or Clients.for_region(cfg.region)
+    short = stack.split("/")[-1]
+    lines: list[str] = []
+    try:
+        for color in COLORS:
+            version = cfg.fleets[color].version
+            state = read_color(clients, stack, cfg.service.name, color)
+            prefix = alarm_name_prefix(cfg.service.name, short, color.value)
+            lines.append(color_line(color, state, prefix, version))
+            if state is None or state.desired == 0:
+                continue
+            drifted = drift(version, state, image_facts(clients, cfg, version, state))
+            if drifted:
+                lines.append(f"  {drifted}")
+    except LiveError as error:
+        return [*lines, f"live: not read ({error}); the table shows the stack file only"]
+    return lines

@@ -222,3 +222,61 @@ def test_finish_apply_makes_two_updates_weights_first(
     assert second["golden-fleet:traffic"] == first["golden-fleet:traffic"], "weights in update 2"
     assert second["golden-fleet:fleets"]["blue"]["capacity"]["desired"] == 0
     assert second["golden-fleet:release"]["stable"] == "green"
+
+
+# ---------------------------------------------------------------------------------------------
+# status: what AWS runs next to what the file says
+# ---------------------------------------------------------------------------------------------
+def status(capsys, path: Path) -> tuple[int, str, str]:
+    return release(capsys, path, "status", "staging", "--no-outputs", "--no-images")
+
+
+def test_status_shows_each_colors_live_state(capsys, world, staging):
+    world.color("blue", ["1.3.0", "1.4.0"], group_on="1.4.0", instances_on="1.4.0", desired=1)
+    world.color("green", ["1.4.0", "1.5.0"], group_on="1.5.0", instances_on="1.5.0", desired=1)
+    world.refresh("blue", None)  # status reads blue, then green
+    world.refresh("green", "Successful", PercentageComplete=100)
+    world.set_alarm("green", "error-rate")
+    code, out, err = status(capsys, staging)
+    assert code == 0, err
+    green = next(line for line in out.splitlines() if line.startswith("live green: "))
+    made = world.colors["green"]
+    for part in (
+        made.group,
+        f"launch-template version 2 {made.images['1.5.0']} (file: 1.5.0)",
+        "refresh Successful 100%",
+        "1/1 targets healthy, desired 1",
+        "error-rate ALARM",
+    ):
+        assert part in green, green
+    assert any(
+        line.startswith("live blue: ") and "no instance refresh" in line
+        for line in out.splitlines()
+    )
+    assert "drift" not in out
+
+
+def test_status_reports_drift_when_aws_rolled_the_refresh_back(capsys, world, staging):
+    """The file says green 1.5.0; AWS rolled green back to launch-template version 1 (1.4.0)."""
+    world.color("blue", ["1.4.0"], group_on="1.4.0", instances_on="1.4.0", desired=1)
+    world.color("green", ["1.4.0", "1.5.0"], group_on="1.4.0", instances_on="1.4.0", desired=1)
+    world.refresh("blue", None)
+    world.refresh("green", "RollbackSuccessful")
+    code, out, err = status(capsys, staging)
+    assert code == 0, err
+    drift = [line.strip() for line in out.splitlines() if "drift:" in line]
+    assert len(drift) == 1, out
+    assert "the stack file says 1.5.0" in drift[0] and "(1.4.0)" in drift[0]
+    assert "launch-template version 1" in drift[0] and "RollbackSuccessful" in drift[0]
+
+
+def test_status_without_credentials_is_the_file_table_and_one_note(
+    capsys, staging, no_aws_credentials
+):
+    code, out, err = status(capsys, staging)
+    assert code == 0, err
+    notes = [line for line in out.splitlines() if line.startswith("live")]
+    assert notes == [
+        "live: not read (no AWS credentials found); the table shows the stack file only"
+    ]
+    assert "COLOR" in out and "next:" in out

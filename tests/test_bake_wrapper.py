@@ -248,3 +248,46 @@ def test_failed_build_exits_6_and_removes_only_its_own_image(emulator, fake_pack
     )["Images"]
     runs = [tag["Value"] for image in images for tag in image["Tags"] if tag["Key"] == "BakeRun"]
     assert runs == ["another-bake-of-the-same-second"]
+
+
+def test_a_killed_bakes_scratch_directories_go_with_the_next_bake(emulator, tmp_path):
+    """SIGKILL runs no clean-up; the next bake removes what the killed one left in $TMPDIR."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "packer"
+    script.write_text(
+        f"#!{sys.executable}\nimport sys, time\n"
+        "if sys.argv[1:2] == ['version']:\n    print('Packer v1.6.6'); sys.exit(0)\n"
+        "print('building', flush=True)\ntime.sleep(60)\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    scratch_base = tmp_path / "tmp"
+    scratch_base.mkdir()
+    env = aws_env(emulator, PATH=f"{bin_dir}:{os.environ['PATH']}", TMPDIR=str(scratch_base))
+    import subprocess
+
+    killed = subprocess.Popen(
+        [sys.executable, str(PACKER_DIR / "bake.py"), "--version", "1.0.0", "--service", "killed"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for line in killed.stderr:
+            if "building" in line:
+                break
+        left = sorted(p.name for p in scratch_base.iterdir())
+        assert [n.split("-")[2] for n in left] == ["template", "work"], left
+        killed.kill()
+        killed.wait(10)
+    finally:
+        killed.kill()
+        killed.wait(10)
+        killed.stderr.close()
+    assert len(list(scratch_base.iterdir())) == 2, "SIGKILL ran no clean-up"
+    ami = register(emulator, "killed-1.0.0-20261126T080000Z", current_digest())
+    result = run_bake(["--version", "1.0.0", "--service", "killed"], env=env)
+    assert result.returncode == 0 and result.stdout == f"{ami}\n", result.stderr
+    assert list(scratch_base.iterdir()) == []
+    assert "left by a bake that was killed" in result.stderr

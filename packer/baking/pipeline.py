@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from baking.legacy import assemble_legacy_template, packer_is_legacy
 from baking.manifest import parse_manifest
 from baking.registry import decide, find_images, remove_images
 from baking.runner import packer_build_command, run_packer
+from baking.scratch import remove_orphans, scratch_dir
 from baking.varfiles import CONTENT_DEFAULTS, read_var_file, resolve_variables
 from components.image_contract import build_timestamp, image_name, tag_map
 
@@ -63,10 +63,14 @@ def bake(options: Options) -> str:
     with PHASES("digest"):
         digest = image_digest(options, dict(os.environ), fixed)
 
+    with PHASES("orphans"):
+        for path in remove_orphans():
+            log(f"removed {path}, left by a bake that was killed")
+
     with TimedExitStack("teardown") as stack:
         workdir = options.workdir
         if workdir is None:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="golden-fleet-")))
+            workdir = stack.enter_context(scratch_dir("work"))
         workdir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         endpoint = None
@@ -116,7 +120,7 @@ def bake(options: Options) -> str:
                 [packer, "version"], capture_output=True, text=True
             ).stdout
         if packer_is_legacy(version_output):
-            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gf-tpl-")))
+            scratch = stack.enter_context(scratch_dir("template"))
             try:
                 template = assemble_legacy_template(scratch)
             except ValueError as error:

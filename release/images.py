@@ -192,6 +192,10 @@ class ImageAge:
 def read_image_ages(cfg: StackConfig, ec2: Any = None) -> dict[Color, ImageAge]:
     """One lookup per distinct version of the two colors; AWS trouble becomes ``problem``."""
     versions = {cfg.fleets[color].version for color in COLORS}
+    if ec2 is None:
+        ec2 = _client(cfg)  # one client for both lookups (a new one loads EC2's model again)
+        if isinstance(ec2, str):
+            return {color: ImageAge(problem=ec2) for color in COLORS}
     found: dict[str, ImageAge] = {}
     for version in sorted(versions):
         try:

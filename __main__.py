@@ -94,6 +94,8 @@ service = BlueGreenService(
         region=config.region,
         health=config.health,
         stack_tags=tags,
+        logs=config.logs,
+        waf=config.waf,
     ),
     opts=with_provider,
 )

@@ -16,23 +16,27 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components.access_log_bucket import AccessLogBucket, AccessLogBucketArgs
 from components.config import (
     COLORS,
     Capacity,
     HealthConfig,
     InstanceRefreshConfig,
     LoadBalancerConfig,
+    LogsConfig,
+    WafConfig,
 )
 from components.fleet import Fleet, FleetArgs
+from components.log_key import LogKey, LogKeyArgs
 from components.policies import log_group_name
 from components.tags import fleet_tags, instance_tags
+from components.web_acl import WebAcl, WebAclArgs, waf_log_group_name
 
 HTTP_PORT = 80
 HTTPS_PORT = 443
 # Each color's attachment listener (see components/fleet.py): ports no client can reach,
 # because the load balancer's security group opens only the listener ports above.
 ATTACHMENT_PORTS = {"blue": 65001, "green": 65002}
-LOG_RETENTION_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,10 @@ class BlueGreenServiceArgs:
     """Who may reach the load balancer."""
     stack_tags: dict[str, str] = field(default_factory=dict)
     """Stack-wide tags, repeated where provider default tags do not reach."""
+    logs: LogsConfig = field(default_factory=LogsConfig)
+    """Retention of the service's (and the web ACL's) log group, encrypted with a stack key."""
+    waf: WafConfig = field(default_factory=WafConfig)
+    """The web ACL in front of the load balancer."""
 
 
 def forward_action(target_groups: dict[str, pulumi.Input[str]], weights: dict[str, int]):
@@ -166,20 +174,42 @@ class BlueGreenService(pulumi.ComponentResource):
         tcp_rule("instance-out-https", instance_sg, HTTPS_PORT,
                  "SSM and CloudWatch agents over HTTPS", outbound=True, cidr_ipv4="0.0.0.0/0")
 
+        # One key for the stack's log groups; its policy names each of them.
+        log_groups = [log_group_name(args.service)]
+        if args.waf.enabled:
+            log_groups.append(waf_log_group_name(args.service, args.stack))
+        log_key = LogKey(
+            f"{name}-log-key",
+            LogKeyArgs(service=args.service, stack=args.stack, region=args.region,
+                       log_group_names=log_groups),
+            opts=child,
+        )
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=log_group_name(args.service),
-            retention_in_days=LOG_RETENTION_DAYS,
+            retention_in_days=args.logs.retention_days,
+            kms_key_id=log_key.key_arn,
             opts=child,
         )
 
-        access_logs = None
-        if lb.access_logs is not None:
-            access_logs = {
-                "bucket": lb.access_logs.bucket,
-                "prefix": lb.access_logs.prefix,
-                "enabled": True,
-            }
+        # Access logs always: into the configured bucket, or into one the stack owns. The load
+        # balancer waits for the bucket policy: ELB checks that it may write (a test object)
+        # when access logs are turned on, and refuses the change otherwise (ELB user guide,
+        # "Troubleshoot access logs": Access Denied for bucket).
+        access_log_bucket = None
+        if lb.access_logs.bucket is None:
+            access_log_bucket = AccessLogBucket(
+                f"{name}-access-logs",
+                AccessLogBucketArgs(region=args.region, prefix=lb.access_logs.prefix,
+                                    expiration_days=lb.access_logs.expiry),
+                opts=child,
+            )
+        access_logs = {
+            "bucket": access_log_bucket.bucket_name if access_log_bucket
+            else lb.access_logs.bucket,
+            "prefix": lb.access_logs.prefix,
+            "enabled": True,
+        }
         alb = aws.lb.LoadBalancer(
             f"{name}-alb",
             load_balancer_type="application",
@@ -192,8 +222,25 @@ class BlueGreenService(pulumi.ComponentResource):
             idle_timeout=lb.idle_timeout,
             enable_http2=True,
             access_logs=access_logs,
-            opts=child,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[access_log_bucket.policy] if access_log_bucket else None,
+            ),
         )
+        if args.waf.enabled:
+            WebAcl(
+                f"{name}-waf",
+                WebAclArgs(
+                    service=args.service,
+                    stack=args.stack,
+                    load_balancer_arn=alb.arn,
+                    rate_limit=args.waf.rate_limit,
+                    rate_window_seconds=args.waf.rate_window_seconds,
+                    log_retention_days=args.logs.retention_days,
+                    log_kms_key_arn=log_key.key_arn,
+                ),
+                opts=child,
+            )
 
         self.fleets = {}
         for color in (c.value for c in COLORS):

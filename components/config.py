@@ -385,14 +385,46 @@ class InstanceRefreshConfig(_Strict):
 # ---------------------------------------------------------------------------------------------
 # golden-fleet:loadBalancer, golden-fleet:release
 # ---------------------------------------------------------------------------------------------
+# Days the bucket the program creates keeps access logs; S3 Lifecycle expiration takes any
+# positive whole number of days (S3 user guide, "Lifecycle configuration elements").
+ACCESS_LOG_EXPIRATION_DEFAULT = 90
+ACCESS_LOG_EXPIRATION_MAX = 3653
+
+
 class AccessLogs(_Strict):
-    bucket: str
+    """Where the load balancer writes its access logs. Without ``bucket`` the program creates
+    one (components/access_log_bucket.py); with it, the named bucket is used as it is."""
+
+    bucket: str | None = None
     prefix: str = ""
+    expiration_days: StrictInt | None = Field(
+        alias="expirationDays", default=None, ge=1, le=ACCESS_LOG_EXPIRATION_MAX,
+        description="Days the created bucket keeps a log object (default 90); only for a "
+        "bucket the program creates.",
+    )
 
     @field_validator("bucket")
     @classmethod
-    def _bucket(cls, value: str) -> str:
+    def _bucket(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         return _check(_S3_BUCKET, "an S3 bucket name")(value)
+
+    @model_validator(mode="after")
+    def _expiry_of_own_bucket(self) -> AccessLogs:
+        if self.bucket is not None and self.expiration_days is not None:
+            raise ValueError(
+                "[expirationDays] applies only to the bucket the program creates; a configured "
+                f"bucket ({self.bucket}) keeps the lifecycle its owner gave it"
+            )
+        return self
+
+    @property
+    def expiry(self) -> int:
+        return (
+            ACCESS_LOG_EXPIRATION_DEFAULT if self.expiration_days is None
+            else self.expiration_days
+        )
 
     @field_validator("prefix")
     @classmethod
@@ -412,7 +444,8 @@ class LoadBalancerConfig(_Strict):
     )
     ssl_policy: str = Field(alias="sslPolicy", default="ELBSecurityPolicy-TLS13-1-2-Res-2021-06")
     deregistration_delay: int = Field(alias="deregistrationDelay", default=30, ge=0, le=3600)
-    access_logs: AccessLogs | None = Field(alias="accessLogs", default=None)
+    # Access logs are always on: without a configured bucket the program creates one.
+    access_logs: AccessLogs = Field(alias="accessLogs", default_factory=AccessLogs)
 
     @field_validator("ssl_policy")
     @classmethod
@@ -542,6 +575,56 @@ class HealthConfig(_Strict):
     p99_latency: LatencyAlarm = Field(alias="p99Latency", default_factory=LatencyAlarm)
 
 
+# ---------------------------------------------------------------------------------------------
+# golden-fleet:logs, golden-fleet:waf
+# ---------------------------------------------------------------------------------------------
+# The values CloudWatch Logs accepts for a log group's retention (PutRetentionPolicy API
+# reference, retentionInDays). Below a year is refused: CIS and Security Hub (CloudWatch.16)
+# ask for at least 365 days.
+LOG_RETENTION_DAYS_ALLOWED = (
+    365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)
+LOG_RETENTION_DAYS_DEFAULT = 365
+
+
+class LogsConfig(_Strict):
+    """The service's log group and the web ACL's: retention, both encrypted with the stack's
+    own log key."""
+
+    retention_days: StrictInt = Field(alias="retentionDays", default=LOG_RETENTION_DAYS_DEFAULT)
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS_ALLOWED:
+            raise ValueError(
+                f"{value} is not a retention CloudWatch Logs accepts of at least a year; use one "
+                f"of {', '.join(map(str, LOG_RETENTION_DAYS_ALLOWED))}"
+            )
+        return value
+
+
+# WAF's bounds for a rate-based rule (WAFV2 API reference, RateBasedStatement: Limit 10 to
+# 2,000,000,000; EvaluationWindowSec 60, 120, 300 or 600).
+WAF_RATE_LIMIT_MIN = 10
+WAF_RATE_LIMIT_MAX = 2_000_000_000
+
+
+class WafConfig(_Strict):
+    """A WAFv2 web ACL in front of the load balancer: AWS managed rule groups and a per-IP rate
+    limit."""
+
+    enabled: bool = Field(default=True, description="Off only where a stack says so.")
+    rate_limit: StrictInt = Field(
+        alias="rateLimit", default=2000, ge=WAF_RATE_LIMIT_MIN, le=WAF_RATE_LIMIT_MAX,
+        description="Requests one client IP may send per window before it is blocked.",
+    )
+    rate_window_seconds: Literal[60, 120, 300, 600] = Field(
+        alias="rateWindowSeconds", default=300,
+        description="The window the rate limit counts over.",
+    )
+
+
 def refresh_time_floor(refresh: InstanceRefreshConfig) -> int:
     """Seconds an instance refresh takes at the very least: every checkpoint's delay plus one
     warmup. A refresh timeout below this fails every rollout, however healthy."""
@@ -564,6 +647,8 @@ CONFIG_KEYS: dict[str, str] = {
     "loadBalancer": "load_balancer",
     "release": "release",
     "health": "health",
+    "logs": "logs",
+    "waf": "waf",
 }
 
 
@@ -578,6 +663,8 @@ class StackConfig(_Strict):
     load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)
     release: ReleaseConfig = Field(default_factory=ReleaseConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
+    logs: LogsConfig = Field(default_factory=LogsConfig)
+    waf: WafConfig = Field(default_factory=WafConfig)
 
     @model_validator(mode="after")
     def _refresh_timeout_covers_checkpoints(self) -> StackConfig:

@@ -156,6 +156,15 @@ class FleetMocks(pulumi.runtime.Mocks):
         elif token == "aws:kms/grant:Grant":
             state["grantId"] = _hex("grant", name, length=64)
             resource_id = f"{inputs['keyId']}:{state['grantId']}"
+        elif token == "aws:s3/bucket:Bucket":
+            # An auto-named bucket: the logical name and a random-looking suffix, as Pulumi names.
+            resource_id = inputs.get("bucket") or f"{name}-{suffix[:7]}"
+            state["bucket"] = resource_id
+            state["arn"] = f"arn:aws:s3:::{resource_id}"
+        elif token == "aws:wafv2/webAcl:WebAcl":
+            resource_id = f"{_hex('waf', name, length=8)}-{suffix[:4]}-{suffix[4:8]}"
+            state["arn"] = arn_base.format(service="wafv2") + (
+                f":regional/webacl/{inputs.get('name') or name}/{resource_id}")
         elif token == "aws:ec2/amiCopy:AmiCopy":
             resource_id = f"ami-{_hex('ami-copy', inputs.get('region'), inputs['sourceAmiId'])}"
             state["arn"] = f"arn:aws:ec2:{inputs.get('region')}::image/{resource_id}"

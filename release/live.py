@@ -74,7 +74,13 @@ def _one_line(text: object, limit: int = 160) -> str:
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Refresh:
-    """The group's latest instance refresh, as DescribeInstanceRefreshes reports it."""
+    """The group's latest instance refresh, as DescribeInstanceRefreshes reports it.
+
+    After an auto rollback (``Preferences.AutoRollback``, triggered by a failure or by an alarm
+    of ``AlarmSpecification``) the status is ``RollbackInProgress`` then ``RollbackSuccessful``
+    or ``RollbackFailed``, and ``RollbackDetails.RollbackReason`` says why (InstanceRefresh and
+    RollbackDetails API references; botocore's autoscaling service model).
+    """
 
     status: str
     status_reason: str = ""
@@ -231,7 +237,15 @@ def failure_message(state: ColorState, version: str, why: str | None = None) -> 
 
 
 def _checkpoint(refresh: Refresh) -> str | None:
-    """The checkpoint the refresh is at or heading for, from its preferences and progress."""
+    """The checkpoint the refresh is at or heading for, from its preferences and progress.
+
+    DescribeInstanceRefreshes has no checkpoint field: a refresh paused at a checkpoint stays
+    ``InProgress`` with ``PercentageComplete`` at (or past) that checkpoint's percentage until
+    ``CheckpointDelay`` has passed (EC2 Auto Scaling user guide, "Add checkpoints to an instance
+    refresh"; the InstanceRefresh and RefreshPreferences API references). So it is derived here
+    from ``Preferences.CheckpointPercentages`` and the progress; AWS's ``StatusReason`` is shown
+    beside it verbatim, since its wording is not documented.
+    """
     if not refresh.checkpoints:
         return None
     done = refresh.percentage_complete or 0
@@ -424,8 +438,13 @@ def latest_refresh(clients: Clients, group: str) -> Refresh | None:
     refreshes = page.get("InstanceRefreshes", [])
     if not refreshes:
         return None
-    # AWS lists the newest first; the start time decides should that order ever change.
-    newest = max(refreshes, key=lambda r: (r.get("StartTime") is not None, r.get("StartTime")))
+    # AWS lists the newest first. One not started yet (Pending) may have no StartTime: taken as
+    # listed. Otherwise the start time decides, should that order ever change.
+    timed = [r for r in refreshes if r.get("StartTime") is not None]
+    if refreshes[0].get("StartTime") is None or not timed:
+        newest = refreshes[0]
+    else:
+        newest = max(timed, key=lambda r: r["StartTime"])
     preferences = newest.get("Preferences", {})
     return Refresh(
         status=newest.get("Status", "unknown"),

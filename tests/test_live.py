@@ -238,3 +238,22 @@ def test_aws_errors_become_one_line_live_errors(world):
         r"\(AccessDenied: no\)$",
     ):
         live.latest_refresh(world.clients, "g")
+
+
+def test_the_latest_refresh_is_the_newest_by_start_time_or_a_pending_one_listed_first(world):
+    import datetime
+
+    def at(hour: int) -> datetime.datetime:
+        return datetime.datetime(2026, 11, 27, hour, tzinfo=datetime.UTC)
+
+    old = {"InstanceRefreshId": "old", "Status": "Failed", "StartTime": at(5)}
+    new = {"InstanceRefreshId": "new", "Status": "InProgress", "StartTime": at(6)}
+    pending = {"InstanceRefreshId": "pending", "Status": "Pending"}  # not started: no StartTime
+    for listed, expected in (([old, new], "new"), ([pending, new, old], "pending")):
+        world.stubber.add_response(
+            "describe_instance_refreshes",
+            {"InstanceRefreshes": listed},
+            {"AutoScalingGroupName": "g"},
+        )
+        refresh = live.latest_refresh(world.clients, "g")
+        assert refresh is not None and refresh.refresh_id == expected, listed

@@ -8,6 +8,7 @@ the policy SDK's own unknown-checking proxy, as they do under the engine.
 from __future__ import annotations
 
 import copy
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -161,11 +162,15 @@ def test_the_pack_starts_as_the_engine_starts_it():
     """`python policy/__main__.py` serves the analyzer on loopback and prints its port."""
     import subprocess
 
+    # pulumi_policy writes the port with sys.stdout.buffer.write and no flush (policy.py), so on
+    # a pipe it only arrives unbuffered: without PYTHONUNBUFFERED from the caller's environment
+    # (a clean machine has none) the readline below would wait forever.
     pack = subprocess.Popen(
         [sys.executable, str(POLICY_DIR / "__main__.py")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=POLICY_DIR,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
         port = pack.stdout.readline().decode().strip()

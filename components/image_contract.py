@@ -66,6 +66,20 @@ def is_valid_version(version: object) -> bool:
     )
 
 
+def version_key(version: str) -> tuple:
+    """A sort key in semantic-version precedence (semver.org, section 11): numbers numerically,
+    a pre-release below its release, numeric identifiers below alphanumeric ones, a longer
+    identifier list above its prefix. ``version`` must be valid (:func:`is_valid_version`)."""
+    core, _, pre = version.partition("-")
+    major, minor, patch = (int(n) for n in core.split("."))
+    if not pre:
+        return (major, minor, patch, 1, ())
+    ids = tuple(
+        (0, int(p), "") if p.isascii() and p.isdigit() else (1, 0, p) for p in pre.split(".")
+    )
+    return (major, minor, patch, 0, ids)
+
+
 def version_problem(version: object) -> str | None:
     """Why ``version`` is refused, or None. ``latest``, build metadata and anything a shell would
     read specially fall outside the semver alphabet."""

@@ -9,6 +9,7 @@ untouched.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -31,7 +32,7 @@ a release, step by step:
   %(prog)s deploy prod 1.5.0       new version on the idle color, weight 0
   %(prog)s shift prod 10           10%% of requests to it (then 50, 100)
   %(prog)s rollback prod           all traffic back to the stable color, one edit
-  %(prog)s finish prod             the new color takes 100%% and becomes stable
+  %(prog)s finish prod             the new color, at 100%%, becomes stable
 
 Each edit changes Pulumi.<STACK>.yaml only; review the diff, then run the printed
 `pulumi preview` (or pass --apply to preview and update through the Automation API)."""
@@ -369,8 +370,12 @@ def run_edit(
         sf = stackfile.load(path)
         cfg = _parse(sf)
     plan = _plan(args, cfg)
-    out(f"{plan.command} {args.stack}: {plan.summary}")
+    # Everything said before the write waits until the file is written (or not): a reader that
+    # stops early (`| head -1`) must never decide whether the edit happens.
+    pending: list[str] = [f"{plan.command} {args.stack}: {plan.summary}"]
+    say = pending.append
     if plan.is_noop:
+        _emit(pending, out)
         return 0
     live_warnings = _live_gate(args, cfg)
     try:
@@ -382,12 +387,13 @@ def run_edit(
             f"the edit would not validate ({_one_line(error)}) — nothing written"
         ) from None
     for note in plan.notes:
-        out(f"  note: {note}")
+        say(f"  note: {note}")
     for warning in (*plan.warnings, *live_warnings):
-        out(f"  warning: {warning}")
-    out(f"  undo: {plan.undo}")
-    out(stackfile.unified_diff(sf.original.decode(), text, path.name).rstrip("\n"))
+        say(f"  warning: {warning}")
+    say(f"  undo: {plan.undo}")
+    say(stackfile.unified_diff(sf.original.decode(), text, path.name).rstrip("\n"))
     if args.dry_run:
+        _emit(pending, out)
         out(f"dry run: {path} not written")
         return 0
     try:
@@ -397,6 +403,7 @@ def run_edit(
             f"could not write {path} ({error.strerror or error}) — the file is unchanged; "
             "fix the cause (permissions, disk space) and run the command again"
         ) from None
+    _emit(pending, out)
     out(f"wrote {path}")
     out(f"next: pulumi preview --stack {args.stack} --diff    (expect: {plan.preview})")
     if args.apply:
@@ -404,6 +411,12 @@ def run_edit(
             args.stack, root, confirm=(lambda: True) if args.yes else _confirm, out=out
         )
     return 0
+
+
+def _emit(lines: list[str], out: Callable[[str], None]) -> None:
+    for line in lines:
+        out(line)
+    lines.clear()
 
 
 def run_status(
@@ -432,6 +445,22 @@ def run_status(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a reader that closed its end of the pipe ends the output quietly."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `python -m release status prod | head -1`: the reader has what it wanted. Point
+        # stdout at /dev/null so the interpreter's final flush cannot fail again (Python docs,
+        # "Note on SIGPIPE"); the command's own work, such as a written file, is already done.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
+    return code
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     root = project_root()
     path = args.file or root / f"Pulumi.{args.stack.split('/')[-1]}.yaml"

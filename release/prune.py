@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from components.config import COLORS, BakeImage, ConfigError, StackConfig
-from components.image_contract import SEMVER_PATTERN, TIMESTAMP_PATTERN
+from components.image_contract import SEMVER_PATTERN, TIMESTAMP_PATTERN, version_key
 from release import stackfile
 from release.images import build_time, utcnow
 from release.transitions import ReleaseError
@@ -97,17 +97,7 @@ def role_arn(value: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Versions in semantic-version order (semver.org, section 11)
 # ---------------------------------------------------------------------------------------------
-def semver_key(version: str) -> tuple:
-    """A sort key in semver precedence: numbers numerically, a pre-release below its release,
-    numeric identifiers below alphanumeric ones, a longer identifier list above its prefix."""
-    core, _, pre = version.partition("-")
-    major, minor, patch = (int(n) for n in core.split("."))
-    if not pre:
-        return (major, minor, patch, 1, ())
-    ids = tuple(
-        (0, int(p), "") if p.isascii() and p.isdigit() else (1, 0, p) for p in pre.split(".")
-    )
-    return (major, minor, patch, 0, ids)
+semver_key = version_key  # the image contract's one rule
 
 
 # ---------------------------------------------------------------------------------------------

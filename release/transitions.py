@@ -34,6 +34,7 @@ from components.config import (
     check_version,
     parse_stack_config,
 )
+from components.image_contract import version_key
 
 FLEETS = f"{NAMESPACE}:fleets"
 TRAFFIC = f"{NAMESPACE}:traffic"
@@ -97,6 +98,14 @@ def is_cold(cfg: StackConfig, color: Color) -> bool:
 
 def new_color(cfg: StackConfig) -> Color:
     return cfg.stable_color.other
+
+
+def holds_previous_version(cfg: StackConfig) -> bool:
+    """The non-stable color runs an older version than the stable one: it is the color a
+    finish retired (warm or cold standby), not a release waiting for traffic. Versions are
+    compared in semantic-version order, so 1.10.0 is newer than 1.9.0."""
+    new, stable = cfg.fleets[new_color(cfg)].version, cfg.fleets[cfg.stable_color].version
+    return version_key(new) < version_key(stable)
 
 
 def _pin_stable(cfg: StackConfig) -> list[Change]:
@@ -204,6 +213,9 @@ def deploy(cfg: StackConfig, stack: str, version: str, baked: BakeCheck | None =
         preview=(
             f"{new.value}'s launch template (new image) and Auto Scaling Group change; "
             f"{stable.value} and the listener do not"
+            if version != target.version
+            else f"only {new.value}'s Auto Scaling Group capacity (and its rollout waiter): it "
+            f"already runs {version}'s image; {stable.value} and the listener do not change"
         ),
         undo=(
             f"{new.value} takes no traffic yet: undoing costs nothing (deploy another version, "
@@ -259,14 +271,20 @@ def rollback(cfg: StackConfig, stack: str) -> Plan:
     """All traffic back to the stable color, in one edit of the traffic key only."""
     stable, new = cfg.stable_color, new_color(cfg)
     if cfg.traffic[stable] == 100:
-        return Plan(
-            command="rollback",
-            summary=(
-                f"all traffic is already on {stable.value} (stable, "
-                f"{cfg.fleets[stable].version}) — nothing to roll back. After a finish, go "
-                f"back by releasing the previous version: {_standby_return(cfg, stack)}"
-            ),
-        )
+        here = f"all traffic is already on {stable.value} (stable, {cfg.fleets[stable].version})"
+        if holds_previous_version(cfg):
+            hint = (
+                f"after a finish, go back to {cfg.fleets[new].version} by releasing it again: "
+                f"{_standby_return(cfg, stack)}"
+            )
+        elif is_cold(cfg, new) or cfg.fleets[new].version == cfg.fleets[stable].version:
+            hint = f"no release in progress ({_cmd('deploy', stack, 'VERSION')} starts one)"
+        else:
+            hint = (
+                f"{new.value} keeps {cfg.fleets[new].version} at 0%: deploy a fixed version "
+                f"({_cmd('deploy', stack, 'VERSION')}) before sending it traffic again"
+            )
+        return Plan(command="rollback", summary=f"{here} — nothing to roll back; {hint}")
     return Plan(
         command="rollback",
         summary=(
@@ -430,9 +448,18 @@ def next_step(cfg: StackConfig, stack: str) -> str:
     if weight == 0:
         if is_cold(cfg, new) or fleet.version == cfg.fleets[stable].version:
             return f"no release in progress — start one: {_cmd('deploy', stack, 'VERSION')}"
+        if holds_previous_version(cfg):
+            return (
+                f"no release in progress: {new.value} keeps the previous version "
+                f"{fleet.version} as {cfg.release.standby.value} standby (going back: "
+                f"{_standby_return(cfg, stack)}) — start the next release: "
+                f"{_cmd('deploy', stack, 'VERSION')}"
+            )
         return (
-            f"{new.value} has {fleet.version} at weight 0 — once `pulumi up` has run and it is "
-            f"healthy, send it a first share: {_cmd('shift', stack, 10)}"
+            f"{new.value} has {fleet.version} at weight 0 — if it was just deployed: once "
+            f"`pulumi up` has run and it is healthy, send it a first share "
+            f"({_cmd('shift', stack, 10)}, or {_cmd('rollout', stack)}); if traffic was rolled "
+            f"back from it: deploy a fixed version ({_cmd('deploy', stack, 'VERSION')})"
         )
     if weight < 100:
         return (

@@ -96,6 +96,7 @@ service = BlueGreenService(
         stack_tags=tags,
         logs=config.logs,
         waf=config.waf,
+        scaling=config.scaling,
     ),
     opts=with_provider,
 )

@@ -24,6 +24,7 @@ from components.config import (
     InstanceRefreshConfig,
     LoadBalancerConfig,
     LogsConfig,
+    ScalingConfig,
     WafConfig,
 )
 from components.fleet import Fleet, FleetArgs
@@ -89,6 +90,8 @@ class BlueGreenServiceArgs:
     """Retention of the service's (and the web ACL's) log group, encrypted with a stack key."""
     waf: WafConfig = field(default_factory=WafConfig)
     """The web ACL in front of the load balancer."""
+    scaling: ScalingConfig | None = None
+    """Target tracking on both colors; None: capacity is what the stack file says."""
 
 
 def forward_action(target_groups: dict[str, pulumi.Input[str]], weights: dict[str, int]):
@@ -270,6 +273,7 @@ class BlueGreenService(pulumi.ComponentResource):
                     ssl_policy=lb.ssl_policy,
                     health=args.health,
                     deregistration_delay=lb.deregistration_delay,
+                    scaling=args.scaling,
                     tags=instance_tags(
                         args.stack_tags, fleet_tags(args.service, color, spec.version)
                     ),

@@ -625,6 +625,29 @@ class WafConfig(_Strict):
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# golden-fleet:scaling
+# ---------------------------------------------------------------------------------------------
+REQUESTS_PER_TARGET_MAX = 1_000_000
+CPU_TARGET_MIN = 10
+CPU_TARGET_MAX = 90
+
+
+class ScalingConfig(_Strict):
+    """Target tracking per color: the stack file owns min and max, the autoscaler the desired
+    count in between (see components/fleet_scaling.py)."""
+
+    enabled: bool = Field(default=True, description="Target tracking on both colors.")
+    requests_per_target: StrictInt = Field(
+        alias="requestsPerTarget", default=1000, ge=1, le=REQUESTS_PER_TARGET_MAX,
+        description="Target of ALBRequestCountPerTarget: requests per instance per minute.",
+    )
+    cpu_percent: StrictInt = Field(
+        alias="cpuPercent", default=60, ge=CPU_TARGET_MIN, le=CPU_TARGET_MAX,
+        description="Target of the group's average CPU utilization, percent.",
+    )
+
+
 def refresh_time_floor(refresh: InstanceRefreshConfig) -> int:
     """Seconds an instance refresh takes at the very least: every checkpoint's delay plus one
     warmup. A refresh timeout below this fails every rollout, however healthy."""
@@ -649,6 +672,7 @@ CONFIG_KEYS: dict[str, str] = {
     "health": "health",
     "logs": "logs",
     "waf": "waf",
+    "scaling": "scaling",
 }
 
 
@@ -665,6 +689,7 @@ class StackConfig(_Strict):
     health: HealthConfig = Field(default_factory=HealthConfig)
     logs: LogsConfig = Field(default_factory=LogsConfig)
     waf: WafConfig = Field(default_factory=WafConfig)
+    scaling: ScalingConfig = Field(default_factory=ScalingConfig)
 
     @model_validator(mode="after")
     def _refresh_timeout_covers_checkpoints(self) -> StackConfig:

@@ -21,6 +21,9 @@ The health gate: ``pulumi up`` does not finish a color until the color is whole.
   group first waits for healthy targets.
 - The color's alarms (:mod:`components.color_alarms`) stop and roll back a refresh that makes
   it unhealthy.
+- With scaling on (:mod:`components.fleet_scaling`) the autoscaler owns ``desired`` of a color
+  with instances: the group ignores changes of it, the provider's exact capacity wait is off
+  and the rollout waiter, which reads the live desired capacity, is the whole gate.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ import pulumi_aws as aws
 from pulumi_command import local
 
 from components.color_alarms import ColorAlarms, ColorAlarmsArgs
-from components.config import Capacity, HealthConfig, InstanceRefreshConfig
+from components.config import Capacity, HealthConfig, InstanceRefreshConfig, ScalingConfig
+from components.fleet_scaling import FleetScaling, FleetScalingArgs, group_capacity_settings
 from components.interpreter import program_python
 from components.policies import cloudwatch_agent_policy, ec2_assume_role_policy
 from components.tags import asg_tag_blocks
@@ -93,6 +97,8 @@ class FleetArgs:
     """Full tag map for the ASG, instances and volumes (provider default tags miss these)."""
     root_volume_gib: int = 16
     """Encrypted gp3 root volume size."""
+    scaling: ScalingConfig | None = None
+    """Target tracking on this color (components/fleet_scaling.py); None: fixed capacity."""
 
 
 # The baked app unit reads this file after its own defaults (see app/golden-app.service).
@@ -342,6 +348,9 @@ class Fleet(pulumi.ComponentResource):
         else:
             single_template = template_spec
 
+        capacity_wait, ignored = group_capacity_settings(
+            args.capacity, args.scaling, capacity_timeout(args.health.capacity_timeout)
+        )
         group = aws.autoscaling.Group(
             f"{name}-asg",
             vpc_zone_identifiers=args.subnet_ids,
@@ -371,14 +380,28 @@ class Fleet(pulumi.ComponentResource):
             # the target check off, so a cold color (desired 0) waits for no target; a
             # launch-template change alone does not wait at all (terraform-provider-aws:
             # "Waiting for Capacity", capacitySatisfiedCreate/Update, resourceGroupUpdate).
-            wait_for_elb_capacity=args.capacity.desired,
-            wait_for_capacity_timeout=capacity_timeout(args.health.capacity_timeout),
+            # With scaling on, the autoscaler owns desired and the rollout waiter is the only
+            # capacity wait (components/fleet_scaling.py, group_capacity_settings).
+            **capacity_wait,
             tags=asg_tag_blocks(args.tags),
             # The alarms must exist before a refresh names them (depending on a component
             # waits for all its children: pulumi.runtime.rpc._add_dependency); the target group
             # must be in use before the group waits for healthy targets.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[alarms, attachment]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[alarms, attachment], ignore_changes=ignored
+            ),
         )
+        if args.scaling is not None and args.scaling.enabled:
+            FleetScaling(
+                f"{name}-scaling",
+                FleetScalingArgs(
+                    group_name=group.name,
+                    load_balancer_arn_suffix=args.load_balancer_arn_suffix,
+                    target_group_arn_suffix=target_group.arn_suffix,
+                    scaling=args.scaling,
+                ),
+                opts=child,
+            )
 
         version = template.latest_version
         self.rollout_waiter = local.Command(

@@ -110,9 +110,15 @@ def test_waiter_reruns_on_triggers_and_does_nothing_on_delete(gated):
             assert absent not in waiter.inputs, f"{waiter.name} has {absent}"
 
 
+FIXED_CAPACITY = {"enabled": False}  # golden-fleet:scaling off: the stack file owns desired
+
+
 def test_groups_wait_for_exactly_desired_healthy_targets(gated):
-    """wait_for_elb_capacity = desired; the timeout is the configured one, never "0" (off)."""
-    _, config, run = gated
+    """With fixed capacity: wait_for_elb_capacity = desired; the timeout is the configured one,
+    never "0" (off). (With scaling on: tests/test_program_scaling.py.)"""
+    stack, config, _ = gated
+    config = {**config, "golden-fleet:scaling": FIXED_CAPACITY}
+    run = run_program(config, stack=stack)
     timeout = parse_stack_config(config).health.capacity_timeout
     for color in COLORS:
         group = run.one(ASG, f"checkout-{color}-asg").inputs
@@ -175,6 +181,7 @@ def test_mid_release_edit_reruns_only_the_bumped_colors_waiter(staging_config, p
     is replaced, the live color's waiter is untouched, and the listener (which changes) waits
     for both."""
     for stack, config in (("staging", staging_config), ("prod", prod_config)):
+        config["golden-fleet:scaling"] = FIXED_CAPACITY
         cold = copy.deepcopy(config)
         cold["golden-fleet:fleets"]["green"]["capacity"] = {"min": 0, "desired": 0, "max": 2}
         before = run_program(cold, stack=stack)
@@ -235,7 +242,9 @@ def test_a_cold_idle_color_waits_for_no_targets(staging_config):
 
 
 def test_groups_wait_for_desired_not_min_nor_max(staging_config):
-    """With min < desired < max the wait follows desired, the number the group launches."""
+    """With min < desired < max the wait follows desired, the number the group launches
+    (fixed capacity; with scaling on the autoscaler owns desired and the waiter is the gate)."""
+    staging_config["golden-fleet:scaling"] = FIXED_CAPACITY
     staging_config["golden-fleet:fleets"]["blue"]["capacity"] = {"min": 1, "desired": 2, "max": 3}
     run = run_program(staging_config)
     assert run.one(ASG, "checkout-blue-asg").inputs["waitForElbCapacity"] == 2

@@ -20,6 +20,7 @@ TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 LEGACY_SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 
 WEB_PORTS = (80, 443)
 ANYWHERE = ("0.0.0.0/0", "::/0")
@@ -114,6 +115,27 @@ def group_elb_health_checks(props: Mapping[str, Any]) -> list[str]:
             "down in service"
         ]
     return []
+
+
+# ---------------------------------------------------------------------------------------------
+# Log groups
+# ---------------------------------------------------------------------------------------------
+# A year of logs (CIS; Security Hub CloudWatch.16, Checkov CKV_AWS_338); 0 or no retention is
+# "never expire", which keeps them longer still.
+LOG_RETENTION_MIN_DAYS = 365
+
+
+def log_group_retained_and_encrypted(props: Mapping[str, Any]) -> list[str]:
+    problems = []
+    retention = props.get("retentionInDays") or 0
+    if retention and retention < LOG_RETENTION_MIN_DAYS:
+        problems.append(
+            f"set retention_in_days to at least {LOG_RETENTION_MIN_DAYS} (got {retention}): "
+            "logs must cover a year"
+        )
+    if not props.get("kmsKeyId"):
+        problems.append("set kms_key_id to a customer managed KMS key the stack owns")
+    return problems
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,6 +271,7 @@ RESOURCE_RULES = {
     "group-elb-health-checks": (GROUP, group_elb_health_checks),
     "load-balancer-drops-invalid-headers": (LOAD_BALANCER, load_balancer_drops_invalid_headers),
     "listener-weights-sum-to-100": (LISTENER, listener_weights),
+    "log-group-retained-a-year-and-encrypted": (LOG_GROUP, log_group_retained_and_encrypted),
 }
 STACK_RULES = {
     "forward-to-own-target-groups": forward_to_existing_target_groups,

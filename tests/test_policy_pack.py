@@ -130,6 +130,10 @@ BROKEN = [
      "only the load balancer's security group may be open"),
     ("open-ingress-only-to-the-load-balancer", rules.INGRESS_RULE, "alb-in-443",
      lambda p: p.update(fromPort=22, toPort=22), "only on 80 and 443"),
+    ("log-group-retained-a-year-and-encrypted", rules.LOG_GROUP, "checkout-logs",
+     lambda p: p.update(retentionInDays=30), "retention_in_days to at least 365"),
+    ("log-group-retained-a-year-and-encrypted", rules.LOG_GROUP, "waf-logs",
+     lambda p: p.pop("kmsKeyId"), "kms_key_id"),
 ]
 
 

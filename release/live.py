@@ -563,16 +563,19 @@ def read_color(clients: Clients, stack: str, service: str, color: Color) -> Colo
 
 def image_for_version(clients: Clients, cfg: StackConfig, version: str) -> str | None:
     """The image the file's version resolves to: the lookup a promote stack makes."""
-    from components.golden_image import image_name_filter
     from release import images
 
-    page = _aws(
+    # Deprecated images included, a current one preferred: the same lookup as the program's
+    # promote mode and the release command's baked check (release/images.py explains why).
+    found = _aws(
         f"looking up the image of {version}",
-        clients.ec2.describe_images,
-        Owners=[images.image_owner(cfg)],
-        Filters=[{"Name": "name", "Values": [image_name_filter(cfg.service.name, version)]}],
+        images.describe_version_images,
+        ec2=clients.ec2,
+        owner=images.image_owner(cfg),
+        service=cfg.service.name,
+        version=version,
     )
-    image = images.newest_image(page.get("Images", []), cfg.service.name, version)
+    image = images.newest_image(found, cfg.service.name, version)
     return image.get("ImageId") if image else None
 
 

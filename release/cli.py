@@ -449,6 +449,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = _main(argv)
         sys.stdout.flush()
+    except KeyboardInterrupt:
+        # Before a rollout's own handlers are in place, or during any other command: the
+        # stack file is written atomically, so it is either as it was or fully written.
+        print(
+            f"{PROG}: interrupted — the stack file is as it was or fully written, never in "
+            "between; see where things stand with `python -m release status STACK`",
+            file=sys.stderr,
+        )
+        return 130
     except BrokenPipeError:
         # `python -m release status prod | head -1`: the reader has what it wanted. Point
         # stdout at /dev/null so the interpreter's final flush cannot fail again (Python docs,

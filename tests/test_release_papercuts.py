@@ -128,3 +128,20 @@ def test_rewarming_a_cold_color_with_its_own_version_promises_no_new_image(capsy
     expect = next_line(out)
     assert "only green's Auto Scaling Group capacity" in expect, expect
     assert "new image" not in expect
+
+
+def test_ctrl_c_before_any_step_is_one_line_and_exit_130(capsys, tmp_path, monkeypatch):
+    """An interrupt while the command still reads and plans: no traceback, nothing written."""
+    from release import stackfile as stackfile_module
+
+    path = copy_of(tmp_path, "staging")
+    before = path.read_bytes()
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stackfile_module, "load", interrupted)
+    code = main(["shift", "staging", "10", "--file", str(path)])
+    err = capsys.readouterr().err
+    assert code == 130 and "interrupted" in err and len(err.strip().splitlines()) == 1
+    assert path.read_bytes() == before

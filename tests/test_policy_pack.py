@@ -185,3 +185,22 @@ def test_the_pack_starts_as_the_engine_starts_it():
         pack.wait(timeout=10)
         pack.stdout.close()
         pack.stderr.close()
+
+
+def test_pull_request_previews_run_the_pack_with_each_stacks_config():
+    """The pack guards every previewed change: prod mandatory, staging advisory."""
+    import json
+
+    from ruamel.yaml import YAML
+
+    root = POLICY_DIR.parent
+    workflow = YAML(typ="safe").load((root / ".github/workflows/pull-request.yml").read_text())
+    steps = workflow["jobs"]["preview"]["steps"]
+    [preview] = [s for s in steps if str(s.get("uses", "")).startswith("pulumi/actions@")]
+    assert preview["with"]["policyPacks"] == "policy"
+    assert preview["with"]["policyPackConfigs"] == "policy/${{ matrix.stack }}.json"
+    for stack in workflow["jobs"]["preview"]["strategy"]["matrix"]["stack"]:
+        config = json.loads((POLICY_DIR / f"{stack}.json").read_text())
+        assert config["all"] == ("mandatory" if stack == "prod" else "advisory")
+    install = next(s["run"] for s in steps if "policy/requirements.txt" in s.get("run", ""))
+    assert "policy/venv" in install

@@ -391,6 +391,9 @@ ACCESS_LOG_EXPIRATION_DEFAULT = 90
 ACCESS_LOG_EXPIRATION_MAX = 3653
 
 
+_LOG_PREFIX = re.compile(r"[A-Za-z0-9!_.'()/-]{0,200}")
+
+
 class AccessLogs(_Strict):
     """Where the load balancer writes its access logs. Without ``bucket`` the program creates
     one (components/access_log_bucket.py); with it, the named bucket is used as it is."""
@@ -432,6 +435,13 @@ class AccessLogs(_Strict):
         if value.startswith("/") or value.endswith("/") or "AWSLogs" in value:
             raise ValueError(
                 f"{value!r}: the prefix must not start or end with '/' nor contain 'AWSLogs'"
+            )
+        # The prefix becomes part of the bucket policy's resource: a '*' or '?' there would
+        # widen what log delivery may write; S3's safe key characters only, no empty segment.
+        if not _LOG_PREFIX.fullmatch(value) or "//" in value:
+            raise ValueError(
+                f"{value!r}: the prefix may hold only letters, digits and ! _ . ' ( ) - /, "
+                "at most 200 characters, no empty segment"
             )
         return value
 

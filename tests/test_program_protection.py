@@ -117,6 +117,14 @@ def test_expiry_belongs_to_the_created_bucket_only(prod_config, staging_config):
             parse_stack_config(config)
 
 
+@pytest.mark.parametrize("prefix", ["*", "alb/*", "a?b", "a//b", "alb\n", "x" * 201, "ä"])
+def test_access_log_prefix_cannot_widen_the_bucket_policy(staging_config, prefix):
+    """Wildcards, empty segments and non-ASCII never reach the policy's resource."""
+    staging_config["golden-fleet:loadBalancer"]["accessLogs"]["prefix"] = prefix
+    with pytest.raises(ConfigError, match=r"golden-fleet:loadBalancer.accessLogs.prefix: "):
+        parse_stack_config(staging_config)
+
+
 def test_defaults_are_a_year_of_logs_90_days_of_access_logs_and_waf_on(staging_config):
     for key in ("golden-fleet:logs", "golden-fleet:waf"):
         staging_config.pop(key, None)

@@ -263,7 +263,11 @@ def prove(timeout_s: float) -> dict[str, float]:
         }
         env.update({key: os.environ[key] for key in PASSED_ENV if key in os.environ})
         script = session_script(commands, f"/{CLONE_IN_TREE}")
+        # setsid: the session and its process group start inside the PID namespace, as a login
+        # shell's do on a machine (otherwise their ids are outside it and read as 0 inside).
         argv = [
+            "/usr/bin/setsid",
+            "--wait",
             "/usr/bin/env",
             "-i",
             *(f"{k}={v}" for k, v in env.items()),

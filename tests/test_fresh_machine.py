@@ -306,7 +306,7 @@ def test_install_updates_missing_package_lists_before_installing_only_what_is_mi
     assert result.returncode == 0, result.stdout + result.stderr
     assert calls.read_text().splitlines() == [
         "apt-get update",
-        "apt-get install -y --no-install-recommends packer debootstrap openssh-client",
+        "apt-get install -y --no-install-recommends packer debootstrap openssh-client procps",
     ]
     assert "package lists missing or older than a day" in result.stdout
 

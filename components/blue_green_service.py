@@ -187,6 +187,9 @@ class BlueGreenService(pulumi.ComponentResource):
                        log_group_names=log_groups),
             opts=child,
         )
+        # Adding the key to an existing log group associates it in place (AssociateKmsKey, the
+        # provider's update path since terraform-provider-aws#1751): the group and its history
+        # stay; logs ingested before stay as they were stored.
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=log_group_name(args.service),

@@ -9,15 +9,27 @@ import signal
 import sys
 from pathlib import Path
 
-from baking.console import PHASES
-from baking.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BakeError, Interrupted
+from baking import emulator, local_api
+from baking.console import PHASES, log
+from baking.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PREREQUISITE,
+    EXIT_USAGE,
+    BakeError,
+    Interrupted,
+)
 from baking.pipeline import Options, bake
+from baking.rootfs import cache_dir
+from baking.varfiles import CONTENT_DEFAULTS
 from components.image_contract import service_name_problem, version_problem
 
 USAGE = """Bake the golden image and print its AMI id.
 
     python packer/bake.py --version 1.4.0 --service checkout --region eu-west-1 [--var-file F]
     python packer/bake.py --version 1.0.0 --local            # no cloud account needed
+    python packer/bake.py --local-reset                      # stop the shared local EC2 API
+    python packer/bake.py seed-base-image --amis-file F      # stand-in for your own emulator
 """
 # Commercial, GovCloud and ISO partitions: eu-west-1, us-gov-west-1, us-isob-east-1.
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
@@ -47,10 +59,11 @@ def validate_region(region: str) -> str:
     return region
 
 
-def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Options:
+def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Options | None:
+    """The bake's options; None for `--local-reset` alone (stop the emulator, bake nothing)."""
     environ = dict(os.environ) if environ is None else environ
     parser = argparse.ArgumentParser(prog="bake.py", description=USAGE.split("\n\n")[0])
-    parser.add_argument("--version", required=True, help="semantic version of the image")
+    parser.add_argument("--version", help="semantic version of the image (required to bake)")
     parser.add_argument("--service", default="sample", help="service name (default: sample)")
     parser.add_argument(
         "--region", default=None, help="build region (default: AWS_REGION, else us-east-1)"
@@ -67,6 +80,12 @@ def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Option
     parser.add_argument(
         "--workdir", type=Path, help="local mode: keep the provisioned build host here"
     )
+    parser.add_argument(
+        "--local-reset",
+        action="store_true",
+        help="stop the shared local EC2 API of --local bakes (its images go with it); "
+        "alone it only stops it, with --local the bake starts a fresh one",
+    )
 
     def error(message: str):
         raise BakeError(EXIT_USAGE, f"usage: {message}")
@@ -78,6 +97,17 @@ def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Option
     )
     if args.var_file is not None and not args.var_file.is_file():
         raise BakeError(EXIT_USAGE, f"var file {args.var_file} not found (or not a file)")
+    if args.local_reset and args.endpoint:
+        raise BakeError(
+            EXIT_USAGE,
+            "--local-reset stops the shared local EC2 API; it does not apply with --endpoint",
+        )
+    if args.local_reset and args.version is not None and not args.local:
+        raise BakeError(EXIT_USAGE, "--local-reset applies alone or with --local")
+    if args.version is None:
+        if args.local_reset and not (args.local or args.workdir or args.var_file):
+            return None
+        raise BakeError(EXIT_USAGE, "usage: the following arguments are required: --version")
     if (args.endpoint or args.workdir) and not args.local:
         raise BakeError(EXIT_USAGE, "--endpoint and --workdir only apply with --local")
     return Options(
@@ -88,7 +118,74 @@ def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Option
         local=args.local,
         endpoint=args.endpoint,
         workdir=args.workdir.resolve() if args.workdir else None,
+        local_reset=args.local_reset,
     )
+
+
+_ENDPOINT = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?/?")
+
+
+def seed_base_image(argv: list[str]) -> int:
+    """`seed-base-image`: the Debian 12 stand-in for an EC2 emulator the bake does not start.
+
+    --amis-file writes moto's seed file (start moto_server with MOTO_AMIS_PATH pointing at it);
+    --endpoint checks that an emulator offers the base image the template would pick and prints
+    its id. No EC2 call can create an image owned by Debian's account, so there is no third way."""
+    parser = argparse.ArgumentParser(
+        prog="bake.py seed-base-image",
+        description="The Debian 12 stand-in for an EC2 emulator that `--local --endpoint` uses.",
+    )
+    parser.add_argument("--amis-file", type=Path, help="write moto's seed file (MOTO_AMIS_PATH)")
+    parser.add_argument("--endpoint", help="check this emulator for the base image; prints its id")
+    parser.add_argument("--region", default="us-east-1", help="region to check (default us-east-1)")
+
+    def error(message: str):
+        raise BakeError(EXIT_USAGE, f"usage: {message}")
+
+    parser.error = error  # type: ignore[method-assign]
+    args = parser.parse_args(argv)
+    if args.amis_file is None and args.endpoint is None:
+        raise BakeError(EXIT_USAGE, "seed-base-image needs --amis-file FILE or --endpoint URL")
+    if args.endpoint is not None and not _ENDPOINT.fullmatch(args.endpoint):
+        raise BakeError(
+            EXIT_USAGE, f"invalid --endpoint {args.endpoint!r}: expected http://HOST:PORT"
+        )
+    validate_region(args.region)
+    if args.amis_file is not None:
+        if args.amis_file.is_dir() or not args.amis_file.parent.is_dir():
+            raise BakeError(
+                EXIT_USAGE, f"--amis-file {args.amis_file}: not a file path in a directory"
+            )
+        emulator.write_amis_file(args.amis_file)
+        log(
+            f"wrote the Debian 12 stand-in to {args.amis_file}; start an emulator with it: "
+            f"MOTO_AMIS_PATH={args.amis_file} moto_server -H 127.0.0.1 -p 5000"
+        )
+    if args.endpoint is not None:
+        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        ec2 = boto3.client(
+            "ec2",
+            region_name=args.region,
+            endpoint_url=args.endpoint,
+            aws_access_key_id=emulator.LOCAL_ACCESS_KEY,
+            aws_secret_access_key=emulator.LOCAL_ACCESS_KEY,
+        )
+        owners = [str(o) for o in CONTENT_DEFAULTS["source_ami_owners"]]  # type: ignore[union-attr]
+        pattern = str(CONTENT_DEFAULTS["source_ami_name"])
+        try:
+            image = emulator.find_base_image(ec2, owners, pattern)
+        except (BotoCoreError, ClientError) as problem:
+            raise BakeError(EXIT_PREREQUISITE, f"{args.endpoint}: {problem}") from None
+        if image is None:
+            raise BakeError(
+                EXIT_PREREQUISITE,
+                f"no base image at {args.endpoint}: restart it with MOTO_AMIS_PATH set to a file "
+                "written by `seed-base-image --amis-file FILE`",
+            )
+        print(image["ImageId"], flush=True)
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,9 +193,21 @@ def main(argv: list[str] | None = None) -> int:
         raise Interrupted()
 
     signal.signal(signal.SIGTERM, on_term)
+    argv = sys.argv[1:] if argv is None else argv
     try:
+        if argv[:1] == ["seed-base-image"]:
+            return seed_base_image(argv[1:])
         with PHASES("arguments"):
-            options = parse_args(sys.argv[1:] if argv is None else argv)
+            options = parse_args(argv)
+        if options is None or options.local_reset:
+            stopped = local_api.stop(cache_dir())
+            log(
+                f"stopped the local EC2 API (pid {', '.join(map(str, stopped))}) and its images"
+                if stopped
+                else "no local EC2 API was running"
+            )
+            if options is None:
+                return EXIT_OK
         ami = bake(options)
     except BakeError as error:
         print(f"bake.py: error: {error}", file=sys.stderr, flush=True)

@@ -63,3 +63,27 @@ def local_emulator(workdir: Path):
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_process(process)
+
+
+# The template's source_ami_filter (source.amazon-ebs.pkr.hcl) besides owners and name.
+_BASE_FILTERS = {"architecture": "x86_64", "virtualization-type": "hvm", "root-device-type": "ebs"}
+
+
+def write_amis_file(path: Path) -> Path:
+    """moto's seed file with the Debian 12 stand-in, for an emulator someone else starts.
+
+    The stand-in is owned by Debian's account, and no EC2 API call can create an image owned by
+    another account (moto's RegisterImage also keeps only the name and description, so even an
+    own-account copy would miss the template's architecture and root-device filters): the image
+    has to be in the emulator's seed data, which moto_server reads from MOTO_AMIS_PATH at start."""
+    path.write_text(json.dumps([LOCAL_BASE_AMI], indent=1) + "\n")
+    return path
+
+
+def find_base_image(ec2, owners: list[str], name: str) -> dict | None:
+    """The newest image the template's source_ami_filter would pick at this endpoint, or None."""
+    filters = [{"Name": "name", "Values": [name]}] + [
+        {"Name": key, "Values": [value]} for key, value in _BASE_FILTERS.items()
+    ]
+    images = ec2.describe_images(Owners=owners, Filters=filters)["Images"]
+    return max(images, key=lambda i: i.get("CreationDate", ""), default=None)

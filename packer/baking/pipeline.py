@@ -10,16 +10,18 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from baking import local_api
 from baking.aws import aws_session, check_credentials
 from baking.build_host import LOGIN_USER, BuildHost
 from baking.console import PHASES, TimedExitStack, log
 from baking.digest import template_digest, template_files
-from baking.emulator import LOCAL_ACCESS_KEY, local_emulator
+from baking.emulator import LOCAL_ACCESS_KEY, find_base_image
 from baking.errors import EXIT_BUILD, EXIT_CONFLICT, EXIT_PREREQUISITE, EXIT_USAGE, BakeError
 from baking.layout import PACKER_DIR
 from baking.legacy import assemble_legacy_template, packer_is_legacy
 from baking.manifest import parse_manifest
 from baking.registry import decide, find_images, remove_images
+from baking.rootfs import cache_dir
 from baking.runner import packer_build_command, run_packer
 from baking.scratch import remove_orphans, scratch_dir
 from baking.varfiles import CONTENT_DEFAULTS, read_var_file, resolve_variables
@@ -38,6 +40,7 @@ class Options:
     local: bool
     endpoint: str | None
     workdir: Path | None
+    local_reset: bool = False
 
 
 def image_digest(options: Options, environ: dict[str, str], command_line: dict[str, str]) -> str:
@@ -50,6 +53,24 @@ def image_digest(options: Options, environ: dict[str, str], command_line: dict[s
     except ValueError as error:
         raise BakeError(EXIT_USAGE, f"invalid Packer variable: {error}") from None
     return template_digest(template_files(), content)
+
+
+def base_image_query(
+    options: Options, environ: dict[str, str], command_line: dict[str, str]
+) -> tuple[list[str], str]:
+    """The owners and name pattern the template's source_ami_filter will use for this bake."""
+    try:
+        var_file_values = read_var_file(options.var_file) if options.var_file else {}
+        values = resolve_variables(
+            ("source_ami_owners", "source_ami_name"),
+            environ,
+            var_file_values,
+            CONTENT_DEFAULTS,
+            command_line,
+        )
+    except ValueError as error:
+        raise BakeError(EXIT_USAGE, f"invalid Packer variable: {error}") from None
+    return list(values["source_ami_owners"]), str(values["source_ami_name"])
 
 
 def bake(options: Options) -> str:
@@ -86,8 +107,11 @@ def bake(options: Options) -> str:
             if options.endpoint:
                 endpoint = options.endpoint
             else:
-                with PHASES("moto start"):
-                    endpoint = stack.enter_context(local_emulator(workdir))
+                # The shared emulator of this cache directory, started if none runs: it keeps
+                # the images of earlier `--local` bakes, so a rebake of a version is a reuse.
+                with PHASES("local api"):
+                    endpoint = local_api.ensure(cache_dir())
+                log(f"local EC2 API on {endpoint} (stop it: python packer/bake.py --local-reset)")
         with PHASES("sts"):
             client = aws_session(options.region, endpoint)
             check_credentials(client)
@@ -110,6 +134,17 @@ def bake(options: Options) -> str:
                 f"({decision.image['Name']}) from other template content: one version, one content",
             )
 
+        if options.local and options.endpoint:
+            # Someone else's emulator may lack the base image: say so now, not after a Packer run.
+            with PHASES("base image"):
+                owners, pattern = base_image_query(options, dict(os.environ), fixed)
+                if find_base_image(ec2, owners, pattern) is None:
+                    raise BakeError(
+                        EXIT_PREREQUISITE,
+                        f"no base image at {endpoint} (an x86_64 hvm ebs image named {pattern} "
+                        f"owned by {', '.join(owners)}): start the emulator with the stand-in, "
+                        "see `python packer/bake.py seed-base-image --help`",
+                    )
         build_time = build_timestamp()
         bake_run = uuid.uuid4().hex
         name = image_name(options.service, options.version, build_time)

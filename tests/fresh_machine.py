@@ -25,6 +25,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -85,7 +86,8 @@ def session_script(commands: list[str], clone: str) -> str:
             f'echo "{MARK} command {number} exited $status after $SECONDS s"',
             '[ "$status" -eq 0 ] || exit "$status"',
         ]
-    lines.append(f"echo \"{MARK} venv home $(sed -n 's/^home = //p' venv/pyvenv.cfg)\"")
+        if number == 1:  # the venv exists from here on; report it even if a later command fails
+            lines.append(f"echo \"{MARK} venv home $(sed -n 's/^home = //p' venv/pyvenv.cfg)\"")
     return "\n".join(lines) + "\n"
 
 
@@ -286,6 +288,10 @@ def prove(timeout_s: float) -> dict[str, float]:
             text=True,
             errors="replace",
             start_new_session=True,
+            # A session on a real machine gets Ctrl-C; when this script was started in the
+            # background its SIGINT is ignored, and the tests that interrupt themselves would
+            # inherit that. Default disposition, as a terminal's shell has.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         transcript: list[str] = []
         # A silent hang must end too: at the deadline the whole namespace is stopped, which

@@ -185,3 +185,101 @@ def test_reset_of_nothing_is_harmless(cache):
     started = time.monotonic()
     assert local_api.stop(cache) == [] and time.monotonic() - started < 2
     assert os.listdir(cache) == [local_api.LOCK]
+
+
+@pytest.fixture
+def plain_moto(tmp_path):
+    """A moto_server started without the stand-in, as a user would start one; stopped after."""
+    require("moto_server")
+    port = processes.free_port()
+    env = {k: v for k, v in os.environ.items() if k != "MOTO_AMIS_PATH"}
+    server = subprocess.Popen(
+        ["moto_server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        processes.wait_for(lambda: processes.port_open(port), 30, "moto_server")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        processes.stop_process(server)
+
+
+def run_bake_py(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(PACKER_DIR / "bake.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_endpoint_without_a_base_image_fails_before_packer_with_the_fix(plain_moto, tmp_path):
+    """exit 3 and one line naming the subcommand, instead of exit 6 after a Packer run."""
+    checked = run_bake_py("seed-base-image", "--endpoint", plain_moto)
+    assert checked.returncode == 3 and checked.stdout == ""
+    assert "no base image at" in checked.stderr and "--amis-file" in checked.stderr
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    baked = run_bake_py("--version", "1.0.0", "--local", "--endpoint", plain_moto, env=env)
+    assert baked.returncode == 3 and baked.stdout == "", baked.stderr
+    lines = [line for line in baked.stderr.splitlines() if line.startswith("bake.py: error:")]
+    assert len(lines) == 1 and "no base image at" in lines[0] and "seed-base-image" in lines[0]
+    assert "baking " not in baked.stderr
+
+
+def test_seed_file_gives_any_moto_server_the_base_image_the_template_picks(tmp_path):
+    require("moto_server")
+    amis = tmp_path / "amis.json"
+    written = run_bake_py("seed-base-image", "--amis-file", str(amis))
+    assert written.returncode == 0 and written.stdout == "", written.stderr
+    assert json.loads(amis.read_text()) == [emulator.LOCAL_BASE_AMI]
+    assert f"MOTO_AMIS_PATH={amis} moto_server" in written.stderr
+    port = processes.free_port()
+    server = subprocess.Popen(
+        ["moto_server", "-H", "127.0.0.1", "-p", str(port)],
+        env=dict(os.environ, MOTO_AMIS_PATH=str(amis)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        processes.wait_for(lambda: processes.port_open(port), 30, "moto_server")
+        checked = run_bake_py("seed-base-image", "--endpoint", f"http://127.0.0.1:{port}")
+        assert checked.returncode == 0, checked.stderr
+        assert checked.stdout == f"{emulator.LOCAL_BASE_AMI['ami_id']}\n"
+    finally:
+        processes.stop_process(server)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "needs --amis-file FILE or --endpoint URL"),
+        (["--endpoint", "127.0.0.1:5000"], "invalid --endpoint"),
+        (["--endpoint", "http://127.0.0.1:5000/x;rm"], "invalid --endpoint"),
+        (["--amis-file", "/nonexistent-dir/amis.json"], "--amis-file"),
+        (["--region", "moon"], "invalid region"),
+    ],
+)
+def test_seed_base_image_refuses_bad_arguments_in_one_line(args, message):
+    result = run_bake_py("seed-base-image", *args)
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--local-reset", "--version", "1.0.0"], "applies alone or with --local"),
+        (["--local-reset", "--local", "--endpoint", "http://127.0.0.1:1"], "does not apply with"),
+        (["--local"], "required: --version"),
+    ],
+)
+def test_local_reset_is_refused_where_it_means_nothing(args, message):
+    result = run_bake_py(*args)
+    assert result.returncode == 2 and result.stdout == "" and message in result.stderr

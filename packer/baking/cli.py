@@ -144,13 +144,13 @@ def seed_base_image(argv: list[str]) -> int:
 
     parser.error = error  # type: ignore[method-assign]
     args = parser.parse_args(argv)
+    validate_region(args.region)
     if args.amis_file is None and args.endpoint is None:
         raise BakeError(EXIT_USAGE, "seed-base-image needs --amis-file FILE or --endpoint URL")
     if args.endpoint is not None and not _ENDPOINT.fullmatch(args.endpoint):
         raise BakeError(
             EXIT_USAGE, f"invalid --endpoint {args.endpoint!r}: expected http://HOST:PORT"
         )
-    validate_region(args.region)
     if args.amis_file is not None:
         if args.amis_file.is_dir() or not args.amis_file.parent.is_dir():
             raise BakeError(

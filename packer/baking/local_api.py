@@ -1,13 +1,14 @@
 """The shared local EC2 API of `--local` bakes: one moto_server per cache directory.
 
-moto_server keeps its state in memory only (it has no persistence; its recorder replays requests
-but is off by default), so the images a local bake registers live exactly as long as the
-emulator process. To let the next `--local` bake of a version find and reuse its image, the
-emulator is a shared service, not a child of one bake: started on demand on 127.0.0.1 in its own
-session, without a parent-death signal, and reused by every later `--local` bake that uses the
-same cache directory (the one the cached rootfs lives in). It keeps running after the bake, also
-after a killed bake, until `python packer/bake.py --local-reset` stops it (or the machine
-restarts).
+moto_server keeps its state in memory only: its backends are Python dicts in the server process
+(moto/core/base_backend.py, BackendDict), and its request recorder, which could replay them, is
+off unless MOTO_ENABLE_RECORDING is set (moto/moto_api/_internal/recorder/models.py). So the
+images a local bake registers live exactly as long as the emulator process. To let the next
+`--local` bake of a version find and reuse its image, the emulator is a shared service, not a
+child of one bake: started on demand on 127.0.0.1 in its own session, without a parent-death
+signal, and reused by every later `--local` bake that uses the same cache directory (the one the
+cached rootfs lives in). It keeps running after the bake, also after a killed bake, until
+`python packer/bake.py --local-reset` stops it (or the machine restarts).
 
 The cache directory holds a record of it (``local-ec2-api.json``: pid, the process's start time,
 port, cache directory). A record is believed only if that pid still runs with that start time (a

@@ -1007,14 +1007,23 @@ def test_a_cloud_that_keeps_a_deleted_key_is_a_failure(apply_settings, fake_clou
     assert "- cacheOptions" in capsys.readouterr().err
 
 
-def test_oidc_sessions_fit_the_default_role_limit():
+def test_oidc_sessions_cover_the_longest_wait_and_state_the_role_limit_they_need():
     """AssumeRoleWithWebIdentity refuses a session longer than the role's MaxSessionDuration,
-    which is 1 hour unless the role says otherwise (IAM User Guide, "Role maximum session")."""
+    1 hour unless the role says otherwise (IAM User Guide, "Role maximum session"). A session
+    must last as long as one update may wait for an instance refresh (health.refreshTimeout);
+    one longer than an hour must say, next to it, which MaxSessionDuration its role needs."""
     for stack in ("staging", "prod"):
+        text = (DEPLOY_DIR / f"{stack}.deploy.yaml").read_text(encoding="utf-8")
         oidc = _settings(stack)["settings"]["operationContext"]["oidc"]["aws"]
         hours, minutes, seconds = (
             int(x or 0)
             for x in re.fullmatch(r"(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?",
                                   oidc["duration"]).groups()
         )
-        assert hours * 3600 + minutes * 60 + seconds <= 3600, f"{stack}: {oidc['duration']}"
+        session = hours * 3600 + minutes * 60 + seconds
+        refresh = _stack_file_config(stack)["golden-fleet:health"]["refreshTimeout"]
+        assert session >= refresh, f"{stack}: a {session} s session ends before a {refresh} s wait"
+        if session > 3600:
+            assert f"--max-session-duration {session}" in text, (
+                f"{stack}: a {session} s session without the role setting it needs"
+            )

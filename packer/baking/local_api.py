@@ -175,10 +175,15 @@ def _start(cache: Path) -> Record:
 
 
 def _terminate(pid: int) -> None:
-    """SIGTERM to its process group (it leads its own session), SIGKILL after a grace period."""
+    """SIGTERM, SIGKILL after a grace period; to its process group when it leads one (the
+    emulator runs in its own session), else to the process alone."""
+    try:
+        leads_group = os.getpgid(pid) == pid
+    except ProcessLookupError:
+        return
     for signum, grace in ((signal.SIGTERM, STOP_TIMEOUT_S), (signal.SIGKILL, 5)):
         try:
-            os.killpg(pid, signum)
+            (os.killpg if leads_group else os.kill)(pid, signum)
         except ProcessLookupError:
             return
         except PermissionError:

@@ -206,11 +206,16 @@ def test_app_serves_healthz_and_version(baked):
         "python3",
         "/opt/golden-app/server.py",
     ]
+    # Its own session, so that stop_process signals the whole group: the app is the init of the
+    # build host's PID namespace, and setpriv's change of user clears the parent-death signal
+    # that `unshare --kill-child` relies on (prctl(2), PR_SET_PDEATHSIG): killing unshare alone
+    # would leave the app running.
     process = subprocess.Popen(
         build_host.host_command(root, command),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         processes.wait_for(lambda: processes.port_open(port), 15, "app")
@@ -220,6 +225,11 @@ def test_app_serves_healthz_and_version(baked):
             assert json.loads(response.read()) == {"version": VERSION}
     finally:
         processes.stop_process(process)
+    # A leaked app would still listen on its port.
+    deadline = time.monotonic() + 5
+    while processes.port_open(port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not processes.port_open(port), "the app outlived its test: its port still answers"
 
 
 def test_lynis_hardening_index_at_least_75(baked):

@@ -57,3 +57,22 @@ def staging_config(_stack_configs) -> dict:
 def prod_config(_stack_configs) -> dict:
     """A private copy of Pulumi.prod.yaml's config, free to edit."""
     return copy.deepcopy(_stack_configs["prod"])
+
+
+@pytest.fixture
+def world(monkeypatch):
+    """One blue/green stack in a local AWS API (moto), instance refreshes stubbed
+    (tests/live_fixtures.py); every stubbed answer must have been asked for."""
+    from live_fixtures import World
+    from moto import mock_aws
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        made = World()
+        yield made
+        made.stubber.assert_no_pending_responses()

@@ -6,7 +6,6 @@ tagged as the program tags them, next to another stack's load balancer of the sa
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -24,12 +23,8 @@ STACK, SERVICE = "staging", "checkout"
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+def aws(no_aws_credentials):
+    """A local AWS API (moto, in process) and nothing of the machine's AWS configuration."""
     with mock_aws():
         yield
 

@@ -4,8 +4,7 @@ the instance-refresh calls stubbed (botocore's Stubber)."""
 from __future__ import annotations
 
 import pytest
-from live_fixtures import SERVICE, STACK, World
-from moto import mock_aws
+from live_fixtures import SERVICE, STACK
 
 from components.alarm_names import alarm_name_prefix
 from components.config import Color
@@ -155,20 +154,6 @@ def test_version_from_image_name_follows_the_name_contract(name, version):
 # ---------------------------------------------------------------------------------------------
 # Reads against the local AWS API
 # ---------------------------------------------------------------------------------------------
-@pytest.fixture
-def world(monkeypatch):
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        made = World()
-        yield made
-        made.stubber.assert_no_pending_responses()
-
-
 def test_read_color_finds_the_group_by_tags_and_reports_what_it_runs(world):
     green = world.color("green", ["1.4.0", "1.5.0"], group_on="1.5.0", instances_on="1.5.0")
     world.color("blue", ["1.3.0", "1.4.0"], group_on="1.4.0", instances_on="1.4.0")

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from harness import load_stack_config, stack_file
 from live_fixtures import World
-from moto import mock_aws
 
 from components.config import Color, parse_stack_config
 from release import automation, gates, live
@@ -21,18 +20,10 @@ from release.cli import main
 
 
 @pytest.fixture
-def world(monkeypatch):
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        made = World()
-        monkeypatch.setattr(live.Clients, "for_region", classmethod(lambda cls, r: made.clients))
-        yield made
-        made.stubber.assert_no_pending_responses()
+def world(world, monkeypatch):
+    """The shared live world, and the release command's clients pointed at it."""
+    monkeypatch.setattr(live.Clients, "for_region", classmethod(lambda cls, r: world.clients))
+    return world
 
 
 @pytest.fixture

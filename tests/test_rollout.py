@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import shutil
 import signal
 from collections.abc import Callable
@@ -32,12 +31,8 @@ BAKE_S = 300
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+def aws(no_aws_credentials):
+    """A local AWS API (moto, in process) and nothing of the machine's AWS configuration."""
     with mock_aws():
         yield
 

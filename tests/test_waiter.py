@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from live_fixtures import World
-from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 from release import waiter
@@ -39,20 +38,6 @@ class Clock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
-
-
-@pytest.fixture
-def world(monkeypatch):
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        made = World()
-        yield made
-        made.stubber.assert_no_pending_responses()
 
 
 def run_wait(world: World, color: str, version: str, timeout: float = 600, poll: float = 15):

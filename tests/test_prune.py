@@ -15,7 +15,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import urllib.request
 from pathlib import Path
 
@@ -23,8 +22,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from harness import stack_file
+from local_aws import moto_server
 from moto import mock_aws
-from moto.server import ThreadedMotoServer
 
 from release import prune
 from release.cli import main
@@ -256,21 +255,13 @@ def test_region_flag_limits_the_regions(account, project):
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture
 def endpoint(monkeypatch):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
+    with moto_server() as url:
         credentials(monkeypatch)
-        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("AWS_ENDPOINT_URL", url)
         urllib.request.urlopen(
-            urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST"),
-            timeout=5,
+            urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=5
         ).close()
         yield
-    finally:
-        server.stop()
 
 
 def test_the_command_prunes_through_aws_endpoint_url(endpoint, project, monkeypatch, capsys):

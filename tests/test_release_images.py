@@ -10,13 +10,12 @@ import datetime as dt
 import os
 import re
 import shutil
-import socket
 import urllib.request
 
 import pytest
 from botocore.exceptions import ClientError
 from harness import load_stack_config, stack_file
-from moto.server import ThreadedMotoServer
+from local_aws import moto_server
 
 from components.config import Color, ConfigError, StackConfig, parse_stack_config
 from release.cli import main
@@ -29,15 +28,8 @@ BAKER = "111111111111"  # prod's ownerAccountId: staging's account
 @pytest.fixture(scope="module")
 def aws_endpoint():
     """A local AWS API on a free loopback port, stopped after the module."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture

@@ -99,6 +99,9 @@ class FleetArgs:
     """Encrypted gp3 root volume size."""
     scaling: ScalingConfig | None = None
     """Target tracking on this color (components/fleet_scaling.py); None: fixed capacity."""
+    shared_alarm_names: list[str] = field(default_factory=list)
+    """Alarms beyond the color's own that also stop and roll back its instance refresh (the
+    load balancer's, which no target group dimension narrows to one color)."""
 
 
 # The baked app unit reads this file after its own defaults (see app/golden-app.service).

@@ -3,23 +3,27 @@
 Per share account an ``aws.ec2.AmiLaunchPermission`` on the image; per copy region an
 ``aws.ec2.AmiCopy`` encrypted with that region's image key, and a launch permission per account
 on the copy. Adding an account or a region to the config adds exactly these resources on the
-next ``pulumi up``, for the images the colors already run; removing one deletes them, which
-revokes the permission (ModifyImageAttribute remove) or deregisters the copy. Every name is
-keyed by version, account and region, never by list position, so adding one never renames
-another.
+next ``pulumi up``, for the images the colors already run. Every name is keyed by version,
+account and region, never by list position, so adding one never renames another.
+
+Removing an account or a region from the config, or a version from both colors, never
+deregisters an image or revokes a permission: every resource here is ``retain_on_delete``, so
+the engine drops it from the stack's state without calling the provider's delete ("Pulumi will
+not call through to the resource provider's Delete method when deleting or replacing the
+resource during pulumi up or pulumi destroy", Pulumi docs, resource options, retainOnDelete).
+Another stack (prod, one release behind) may still run the image in that region or account, an
+instance refresh may roll back to it, and Pulumi cannot see either. ``deleted_with`` would not
+do: it skips the delete only when the resource it names is deleted in the same update (Pulumi
+docs, resource options, deletedWith), and a config edit deletes a copy while its distribution
+stays. ``python -m release prune`` deregisters images and their copies, in every region they
+live in, once nothing uses them (release/prune.py); deregistering an image ends its launch
+permissions with it. Revoking an account's permission on purpose is a deliberate act outside
+the program (README, "Accounts, sharing and encryption").
 
 One distribution exists per *version*, not per color: when both colors run one version they run
 one image, and two resources managing one launch permission would revoke it for both as soon
 as one color moved on. The first color running the version parents it; the URN holds the
 parent's type, not its name, so the parent moving from one color to the other changes nothing.
-
-When no color runs a version any more, its distribution is deleted with everything in it, and
-its children are ``deleted_with`` the distribution: the engine skips their provider delete when
-the resource named there is deleted in the same update (pulumi/pulumi
-pkg/resource/deploy/step.go, DeleteStep.Apply and isDeletedWith). The image a color left keeps
-its launch permissions and copies, because another stack (prod, one release behind) may still
-run it and an instance refresh may roll back to it; ``python -m release prune`` removes old
-images, with their copies, once nothing uses them.
 """
 
 from __future__ import annotations
@@ -70,7 +74,12 @@ class ImageDistribution(pulumi.ComponentResource):
     ):
         super().__init__("golden-fleet:index:ImageDistribution", name, None, opts)
         prefix = f"{args.service}-{args.version}"
-        child = pulumi.ResourceOptions(parent=self, deleted_with=self)
+        # retain_on_delete, not deleted_with (module docstring): a config edit deletes a copy or
+        # a permission while this distribution stays, and only retain_on_delete skips that
+        # provider delete. It holds for a replacement too: the old copy stays registered until
+        # prune finds it unused. Set on each resource rather than inherited from the component,
+        # so that the option is visible where the resource is declared.
+        child = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
         for account in args.share_with_accounts:
             aws.ec2.AmiLaunchPermission(
                 f"{prefix}-launch-{account}",

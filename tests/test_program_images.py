@@ -44,6 +44,21 @@ def _image_keys(run) -> list:
     return [r for r in run.of_type(KEY) if r.name.startswith("checkout-image-key-")]
 
 
+def provider_deletes(before, after) -> set[str]:
+    """The resources of ``before`` that an update to ``after`` deletes through their provider,
+    by the engine's rule: a resource the program no longer registers is deleted unless it is
+    ``retain_on_delete``, or ``deleted_with`` a resource deleted in the same update (Pulumi
+    docs, resource options retainOnDelete and deletedWith). Components have no provider."""
+    removed = {n for n in before.resources if n not in after.resources}
+    return {
+        name
+        for name in removed
+        if not before.resources[name].type_.startswith(("golden-fleet:", "pulumi:"))
+        and before.resources[name].options.get("retain_on_delete") is not True
+        and before.resources[name].options.get("deleted_with") not in removed
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # Promote: deprecated images stay findable
 # ---------------------------------------------------------------------------------------------
@@ -204,7 +219,7 @@ def test_each_version_gets_one_launch_permission_per_account(staging_config):
             assert permission.inputs["imageId"] == run.outputs[color]["amiId"]
             assert permission.inputs["accountId"] == account
             assert permission.parent == f"checkout-{version}-distribution"
-            assert permission.options["deleted_with"] == f"checkout-{version}-distribution"
+            assert permission.options["retain_on_delete"] is True, permission.name
         assert run.one(DISTRIBUTION, f"checkout-{version}-distribution").parent == (
             f"checkout-{color}-image")
     assert not run.of_type(COPY), "staging copies to no region"
@@ -240,8 +255,9 @@ def test_adding_a_region_adds_its_key_one_copy_per_image_and_their_permissions_o
     assert image.inputs["sourceAmiRegion"] == "eu-west-1"
     assert image.inputs["name"] == "checkout-1.4.0-20261101T120000Z", "prod finds copies by name"
     assert image.inputs["deprecationTime"] == "2027-11-01T12:00:00Z"
-    assert image.options["deleted_with"] == "checkout-1.4.0-distribution"
+    assert image.options["retain_on_delete"] is True, image.name
     permission = after.one(LAUNCH, "checkout-1.4.0-launch-222222222222-eu-central-1")
+    assert permission.options["retain_on_delete"] is True, permission.name
     assert permission.inputs["imageId"] == image.state["id"]
     assert permission.inputs["region"] == "eu-central-1"
     assert after.outputs["imageKeyArns"]["eu-central-1"] == region_key.state["arn"]
@@ -258,9 +274,11 @@ def test_a_second_region_renames_nothing_of_the_first(staging_config):
     assert changed and all("eu-central-1" in name for name in changed), changed
 
 
-def test_removing_a_region_drops_exactly_its_copies_permissions_and_key(staging_config):
-    """Dropping a copy region deletes its copies (which deregisters them) and their launch
-    permissions; its key leaves the program but is retained in AWS; nothing else changes."""
+def test_removing_a_region_leaves_its_copies_permissions_and_key_in_aws(staging_config):
+    """Dropping a copy region drops its copies, their launch permissions and its key from the
+    program, and the only provider delete of the update is the key's alias: no copy is
+    deregistered and no permission revoked (prod may still run them there; prune removes
+    them once unused); nothing else changes."""
     _image(staging_config)["copyToRegions"] = ["eu-central-1", "eu-north-1"]
     before = run_program(staging_config)
     removed = copy.deepcopy(staging_config)
@@ -275,13 +293,14 @@ def test_removing_a_region_drops_exactly_its_copies_permissions_and_key(staging_
         "checkout-1.5.0-launch-222222222222-eu-central-1",
     }, gone
     assert changed_resources(before, after) == gone
-    assert before.one(KEY, "checkout-image-key-eu-central-1-key").options["retain_on_delete"]
+    assert provider_deletes(before, after) == {"checkout-image-key-eu-central-1-alias"}
     assert set(after.outputs["imageKeyArns"]) == {"eu-west-1", "eu-north-1"}
 
 
-def test_removing_an_account_deletes_exactly_its_permissions(staging_config):
-    """Dropping an account deletes its launch permissions on every image (which revokes them)
-    and drops it from the key policy; every other account's permission stays as it was."""
+def test_removing_an_account_leaves_its_permissions_in_aws(staging_config):
+    """Dropping an account drops its launch permissions on every image from the program
+    without revoking any (no provider delete at all) and drops it from the key policies;
+    every other account's permission stays as it was."""
     _image(staging_config)["shareWithAccounts"] = ["222222222222", "333333333333"]
     _image(staging_config)["copyToRegions"] = ["eu-central-1"]
     before = run_program(staging_config)
@@ -293,8 +312,25 @@ def test_removing_an_account_deletes_exactly_its_permissions(staging_config):
     assert gone <= set(before.resources) and not gone & set(after.resources)
     assert changed_resources(before, after) == gone | {
         "checkout-image-key-eu-west-1-key", "checkout-image-key-eu-central-1-key"}
+    assert provider_deletes(before, after) == set()
     for key in after.of_type(KEY):
         assert "333333333333" not in key.inputs["policy"], key.name
+
+
+def test_a_version_no_color_runs_keeps_its_image_copies_and_permissions(staging_config):
+    """When both colors move on from a version, its distribution leaves the program with every
+    copy and permission in it, and no provider delete happens: prod, a release behind, still
+    runs that version, in every region and account."""
+    _image(staging_config)["copyToRegions"] = ["eu-central-1"]
+    before = run_program(staging_config)
+    moved = copy.deepcopy(staging_config)
+    for color in ("blue", "green"):
+        moved["golden-fleet:fleets"][color]["version"] = "1.6.0"
+    after = run_program(moved)
+    left = {n for n in before.resources if n.startswith("checkout-1.4.0-")}
+    assert {before.resources[n].type_ for n in left} == {DISTRIBUTION, COPY, LAUNCH}
+    assert not left & set(after.resources)
+    assert provider_deletes(before, after) == set()
 
 
 def test_a_version_has_one_distribution_whichever_colors_run_it(staging_config):

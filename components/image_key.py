@@ -49,7 +49,8 @@ def image_key_policy(
     partition: str, account_id: str, share_with_accounts: Sequence[str]
 ) -> dict[str, Any]:
     """The image key's policy: this account administers the key through IAM, its Auto Scaling
-    service-linked role uses it, and every share account may use it and create grants on it.
+    service-linked role uses it, and every share account may use it and create grants on it
+    for that account's own Auto Scaling service-linked role only.
 
     Statement order and Sids are stable, so adding an account appends two statements and
     changes no other.
@@ -97,14 +98,26 @@ def image_key_policy(
                 "Resource": "*",
             },
             {
-                # No kms:GrantIsForAWSResource condition here, as in AWS's example 2: the
-                # grant is created by the other account's deploying principal for its
-                # service-linked role, not by an AWS service.
+                # The account may create grants on the key for its own Auto Scaling
+                # service-linked role and for no other principal (kms:GranteePrincipal, the
+                # CreateGrant request's GranteePrincipal: KMS developer guide, "AWS KMS
+                # condition keys"); components/image_grant.py asks for exactly this grantee.
+                # No kms:GrantIsForAWSResource here: that key is true only when an AWS
+                # service calls CreateGrant on the principal's behalf, and this grant is
+                # created by the other account's deploying principal itself, so requiring it
+                # would refuse the grant (AWS's example 2 leaves it out for the same reason).
                 "Sid": f"Allow attachment of persistent resources in external account {account}",
                 "Effect": "Allow",
                 "Principal": {"AWS": [external]},
                 "Action": ["kms:CreateGrant"],
                 "Resource": "*",
+                "Condition": {
+                    "StringEquals": {
+                        "kms:GranteePrincipal": autoscaling_service_linked_role_arn(
+                            partition, account
+                        )
+                    }
+                },
             },
         ]
     return {"Version": "2012-10-17", "Statement": statements}

@@ -11,7 +11,7 @@ import json
 import shlex
 
 import pytest
-from harness import STACK_ACCOUNTS, baked_image, changed_resources, run_program
+from harness import ACCOUNT, STACK_ACCOUNTS, baked_image, changed_resources, run_program
 
 from components.config import ConfigError, parse_stack_config
 from components.golden_image import distributing_colors, pick_promoted_image
@@ -180,6 +180,79 @@ def test_staging_owns_a_rotating_retained_key_whose_policy_admits_the_share_acco
 def test_the_image_key_policy_refuses_to_share_with_its_own_account():
     with pytest.raises(ValueError, match="shareWithAccounts lists 111111111111"):
         image_key_policy("aws", "111111111111", ["111111111111"])
+
+
+def test_a_share_account_may_create_grants_only_for_its_own_autoscaling_role():
+    """Each share account's CreateGrant names that account's AWSServiceRoleForAutoScaling as
+    the only grantee (kms:GranteePrincipal), in the account's partition, and does not require
+    kms:GrantIsForAWSResource (the account's deploying principal creates the grant itself);
+    this account's own CreateGrant keeps AWS's example-1 condition and only that."""
+    policy = image_key_policy("aws", "111111111111", ["222222222222", "333333333333"])
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    for account in ("222222222222", "333333333333"):
+        grants = by_sid[f"Allow attachment of persistent resources in external account {account}"]
+        assert grants["Condition"] == {"StringEquals": {"kms:GranteePrincipal": (
+            f"arn:aws:iam::{account}:role/aws-service-role/autoscaling.amazonaws.com/"
+            "AWSServiceRoleForAutoScaling")}}, grants["Sid"]
+    assert by_sid["Allow attachment of persistent resources"]["Condition"] == {
+        "Bool": {"kms:GrantIsForAWSResource": True}}
+    [gov] = [s for s in image_key_policy("aws-us-gov", "111111111111", ["222222222222"])[
+        "Statement"] if s["Sid"].endswith("external account 222222222222")
+        and s["Action"] == ["kms:CreateGrant"]]
+    assert gov["Condition"]["StringEquals"]["kms:GranteePrincipal"].startswith(
+        "arn:aws-us-gov:iam::222222222222:role/aws-service-role/")
+
+
+def _allows(policy: dict, account: str, action: str, context: dict) -> bool:
+    """Whether an Allow statement of a key policy admits ``action`` by a principal of
+    ``account`` with the request's condition ``context`` (IAM's rules for the operators the
+    image key uses; any other operator fails the test rather than being guessed)."""
+    def holds(operator: str, key: str, wanted) -> bool:
+        wanted = wanted if isinstance(wanted, list) else [wanted]
+        if key not in context:
+            return False
+        if operator in ("StringEquals", "ArnEquals"):
+            return context[key] in wanted
+        if operator == "Bool":
+            return str(context[key]).lower() in {str(w).lower() for w in wanted}
+        raise AssertionError(f"no evaluator for the condition operator {operator}")
+
+    for statement in policy["Statement"]:
+        principals = statement["Principal"]["AWS"]
+        principals = principals if isinstance(principals, list) else [principals]
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [
+            statement["Action"]]
+        if (
+            statement["Effect"] == "Allow"
+            and f"arn:aws:iam::{account}:root" in principals
+            and (action in actions or "kms:*" in actions)
+            and all(holds(op, key, value) for op, pairs in statement.get("Condition", {}).items()
+                    for key, value in pairs.items())
+        ):
+            return True
+    return False
+
+
+def test_the_grant_prod_creates_is_the_one_stagings_key_policy_allows(prod_config, staging_config):
+    """The CreateGrant request prod's program makes (grantee, operations, made by prod's
+    deploying principal itself, so not for an AWS resource) is allowed by staging's key policy;
+    the same request for any other grantee is not."""
+    grant = run_program(prod_config, stack="prod").one(
+        GRANT, "checkout-image-grant-autoscaling").inputs
+    key = run_program(staging_config).one(KEY, "checkout-image-key-eu-west-1-key")
+    policy = json.loads(key.inputs["policy"])
+    prod = STACK_ACCOUNTS["prod"]
+    request = {
+        "kms:GranteePrincipal": grant["granteePrincipal"],
+        "kms:GrantOperations": grant["operations"],
+        "kms:GrantIsForAWSResource": False,
+    }
+    assert _allows(policy, prod, "kms:CreateGrant", request)
+    for other in (f"arn:aws:iam::{prod}:role/deploy", f"arn:aws:iam::{ACCOUNT}:{SLR}",
+                  f"arn:aws:iam::333333333333:{SLR}"):
+        assert not _allows(policy, prod, "kms:CreateGrant",
+                           {**request, "kms:GranteePrincipal": other}), other
+    assert _allows(policy, prod, "kms:Decrypt", {}), "the account uses the key as before"
 
 
 # ---------------------------------------------------------------------------------------------

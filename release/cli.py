@@ -253,13 +253,20 @@ def build_parser() -> argparse.ArgumentParser:
         "with nothing deleted when any of that cannot be read. Run it with the credentials of "
         "the account that bakes the images, naming the stack that bakes them.",
     )
-    prune.add_argument(
+    where = prune.add_mutually_exclusive_group()
+    where.add_argument(
         "--region",
         action="append",
         type=prune_.region_name,
         metavar="REGION",
         help="a region to prune (repeatable; default: the stack's region and every "
         "copyToRegions of the project's bake stacks)",
+    )
+    where.add_argument(
+        "--all-regions",
+        action="store_true",
+        help="prune in every region enabled for the account (DescribeRegions): finds the "
+        "copies left in regions that are no longer in copyToRegions",
     )
     prune.add_argument(
         "--keep",

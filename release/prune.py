@@ -23,9 +23,16 @@ a registered image uses (DeleteSnapshot API reference). So each image is deregis
 then only the snapshots of its block-device mappings that this account owns and that no other
 still-registered image (deprecated and disabled ones included) uses are deleted.
 
-Scope: the account of the credentials, in the regions given. Images shared with other accounts
-(a promoting stack's) are protected there by the stack files and ``--keep`` only; that account's
-launch templates and instances are not visible from here (README, "Image retention").
+Scope: the account of the credentials, in the regions given: by default the stack's region and
+every ``copyToRegions`` of the project's bake stacks; ``--region`` names them instead;
+``--all-regions`` takes every region enabled for the account (DescribeRegions). Copies outlive
+the config (components/image_distribution.py retains them when a region leaves
+``copyToRegions``), and a copy's name is its image's, so a copy in a region that left the config
+is found by name in any region read, and ``--all-regions`` finds it without anyone remembering
+where it was. What uses an image is read only in the regions where this service has images: a
+launch template or instance can only use an image of its own region. Images shared with other
+accounts are protected there by the stack files and ``--keep``, and by those accounts' launch
+templates and instances when ``--usage-role`` can read them (README, "Image retention").
 """
 
 from __future__ import annotations
@@ -230,6 +237,13 @@ def named_versions(configs: Mapping[Path, StackConfig], service: str) -> dict[st
     return dict(named)
 
 
+def enabled_regions(ec2: Any, home: str) -> list[str]:
+    """Every region enabled for the account (DescribeRegions without AllRegions lists only
+    those: regions not opted in are left out, as no image can live there)."""
+    answer = _call("DescribeRegions", home, ec2.describe_regions)
+    return sorted(r["RegionName"] for r in answer.get("Regions", []))
+
+
 def default_regions(cfg: StackConfig, configs: Mapping[Path, StackConfig]) -> list[str]:
     """The stack's region and every region a bake stack of this service copies to."""
     regions = {cfg.region}
@@ -279,11 +293,11 @@ class RegionView:
     images: list[Image]
     # snapshot id -> every image of this account in the region that uses it
     snapshot_users: dict[str, set[str]]
-    in_use: dict[tuple[str, str], list[str]]
 
 
-def read_region(ec2: Any, autoscaling: Any, region: str, service: str) -> RegionView:
-    """This account's images in ``region`` and everything that uses any image there."""
+def read_region(ec2: Any, region: str, service: str) -> RegionView:
+    """This account's images in ``region`` and the snapshots they use (what uses the images is
+    ``read_usage``'s, read only where this service has images)."""
     images: list[Image] = []
     users: dict[str, set[str]] = defaultdict(set)
     # Every image this account owns, deprecated and disabled ones too: a snapshot any of them
@@ -305,8 +319,7 @@ def read_region(ec2: Any, autoscaling: Any, region: str, service: str) -> Region
         if image is not None:
             images.append(image)
 
-    in_use = read_usage(ec2, autoscaling, region)
-    return RegionView(region, images, dict(users), in_use)
+    return RegionView(region, images, dict(users))
 
 
 def read_usage(
@@ -372,6 +385,8 @@ def assumed_clients(
 ) -> Callable[[str, str], Any]:
     """Clients in the account of ``role_arn``, by STS AssumeRole from the caller's credentials
     (15 minutes, the least STS allows: the reads take seconds)."""
+    import boto3
+
     from release import aws_clients
 
     answer = _call(
@@ -383,18 +398,17 @@ def assumed_clients(
         DurationSeconds=900,
     )
     keys = answer["Credentials"]
+    # A session of its own: the assumed keys never reach the environment or a log. One for
+    # every region: a session loads each service model once.
+    session = boto3.session.Session(
+        aws_access_key_id=keys["AccessKeyId"],
+        aws_secret_access_key=keys["SecretAccessKey"],
+        aws_session_token=keys["SessionToken"],
+        region_name=home,
+    )
 
     def make(service: str, region: str) -> Any:
-        import boto3
-
-        # A session of its own: the assumed keys never reach the environment or a log.
-        session = boto3.session.Session(
-            aws_access_key_id=keys["AccessKeyId"],
-            aws_secret_access_key=keys["SecretAccessKey"],
-            aws_session_token=keys["SessionToken"],
-            region_name=region,
-        )
-        return session.client(service, config=aws_clients.client_config())
+        return session.client(service, region_name=region, config=aws_clients.client_config())
 
     return _memoized(make)
 
@@ -543,26 +557,44 @@ def run(
             "account's credentials"
         )
     service = cfg.service.name
-    regions = sorted(set(args.region)) if args.region else default_regions(cfg, configs)
+    all_regions = getattr(args, "all_regions", False)
     if clients is None:
         if not aws_clients.has_credentials(cfg.region):
             raise PruneError("no AWS credentials found — nothing was read or deleted")
-        clients = aws_clients.client
+        # One session for every region (each new session loads the service models again:
+        # --all-regions reads every enabled region).
+        session = aws_clients.session(cfg.region)
+
+        def clients(service: str, region: str) -> Any:
+            return session.client(service, region_name=region, config=aws_clients.client_config())
+
     clients = _memoized(clients)
+    if args.region:
+        regions = sorted(set(args.region))
+    elif all_regions:
+        regions = sorted(
+            set(enabled_regions(clients("ec2", cfg.region), cfg.region))
+            | set(default_regions(cfg, configs))
+        )
+    else:
+        regions = default_regions(cfg, configs)
 
     views = {
-        region: read_region(clients("ec2", region), clients("autoscaling", region), region, service)
+        region: read_region(clients("ec2", region), region, service)
         for region in regions
     }
+    # What uses an image is read where this service has images, and only there.
+    occupied = [region for region in regions if views[region].images]
     in_use: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for view in views.values():
-        for key, reasons in view.in_use.items():
+    for region in occupied:
+        usage = read_usage(clients("ec2", region), clients("autoscaling", region), region)
+        for key, reasons in usage.items():
             in_use[key].extend(reasons)
     # Accounts the images are shared with: their launch templates and instances count too.
     for role in getattr(args, "usage_role", None) or []:
         account = _ROLE_ARN.fullmatch(role).group(1)
         other = assumed_clients(clients, cfg.region, role)
-        for region in regions:
+        for region in occupied:
             usage = read_usage(
                 other("ec2", region), other("autoscaling", region), region, f"{account} "
             )
@@ -583,9 +615,15 @@ def run(
         )
         for region in regions
     }
+    where = (
+        f"the {len(regions)} regions enabled for the account"
+        if all_regions
+        else ", ".join(regions)
+    )
     out(
-        f"prune {args.stack}: images of {service} owned by this account in "
-        f"{', '.join(regions)}; keeping the newest {args.keep} versions and every image in use"
+        f"prune {args.stack}: images of {service} owned by this account in {where} "
+        f"(found in {', '.join(occupied) or 'none'}); keeping the newest {args.keep} versions "
+        "and every image in use"
     )
     snapshots = 0
     if args.apply:

@@ -35,6 +35,9 @@ VERSIONS = ["1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.5.0", "1.9.0", "1.10.0", "2.0
 # newest 3 in semver order: 2.0.0-rc.1, 1.10.0, 1.9.0 (string order would drop 1.10.0).
 # eu-west-1: launch template v1 names 1.2.0; eu-central-1: a running instance on 1.3.0.
 GOES = {(HOME, "1.1.0"), (HOME, "1.3.0"), (COPY, "1.1.0"), (COPY, "1.2.0")}
+# The account the images are shared with, and its read-only role for --usage-role.
+PROD_ACCOUNT = "222222222222"
+USAGE_ROLE = f"arn:aws:iam::{PROD_ACCOUNT}:role/golden-fleet-image-usage"
 
 
 def image_name(version: str) -> str:
@@ -112,7 +115,10 @@ def image_snapshots(region: str) -> dict[str, set[str]]:
 
 
 def arguments(**overrides) -> argparse.Namespace:
-    values = {"stack": "staging", "region": None, "keep": 3, "apply": False, "usage_role": None}
+    values = {
+        "stack": "staging", "region": None, "all_regions": False, "keep": 3, "apply": False,
+        "usage_role": None,
+    }
     return argparse.Namespace(**{**values, **overrides})
 
 
@@ -251,6 +257,144 @@ def test_region_flag_limits_the_regions(account, project):
 
 
 # ---------------------------------------------------------------------------------------------
+# Copies in a region that left copyToRegions (the program retains them; prune takes over)
+# ---------------------------------------------------------------------------------------------
+LEFT = "eu-north-1"  # staging copied here once; copyToRegions no longer names it
+
+
+def leave_copies_in(region: str) -> dict[str, str]:
+    """Copies of 1.1.0-1.4.0 in ``region``, made as the program made them (CopyImage from the
+    home image with the same name, encrypted with that region's key, the Version tag, prod's
+    launch permission) and left behind when the region left the config. Returns version -> id."""
+    home = boto3.client("ec2", region_name=HOME)
+    there = boto3.client("ec2", region_name=region)
+    key = boto3.client("kms", region_name=region).create_key()["KeyMetadata"]["Arn"]
+    copies = {}
+    for version in ("1.1.0", "1.2.0", "1.3.0", "1.4.0"):
+        [source] = home.describe_images(
+            Owners=["self"], Filters=[{"Name": "name", "Values": [image_name(version)]}]
+        )["Images"]
+        copy_id = there.copy_image(
+            SourceRegion=HOME, SourceImageId=source["ImageId"], Name=image_name(version),
+            Encrypted=True, KmsKeyId=key,
+        )["ImageId"]
+        there.create_tags(Resources=[copy_id], Tags=[{"Key": "Version", "Value": version}])
+        there.modify_image_attribute(
+            ImageId=copy_id, LaunchPermission={"Add": [{"UserId": PROD_ACCOUNT}]}
+        )
+        copies[version] = copy_id
+    return copies
+
+
+def prod_client(service: str, region: str):
+    """A client in prod's account (moto: the account of the assumed role's credentials)."""
+    keys = boto3.client("sts", region_name=HOME).assume_role(
+        RoleArn=USAGE_ROLE, RoleSessionName="fixture"
+    )["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=keys["AccessKeyId"],
+        aws_secret_access_key=keys["SecretAccessKey"],
+        aws_session_token=keys["SessionToken"],
+        region_name=region,
+    ).client(service)
+
+
+def names_in(region: str) -> set[str]:
+    ec2 = boto3.client("ec2", region_name=region)
+    return {i["Name"] for i in ec2.describe_images(Owners=["self"])["Images"]}
+
+
+def test_copies_left_in_a_region_no_longer_in_the_config_are_pruned_when_unused(
+    account, project
+):
+    """Staging no longer copies to eu-north-1, but its copies there were retained. The default
+    regions do not reach them; --all-regions does, keeps the copy prod's launch template
+    there uses (read through --usage-role), the copy this account's instance runs and the
+    version a stack file names, and deletes the unused copy with its snapshot."""
+    copies = leave_copies_in(LEFT)
+    prod_client("ec2", LEFT).create_launch_template(
+        LaunchTemplateName="checkout-blue", LaunchTemplateData={"ImageId": copies["1.2.0"]}
+    )
+    boto3.client("ec2", region_name=LEFT).run_instances(
+        ImageId=copies["1.3.0"], MinCount=1, MaxCount=1
+    )
+    left_snapshots = image_snapshots(LEFT)
+
+    code, lines = run(project, usage_role=[USAGE_ROLE], apply=True)
+    assert code == 0 and LEFT not in "\n".join(lines), "the default regions reach eu-north-1"
+    assert names_in(LEFT) == {image_name(v) for v in copies}
+
+    _, dry = run(project, all_regions=True)
+    table = "\n".join(dry)
+    assert re.search(rf"{copies['1.1.0']}\s+{LEFT}\s+1\.1\.0\s+\S+\s+would delete", table), table
+    assert re.search(rf"{copies['1.2.0']}\s+{LEFT}\s+1\.2\.0\s+\S+\s+would delete", table), (
+        "without --usage-role prod's template is not seen")
+
+    code, lines = run(project, all_regions=True, usage_role=[USAGE_ROLE], apply=True)
+    assert code == 0
+    table = "\n".join(lines)
+    assert f"(found in {', '.join(sorted((HOME, COPY, LEFT)))})" in table
+    assert names_in(LEFT) == {image_name(v) for v in ("1.2.0", "1.3.0", "1.4.0")}
+    assert re.search(rf"{LEFT}\s+1\.2\.0\s+\S+\s+kept: {PROD_ACCOUNT} launch template "
+                     r"checkout-blue v1", table), table
+    assert re.search(rf"{LEFT}\s+1\.3\.0\s+\S+\s+kept: instance i-", table), table
+    assert re.search(rf"{LEFT}\s+1\.4\.0\s+\S+\s+kept: Pulumi\.prod\.yaml blue", table), table
+    snapshots = {s["SnapshotId"] for s in boto3.client("ec2", region_name=LEFT)
+                 .describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+    assert not left_snapshots[image_name("1.1.0")] & snapshots, "the copy left its snapshot"
+    assert set().union(*(left_snapshots[image_name(v)] for v in ("1.2.0", "1.3.0", "1.4.0"))) <= (
+        snapshots), "a kept copy lost its snapshot"
+
+
+def test_region_names_a_region_that_left_the_config(account, project):
+    """--region reaches a left-behind region as well, and only the regions it names."""
+    copies = leave_copies_in(LEFT)
+    before = inventory()
+    code, lines = run(project, region=[LEFT], apply=True)
+    assert code == 0 and inventory() == before, "eu-west-1 or eu-central-1 was touched"
+    # The newest --keep versions are counted over the regions read: 1.2.0-1.4.0 here.
+    assert names_in(LEFT) == {image_name(v) for v in ("1.2.0", "1.3.0", "1.4.0")}
+    assert any(copies["1.2.0"] in line and "kept: newest 3" in line for line in lines)
+    assert lines[-1] == "deleted 1 images and 1 snapshots"
+
+
+@pytest.mark.parametrize(
+    ("method", "region"),
+    [("describe_regions", HOME), ("describe_instances", LEFT), ("describe_images", LEFT)],
+)
+def test_all_regions_stops_before_any_deletion_when_a_read_is_refused(
+    account, project, method, region
+):
+    """DescribeRegions refused, or any read in the left-behind region: nothing deleted."""
+    leave_copies_in(LEFT)
+    before = {r: names_in(r) for r in (HOME, COPY, LEFT)}
+    with pytest.raises(prune.PruneError, match=rf"in {region} was refused"):
+        run(project, denying(method, region), all_regions=True, apply=True)
+    assert {r: names_in(r) for r in (HOME, COPY, LEFT)} == before
+
+
+def test_usage_is_read_only_where_the_service_has_images(account, project):
+    """A region without this service's images needs no launch-template or instance reads: a
+    refusal there stops nothing (an image can only be used in its own region)."""
+    code, lines = run(project, denying("describe_instances", "us-east-1"), all_regions=True)
+    assert code == 0 and lines[-1].startswith("dry run: 4 images and 4 snapshots")
+    assert f"(found in {COPY}, {HOME})" in lines[0]
+
+
+def test_the_command_takes_all_regions_and_refuses_it_with_region(
+    account, project, monkeypatch, capsys
+):
+    leave_copies_in(LEFT)
+    monkeypatch.chdir(project)
+    assert main(["prune", "staging", "--all-regions"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(rf"{LEFT}\s+1\.1\.0\s+\S+\s+would delete", out), out
+    with pytest.raises(SystemExit) as exit_:
+        main(["prune", "staging", "--all-regions", "--region", LEFT])
+    assert exit_.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
 # The command line, against a local AWS API through AWS_ENDPOINT_URL
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture
@@ -323,7 +467,6 @@ def test_a_snapshot_another_image_uses_is_never_freed():
         HOME,
         [a, b],
         {"snap-shared": {"ami-a", "ami-b"}, "snap-a": {"ami-a"}, "snap-foreign": {"ami-a"}},
-        {},
     )
     owned = {"snap-shared", "snap-a"}
     assert freed_snapshots(view, [Decision(a)], owned) == {"snap-a"}
@@ -387,10 +530,10 @@ def test_the_workflow_dry_runs_weekly_and_applies_only_on_dispatch():
 @pytest.mark.parametrize(
     ("apply", "role", "expected"),
     [
-        ("", "", "prune staging --keep 3"),
-        ("false", "", "prune staging --keep 3"),
-        ("", "arn:r", "prune staging --keep 3 --usage-role arn:r"),
-        ("true", "arn:r", "prune staging --keep 3 --usage-role arn:r --apply"),
+        ("", "", "prune staging --all-regions --keep 3"),
+        ("false", "", "prune staging --all-regions --keep 3"),
+        ("", "arn:r", "prune staging --all-regions --keep 3 --usage-role arn:r"),
+        ("true", "arn:r", "prune staging --all-regions --keep 3 --usage-role arn:r --apply"),
         ("true", "", None),  # --apply without prod's usage role: refused, nothing run
     ],
 )
@@ -468,7 +611,7 @@ class FlakySnapshots:
 
 def flaky_view():
     image = Image("ami-a", HOME, image_name("1.1.0"), "1.1.0", "available", ("snap-a",))
-    return image, RegionView(HOME, [image], {"snap-a": {"ami-a"}}, {})
+    return image, RegionView(HOME, [image], {"snap-a": {"ami-a"}})
 
 
 def test_a_snapshot_still_in_use_just_after_deregistration_is_retried():
@@ -497,8 +640,6 @@ def test_a_snapshot_that_cannot_be_deleted_is_named_with_the_command_to_finish()
 # ---------------------------------------------------------------------------------------------
 # Accounts the images are shared with (--usage-role)
 # ---------------------------------------------------------------------------------------------
-PROD_ACCOUNT = "222222222222"
-USAGE_ROLE = f"arn:aws:iam::{PROD_ACCOUNT}:role/golden-fleet-image-usage"
 
 
 def test_a_shared_accounts_launch_template_keeps_its_image(account, project):

@@ -106,6 +106,8 @@ pulumi.export("liveColor", config.live_color.value)
 pulumi.export("stableColor", config.stable_color.value)
 pulumi.export("traffic", {color.value: config.traffic[color] for color in COLORS})
 pulumi.export("listenerArn", service.listener_arn)
+# Alarms on the load balancer itself, which judge both colors (beside each color's alarmNames).
+pulumi.export("loadBalancerAlarmNames", service.load_balancer_alarm_names)
 if image_keys:
     # What a promoting stack names as image.kmsKeyArn: the key of the region it runs in.
     pulumi.export("imageKeyArns", {region: key.key_arn for region, key in image_keys.items()})

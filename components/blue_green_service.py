@@ -28,6 +28,7 @@ from components.config import (
     WafConfig,
 )
 from components.fleet import Fleet, FleetArgs
+from components.load_balancer_alarms import LoadBalancerAlarms, LoadBalancerAlarmsArgs
 from components.log_key import LogKey, LogKeyArgs
 from components.policies import log_group_name
 from components.tags import fleet_tags, instance_tags
@@ -126,6 +127,7 @@ class BlueGreenService(pulumi.ComponentResource):
     dns_name: pulumi.Output[str]
     listener_arn: pulumi.Output[str]
     fleets: dict[str, Fleet]
+    load_balancer_alarm_names: list[str]
 
     def __init__(
         self, name: str, args: BlueGreenServiceArgs, opts: pulumi.ResourceOptions | None = None
@@ -248,6 +250,22 @@ class BlueGreenService(pulumi.ComponentResource):
                 opts=child,
             )
 
+        # The load balancer's own 5xx (targets crashing, resetting, timing out) carry no target
+        # group dimension, so no color's alarm sees them: one alarm on the balancer judges both.
+        # Each color's refresh names it, so each Fleet waits until it exists (a component's
+        # children are registered only after the component, and it only after its depends_on).
+        lb_alarms = LoadBalancerAlarms(
+            f"{name}-lb-alarms",
+            LoadBalancerAlarmsArgs(
+                service=args.service,
+                stack=args.stack,
+                load_balancer_arn_suffix=alb.arn_suffix,
+                health=args.health,
+            ),
+            opts=child,
+        )
+        after_lb_alarms = pulumi.ResourceOptions(parent=self, depends_on=[lb_alarms])
+
         self.fleets = {}
         for color in (c.value for c in COLORS):
             spec = args.colors[color]
@@ -280,8 +298,9 @@ class BlueGreenService(pulumi.ComponentResource):
                     tags=instance_tags(
                         args.stack_tags, fleet_tags(args.service, color, spec.version)
                     ),
+                    shared_alarm_names=list(lb_alarms.names),
                 ),
-                opts=child,
+                opts=after_lb_alarms,
             )
 
         forward = forward_action(
@@ -325,6 +344,12 @@ class BlueGreenService(pulumi.ComponentResource):
         self.dns_name = alb.dns_name
         self.url = alb.dns_name.apply(lambda dns: f"{scheme}://{dns}")
         self.listener_arn = listener.arn
+        self.load_balancer_alarm_names = lb_alarms.names
         self.register_outputs(
-            {"url": self.url, "dnsName": self.dns_name, "listenerArn": self.listener_arn}
+            {
+                "url": self.url,
+                "dnsName": self.dns_name,
+                "listenerArn": self.listener_arn,
+                "loadBalancerAlarmNames": self.load_balancer_alarm_names,
+            }
         )

@@ -2,10 +2,22 @@
 
 Three alarms per color (kinds and names from :mod:`components.alarm_names`):
 
-- ``error-rate``: the share of the color's requests its targets answered with a 5xx, as metric
-  math over ``HTTPCode_Target_5XX_Count`` and ``RequestCount``;
+- ``error-rate``: the share of the color's requests that failed on its targets, as metric math
+  over ``HTTPCode_Target_5XX_Count`` (a target answered 5xx), ``TargetConnectionErrorCount``
+  (the load balancer could not open a connection to a target: its service crashed or
+  refuses connections) and
+  ``RequestCount``;
 - ``unhealthy-hosts``: ``UnHealthyHostCount``, targets failing the load balancer's health check;
 - ``p99-latency``: the 99th percentile of ``TargetResponseTime``.
+
+Which metric has which dimensions (ELB user guide, "CloudWatch metrics for your Application
+Load Balancer"): ``HTTPCode_Target_5XX_Count``, ``TargetConnectionErrorCount``, ``RequestCount``,
+``UnHealthyHostCount`` and ``TargetResponseTime`` are published per ``TargetGroup`` (with
+``LoadBalancer``), so each can judge one color. The 502, 503 and 504 the load balancer itself
+answers when a target crashes, resets the connection or times out are
+``HTTPCode_ELB_5XX_Count``, published per ``LoadBalancer`` only: no alarm of a color can see
+them, and the stack's load-balancer alarm (:mod:`components.load_balancer_alarms`) watches them
+instead.
 
 They serve two readers. The color's Auto Scaling group lists them in its instance refresh's
 ``alarm_specification``: when one fires during a refresh, AWS fails the refresh and, with
@@ -49,21 +61,34 @@ class ColorAlarmsArgs:
     """Thresholds and evaluation windows."""
 
 
-def _window(window: AlarmWindow) -> dict[str, Any]:
+def alarm_window(window: AlarmWindow) -> dict[str, Any]:
+    """M of N periods, and missing data as health (shared with the load balancer's alarm)."""
     return {
         "evaluation_periods": window.evaluation_periods,
         "datapoints_to_alarm": window.datapoints_to_alarm,
-        # An idle color has no requests and so no data: that is health, not an alarm.
+        # An idle color (or balancer) has no requests and so no data: that is health, not an
+        # alarm.
         "treat_missing_data": "notBreaching",
     }
 
 
+def percent_of_requests(counts: tuple[str, ...], min_requests: int) -> str:
+    """Metric math: the sum of the ``counts`` (query ids) as a percentage of ``requests``; 0
+    below ``min_requests`` so that one error in three requests at a 1 % canary does not roll a
+    release back. ALB publishes no error count in a minute without such errors, so each count
+    is ``FILL(..., 0)``; without requests the result is missing (IF and FILL: CloudWatch user
+    guide, "Metric math syntax and functions")."""
+    if not counts:
+        raise ValueError("a percentage of requests needs at least one count")
+    filled = " + ".join(f"FILL({count}, 0)" for count in counts)
+    errors = f"({filled})" if len(counts) > 1 else filled
+    return f"IF(requests >= {min_requests}, 100 * {errors} / requests, 0)"
+
+
 def error_rate_expression(min_requests: int) -> str:
-    """5xx percent of requests; 0 below ``min_requests`` so that one error in three requests
-    at a 1 % canary does not roll a release back. ALB publishes no HTTPCode_Target_5XX_Count in
-    a minute without 5xx responses, hence ``FILL(errors, 0)``; without requests the result is
-    missing (IF and FILL: CloudWatch user guide, "Metric math syntax and functions")."""
-    return f"IF(requests >= {min_requests}, 100 * FILL(errors, 0) / requests, 0)"
+    """The color's failed requests in percent: its targets' 5xx plus the connections the load
+    balancer could not make to its targets, over its requests."""
+    return percent_of_requests(("errors", "connection_errors"), min_requests)
 
 
 def alarm_definitions(
@@ -94,9 +119,9 @@ def alarm_definitions(
     definitions = {
         "error-rate": {
             "alarm_description": (
-                f"{where}: more than {errors.threshold_percent}% of requests answered 5xx by "
-                f"the targets (with at least {errors.min_requests} requests a period). "
-                + rollback
+                f"{where}: more than {errors.threshold_percent}% of requests failed on the "
+                "targets, answered 5xx by a target or not connected to one (with at least "
+                f"{errors.min_requests} requests a period). " + rollback
             ),
             "comparison_operator": "GreaterThanThreshold",
             "threshold": errors.threshold_percent,
@@ -107,6 +132,11 @@ def alarm_definitions(
                     "return_data": False,
                 },
                 {
+                    "id": "connection_errors",
+                    "metric": metric("TargetConnectionErrorCount", errors.period, "Sum"),
+                    "return_data": False,
+                },
+                {
                     "id": "requests",
                     "metric": metric("RequestCount", errors.period, "Sum"),
                     "return_data": False,
@@ -114,11 +144,11 @@ def alarm_definitions(
                 {
                     "id": "rate",
                     "expression": error_rate_expression(errors.min_requests),
-                    "label": "5xx percent of requests",
+                    "label": "failed on targets, percent of requests",
                     "return_data": True,
                 },
             ],
-            **_window(errors),
+            **alarm_window(errors),
         },
         "unhealthy-hosts": {
             "alarm_description": (
@@ -132,7 +162,7 @@ def alarm_definitions(
             "dimensions": dimensions,
             "period": unhealthy.period,
             "statistic": "Maximum",
-            **_window(unhealthy),
+            **alarm_window(unhealthy),
         },
         "p99-latency": {
             "alarm_description": (
@@ -149,7 +179,7 @@ def alarm_definitions(
             # A few requests make no percentile: keep the state rather than flap on them
             # (evaluate_low_sample_count_percentiles, aws.cloudwatch.MetricAlarm).
             "evaluate_low_sample_count_percentiles": "ignore",
-            **_window(latency),
+            **alarm_window(latency),
         },
     }
     if tuple(definitions) != ALARM_KINDS:

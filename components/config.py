@@ -514,7 +514,7 @@ REFRESH_TIMEOUT_MAX = 172_800
 
 
 class AlarmWindow(_Strict):
-    """How long a condition must hold before a color's alarm fires: M of N periods."""
+    """How long a condition must hold before an alarm fires: M of N periods."""
 
     period: StrictInt = Field(default=60, ge=ALB_METRIC_PERIOD, le=ALARM_WINDOW_MAX)
     evaluation_periods: StrictInt = Field(alias="evaluationPeriods", default=3, ge=1, le=1440)
@@ -547,7 +547,8 @@ class AlarmWindow(_Strict):
 
 
 class ErrorRateAlarm(AlarmWindow):
-    """5xx responses of the color's targets, as a percentage of its requests."""
+    """Requests of the color that failed on its targets (a 5xx from a target, or no connection
+    to one), as a percentage of its requests."""
 
     threshold_percent: StrictFloat = Field(alias="thresholdPercent", default=5.0, gt=0, le=100)
     min_requests: StrictInt = Field(alias="minRequests", default=20, ge=1, le=1_000_000)
@@ -567,6 +568,14 @@ class LatencyAlarm(AlarmWindow):
     )
 
 
+class LoadBalancer5xxAlarm(AlarmWindow):
+    """5xx responses the load balancer itself generated (502, 503, 504 when targets crash,
+    reset or time out), as a percentage of all of its requests."""
+
+    threshold_percent: StrictFloat = Field(alias="thresholdPercent", default=1.0, gt=0, le=100)
+    min_requests: StrictInt = Field(alias="minRequests", default=20, ge=1, le=1_000_000)
+
+
 class HealthConfig(_Strict):
     """What `pulumi up` waits for before traffic moves, and when a color counts as unhealthy."""
 
@@ -583,6 +592,9 @@ class HealthConfig(_Strict):
         alias="unhealthyHosts", default_factory=UnhealthyHostsAlarm
     )
     p99_latency: LatencyAlarm = Field(alias="p99Latency", default_factory=LatencyAlarm)
+    load_balancer_5xx: LoadBalancer5xxAlarm = Field(
+        alias="loadBalancer5xx", default_factory=LoadBalancer5xxAlarm
+    )
 
 
 # ---------------------------------------------------------------------------------------------

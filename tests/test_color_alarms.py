@@ -49,19 +49,22 @@ def test_every_metric_watches_this_target_group_on_this_load_balancer():
             assert metric["dimensions"] == expected, kind
 
 
-def test_error_rate_is_metric_math_over_5xx_and_requests():
-    """One returned series: 5xx count (missing = 0) over requests, guarded by minRequests."""
+def test_error_rate_counts_target_5xx_and_connection_errors_over_requests():
+    """One returned series: the targets' 5xx plus the connections the load balancer could not
+    make to a target (a crashed service), each missing = 0, over requests, guarded by
+    minRequests. Both counts have the TargetGroup dimension, so they judge this color alone."""
     health = HealthConfig.model_validate({"errorRate": {"thresholdPercent": 2.5,
                                                         "minRequests": 40}})
     definition = definitions(health)["error-rate"]
     queries = {q["id"]: q for q in definition["metric_queries"]}
     assert queries["errors"]["metric"]["metric_name"] == "HTTPCode_Target_5XX_Count"
+    assert queries["connection_errors"]["metric"]["metric_name"] == "TargetConnectionErrorCount"
     assert queries["requests"]["metric"]["metric_name"] == "RequestCount"
     assert {q["metric"]["stat"] for q in queries.values() if "metric" in q} == {"Sum"}
     assert [q["id"] for q in definition["metric_queries"] if q["return_data"]] == ["rate"]
-    assert queries["rate"]["expression"] == error_rate_expression(40)
-    assert "FILL(errors, 0)" in queries["rate"]["expression"]
-    assert "requests >= 40" in queries["rate"]["expression"]
+    assert queries["rate"]["expression"] == error_rate_expression(40) == (
+        "IF(requests >= 40, 100 * (FILL(errors, 0) + FILL(connection_errors, 0)) / requests, 0)"
+    )
     assert definition["threshold"] == 2.5
     assert definition["comparison_operator"] == "GreaterThanThreshold"
     assert "metric_name" not in definition, "metric math alarms name no metric of their own"

@@ -247,7 +247,9 @@ def test_health_defaults_when_the_section_is_absent(staging_config):
     assert health.error_rate.threshold_percent == 5.0 and health.error_rate.min_requests == 20
     assert health.unhealthy_hosts.threshold == 1
     assert health.p99_latency.threshold_seconds == 2.0
-    for window in (health.error_rate, health.unhealthy_hosts, health.p99_latency):
+    lb = health.load_balancer_5xx
+    assert (lb.threshold_percent, lb.min_requests) == (1.0, 20)
+    for window in (health.error_rate, health.unhealthy_hosts, health.p99_latency, lb):
         assert (window.period, window.evaluation_periods, window.datapoints_to_alarm) == (60, 3, 2)
 
 
@@ -287,6 +289,16 @@ def test_prod_health_is_stricter_than_staging(staging_config, prod_config):
         ("p99Latency.period", 90, "not a multiple of 60"),
         ("unhealthyHosts.evaluationPeriods", 0, "greater than or equal to 1"),
         ("errorRate.datapointsToAlarm", 4, "must not exceed evaluationPeriods"),
+        ("loadBalancer5xx", 1, "should be an object"),
+        ("loadBalancer5xx.thresholdPercent", 0, "greater than 0"),
+        ("loadBalancer5xx.thresholdPercent", 100.5, "less than or equal to 100"),
+        ("loadBalancer5xx.minRequests", 0, "greater than or equal to 1"),
+        ("loadBalancer5xx.minRequests", 1_000_001, "less than or equal to 1000000"),
+        ("loadBalancer5xx.period", 90, "not a multiple of 60"),
+        ("loadBalancer5xx.period", 30, "greater than or equal to 60"),
+        ("loadBalancer5xx.evaluationPeriods", 0, "greater than or equal to 1"),
+        ("loadBalancer5xx.datapointsToAlarm", 4, "must not exceed evaluationPeriods"),
+        ("loadBalancer5xx.threshold", 1, "unknown key"),
     ],
 )
 def test_health_bounds(staging_config, key, value, rule):
@@ -303,6 +315,22 @@ def test_alarm_window_within_cloudwatch_limit(staging_config):
     staging_config["golden-fleet:health"]["p99Latency"] = {
         "period": 3600, "evaluationPeriods": 25, "datapointsToAlarm": 1}
     refused(staging_config, "golden-fleet:health.p99Latency.evaluationPeriods", "86400")
+    staging_config["golden-fleet:health"]["loadBalancer5xx"] = {
+        "period": 3600, "evaluationPeriods": 25, "datapointsToAlarm": 1}
+    refused(staging_config, "golden-fleet:health.loadBalancer5xx.evaluationPeriods", "86400")
+
+
+def test_both_stack_files_set_the_load_balancer_alarm_prod_stricter(staging_config,
+                                                                     prod_config):
+    """The load balancer's 5xx alarm is an operator's setting in both files (what they edit),
+    and prod tolerates fewer of the balancer's own 5xx, over more requests, than staging."""
+    for config in (staging_config, prod_config):
+        assert set(config["golden-fleet:health"]["loadBalancer5xx"]) == {
+            "thresholdPercent", "minRequests", "period", "evaluationPeriods", "datapointsToAlarm"}
+    staging = parse_stack_config(staging_config).health.load_balancer_5xx
+    prod = parse_stack_config(prod_config).health.load_balancer_5xx
+    assert prod.threshold_percent < staging.threshold_percent
+    assert prod.min_requests >= staging.min_requests
 
 
 @pytest.mark.parametrize(
@@ -320,6 +348,10 @@ def test_alarm_window_within_cloudwatch_limit(staging_config):
         ("errorRate.minRequests", True),
         ("errorRate.evaluationPeriods", 3.0),
         ("unhealthyHosts.datapointsToAlarm", "2"),
+        ("loadBalancer5xx.thresholdPercent", "1"),
+        ("loadBalancer5xx.thresholdPercent", True),
+        ("loadBalancer5xx.minRequests", 20.0),
+        ("loadBalancer5xx.period", True),
     ],
 )
 def test_health_values_are_strict(staging_config, key, value):

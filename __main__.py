@@ -118,6 +118,10 @@ for color in COLORS:
             "version": config.fleets[color].version,
             "amiId": images[color].image_id,
             "asgName": service.fleets[color.value].asg_name,
+            # What the group saves after the last successful refresh resource run: the version
+            # it really launches (launchTemplateVersion is what the program asked for).
+            "launchTemplateVersion": service.fleets[color.value].launch_template_version,
+            "liveLaunchTemplateVersion": service.fleets[color.value].live_launch_template_version,
             "alarmNames": service.fleets[color.value].alarm_names,
         },
     )

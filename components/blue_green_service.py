@@ -4,8 +4,8 @@ Both target groups always stay in the listener's forward action; the idle color 
 Moving traffic, or rolling it all back, is then an in-place change of one resource: the
 listener. Neither fleet, nor the load balancer, is touched by a weight change.
 
-The listener depends on both colors' rollout waiters: in any one ``pulumi up``, weights change
-only after every color is fully rolled and healthy, and a failed waiter leaves the listener
+The listener depends on both colors' refresh resources: in any one ``pulumi up``, weights change
+only after every color is fully refreshed and healthy, and a failed refresh leaves the listener
 as it was (Pulumi does not update a resource whose dependency failed).
 """
 
@@ -78,7 +78,7 @@ class BlueGreenServiceArgs:
     stack: str
     """Short stack name (``pulumi.get_stack()``), part of the alarm names."""
     region: str
-    """The stack's region, for the rollout waiters."""
+    """The stack's region, for the refresh resources."""
     health: HealthConfig
     """The health gate: timeouts and alarms."""
     certificate_arn: str | None = None
@@ -307,9 +307,9 @@ class BlueGreenService(pulumi.ComponentResource):
             {color: fleet.target_group_arn for color, fleet in self.fleets.items()},
             {color: spec.weight for color, spec in args.colors.items()},
         )
-        # Weights move only once both colors are rolled and healthy.
-        after_waiters = pulumi.ResourceOptions(
-            parent=self, depends_on=[fleet.rollout_waiter for fleet in self.fleets.values()]
+        # Weights move only once both colors are refreshed and healthy.
+        after_refreshes = pulumi.ResourceOptions(
+            parent=self, depends_on=[fleet.refresh for fleet in self.fleets.values()]
         )
         if https:
             listener = aws.lb.Listener(
@@ -320,7 +320,7 @@ class BlueGreenService(pulumi.ComponentResource):
                 ssl_policy=lb.ssl_policy,
                 certificate_arn=args.certificate_arn,
                 default_actions=[forward],
-                opts=after_waiters,
+                opts=after_refreshes,
             )
             aws.lb.Listener(
                 f"{name}-http-redirect",
@@ -337,7 +337,7 @@ class BlueGreenService(pulumi.ComponentResource):
                 port=HTTP_PORT,
                 protocol="HTTP",
                 default_actions=[forward],
-                opts=after_waiters,
+                opts=after_refreshes,
             )
 
         scheme = "https" if https else "http"

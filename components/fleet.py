@@ -1,29 +1,39 @@
-"""Fleet: one color's instances — launch template, target group and Auto Scaling Group.
+"""Fleet: one color's instances — launch template, target group, Auto Scaling Group, refresh.
 
-Instances are never changed in place. A new image is a new launch-template version; the ASG
-points at that *numbered* version (never ``$Latest``/``$Default``, which would let a template
-edit reach running fleets unreviewed and which instance-refresh rollback does not support),
-and the change starts an instance refresh with the configured preferences.
+Instances are never changed in place. A new image is a new launch-template version; the group
+launches a *numbered* version (never ``$Latest``/``$Default``, which would let a template edit
+reach running fleets unreviewed and which instance-refresh rollback does not support).
+
+Who moves a group onto a new version: the color's refresh resource, never the provider. The
+group gets its launch template when it is created and ignores every later change of it
+(``ignore_changes`` on ``launchTemplate`` and ``mixedInstancesPolicy``; no ``instance_refresh``
+block): the provider would save the new version on the group with ``UpdateAutoScalingGroup``
+before starting a refresh, and AWS's rollback would then restore that new version
+(release/refresh.py quotes the provider's source and AWS's guide). The refresh resource runs
+``python -m release.refresh`` after the group, on every change of the color's template version,
+instance types or capacity: it starts a refresh whose ``DesiredConfiguration`` carries the new
+version (components/refresh_spec.py), so AWS saves it on the group only when the refresh
+succeeds, adopts one an interrupted ``pulumi up`` left running, and fails ``pulumi up`` with the
+truth when AWS rolled the refresh back.
 
 The health gate: ``pulumi up`` does not finish a color until the color is whole.
 
 - The group waits, on create and on a capacity change, until ``desired`` instances are healthy
   targets (``wait_for_elb_capacity``). The provider's update path waits only when
-  ``min_size``/``desired_capacity`` change, and it starts an instance refresh without waiting for
-  it (terraform-provider-aws, ``resourceGroupUpdate`` and "Waiting for Capacity").
-- So a rollout waiter runs after the group: ``python -m release.waiter`` returns when the latest
-  instance refresh is Successful (or none ran) and every in-service instance runs the expected
-  launch-template version and is a healthy target; it fails ``pulumi up`` otherwise.
+  ``min_size``/``desired_capacity`` change (terraform-provider-aws, ``resourceGroupUpdate`` and
+  "Waiting for Capacity").
+- The refresh resource then returns only when the group saves the wanted configuration, every
+  in-service instance runs it and healthy targets >= the group's live desired capacity.
 - A target group that no listener uses is never health-checked: its targets stay ``unused``
   (``Target.NotInUse``, ELB API reference, TargetHealth). The weighted listener is created only
-  after both waiters, so each color also has its own *attachment* listener, on a port that the
-  load balancer's security group opens to nobody, which puts the target group in use before the
-  group first waits for healthy targets.
-- The color's alarms (:mod:`components.color_alarms`) stop and roll back a refresh that makes
-  it unhealthy.
+  after both refresh resources, so each color also has its own *attachment* listener, on a port
+  that the load balancer's security group opens to nobody, which puts the target group in use
+  before the group first waits for healthy targets.
+- The color's alarms (:mod:`components.color_alarms`), and the load balancer's, stop and roll
+  back a refresh that makes it unhealthy.
 - With scaling on (:mod:`components.fleet_scaling`) the autoscaler owns ``desired`` of a color
   with instances: the group ignores changes of it, the provider's exact capacity wait is off
-  and the rollout waiter, which reads the live desired capacity, is the whole gate.
+  and the refresh resource, which reads the live desired capacity, is the whole gate.
 """
 
 from __future__ import annotations
@@ -42,9 +52,12 @@ from components.config import Capacity, HealthConfig, InstanceRefreshConfig, Sca
 from components.fleet_scaling import FleetScaling, FleetScalingArgs, group_capacity_settings
 from components.interpreter import program_python
 from components.policies import cloudwatch_agent_policy, ec2_assume_role_policy
+from components.refresh_spec import RefreshSpec, refresh_preferences
 from components.tags import asg_tag_blocks
 
 ROOT_DEVICE = "/dev/xvda"  # Debian's official AMIs boot from xvda
+# The group's launch settings, which only an instance refresh changes after create.
+LAUNCH_SETTINGS = ("launchTemplate", "mixedInstancesPolicy")
 
 
 @dataclass(frozen=True)
@@ -78,7 +91,7 @@ class FleetArgs:
     stack: str
     """Short stack name (``pulumi.get_stack()``): part of the alarm names."""
     region: str
-    """The stack's region, for the rollout waiter."""
+    """The stack's region, for the refresh resource."""
     load_balancer_arn: pulumi.Input[str]
     """The load balancer the color's attachment listener belongs to."""
     load_balancer_arn_suffix: pulumi.Input[str]
@@ -129,32 +142,7 @@ def user_data(port: int, color: str, version: str) -> str:
     return base64.b64encode(document.encode()).decode()
 
 
-def refresh_preferences(
-    refresh: InstanceRefreshConfig, alarm_names: list[str] | None = None
-) -> dict[str, object]:
-    """The ASG's ``instance_refresh.preferences`` from validated config (numbers as AWS wants).
-
-    ``alarm_names`` go into ``alarm_specification``: a refresh fails when one is in ALARM, and
-    with ``auto_rollback`` AWS rolls it back (RefreshPreferences, EC2 Auto Scaling API).
-    """
-    preferences: dict[str, object] = {
-        "min_healthy_percentage": refresh.min_healthy_percentage,
-        "max_healthy_percentage": refresh.max_healthy_percentage,
-        "instance_warmup": str(refresh.instance_warmup),
-        "skip_matching": refresh.skip_matching,
-        "auto_rollback": refresh.auto_rollback,
-        "scale_in_protected_instances": "Refresh",
-        "standby_instances": "Terminate",
-    }
-    if refresh.checkpoint_percentages:
-        preferences["checkpoint_percentages"] = list(refresh.checkpoint_percentages)
-        preferences["checkpoint_delay"] = str(refresh.checkpoint_delay)
-    if alarm_names:
-        preferences["alarm_specification"] = {"alarms": list(alarm_names)}
-    return preferences
-
-
-WAITER_MODULE = "release.waiter"
+REFRESH_MODULE = "release.refresh"
 
 
 def capacity_timeout(seconds: int) -> str:
@@ -165,34 +153,30 @@ def capacity_timeout(seconds: int) -> str:
     return f"{seconds}s"
 
 
-def waiter_command(
-    python: str,
-    region: str,
-    group_name: str,
-    target_group_arn: str,
-    template_version: int | str,
-    timeout: int,
-) -> str:
-    """The rollout waiter's command line. Names and numbers only: credentials reach it through
-    the environment ``pulumi up`` runs in, never through its arguments."""
-    version = str(template_version)
-    if not version.isascii() or not version.isdigit():
-        raise ValueError(f"launch template version must be a number, got {version!r}")
-    return shlex.join(
-        [
-            python, "-m", WAITER_MODULE,
-            "--region", region,
-            "--group", group_name,
-            "--target-group-arn", target_group_arn,
-            "--launch-template-version", version,
-            "--timeout", str(timeout),
-        ]
-    )
+def refresh_command(python: str) -> str:
+    """The refresh resource's command line: the interpreter and the module, nothing else. What
+    to refresh arrives as JSON on standard input (components/refresh_spec.py); credentials reach
+    it through the environment ``pulumi up`` runs in, never through its arguments."""
+    return shlex.join([python, "-m", REFRESH_MODULE])
 
 
-def waiter_triggers(template_version: pulumi.Input[int], capacity: Capacity) -> list[object]:
-    """What re-runs the waiter: a new launch-template version (a refresh) or new capacity."""
-    return [template_version, capacity.min, capacity.desired, capacity.max]
+def refresh_triggers(
+    template_version: pulumi.Input[int], instance_types: list[str], capacity: Capacity
+) -> list[object]:
+    """What re-runs the refresh resource: a new launch-template version or instance types (a
+    refresh), or new capacity (a wait for healthy targets)."""
+    return [template_version, *instance_types, capacity.min, capacity.desired, capacity.max]
+
+
+def live_version(stdout: str) -> str | None:
+    """The launch-template version the group saves, from the refresh command's last line."""
+    lines = stdout.strip().splitlines()
+    if not lines:
+        return None
+    try:
+        return json.loads(lines[-1]).get("launchTemplateVersion")
+    except (ValueError, AttributeError):
+        return None
 
 
 def health_check(path: str) -> dict[str, object]:
@@ -216,8 +200,9 @@ class Fleet(pulumi.ComponentResource):
     asg_name: pulumi.Output[str]
     target_group_arn: pulumi.Output[str]
     launch_template_version: pulumi.Output[int]
+    live_launch_template_version: pulumi.Output[str | None]
     alarm_names: list[str]
-    rollout_waiter: local.Command
+    refresh: local.Command
 
     def __init__(self, name: str, args: FleetArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("golden-fleet:index:Fleet", name, None, opts)
@@ -373,25 +358,25 @@ class Fleet(pulumi.ComponentResource):
                 "GroupPendingInstances",
                 "GroupTerminatingInstances",
             ],
-            instance_refresh={
-                "strategy": "Rolling",
-                "preferences": refresh_preferences(args.instance_refresh, alarms.names),
-            },
             # Create, and an update that changes min_size or desired_capacity, wait until the
             # group has `desired` in-service instances that are healthy in the target group
             # (at least that many on create, exactly that many on update). A value of 0 turns
             # the target check off, so a cold color (desired 0) waits for no target; a
             # launch-template change alone does not wait at all (terraform-provider-aws:
             # "Waiting for Capacity", capacitySatisfiedCreate/Update, resourceGroupUpdate).
-            # With scaling on, the autoscaler owns desired and the rollout waiter is the only
+            # With scaling on, the autoscaler owns desired and the refresh resource is the only
             # capacity wait (components/fleet_scaling.py, group_capacity_settings).
             **capacity_wait,
             tags=asg_tag_blocks(args.tags),
             # The alarms must exist before a refresh names them (depending on a component
             # waits for all its children: pulumi.runtime.rpc._add_dependency); the target group
-            # must be in use before the group waits for healthy targets.
+            # must be in use before the group waits for healthy targets. The launch settings
+            # are the group's only at create: afterwards only a refresh changes them (the
+            # module's docstring says why).
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[alarms, attachment], ignore_changes=ignored
+                parent=self,
+                depends_on=[alarms, attachment],
+                ignore_changes=[*LAUNCH_SETTINGS, *ignored],
             ),
         )
         if args.scaling is not None and args.scaling.enabled:
@@ -407,20 +392,31 @@ class Fleet(pulumi.ComponentResource):
             )
 
         version = template.latest_version
-        self.rollout_waiter = local.Command(
-            f"{name}-rollout-wait",
-            create=pulumi.Output.all(group.name, target_group.arn, version).apply(
-                lambda values: waiter_command(
-                    program_python(), args.region, values[0], values[1], values[2],
-                    args.health.refresh_timeout,
-                )
+        preferences = refresh_preferences(
+            args.instance_refresh, [*alarms.names, *args.shared_alarm_names]
+        )
+        self.refresh = local.Command(
+            f"{name}-refresh",
+            create=refresh_command(program_python()),
+            stdin=pulumi.Output.all(group.name, target_group.arn, template.id, version).apply(
+                lambda values: RefreshSpec(
+                    region=args.region,
+                    group=values[0],
+                    target_group_arn=values[1],
+                    template_id=values[2],
+                    template_version=str(values[3]),
+                    instance_types=tuple(args.instance_types),
+                    preferences=preferences,
+                    timeout=args.health.refresh_timeout,
+                ).to_json()
             ),
-            # No update and no delete command: a change of the triggers replaces the waiter,
-            # which runs it; a change of the command line alone (refreshTimeout) runs `create`
-            # again in place (pulumi-command: "If an update command isn't provided, then create
-            # will also be run"), which returns at once for a whole color. Deleting it touches
-            # nothing in AWS.
-            triggers=waiter_triggers(version, args.capacity),
+            # No update and no delete command: a change of the triggers replaces the resource,
+            # which runs `create`; a change of the spec alone (preferences, alarms, timeout)
+            # runs `create` again in place (pulumi-command: "If an update command isn't
+            # provided, then create will also be run"), which converges: it starts a refresh
+            # only when the group does not save the wanted configuration. Deleting it touches
+            # nothing in AWS. Only the last line of its standard output is read (live_version).
+            triggers=refresh_triggers(version, args.instance_types, args.capacity),
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=[group], replace_on_changes=["triggers"]
             ),
@@ -429,12 +425,14 @@ class Fleet(pulumi.ComponentResource):
         self.asg_name = group.name
         self.target_group_arn = target_group.arn
         self.launch_template_version = template.latest_version
+        self.live_launch_template_version = self.refresh.stdout.apply(live_version)
         self.alarm_names = alarms.names
         self.register_outputs(
             {
                 "asgName": self.asg_name,
                 "targetGroupArn": self.target_group_arn,
                 "launchTemplateVersion": self.launch_template_version,
+                "liveLaunchTemplateVersion": self.live_launch_template_version,
                 "alarmNames": self.alarm_names,
             }
         )

@@ -60,9 +60,9 @@ def group_capacity_settings(
     ``wait_for_elb_capacity`` exactly ("wait for exactly this number of healthy instances ...
     on both create and update": pulumi_aws ``autoscaling.Group``, wait_for_elb_capacity). Once
     the autoscaler owns desired, that number is stale and an update would wait for a count the
-    group no longer has, so the provider's wait is off ("0") and the rollout waiter, which
+    group no longer has, so the provider's wait is off ("0") and the refresh resource, which
     compares healthy targets with the group's *live* desired capacity
-    (``python -m release.waiter``), is the gate on create and on every change.
+    (``python -m release.refresh``), is the gate on create and on every change.
     """
     if scaling is not None and autoscaler_owns_desired(scaling, capacity):
         return {"wait_for_capacity_timeout": "0"}, ["desiredCapacity"]

@@ -1,6 +1,6 @@
 """The Python interpreter that Commands of this program run with.
 
-Commands (the bake, the rollout waiter) run modules of this project, which need the program's
+Commands (the bake, the refresh resources) run modules of this project, which need the program's
 own dependencies (boto3, pydantic): so they run with the interpreter that runs the program,
 never a ``python`` from PATH (Debian has none, and in Pulumi Deployments PATH's Python is not
 the project's virtual environment).

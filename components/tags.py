@@ -30,9 +30,18 @@ def instance_tags(stack: dict[str, str], fleet: dict[str, str]) -> dict[str, str
     return {**stack, **fleet}
 
 
+# What a launch-template version says of its own instances, never the group: the group keeps
+# its tags through a refresh that AWS rolls back, so a group tag would name a version its
+# instances do not run, and a group tag propagated at launch overrides the launch template's
+# tag of the same key (EC2 Auto Scaling user guide, "Tag Auto Scaling groups and instances").
+PER_VERSION_KEYS = frozenset({"Version"})
+
+
 def asg_tag_blocks(tags: dict[str, str]) -> list[dict[str, object]]:
-    """ASG tags as blocks, propagated so instances can be traced to color and version."""
+    """ASG tags as blocks, propagated so instances can be traced to their color. The version an
+    instance runs comes from its launch-template version's tags (:data:`PER_VERSION_KEYS`)."""
     return [
         {"key": key, "value": value, "propagate_at_launch": True}
         for key, value in sorted(tags.items())
+        if key not in PER_VERSION_KEYS
     ]

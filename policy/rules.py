@@ -108,6 +108,17 @@ def group_numbered_version(props: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def group_no_provider_refresh(props: Mapping[str, Any]) -> list[str]:
+    """Groups leave instance refreshes to the color's refresh resource, never the provider."""
+    if props.get("instanceRefresh"):
+        return [
+            "instance_refresh on the group: the provider saves the new launch-template version "
+            "on the group before it starts the refresh, so AWS's rollback would restore the new "
+            "version; refreshes belong to the color's refresh resource (release/refresh.py)"
+        ]
+    return []
+
+
 def group_elb_health_checks(props: Mapping[str, Any]) -> list[str]:
     if props.get("healthCheckType") != "ELB":
         return [
@@ -268,6 +279,7 @@ RESOURCE_RULES = {
     "launch-template-no-public-ip": (LAUNCH_TEMPLATE, launch_template_no_public_ip),
     "launch-template-encrypted-volumes": (LAUNCH_TEMPLATE, launch_template_encrypted_volumes),
     "group-numbered-launch-template-version": (GROUP, group_numbered_version),
+    "group-no-provider-refresh": (GROUP, group_no_provider_refresh),
     "group-elb-health-checks": (GROUP, group_elb_health_checks),
     "load-balancer-drops-invalid-headers": (LOAD_BALANCER, load_balancer_drops_invalid_headers),
     "listener-weights-sum-to-100": (LISTENER, listener_weights),

@@ -1,4 +1,4 @@
-"""AWS clients for the release command and the waiter: short timeouts, bounded retries.
+"""AWS clients for the release command and the refresh command: short timeouts, bounded retries.
 
 A command that talks to AWS must never sit silent for minutes: a blackholed endpoint otherwise
 waits botocore's defaults (60 s connect, 60 s read) times its retries. Every client here gives up

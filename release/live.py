@@ -1,14 +1,13 @@
 """What AWS actually runs for one color of one stack, and whether that color is fit for traffic.
 
-Pulumi state says what the program last asked for; AWS may run something else. An instance
-refresh is started by the provider, which returns at once: the pulumi_aws ``Group``
-``instance_refresh`` argument documents "This resource does not wait for the instance refresh
-to complete" (pulumi_aws ``autoscaling/_inputs.py``; hashicorp/terraform-provider-aws#42355), and
-AWS offers no SDK waiter for refreshes (aws/aws-cli#7929). When a refresh fails with auto
-rollback, AWS "restores your Auto Scaling group to the configuration that it was using before
-the start of the instance refresh" (RollbackInstanceRefresh API reference; EC2 Auto Scaling user
-guide, "Undo changes with a manual or auto rollback"): the group is back on the previous
-launch-template version while Pulumi state still holds the new one.
+Pulumi state says what the program last asked for; AWS may run something else. Each color's
+instance refresh is started by the program's refresh resource (release/refresh.py) with a
+``DesiredConfiguration``, which AWS saves on the group only when the refresh succeeds; when it
+fails with auto rollback, AWS "restores your Auto Scaling group to the configuration that it was
+using before the start of the instance refresh" (RollbackInstanceRefresh API reference; EC2 Auto
+Scaling user guide, "Undo changes with a manual or auto rollback"): the group keeps the previous
+launch-template version while the program's launch template already has the new one. AWS offers
+no SDK waiter for refreshes (aws/aws-cli#7929), hence these reads.
 
 Two halves, kept apart:
 
@@ -16,7 +15,7 @@ Two halves, kept apart:
   :func:`image_for_version`): boto3 calls through :mod:`release.aws_clients` (3 s connect, 10 s
   read, 3 attempts), so nothing sits silent for minutes. AWS trouble becomes one
   :class:`LiveError` line.
-* evaluation (:func:`problems`, :func:`verdict`, :func:`progress_line`, :func:`drift`): plain
+* evaluation (:func:`problems`, :func:`progress_line`, :func:`drift`, :func:`newest_first`): plain
   functions of the facts read, tested without AWS.
 
 :func:`gate` joins them for the release command (``shift``, ``finish``, ``rollout``): the
@@ -25,10 +24,10 @@ problems, one line each, that make the given colors unfit for traffic.
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 from components.alarm_names import alarm_name_prefix
@@ -49,11 +48,6 @@ SUCCESSFUL = "Successful"
 HEALTHY = "healthy"
 IN_SERVICE = "InService"
 
-WHAT_TO_DO = (
-    "run `pulumi refresh` so that Pulumi state shows what AWS runs, then `python -m release "
-    "rollback STACK` (traffic back to the stable color) or deploy a fixed version"
-)
-
 
 class LiveError(Exception):
     """AWS could not be read (no credentials, denied, unreachable, or nothing found). One line."""
@@ -73,13 +67,30 @@ def _one_line(text: object, limit: int = 160) -> str:
 # The facts
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class Configuration:
+    """What a group launches: a launch template and numbered version, and for a mixed-instances
+    policy its instance types (``None``: a plain launch template). The unit AWS saves on a group
+    and names in an instance refresh's ``DesiredConfiguration``."""
+
+    template_id: str | None
+    version: str | None
+    instance_types: tuple[str, ...] | None = None
+
+    def describe(self) -> str:
+        text = f"launch-template version {self.version or '?'}"
+        return text + (f" ({', '.join(self.instance_types)})" if self.instance_types else "")
+
+
+@dataclass(frozen=True)
 class Refresh:
-    """The group's latest instance refresh, as DescribeInstanceRefreshes reports it.
+    """One instance refresh of a group, as DescribeInstanceRefreshes reports it.
 
     After an auto rollback (``Preferences.AutoRollback``, triggered by a failure or by an alarm
     of ``AlarmSpecification``) the status is ``RollbackInProgress`` then ``RollbackSuccessful``
     or ``RollbackFailed``, and ``RollbackDetails.RollbackReason`` says why (InstanceRefresh and
-    RollbackDetails API references; botocore's autoscaling service model).
+    RollbackDetails API references; botocore's autoscaling service model). ``desired`` is the
+    refresh's ``DesiredConfiguration``; ``None`` for a refresh started without one (the
+    provider's, or one from the console), which AWS cannot roll back.
     """
 
     status: str
@@ -90,11 +101,17 @@ class Refresh:
     checkpoint_delay: int | None = None  # Preferences.CheckpointDelay (seconds)
     rollback_reason: str = ""  # RollbackDetails.RollbackReason (auto or manual rollback)
     refresh_id: str = ""
+    desired: Configuration | None = None
+    start_time: datetime.datetime | None = None
 
     @property
     def reason(self) -> str:
         """The most specific explanation AWS gave, or a plain placeholder."""
         return self.rollback_reason or self.status_reason or "no status reason given"
+
+    @property
+    def running(self) -> bool:
+        return self.status in RUNNING
 
 
 @dataclass(frozen=True)
@@ -102,6 +119,7 @@ class Instance:
     instance_id: str
     lifecycle: str  # InService, Pending, Terminating, ...
     template_version: str | None  # the launch-template version it was launched from
+    instance_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,13 +129,19 @@ class ColorState:
     group: str
     desired: int
     template_id: str | None
-    template_version: str | None  # the version the group launches now (after any rollback)
+    template_version: str | None  # the version the group launches now (saved on the group)
     image_id: str | None  # that version's ImageId
-    refresh: Refresh | None
+    refresh: Refresh | None  # the latest instance refresh
     instances: tuple[Instance, ...] = ()
     target_group_arn: str | None = None
     targets: Mapping[str, str] = field(default_factory=dict)  # instance id -> health state
     alarms: Mapping[str, str] = field(default_factory=dict)  # alarm name -> OK/ALARM/...
+    instance_types: tuple[str, ...] | None = None  # a mixed-instances policy's override types
+
+    @property
+    def configuration(self) -> Configuration:
+        """What AWS has saved on the group: what it launches now, and what a rollback restores."""
+        return Configuration(self.template_id, self.template_version, self.instance_types)
 
     @property
     def in_service(self) -> tuple[Instance, ...]:
@@ -131,18 +155,6 @@ class ColorState:
 # ---------------------------------------------------------------------------------------------
 # Evaluation: plain functions of the facts
 # ---------------------------------------------------------------------------------------------
-class Outcome(Enum):
-    READY = "ready"
-    WAIT = "wait"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    outcome: Outcome
-    message: str
-
-
 def _version_problems(state: ColorState, expected: str) -> list[str]:
     off = [i for i in state.in_service if i.template_version != expected]
     if not off:
@@ -169,22 +181,27 @@ def _health_problems(state: ColorState) -> list[str]:
 
 
 def refresh_problem(refresh: Refresh | None) -> str | None:
-    """Why the latest refresh stands in the way, or ``None`` (none, or Successful)."""
-    if refresh is None or refresh.status == SUCCESSFUL:
+    """Why the group's latest refresh stands in the way, or ``None``.
+
+    Only a refresh still running does: it is moving instances. A finished one is history, whatever
+    its status: a failed or rolled-back refresh never saved its configuration on the group
+    (the program starts every refresh with a ``DesiredConfiguration``, components/refresh_spec.py),
+    so what the group runs now is judged by its instances' versions, their health and the image
+    drift check, never by an old refresh that may concern another version.
+    """
+    if refresh is None or not refresh.running:
         return None
-    if refresh.status in RUNNING:
-        done = refresh.percentage_complete
-        return f"instance refresh {refresh.status}" + (f" ({done}% complete)" if done else "")
-    return f"latest instance refresh {refresh.status}: {refresh.reason}"
+    done = refresh.percentage_complete
+    return f"instance refresh {refresh.status}" + (f" ({done}% complete)" if done else "")
 
 
 def problems(state: ColorState, expected_version: str | None = None) -> list[str]:
     """Everything that makes the group unfit for traffic; empty when it is ready.
 
-    Ready means: no instance refresh in progress and the latest one did not fail; every
-    in-service instance runs ``expected_version`` (default: the version the group launches
-    now); at least ``desired`` healthy targets, and every in-service instance healthy among
-    them. A group with desired 0 has nothing to wait for.
+    Ready means: no instance refresh in progress; every in-service instance runs
+    ``expected_version`` (default: the version saved on the group); at least ``desired`` healthy
+    targets, and every in-service instance healthy among them. A group with desired 0 has nothing
+    to wait for.
     """
     if state.desired == 0:
         return []
@@ -196,44 +213,6 @@ def problems(state: ColorState, expected_version: str | None = None) -> list[str
     if expected is not None:
         found += _version_problems(state, expected)
     return found + _health_problems(state)
-
-
-def verdict(state: ColorState, version: str) -> Verdict:
-    """The waiter's decision for one poll: ready, keep waiting, or failed for good."""
-    if state.desired == 0:
-        return Verdict(Outcome.READY, f"{state.group}: desired capacity 0, nothing to wait for")
-    refresh = state.refresh
-    if refresh is not None and refresh.status in FAILED:
-        return Verdict(Outcome.FAILED, failure_message(state, version))
-    found = problems(state, version)
-    if not found:
-        return Verdict(
-            Outcome.READY,
-            f"{state.group}: launch-template version {version} on all "
-            f"{len(state.in_service)} in-service instances, {state.healthy_targets}/"
-            f"{state.desired} healthy",
-        )
-    return Verdict(Outcome.WAIT, "; ".join(found))
-
-
-def failure_message(state: ColorState, version: str, why: str | None = None) -> str:
-    """One line: the group, what AWS said, the version it left the group on, what to do."""
-    refresh = state.refresh
-    what = why or (
-        f"instance refresh {refresh.status}: {refresh.reason}"
-        if refresh is not None
-        else "no instance refresh"
-    )
-    left = state.template_version or "unknown"
-    drifted = (
-        f" (not {version}: AWS rolled the group back)"
-        if state.template_version not in (None, version)
-        else ""
-    )
-    return (
-        f"{state.group}: {what}; AWS left the group on launch-template version {left}"
-        f"{drifted} — {WHAT_TO_DO}"
-    )
 
 
 def _checkpoint(refresh: Refresh) -> str | None:
@@ -258,7 +237,7 @@ def _checkpoint(refresh: Refresh) -> str | None:
 
 
 def progress_line(state: ColorState, version: str) -> str:
-    """What the waiter prints while it waits: refresh progress, versions, health."""
+    """What the refresh command prints while it waits: refresh progress, versions, health."""
     parts = [state.group]
     refresh = state.refresh
     if refresh is None:
@@ -331,12 +310,16 @@ def drift(file_version: str, state: ColorState, facts: ImageFacts) -> str | None
     return (
         f"drift: the stack file says {file_version}{expected}, but {state.group} launches "
         f"{state.image_id} ({runs}) from launch-template version {state.template_version}"
-        + (
-            f" — the latest instance refresh was {state.refresh.status}"
-            if state.refresh is not None and state.refresh.status in FAILED
-            else ""
-        )
+        + (f" — {refresh_history(state.refresh)}" if state.refresh is not None
+           and state.refresh.status in FAILED else "")
     )
+
+
+def refresh_history(refresh: Refresh) -> str:
+    """``the latest instance refresh (toward launch-template version 7) was RollbackSuccessful:
+    <AWS's reason>``: one line, AWS's reason cut short."""
+    toward = f" (toward {refresh.desired.describe()})" if refresh.desired else ""
+    return f"the latest instance refresh{toward} was {refresh.status}: {_one_line(refresh.reason)}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,12 +373,24 @@ def _aws(what: str, call: Any, **kwargs: Any) -> dict[str, Any]:
 
 def _template_spec(group: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """(template id, version) from a launch template or a mixed-instances policy."""
-    spec = group.get("LaunchTemplate") or (
-        group.get("MixedInstancesPolicy", {})
-        .get("LaunchTemplate", {})
-        .get("LaunchTemplateSpecification", {})
-    )
-    return spec.get("LaunchTemplateId"), spec.get("Version")
+    configuration = configuration_of(group)
+    return configuration.template_id, configuration.version
+
+
+def configuration_of(settings: Mapping[str, Any]) -> Configuration:
+    """The configuration a group (DescribeAutoScalingGroups) or a refresh's
+    ``DesiredConfiguration`` names: a launch template, or a mixed-instances policy's template
+    and its override types."""
+    mixed = settings.get("MixedInstancesPolicy") or {}
+    if settings.get("LaunchTemplate"):
+        spec, types = settings["LaunchTemplate"], None
+    else:
+        template = mixed.get("LaunchTemplate") or {}
+        spec = template.get("LaunchTemplateSpecification") or {}
+        types = tuple(
+            o["InstanceType"] for o in template.get("Overrides") or [] if o.get("InstanceType")
+        ) or None
+    return Configuration(spec.get("LaunchTemplateId"), spec.get("Version"), types)
 
 
 def find_group(clients: Clients, stack: str, service: str, color: str) -> dict[str, Any] | None:
@@ -429,35 +424,67 @@ def find_group(clients: Clients, stack: str, service: str, color: str) -> dict[s
     return groups[0] if groups else None
 
 
-def latest_refresh(clients: Clients, group: str) -> Refresh | None:
-    page = _aws(
-        f"reading {group}'s instance refreshes",
-        clients.refreshes.describe_instance_refreshes,
-        AutoScalingGroupName=group,
-    )
-    refreshes = page.get("InstanceRefreshes", [])
-    if not refreshes:
-        return None
-    # AWS lists the newest first. One not started yet (Pending) may have no StartTime: taken as
-    # listed. Otherwise the start time decides, should that order ever change.
-    timed = [r for r in refreshes if r.get("StartTime") is not None]
-    if refreshes[0].get("StartTime") is None or not timed:
-        newest = refreshes[0]
-    else:
-        newest = max(timed, key=lambda r: r["StartTime"])
-    preferences = newest.get("Preferences", {})
+def _refresh(raw: Mapping[str, Any]) -> Refresh:
+    preferences = raw.get("Preferences") or {}
+    desired = raw.get("DesiredConfiguration")
     return Refresh(
-        status=newest.get("Status", "unknown"),
-        status_reason=" ".join(str(newest.get("StatusReason", "")).split()),
-        percentage_complete=newest.get("PercentageComplete"),
-        instances_to_update=newest.get("InstancesToUpdate"),
+        status=raw.get("Status", "unknown"),
+        status_reason=" ".join(str(raw.get("StatusReason", "")).split()),
+        percentage_complete=raw.get("PercentageComplete"),
+        instances_to_update=raw.get("InstancesToUpdate"),
         checkpoints=tuple(preferences.get("CheckpointPercentages") or ()),
         checkpoint_delay=preferences.get("CheckpointDelay"),
         rollback_reason=" ".join(
-            str(newest.get("RollbackDetails", {}).get("RollbackReason", "")).split()
+            str((raw.get("RollbackDetails") or {}).get("RollbackReason", "")).split()
         ),
-        refresh_id=newest.get("InstanceRefreshId", ""),
+        refresh_id=raw.get("InstanceRefreshId", ""),
+        desired=configuration_of(desired) if desired else None,
+        start_time=raw.get("StartTime"),
     )
+
+
+def newest_first(refreshes: Iterable[Refresh]) -> list[Refresh]:
+    """Newest first, whatever order AWS listed them in: the API reference promises none. A
+    refresh not started yet may have no ``StartTime``; it is the newest."""
+    epoch = datetime.datetime.min.replace(tzinfo=datetime.UTC)
+
+    def key(refresh: Refresh) -> tuple[bool, datetime.datetime]:
+        started = refresh.start_time
+        if started is not None and started.tzinfo is None:
+            started = started.replace(tzinfo=datetime.UTC)
+        return (started is None, started or epoch)
+
+    return sorted(refreshes, key=key, reverse=True)
+
+
+def list_refreshes(
+    clients: Clients, group: str, refresh_ids: Iterable[str] = ()
+) -> list[Refresh]:
+    """The group's instance refreshes (those AWS still lists), newest first; ``refresh_ids``
+    narrows them to those ids. Follows ``NextToken`` to the end."""
+    found: list[Refresh] = []
+    token: str | None = None
+    ids = list(refresh_ids)
+    while True:
+        kwargs: dict[str, Any] = {"AutoScalingGroupName": group}
+        if ids:
+            kwargs["InstanceRefreshIds"] = ids
+        if token:
+            kwargs["NextToken"] = token
+        page = _aws(
+            f"reading {group}'s instance refreshes",
+            clients.refreshes.describe_instance_refreshes,
+            **kwargs,
+        )
+        found += [_refresh(raw) for raw in page.get("InstanceRefreshes", [])]
+        token = page.get("NextToken")
+        if not token:
+            return newest_first(found)
+
+
+def latest_refresh(clients: Clients, group: str) -> Refresh | None:
+    refreshes = list_refreshes(clients, group)
+    return refreshes[0] if refreshes else None
 
 
 def template_image(clients: Clients, template_id: str, version: str) -> str | None:
@@ -507,13 +534,18 @@ def _state(
     target_group_arn: str | None,
     alarm_prefix: str | None,
     skip_when_empty: bool = False,
+    with_refresh: bool = True,
 ) -> ColorState:
     name = group["AutoScalingGroupName"]
     desired = int(group.get("DesiredCapacity", 0))
+    saved = configuration_of(group)
     if skip_when_empty and desired == 0:
-        # Nothing can be unready in an empty group; the waiter returns without more calls.
-        return ColorState(name, 0, *_template_spec(group), image_id=None, refresh=None)
-    template_id, version = _template_spec(group)
+        # Nothing can be unready in an empty group: no more calls.
+        return ColorState(
+            name, 0, saved.template_id, saved.version, image_id=None, refresh=None,
+            instance_types=saved.instance_types,
+        )
+    template_id, version = saved.template_id, saved.version
     image = template_image(clients, template_id, version) if template_id and version else None
     tg = target_group_arn or next(iter(group.get("TargetGroupARNs") or []), None)
     return ColorState(
@@ -522,7 +554,7 @@ def _state(
         template_id=template_id,
         template_version=version,
         image_id=image,
-        refresh=latest_refresh(clients, name),
+        refresh=latest_refresh(clients, name) if with_refresh else None,
         instances=tuple(
             Instance(
                 instance_id=i["InstanceId"],
@@ -530,17 +562,22 @@ def _state(
                 template_version=(
                     i.get("LaunchTemplate", {}).get("Version") if i.get("LaunchTemplate") else None
                 ),
+                instance_type=i.get("InstanceType"),
             )
             for i in group.get("Instances", [])
         ),
         target_group_arn=tg,
         targets=target_health(clients, tg) if tg else {},
         alarms=alarm_states(clients, alarm_prefix) if alarm_prefix else {},
+        instance_types=saved.instance_types,
     )
 
 
-def read_group(clients: Clients, group: str, target_group_arn: str | None = None) -> ColorState:
-    """The state of the group named ``group`` (the waiter's view: it knows the name)."""
+def read_group(
+    clients: Clients, group: str, target_group_arn: str | None = None, with_refresh: bool = True
+) -> ColorState:
+    """The state of the group named ``group`` (the refresh command's view: it knows the name).
+    ``with_refresh=False`` skips reading the latest refresh (the caller follows one by id)."""
     page = _aws(
         f"reading group {group}",
         clients.autoscaling.describe_auto_scaling_groups,
@@ -549,7 +586,8 @@ def read_group(clients: Clients, group: str, target_group_arn: str | None = None
     groups = page.get("AutoScalingGroups", [])
     if not groups:
         raise GroupNotFound(f"no Auto Scaling group named {group!r} in this account and region")
-    return _state(clients, groups[0], target_group_arn, None, skip_when_empty=True)
+    return _state(clients, groups[0], target_group_arn, None, skip_when_empty=True,
+                  with_refresh=with_refresh)
 
 
 def read_color(clients: Clients, stack: str, service: str, color: Color) -> ColorState | None:

@@ -1,21 +1,14 @@
-"""Pure rules of the health gate, without the Pulumi runtime: alarm definitions, the waiter's
-command line and triggers, the capacity timeout, and the refresh preferences."""
+"""Pure rules of the health gate, without the Pulumi runtime: alarm definitions and the capacity
+timeout (the refresh resource's rules: tests/test_refresh_spec.py)."""
 
 from __future__ import annotations
-
-import shlex
 
 import pytest
 
 from components.alarm_names import ALARM_KINDS, alarm_name
 from components.color_alarms import alarm_definitions, error_rate_expression
-from components.config import Capacity, HealthConfig, InstanceRefreshConfig
-from components.fleet import (
-    capacity_timeout,
-    refresh_preferences,
-    waiter_command,
-    waiter_triggers,
-)
+from components.config import HealthConfig
+from components.fleet import capacity_timeout
 
 TG = "targetgroup/checkout-green-tg/0123456789abcdef"
 LB = "app/checkout-alb/fedcba9876543210"
@@ -89,52 +82,8 @@ def test_thresholds_and_windows_come_from_config():
     assert latency["evaluate_low_sample_count_percentiles"] == "ignore"
 
 
-# --- the rollout waiter --------------------------------------------------------------------------
-def test_waiter_command_is_names_and_numbers_only():
-    line = waiter_command("venv/bin/python", "eu-west-1", "checkout-green-asg-1a2b3c4",
-                          "arn:aws:elasticloadbalancing:eu-west-1:111111111111:targetgroup/x/1",
-                          7, 5400)
-    assert shlex.split(line) == [
-        "venv/bin/python", "-m", "release.waiter",
-        "--region", "eu-west-1",
-        "--group", "checkout-green-asg-1a2b3c4",
-        "--target-group-arn",
-        "arn:aws:elasticloadbalancing:eu-west-1:111111111111:targetgroup/x/1",
-        "--launch-template-version", "7",
-        "--timeout", "5400",
-    ]
-
-
-def test_waiter_command_quotes_what_the_shell_would_interpret():
-    """A hostile group name stays one argument; the shell never sees it as syntax."""
-    line = waiter_command("venv/bin/python", "eu-west-1", "g; rm -rf / #", "arn", 1, 60)
-    assert shlex.split(line)[shlex.split(line).index("--group") + 1] == "g; rm -rf / #"
-
-
-@pytest.mark.parametrize("version", ["$Latest", "$Default", "1\n", "", "٣", "1.0", -1])
-def test_waiter_refuses_anything_but_a_numbered_template_version(version):
-    with pytest.raises(ValueError, match="launch template version must be a number"):
-        waiter_command("python", "eu-west-1", "g", "arn", version, 60)
-
-
-def test_waiter_triggers_are_version_and_capacity():
-    capacity = Capacity(min=1, desired=2, max=3)
-    assert waiter_triggers(4, capacity) == [4, 1, 2, 3]
-    assert waiter_triggers(5, capacity) != waiter_triggers(4, capacity)
-    assert waiter_triggers(4, Capacity(min=1, desired=3, max=3)) != waiter_triggers(4, capacity)
-
-
 def test_capacity_timeout_is_a_go_duration_and_never_zero():
     """"0" would switch the provider's capacity wait off."""
     assert capacity_timeout(900) == "900s"
     with pytest.raises(ValueError, match="positive"):
         capacity_timeout(0)
-
-
-def test_refresh_preferences_carry_the_alarms_only_when_given():
-    refresh = InstanceRefreshConfig()
-    assert "alarm_specification" not in refresh_preferences(refresh)
-    names = [alarm_name("checkout", "prod", "blue", kind) for kind in ALARM_KINDS]
-    prefs = refresh_preferences(refresh, names)
-    assert prefs["alarm_specification"] == {"alarms": names}
-    assert prefs["auto_rollback"] is True

@@ -110,6 +110,9 @@ BROKEN = [
     ("group-numbered-launch-template-version", rules.GROUP, "blue-asg",
      lambda p: p["mixedInstancesPolicy"]["launchTemplate"]["launchTemplateSpecification"].update(
          version="$Latest"), "pin the numbered version"),
+    ("group-no-provider-refresh", rules.GROUP, "green-asg",
+     lambda p: p.update(instanceRefresh={"strategy": "Rolling", "preferences": {
+         "autoRollback": True}}), "AWS's rollback would restore the new version"),
     ("group-elb-health-checks", rules.GROUP, "green-asg",
      lambda p: p.update(healthCheckType="EC2"), 'health_check_type must be "ELB"'),
     ("load-balancer-drops-invalid-headers", rules.LOAD_BALANCER, "alb",

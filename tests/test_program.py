@@ -125,22 +125,29 @@ def test_asgs_use_elb_health_private_subnets_and_capacity(stack_run):
         assert f"/checkout-{color}-tg/" in i["targetGroupArns"][0], asg.name
         tags = {t["key"]: t for t in i["tags"]}
         assert tags["Color"]["value"] == color and tags["Color"]["propagateAtLaunch"], asg.name
-        assert tags["Version"]["value"] == config["golden-fleet:fleets"][color]["version"]
+        assert "Version" not in tags, "a group tag would outlive a rolled-back refresh"
         assert tags["Service"]["value"] == "checkout", asg.name
+        template = run.one("aws:ec2/launchTemplate:LaunchTemplate", f"checkout-{color}-lt")
+        for spec in template.inputs["tagSpecifications"]:
+            assert spec["tags"]["Version"] == config["golden-fleet:fleets"][color]["version"]
 
 
 def test_instance_refresh_preferences_follow_config(stack_run):
+    """Every preference of golden-fleet:instanceRefresh reaches each color's refresh resource as
+    StartInstanceRefresh spells it; the groups carry no refresh of their own."""
+    import json
+
     _, config, run = stack_run
     refresh = config["golden-fleet:instanceRefresh"]
-    for asg in run.of_type(ASG):
-        prefs = asg.inputs["instanceRefresh"]["preferences"]
-        assert asg.inputs["instanceRefresh"]["strategy"] == "Rolling", asg.name
-        assert prefs["minHealthyPercentage"] == refresh["minHealthyPercentage"], asg.name
-        assert prefs["maxHealthyPercentage"] == refresh["maxHealthyPercentage"], asg.name
-        assert prefs["instanceWarmup"] == str(refresh["instanceWarmup"]), asg.name
-        assert prefs["checkpointPercentages"] == refresh["checkpointPercentages"], asg.name
-        assert prefs["checkpointDelay"] == str(refresh["checkpointDelay"]), asg.name
-        assert prefs["autoRollback"] is refresh["autoRollback"], asg.name
+    for color in ("blue", "green"):
+        command = run.one("command:local:Command", f"checkout-{color}-refresh")
+        prefs = json.loads(command.inputs["stdin"])["preferences"]
+        for key in ("MinHealthyPercentage", "MaxHealthyPercentage", "InstanceWarmup",
+                    "CheckpointPercentages", "CheckpointDelay", "SkipMatching", "AutoRollback"):
+            assert prefs[key] == refresh[key[0].lower() + key[1:]], (command.name, key)
+        assert prefs["ScaleInProtectedInstances"] == "Refresh", command.name
+        assert prefs["StandbyInstances"] == "Terminate", command.name
+        assert "instanceRefresh" not in run.one(ASG, f"checkout-{color}-asg").inputs
 
 
 def test_target_groups_check_health_tightly(stack_run):
@@ -244,12 +251,12 @@ def test_instance_role_has_only_agent_permissions(stack_run):
                 assert all("/golden-fleet/checkout" in r for r in statement["Resource"])
 
 
-WAITERS = ["checkout-blue-rollout-wait", "checkout-green-rollout-wait"]
+REFRESHES = ["checkout-blue-refresh", "checkout-green-refresh"]
 
 
 def bake_commands(run) -> list:
-    """Every Command but the two rollout waiters (which the health-gate tests cover)."""
-    return [c for c in run.of_type(COMMAND) if c.name not in WAITERS]
+    """Every Command but the two refresh resources (which the health-gate tests cover)."""
+    return [c for c in run.of_type(COMMAND) if c.name not in REFRESHES]
 
 
 def test_bake_mode_bakes_each_color_through_the_wrapper(staging_config):
@@ -278,7 +285,7 @@ def test_bake_mode_bakes_each_color_through_the_wrapper(staging_config):
 def test_promote_mode_looks_up_by_owner_and_exact_name(prod_config):
     run = run_program(prod_config, stack="prod")
     assert not bake_commands(run), "prod must never bake"
-    assert sorted(c.name for c in run.of_type(COMMAND)) == WAITERS
+    assert sorted(c.name for c in run.of_type(COMMAND)) == REFRESHES
     lookups = [args for token, args in run.mocks.calls if token.endswith("getAmiIds")]
     # Per color one lookup without and one with deprecated images (tests/test_program_images.py).
     assert len(lookups) == 4

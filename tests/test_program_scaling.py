@@ -63,21 +63,22 @@ def test_each_color_tracks_requests_on_its_own_target_group_and_cpu(stack_run):
 
 def test_autoscaler_owns_desired_once_scaling_is_on(stack_run):
     """A color with instances: desired is the create-time value only (ignore_changes), and the
-    provider's exact capacity wait is off, the rollout waiter being the gate; min and max
+    provider's exact capacity wait is off, the refresh resource being the gate; min and max
     stay the stack file's."""
     _, config, run = stack_run
     for color in COLORS:
         capacity = config["golden-fleet:fleets"][color]["capacity"]
         group = run.one(ASG, f"checkout-{color}-asg")
         assert capacity["desired"] > 0
-        assert group.options["ignore_changes"] == ["desiredCapacity"], color
+        assert group.options["ignore_changes"] == [
+            "launchTemplate", "mixedInstancesPolicy", "desiredCapacity"], color
         assert (group.inputs["minSize"], group.inputs["maxSize"]) == (
             capacity["min"], capacity["max"]), color
         assert group.inputs["desiredCapacity"] == capacity["desired"], "the create-time count"
         assert "waitForElbCapacity" not in group.inputs, color
         assert group.inputs["waitForCapacityTimeout"] == "0", color
-        waiter = run.one("command:local:Command", f"checkout-{color}-rollout-wait")
-        assert f"checkout-{color}-asg" in waiter.options["depends_on"]
+        refresh = run.one("command:local:Command", f"checkout-{color}-refresh")
+        assert f"checkout-{color}-asg" in refresh.options["depends_on"]
 
 
 def test_a_cold_color_is_sized_by_the_program(staging_config):
@@ -86,9 +87,10 @@ def test_a_cold_color_is_sized_by_the_program(staging_config):
     staging_config["golden-fleet:fleets"]["green"]["capacity"] = {"min": 0, "desired": 0, "max": 2}
     run = run_program(staging_config)
     green = run.one(ASG, "checkout-green-asg")
-    assert green.options["ignore_changes"] == []
+    assert green.options["ignore_changes"] == ["launchTemplate", "mixedInstancesPolicy"]
     assert green.inputs["desiredCapacity"] == 0 and green.inputs["waitForElbCapacity"] == 0
-    assert run.one(ASG, "checkout-blue-asg").options["ignore_changes"] == ["desiredCapacity"]
+    assert run.one(ASG, "checkout-blue-asg").options["ignore_changes"] == [
+        "launchTemplate", "mixedInstancesPolicy", "desiredCapacity"]
     assert set(_policies(run, "green")) == {"requests", "cpu"}, "policies stay; max is kept"
 
 
@@ -98,7 +100,7 @@ def test_scaling_off_keeps_fixed_capacity(staging_config):
     assert not run.of_type(POLICY)
     for color in COLORS:
         group = run.one(ASG, f"checkout-{color}-asg")
-        assert group.options["ignore_changes"] == []
+        assert group.options["ignore_changes"] == ["launchTemplate", "mixedInstancesPolicy"]
         assert group.inputs["waitForElbCapacity"] == (
             staging_config["golden-fleet:fleets"][color]["capacity"]["desired"])
 

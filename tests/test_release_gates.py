@@ -81,8 +81,23 @@ def test_shift_refuses_after_a_rollback_and_names_the_drift(capsys, world, stagi
         "green", "RollbackSuccessful", RollbackDetails={"RollbackReason": "alarm error-rate"}
     )
     err = refused(capsys, staging, "shift", "staging", "10")
-    assert "latest instance refresh RollbackSuccessful: alarm error-rate" in err
+    assert "the latest instance refresh was RollbackSuccessful: alarm error-rate" in err
     assert "drift: the stack file says 1.5.0" in err and "(1.4.0)" in err
+
+
+@pytest.mark.parametrize("status", ["Failed", "RollbackSuccessful", "Cancelled"])
+def test_a_stale_failed_refresh_of_another_version_never_blocks_a_shift(
+    capsys, world, staging, status
+):
+    """Green runs the file's 1.5.0, whole and healthy; its latest refresh, toward another
+    launch-template version, ended badly long ago. It never saved that version, so it is
+    history: the shift goes ahead (it used to be refused at once, until some new refresh)."""
+    rolled(world, status, StatusReason="alarm fired briefly",
+           DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": "lt-0ffffffffffffffff",
+                                                    "Version": "9"}})
+    code, out, err = release(capsys, staging, "shift", "staging", "10")
+    assert code == 0, err
+    assert parse_stack_config(load_stack_config(staging)).traffic.green == 10
 
 
 def test_shift_refuses_instances_on_another_version(capsys, world, staging):

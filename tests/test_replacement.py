@@ -5,8 +5,9 @@ The invariants of an immutable blue/green release:
 - a version bump on the idle color changes only that color's resources and *replaces* its image;
 - the live color is never touched by a release of the other color, nor by a template edit;
 - moving traffic, including a full rollback, changes exactly one resource: the listener;
-- a color's rollout waiter re-runs (is replaced) exactly when its launch-template version or
-  its capacity changes, and never on a shift.
+- a color's refresh resource re-runs (is replaced) exactly when its launch-template version or
+  its capacity changes, and never on a shift; a version bump never changes what the group
+  itself would send to AWS (its launch settings are ignored after create).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from harness import changed_resources, run_program
 
 COLOR_RESOURCES = ("{color}-image", "{color}-image-bake", "{color}", "{color}-lt", "{color}-asg",
                    "{color}-tg", "{color}-role", "{color}-profile", "{color}-ssm",
-                   "{color}-cloudwatch-agent", "{color}-attach", "{color}-rollout-wait",
+                   "{color}-cloudwatch-agent", "{color}-attach", "{color}-refresh",
                    "{color}-alarms", "{color}-alarms-error-rate", "{color}-alarms-unhealthy-hosts",
                    "{color}-alarms-p99-latency")
 
@@ -56,7 +57,8 @@ def test_idle_color_version_bump_replaces_only_its_image(staging_config):
     assert changed <= resources_of("green"), f"outside green: {changed - resources_of('green')}"
     assert not changed & resources_of("blue"), "the live color was touched"
     assert "checkout-listener" not in changed and "checkout-alb" not in changed
-    assert {"checkout-green-image-bake", "checkout-green-lt", "checkout-green-asg"} <= changed
+    assert {"checkout-green-image-bake", "checkout-green-lt", "checkout-green-refresh"} <= changed
+    assert "checkout-green-asg" not in changed, "only the refresh moves a group to a version"
 
     bake_before = before.resources["checkout-green-image-bake"]
     bake_after = after.resources["checkout-green-image-bake"]
@@ -77,9 +79,7 @@ def test_idle_color_version_bump_in_a_promote_stack(prod_config):
     bumped["golden-fleet:fleets"]["green"]["version"] = "1.5.0"
     after = run_program(bumped, "prod")
     changed = changed_resources(before, after)
-    assert changed == {"checkout-green-lt", "checkout-green-asg", "checkout-green-rollout-wait"}, (
-        changed
-    )
+    assert changed == {"checkout-green-lt", "checkout-green-refresh"}, changed
     assert after.outputs["blue"] == before.outputs["blue"]
 
 
@@ -130,12 +130,14 @@ def test_capacity_change_touches_only_that_colors_group(staging_config):
     scaled = copy.deepcopy(staging_config)
     scaled["golden-fleet:fleets"]["blue"]["capacity"] = {"min": 2, "desired": 3, "max": 4}
     assert changed_resources(before, run_program(scaled)) == {
-        "checkout-blue-asg", "checkout-blue-rollout-wait"}
+        "checkout-blue-asg", "checkout-blue-refresh"}
 
 
-def test_refresh_preferences_change_touches_groups_not_images(staging_config):
+def test_refresh_preferences_change_touches_the_refreshes_only(staging_config):
+    """Preferences are inputs of the refresh resources (which converge without a new refresh
+    when the group already runs its configuration); no group, template or image changes."""
     before = run_program(staging_config)
     edited = copy.deepcopy(staging_config)
     edited["golden-fleet:instanceRefresh"]["minHealthyPercentage"] = 75
     changed = changed_resources(before, run_program(edited))
-    assert changed == {"checkout-blue-asg", "checkout-green-asg"}, changed
+    assert changed == {"checkout-blue-refresh", "checkout-green-refresh"}, changed

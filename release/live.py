@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.alarm_names import alarm_name_prefix
+from components.alarm_names import alarm_label, alarm_name_prefix, watched_alarm_prefixes
 from components.config import Color, StackConfig
 
 # DescribeInstanceRefreshes ``Status`` values (botocore's autoscaling service model). ``Baking``
@@ -510,29 +510,32 @@ def target_health(clients: Clients, target_group_arn: str) -> dict[str, str]:
     }
 
 
-def alarm_states(clients: Clients, prefix: str) -> dict[str, str]:
+def alarm_states(clients: Clients, *prefixes: str) -> dict[str, str]:
+    """Alarm name -> state of every alarm whose name starts with one of ``prefixes``."""
     states: dict[str, str] = {}
-    token: str | None = None
-    while True:
-        kwargs: dict[str, Any] = {
-            "AlarmNamePrefix": prefix,
-            "AlarmTypes": ["MetricAlarm", "CompositeAlarm"],
-        }
-        if token:
-            kwargs["NextToken"] = token
-        page = _aws("reading alarms", clients.cloudwatch.describe_alarms, **kwargs)
-        for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
-            states[alarm["AlarmName"]] = alarm.get("StateValue", "unknown")
-        token = page.get("NextToken")
-        if not token:
-            return states
+    for prefix in prefixes:
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "AlarmNamePrefix": prefix,
+                "AlarmTypes": ["MetricAlarm", "CompositeAlarm"],
+            }
+            if token:
+                kwargs["NextToken"] = token
+            page = _aws("reading alarms", clients.cloudwatch.describe_alarms, **kwargs)
+            for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+                states[alarm["AlarmName"]] = alarm.get("StateValue", "unknown")
+            token = page.get("NextToken")
+            if not token:
+                break
+    return states
 
 
 def _state(
     clients: Clients,
     group: Mapping[str, Any],
     target_group_arn: str | None,
-    alarm_prefix: str | None,
+    alarm_prefixes: tuple[str, ...] | None,
     skip_when_empty: bool = False,
     with_refresh: bool = True,
 ) -> ColorState:
@@ -568,7 +571,7 @@ def _state(
         ),
         target_group_arn=tg,
         targets=target_health(clients, tg) if tg else {},
-        alarms=alarm_states(clients, alarm_prefix) if alarm_prefix else {},
+        alarms=alarm_states(clients, *alarm_prefixes) if alarm_prefixes else {},
         instance_types=saved.instance_types,
     )
 
@@ -596,7 +599,8 @@ def read_color(clients: Clients, stack: str, service: str, color: Color) -> Colo
     group = find_group(clients, short, service, color.value)
     if group is None:
         return None
-    return _state(clients, group, None, alarm_name_prefix(service, short, color.value))
+    # The color's own alarms and the load balancer's, which judge whichever color serves.
+    return _state(clients, group, None, watched_alarm_prefixes(service, short, color.value))
 
 
 def image_for_version(clients: Clients, cfg: StackConfig, version: str) -> str | None:
@@ -719,11 +723,12 @@ _ALARM_STATE = re.compile(r"[A-Z_]{1,32}")
 
 
 def alarm_summary(state: ColorState, prefix: str) -> str:
-    """``error-rate OK, p99-latency ALARM``: alarm kinds (the name after the prefix) and states."""
+    """``error-rate OK, p99-latency ALARM, lb-elb-5xx OK``: the color's alarm kinds (the name
+    after its prefix), the load balancer's as ``lb-<kind>``, and their states."""
     if not state.alarms:
         return "no alarms"
     return ", ".join(
-        f"{name.removeprefix(prefix)} {value if _ALARM_STATE.fullmatch(value) else '?'}"
+        f"{alarm_label(name, prefix)} {value if _ALARM_STATE.fullmatch(value) else '?'}"
         for name, value in sorted(state.alarms.items())
     )
 

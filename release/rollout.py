@@ -10,8 +10,10 @@ linear/canary configurations with alarms):
    the program's model and written atomically, compare-and-swap (:mod:`release.edits`);
 2. **apply** -- ``pulumi preview`` then ``pulumi up`` through an :class:`Applier` (the real one
    is the Automation API, :class:`AutomationApplier`);
-3. **bake** -- watch the new color's CloudWatch alarms (every alarm whose name starts with
-   :func:`components.alarm_names.alarm_name_prefix`) for the bake time, with a live progress line.
+3. **bake** -- watch the new color's CloudWatch alarms and the load balancer's (every alarm whose
+   name starts with one of :func:`components.alarm_names.watched_alarm_prefixes`: the 5xx the
+   load balancer answers for a crashing color carry no target-group dimension) for the bake
+   time, with a live progress line.
 
 Any alarm in ALARM, a failed edit or update, an alarm read that fails, or SIGINT/SIGTERM rolls
 back: the ordinary ``rollback`` plan (stable color 100 %) is written and applied, and the command
@@ -253,14 +255,16 @@ class Rollout:
 
     # -- the steps -----------------------------------------------------------------------------
     def run(self) -> int:
-        from components.alarm_names import alarm_name_prefix
+        from components.alarm_names import watched_alarm_prefixes
         from release import edits, transitions
 
         cfg = edits.read_config(self.path)
         stable, new = cfg.stable_color, transitions.new_color(cfg)
         todo = remaining_steps(self.steps, cfg.traffic[new])
-        prefix = alarm_name_prefix(cfg.service.name, self.stack.split("/")[-1], new.value)
-        self.stable, self.new, self.prefix = stable, new, prefix
+        prefixes = watched_alarm_prefixes(
+            cfg.service.name, self.stack.split("/")[-1], new.value
+        )
+        self.stable, self.new, self.prefixes = stable, new, prefixes
         if not todo:
             self.out(
                 f"{new.value} already takes 100%: nothing to roll out — next: "
@@ -269,21 +273,23 @@ class Rollout:
             return 0
         transitions.shift(cfg, self.stack, todo[0])  # its refusals, before anything else
         states = self._read()
-        if not states:
+        missing = self._missing(states)
+        if missing:
             raise ReleaseError(
-                f"no CloudWatch alarm named {prefix}* in {cfg.region}: the rollout would have "
-                "nothing to watch — run `pulumi up` so that the program creates the color's "
-                "alarms, then start the rollout again"
+                f"no CloudWatch alarm named {' nor '.join(missing)} in {cfg.region}: the "
+                "rollout would not watch everything that judges the color — run `pulumi up` "
+                "so that the program creates the color's and the load balancer's alarms, then "
+                "start the rollout again"
             )
         if any(state == "ALARM" for state in states.values()):
             raise ReleaseError(
-                f"{new.value}'s alarms fire before any shift ({alarm_summary(states)}) — fix "
-                "the cause first; nothing written"
+                f"alarms judging {new.value} fire before any shift ({alarm_summary(states)}) — "
+                "fix the cause first; nothing written"
             )
         self.timeline.add(
             f"start: {new.value} {cfg.fleets[new].version} from {cfg.traffic[new]}%, steps "
             f"{', '.join(map(str, todo))}, bake {duration(self.bake_s)} each, watching "
-            f"{len(states)} alarms {prefix}*"
+            f"{len(states)} alarms {watching(prefixes)}"
         )
         self.last = cfg.traffic[new]
         self._check_gate(cfg, "before the first step")  # refuses: nothing written yet
@@ -356,8 +362,9 @@ class Rollout:
                 f"{duration(self.bake_s)} | {summary}",
                 key=summary,
             )
-            if not states:
-                raise AlarmFired(f"the alarms {self.prefix}* disappeared: nothing left to watch")
+            missing = self._missing(states)
+            if missing:
+                raise AlarmFired(f"the alarms {', '.join(missing)} disappeared: no longer watched")
             if any(state == "ALARM" for state in states.values()):
                 raise AlarmFired(f"alarm during the bake of {label}: {summary}")
             if elapsed >= self.bake_s:
@@ -367,11 +374,25 @@ class Rollout:
 
     def _read(self) -> dict[str, str]:
         try:
-            return self.alarms(self.prefix)
+            states: dict[str, str] = {}
+            for prefix in self.prefixes:
+                states.update(self.alarms(prefix))
+            return states
         except (ReleaseError, Interrupted):
             raise
         except Exception as error:  # botocore's errors, or a bad answer: watching is impossible
-            raise ReleaseError(f"could not read the alarms {self.prefix}* ({error})") from None
+            raise ReleaseError(
+                f"could not read the alarms {watching(self.prefixes)} ({error})"
+            ) from None
+
+    def _missing(self, states: Mapping[str, str]) -> list[str]:
+        """``prefix*`` of each watched prefix that no alarm read has: the color's own alarms and
+        the load balancer's must all be there to watch."""
+        return [
+            f"{prefix}*"
+            for prefix in self.prefixes
+            if not any(name.startswith(prefix) for name in states)
+        ]
 
     # -- rolling back --------------------------------------------------------------------------
     @staticmethod
@@ -473,15 +494,20 @@ def live_gate(stack: str) -> Callable[[Any], list[str]]:
 # ---------------------------------------------------------------------------------------------
 # The command
 # ---------------------------------------------------------------------------------------------
+def watching(prefixes: tuple[str, ...]) -> str:
+    """``checkout-prod-green-*, checkout-prod-lb-*``: the alarms a rollout watches."""
+    return ", ".join(f"{prefix}*" for prefix in prefixes)
+
+
 def plan_lines(stack: str, cfg: Any, steps: tuple[int, ...], bake_s: float) -> list[str]:
     """What ``rollout`` would do, step by step (printed without ``--apply``)."""
-    from components.alarm_names import alarm_name_prefix
+    from components.alarm_names import watched_alarm_prefixes
     from release import transitions
 
     stable, new = cfg.stable_color, transitions.new_color(cfg)
     current = cfg.traffic[new]
     todo = remaining_steps(steps, current)
-    prefix = alarm_name_prefix(cfg.service.name, stack.split("/")[-1], new.value)
+    prefixes = watched_alarm_prefixes(cfg.service.name, stack.split("/")[-1], new.value)
     lines = [
         f"rollout {stack}: {new.value} ({cfg.fleets[new].version}) now {current}%, "
         f"{stable.value} ({cfg.fleets[stable].version}) stable"
@@ -493,7 +519,7 @@ def plan_lines(stack: str, cfg: Any, steps: tuple[int, ...], bake_s: float) -> l
         lines.append(
             f"  step {number}/{len(todo)}: check {new.value}'s live state, shift {new.value} "
             f"{step}% / {stable.value} {100 - step}%, pulumi preview + up, bake "
-            f"{duration(bake_s)} watching {prefix}*"
+            f"{duration(bake_s)} watching {watching(prefixes)}"
         )
     if todo:
         lines.append(

@@ -3,7 +3,8 @@ calls moto does not implement (DescribeInstanceRefreshes).
 
 Built the way the program builds it: a launch template with numbered versions, one image per
 version named by the image contract, an Auto Scaling group tagged Stack/Service/Color and
-attached to one target group, the color's alarms named by ``components.alarm_names``.
+attached to one target group, the color's alarms (and on request the load balancer's) named by
+``components.alarm_names``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import boto3
 from botocore.stub import Stubber
 
-from components.alarm_names import ALARM_KINDS, alarm_name
+from components.alarm_names import ALARM_KINDS, alarm_name, load_balancer_alarm_name
 from release.live import Clients
 
 REGION = "eu-west-1"
@@ -174,6 +175,22 @@ class World:
     def make_unhealthy(self, color: str) -> None:
         """Stop one instance: its target leaves ``healthy`` (moto: ``unused``)."""
         self.ec2.stop_instances(InstanceIds=self.instances(color)[:1])
+
+    def load_balancer_alarm(self, state: str, stack: str = STACK, kind: str = "elb-5xx") -> str:
+        """The stack's load-balancer alarm of ``kind``, in ``state``; its name."""
+        name = load_balancer_alarm_name(SERVICE, stack, kind)
+        self.cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="AWS/ApplicationELB",
+            MetricName="HTTPCode_ELB_5XX_Count",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=0,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+        self.cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
+        return name
 
     def set_alarm(self, color: str, kind: str, state: str = "ALARM") -> None:
         self.cloudwatch.set_alarm_state(

@@ -2,7 +2,8 @@
 
 :func:`build` creates what the program creates for the listener, tagged as the provider's
 default tags and the Fleet component tag them (Project, Stack, Service, ManagedBy on everything,
-Color on the target groups), plus each color's alarms under their real names. A second,
+Color on the target groups), plus each color's alarms and the load balancer's under their real
+names. A second,
 unrelated load balancer (another stack of the same service) shows that look-ups go by tags.
 
 :class:`ListenerApplier` stands in for ``pulumi up`` in rollout tests: it reads the stack
@@ -19,7 +20,12 @@ from typing import Any
 
 import boto3
 
-from components.alarm_names import ALARM_KINDS, alarm_name
+from components.alarm_names import (
+    ALARM_KINDS,
+    LOAD_BALANCER_ALARM_KINDS,
+    alarm_name,
+    load_balancer_alarm_name,
+)
 from release import edits, emergency, transitions
 from release.transitions import ReleaseError
 
@@ -37,6 +43,7 @@ class LiveStack:
     target_groups: dict[str, str]
     alarms: dict[str, list[str]]  # color -> alarm names
     other_listener_arn: str
+    load_balancer_alarms: list[str] = field(default_factory=list)  # the stack's, not a color's
 
     def weights(self, listener_arn: str | None = None) -> dict[str, int]:
         elbv2 = boto3.client("elbv2", region_name=REGION)
@@ -95,33 +102,51 @@ def _balancer(
     return listener, groups
 
 
-def build(stack: str, service: str, weights: dict[str, int], alarms: bool = True) -> LiveStack:
-    """The stack's load balancer, target groups, weighted listener and alarms in moto."""
+def _alarm(cloudwatch: Any, name: str) -> str:
+    """An alarm under ``name`` in state OK (what it watches does not matter here)."""
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        Namespace="AWS/ApplicationELB",
+        MetricName="UnHealthyHostCount",
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="test")
+    return name
+
+
+def build(
+    stack: str,
+    service: str,
+    weights: dict[str, int],
+    alarms: bool = True,
+    load_balancer_alarms: bool | None = None,
+) -> LiveStack:
+    """The stack's load balancer, target groups, weighted listener and alarms in moto: each
+    color's, and (unless ``load_balancer_alarms`` says otherwise, as ``alarms``) the load
+    balancer's."""
     ec2 = boto3.client("ec2", region_name=REGION)
     elbv2 = boto3.client("elbv2", region_name=REGION)
     listener, groups = _balancer(ec2, elbv2, f"{service}-{stack}", stack, service, weights)
     other, _ = _balancer(
         ec2, elbv2, f"{service}-other", "other", service, {"blue": 30, "green": 70}
     )
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
     names: dict[str, list[str]] = {color: [] for color in COLORS}
     if alarms:
-        cloudwatch = boto3.client("cloudwatch", region_name=REGION)
         for color in COLORS:
             for kind in ALARM_KINDS:
-                name = alarm_name(service, stack, color, kind)
-                cloudwatch.put_metric_alarm(
-                    AlarmName=name,
-                    Namespace="AWS/ApplicationELB",
-                    MetricName="UnHealthyHostCount",
-                    Statistic="Maximum",
-                    Period=60,
-                    EvaluationPeriods=1,
-                    Threshold=0,
-                    ComparisonOperator="GreaterThanThreshold",
-                )
-                cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="test")
-                names[color].append(name)
-    return LiveStack(listener, groups, names, other)
+                names[color].append(_alarm(cloudwatch, alarm_name(service, stack, color, kind)))
+    balancer_names = []
+    if alarms if load_balancer_alarms is None else load_balancer_alarms:
+        balancer_names = [
+            _alarm(cloudwatch, load_balancer_alarm_name(service, stack, kind))
+            for kind in LOAD_BALANCER_ALARM_KINDS
+        ]
+    return LiveStack(listener, groups, names, other, balancer_names)
 
 
 def shift_file(path: Path, stack: str, percent: int) -> None:

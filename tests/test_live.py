@@ -166,6 +166,28 @@ def test_read_color_finds_the_group_by_tags_and_reports_what_it_runs(world):
     assert live.problems(s) == []
 
 
+def test_read_color_reads_the_load_balancer_alarm_with_the_colors_own(world):
+    """The load balancer's 5xx alarm judges every color: read with each color's alarms, shown
+    as ``lb-elb-5xx``; another stack's load-balancer alarm is not this stack's."""
+    world.color("green", ["1.5.0"], group_on="1.5.0", instances_on="1.5.0")
+    world.color("blue", ["1.4.0"], group_on="1.4.0", instances_on="1.4.0")
+    world.set_alarm("green", "p99-latency", "INSUFFICIENT_DATA")
+    mine = world.load_balancer_alarm("ALARM")
+    world.load_balancer_alarm("OK", stack="prod")
+    summaries = {}
+    for color in (Color.GREEN, Color.BLUE):
+        world.refresh(color.value, "Successful", PercentageComplete=100, InstancesToUpdate=0)
+        s = live.read_color(world.clients, STACK, SERVICE, color)
+        assert s is not None
+        assert mine == "checkout-staging-lb-elb-5xx" and s.alarms[mine] == "ALARM", color
+        assert len(s.alarms) == 4, s.alarms  # its three, the balancer's one; not prod's
+        summaries[color] = live.alarm_summary(s, alarm_name_prefix(SERVICE, STACK, color.value))
+    assert summaries[Color.GREEN] == (
+        "error-rate OK, p99-latency INSUFFICIENT_DATA, unhealthy-hosts OK, lb-elb-5xx ALARM"
+    )
+    assert summaries[Color.BLUE].endswith(", lb-elb-5xx ALARM"), summaries[Color.BLUE]
+
+
 def test_read_color_of_a_stack_without_that_group_is_none(world):
     world.color("blue", ["1.4.0"], group_on="1.4.0", instances_on="1.4.0")
     assert live.read_color(world.clients, "prod", SERVICE, Color.BLUE) is None

@@ -262,6 +262,21 @@ def test_status_shows_each_colors_live_state(capsys, world, staging):
     assert "drift" not in out
 
 
+def test_status_shows_a_firing_load_balancer_alarm_on_every_color(capsys, world, staging):
+    """The load balancer's 5xx alarm has no color: status shows it in both colors' alarms."""
+    world.color("blue", ["1.3.0", "1.4.0"], group_on="1.4.0", instances_on="1.4.0", desired=1)
+    world.color("green", ["1.4.0", "1.5.0"], group_on="1.5.0", instances_on="1.5.0", desired=1)
+    world.refresh("blue", None)
+    world.refresh("green", "Successful", PercentageComplete=100)
+    world.load_balancer_alarm("ALARM")
+    code, out, err = status(capsys, staging)
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if line.startswith("live ")]
+    assert len(lines) == 2, out
+    for line in lines:
+        assert line.endswith(", lb-elb-5xx ALARM"), line
+
+
 def test_status_reports_drift_when_aws_rolled_the_refresh_back(capsys, world, staging):
     """The file says green 1.5.0; AWS rolled green back to launch-template version 1 (1.4.0)."""
     world.color("blue", ["1.4.0"], group_on="1.4.0", instances_on="1.4.0", desired=1)

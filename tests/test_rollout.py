@@ -282,6 +282,49 @@ def test_no_alarms_to_watch_is_refused_before_anything_is_written(aws, path):
     assert path.read_bytes() == before
 
 
+def test_a_firing_load_balancer_alarm_rolls_back_the_step_it_fires_in(aws, path):
+    """The load balancer's 5xx (a crashing color's 502/503/504) stop a rollout like the color's
+    own alarms: exit 1 during the first bake, green never above 10 %, live == file == blue."""
+    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
+    applier = ListenerApplier(path)
+    seen: list[dict[str, int]] = []
+
+    def during_bake(n: int) -> None:
+        seen.append(live.weights())
+        if n == 2:
+            set_alarm(live.load_balancer_alarms[0])
+
+    lines: list[str] = []
+    code = _rollout(path, FakeClock(during_bake), applier, lines).run()
+    assert code == rollout.ROLLED_BACK
+    assert max(w["green"] for w in seen + applier.applied) == 10
+    assert live.weights() == {"blue": 100, "green": 0} == _file_traffic(path)
+    report = "\n".join(lines)
+    fired = "alarm during the bake of step 1/3: ALARM 1 (checkout-staging-lb-elb-5xx)"
+    assert f"rolling back: {fired}" in report
+
+
+def test_a_load_balancer_alarm_already_firing_is_refused_before_any_shift(aws, path):
+    """The balancer already answers 5xx: no traffic moves onto a new color; file untouched."""
+    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
+    set_alarm(live.load_balancer_alarms[0])
+    before = path.read_bytes()
+    fired = r"fire before any shift \(ALARM 1 \(checkout-staging-lb-elb-5xx\)"
+    with pytest.raises(ReleaseError, match=fired):
+        _rollout(path, FakeClock()).run()
+    assert path.read_bytes() == before
+
+
+def test_without_the_load_balancer_alarm_the_rollout_is_refused(aws, path):
+    """The color's alarms alone cannot see the load balancer's 5xx: a stack whose program has
+    not created the load-balancer alarm yet is refused, file untouched."""
+    build(STACK, SERVICE, {"blue": 100, "green": 0}, load_balancer_alarms=False)
+    before = path.read_bytes()
+    with pytest.raises(ReleaseError, match=r"no CloudWatch alarm named checkout-staging-lb-\* "):
+        _rollout(path, FakeClock()).run()
+    assert path.read_bytes() == before
+
+
 def test_an_alarm_already_firing_is_refused_before_any_shift(aws, path):
     """A new color already in ALARM gets no traffic at all."""
     live = build(STACK, SERVICE, {"blue": 100, "green": 0})
@@ -299,7 +342,7 @@ def test_without_apply_the_plan_is_printed_and_nothing_written(path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert "step 1/3: check green's live state, shift green 10% / blue 90%" in out
-    assert "bake 5m00s watching checkout-staging-green-*" in out
+    assert "bake 5m00s watching checkout-staging-green-*, checkout-staging-lb-*" in out
     assert "nothing written" in out
     assert path.read_bytes() == before
 
@@ -313,7 +356,7 @@ def test_the_terminal_display_is_one_updating_line(aws, path):
     assert run.run() == 0
     text = stream.getvalue()
     assert text.count("\r\x1b[K") == BAKE_S // 10 + 1
-    assert "step 1/1 green 100% | bake 5m00s/5m00s | OK 3" in text
+    assert "step 1/1 green 100% | bake 5m00s/5m00s | OK 4" in text, "3 of green's, 1 of the lb"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,9 +4,11 @@
   YAML parser reports for them; nothing is re-serialized. Comments, key order, quoting, flow-style
   maps such as ``{min: 1, desired: 1, max: 2}``, unused anchors, indentation, blank lines, line
   endings (LF or CRLF) and a byte-order mark outside the edited scalars stay byte for byte. A key
-  that does not exist yet is added as one new line at the end of its mapping.
+  that does not exist yet is added as one new line at the end of its mapping; a key a plan
+  removes (:data:`release.transitions.REMOVE`) loses its own lines, or its entry in a flow map.
 * **Checked after the edit.** The edited text is parsed again: every edited key must hold
-  exactly the planned value (and type), and every other key must hold what it held before.
+  exactly the planned value (and type), every removed key must be gone, and every other key
+  must hold what it held before.
 * **No shared nodes.** A file whose ``golden-fleet`` values share a node through a YAML
   anchor/alias (``green: *fleet``) or a merge key is refused for edits, naming both places: an
   edit of one color would silently change the other.
@@ -117,7 +119,11 @@ class StackFile:
         refuse_shared_nodes(self.root, self.path.name)
         text = self.text
         for change in plan.changes:
-            text = set_value(text, ("config", *change.path), change.value, self.path.name)
+            path = ("config", *change.path)
+            if change.removes:
+                text = remove_value(text, path, self.path.name)
+            else:
+                text = set_value(text, path, change.value, self.path.name)
         check_only_planned(self.text, text, plan, self.path.name)
         return text
 
@@ -296,6 +302,63 @@ def set_value(text: str, path: tuple[str, ...], value: Any, name: str = "stack f
     return text[:start] + render_scalar(value, node.style) + text[end:]
 
 
+def _value_end(text: str, node: Node) -> int:
+    """Where a value ends in the text: after its scalar, or after a flow collection's bracket."""
+    if isinstance(node, MappingNode | SequenceNode) and not node.flow_style:
+        return _line_end(text, _last_scalar(node).end_mark.index)
+    return node.end_mark.index
+
+
+def remove_value(text: str, path: tuple[str, ...], name: str = "stack file") -> str:
+    """``text`` without the key at ``path`` and its value; unchanged if there is no such key.
+
+    In a block mapping the entry's lines go (from the key's line to the end of its value's
+    last line, comments on those lines included); in a flow mapping the entry and one comma.
+    The last key of a block mapping is refused: the mapping would be left empty (null).
+    """
+    node = YAML(typ="rt").compose(text)
+    parent: MappingNode | None = None
+    index = -1
+    for depth, key in enumerate(path):
+        if not isinstance(node, MappingNode):
+            raise ReleaseError(
+                f"{name}: {'.'.join(path[:depth])} is not a mapping ({_where(node)}) — "
+                "fix the file first"
+            )
+        found = [i for i, (k, _) in enumerate(node.value)
+                 if isinstance(k, ScalarNode) and k.value == key]
+        if not found:
+            return text
+        parent, index = node, found[0]
+        node = node.value[index][1]
+    assert parent is not None
+    entries = parent.value
+    key_node, value_node = entries[index]
+    if parent.flow_style:
+        if index + 1 < len(entries):  # "key: value, " up to the next key
+            start, end = key_node.start_mark.index, entries[index + 1][0].start_mark.index
+        elif index > 0:  # ", key: value" after the previous value
+            start, end = _value_end(text, entries[index - 1][1]), _value_end(text, value_node)
+        else:
+            start, end = key_node.start_mark.index, _value_end(text, value_node)
+        return text[:start] + text[end:]
+    where = ".".join(path[1:])
+    if len(entries) == 1:
+        raise ReleaseError(
+            f"{name}: removing {where} would leave {'.'.join(path[1:-1])} empty — "
+            "nothing written"
+        )
+    line_start = text.rfind("\n", 0, key_node.start_mark.index) + 1
+    if text[line_start : key_node.start_mark.index].strip(" \ufeff"):
+        raise ReleaseError(
+            f"{name}: {where} ({_where(key_node)}) does not start its own line and cannot be "
+            "removed in place — fix the file first"
+        )
+    end = _line_end(text, _value_end(text, value_node))
+    end += len("\r\n") if text.startswith("\r\n", end) else int(text.startswith("\n", end))
+    return text[:line_start] + text[end:]
+
+
 def _without(config: Mapping[str, Any], paths: list[tuple[str, ...]]) -> Any:
     result = copy.deepcopy(dict(config))
     for path in paths:
@@ -315,8 +378,19 @@ def check_only_planned(before: str, after: str, plan: Plan, name: str) -> None:
     paths = [change.path for change in plan.changes]
     for change in plan.changes:
         got: Any = new
+        present = True
         for key in change.path:
-            got = got.get(key) if isinstance(got, dict) else None
+            present = isinstance(got, dict) and key in got
+            got = got.get(key) if present else None
+            if not present:
+                break
+        if change.removes:
+            if present:
+                raise ReleaseError(
+                    f"{name}: {'.'.join(change.path)} would still be there after its removal "
+                    "— nothing written"
+                )
+            continue
         if got != change.value or type(got) is not type(change.value):
             raise ReleaseError(
                 f"{name}: {'.'.join(change.path)} would read back as {got!r}, not "

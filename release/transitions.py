@@ -61,12 +61,27 @@ class BakeCheck:
     detail: str  # the image name found, the filter that matched nothing, or why it was unknown
 
 
+class _Remove:
+    """The value of a :class:`Change` that deletes its key (see :data:`REMOVE`)."""
+
+    def __repr__(self) -> str:
+        return "REMOVE"
+
+
+REMOVE: Any = _Remove()  # Change(path, REMOVE): the key at ``path`` is deleted, not set
+
+
 @dataclass(frozen=True)
 class Change:
-    """Set the value at ``path`` (keys from the top of the ``config:`` mapping)."""
+    """Set the value at ``path`` (keys from the top of the ``config:`` mapping), or delete the
+    key when ``value`` is :data:`REMOVE`."""
 
     path: tuple[str, ...]
     value: Any
+
+    @property
+    def removes(self) -> bool:
+        return self.value is REMOVE
 
 
 @dataclass(frozen=True)
@@ -374,18 +389,26 @@ def _standby_return(cfg: StackConfig, stack: str) -> str:
 # Applying a plan
 # ---------------------------------------------------------------------------------------------
 def apply_plan(config: MutableMapping[str, Any], plan: Plan) -> None:
-    """Set every change in ``config`` in place, creating missing mappings on the way.
+    """Set every change in ``config`` in place, creating missing mappings on the way; a
+    :data:`REMOVE` change deletes its key (and creates nothing).
 
     Only leaf values are assigned, so a round-trip YAML document keeps its comments, key order
     and flow-style maps.
     """
     for change in plan.changes:
-        node: MutableMapping[str, Any] = config
+        node: Any = config
         for key in change.path[:-1]:
             if not isinstance(node.get(key), MutableMapping):
+                if change.removes:
+                    node = None
+                    break
                 node[key] = {}
             node = node[key]
-        node[change.path[-1]] = change.value
+        if change.removes:
+            if node is not None:
+                node.pop(change.path[-1], None)
+        else:
+            node[change.path[-1]] = change.value
 
 
 def validate_plan(config: Mapping[str, Any], plan: Plan) -> StackConfig:

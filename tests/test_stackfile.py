@@ -25,7 +25,7 @@ from harness import stack_file
 from components.config import parse_stack_config
 from release import stackfile
 from release.cli import main
-from release.transitions import Change, Plan, ReleaseError
+from release.transitions import REMOVE, Change, Plan, ReleaseError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -367,6 +367,78 @@ def test_the_check_after_an_edit_refuses_any_change_outside_the_plan():
                                      plan, "x")
     with pytest.raises(ReleaseError, match="read back as '10'"):
         stackfile.check_only_planned(STAGING, good.replace("green: 10", 'green: "10"'), plan, "x")
+
+
+# ---------------------------------------------------------------------------------------------
+# Removing a key (finish drops release.canaryRestore): its own lines, or its flow entry, only
+# ---------------------------------------------------------------------------------------------
+RECORD = ("golden-fleet:release", "canaryRestore")
+WITH_RECORD = STAGING.replace(
+    "    standby: cold             # after a release the old color scales to zero\n",
+    "    standby: cold             # after a release the old color scales to zero\n"
+    "    canaryRestore:            # written by shift, removed by finish\n"
+    "      color: green\n      min: 1   # its own\n      desired: 1\n",
+)
+
+
+def _remove(text: str) -> str:
+    return stackfile.remove_value(text, ("config", *RECORD), "x")
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+@pytest.mark.parametrize("bom", ["", "\ufeff"])
+def test_a_removed_block_key_takes_exactly_its_own_lines(newline, bom):
+    """The key's line, its value's lines and their comments go; nothing else changes, line
+    endings and a byte-order mark included."""
+    assert WITH_RECORD != STAGING
+    before = bom + WITH_RECORD.replace("\n", newline)
+    assert _remove(before) == bom + STAGING.replace("\n", newline)
+
+
+def test_a_removed_key_in_the_middle_of_a_block_mapping_keeps_its_neighbours():
+    text = "config:\n  golden-fleet:release:\n    canaryRestore:\n      color: green\n" \
+        "      min: 1\n      desired: 1   # x\n    stable: blue  # y\n  aws:region: eu-west-1\n"
+    assert _remove(text) == (
+        "config:\n  golden-fleet:release:\n    stable: blue  # y\n  aws:region: eu-west-1\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("{stable: blue, canaryRestore: {color: green, min: 1, desired: 1}, standby: cold}",
+         "{stable: blue, standby: cold}"),
+        ("{stable: blue, canaryRestore: {color: green, min: 1, desired: 1}}", "{stable: blue}"),
+        ("{canaryRestore: {color: green, min: 1, desired: 1}, stable: blue}", "{stable: blue}"),
+        ("{canaryRestore: {color: green, min: 1, desired: 1}}", "{}"),
+    ],
+)
+def test_a_removed_flow_entry_takes_one_comma(before, after):
+    text = f"config:\n  golden-fleet:release: {before}   # kept\n"
+    assert _remove(text) == f"config:\n  golden-fleet:release: {after}   # kept\n"
+
+
+def test_removing_a_missing_key_changes_nothing_and_the_last_block_key_is_refused():
+    assert _remove(STAGING) == STAGING
+    only = (
+        "config:\n  golden-fleet:release:\n    canaryRestore: {color: green, min: 1, desired: 1}\n"
+    )
+    with pytest.raises(ReleaseError, match="would leave golden-fleet:release empty"):
+        _remove(only)
+
+
+def test_a_plan_that_removes_a_key_is_checked_like_any_other(tmp_path):
+    """render() removes it; the check after the edit refuses a result that still has it, and
+    one that changed anything else."""
+    plan = Plan("t", "t", changes=(Change(RECORD, REMOVE),))
+    sf = stackfile.load(copy_of(tmp_path, text=WITH_RECORD))
+    assert sf.render(plan) == STAGING
+    with pytest.raises(ReleaseError, match="would still be there"):
+        stackfile.check_only_planned(WITH_RECORD, WITH_RECORD, plan, "x")
+    with pytest.raises(ReleaseError, match="outside the plan"):
+        stackfile.check_only_planned(
+            WITH_RECORD, STAGING.replace("idleTimeout: 60", "idleTimeout: 61"), plan, "x"
+        )
 
 
 # ---------------------------------------------------------------------------------------------

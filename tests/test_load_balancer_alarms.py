@@ -3,12 +3,14 @@ reset or time out, which no color's alarm can see.
 
 Two layers: the pure definitions and names (no Pulumi runtime), then the real ``__main__.py``
 on both stack files under the mock engine: the alarm exists once per stack, on the load
-balancer alone, before the Fleets, and each Fleet receives its name and waits for it.
+balancer alone, before the Fleets; each Fleet receives its name and waits for it, and each
+color's refresh lists it in its AlarmSpecification.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 from harness import changed_resources, run_program
@@ -31,6 +33,7 @@ from components.load_balancer_alarms import elb_5xx_expression, load_balancer_al
 
 LB = "app/checkout-alb/fedcba9876543210"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+COMMAND = "command:local:Command"
 COLORS = ("blue", "green")
 
 
@@ -176,6 +179,21 @@ def test_each_stack_has_one_load_balancer_alarm_that_every_fleet_names_and_waits
         assert fleet_args[fleet.name].shared_alarm_names == [name], fleet.name
     assert sorted(fleet_args) == [f"checkout-{color}" for color in COLORS]
     assert run.outputs["loadBalancerAlarmNames"] == [name]
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_each_colors_refresh_is_stopped_by_the_load_balancer_alarm_too(
+    stack, staging_config, prod_config
+):
+    """The refresh each Fleet runs lists the load balancer's alarm after the color's own in its
+    AlarmSpecification: the balancer's 5xx fail (and roll back) either color's refresh."""
+    config = {"staging": staging_config, "prod": prod_config}[stack]
+    run = run_program(config, stack=stack)
+    for color in COLORS:
+        spec = json.loads(run.one(COMMAND, f"checkout-{color}-refresh").inputs["stdin"])
+        own = [alarm_name("checkout", stack, color, kind) for kind in ALARM_KINDS]
+        assert spec["preferences"]["AlarmSpecification"]["Alarms"] == [
+            *own, load_balancer_alarm_name("checkout", stack, "elb-5xx")], color
 
 
 def test_load_balancer_alarm_settings_touch_only_that_alarm(staging_config):

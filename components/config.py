@@ -474,6 +474,19 @@ MAX_IMAGE_AGE_DAYS_DEFAULT = 90
 MAX_IMAGE_AGE_DAYS_MAX = 365  # the bake's deprecation horizon (packer deprecate_at, 1 year)
 
 
+class CanaryRestore(_Strict):
+    """The canary color's own ``min`` and ``desired``, kept while a release has raised them.
+
+    The first shift of a release onto a color raises its ``min`` to what the stable color runs
+    (so that target tracking cannot shrink the canary between steps) and writes this record;
+    ``finish`` puts the values back and removes it. Written and removed by the release command.
+    """
+
+    color: Color = Field(description="The color whose capacity was raised (the canary).")
+    min: int = Field(ge=0, le=1000, description="Its capacity.min before the raise.")
+    desired: int = Field(ge=0, le=1000, description="Its capacity.desired before the raise.")
+
+
 class ReleaseConfig(_Strict):
     stable: Color | None = Field(
         default=None,
@@ -491,6 +504,12 @@ class ReleaseConfig(_Strict):
         le=MAX_IMAGE_AGE_DAYS_MAX,
         description="Days after its bake that an image serving traffic is called stale by "
         "`python -m release status`.",
+    )
+    canary_restore: CanaryRestore | None = Field(
+        alias="canaryRestore",
+        default=None,
+        description="Written by the first shift of a release, removed by finish: the canary's "
+        "own min and desired, which finish restores.",
     )
 
 
@@ -751,6 +770,33 @@ class StackConfig(_Strict):
                     f"[fleets.{color.value}.capacity.min] must be at least 1 because "
                     f"{color.value} receives {weight}% of traffic (traffic.{color.value})"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _canary_restore_fits(self) -> StackConfig:
+        record = self.release.canary_restore
+        if record is None:
+            return self
+        color = record.color.value
+        if record.color is self.stable_color:
+            raise ValueError(
+                f"[release.canaryRestore.color] names {color}, the stable color: the record "
+                "belongs to the color being released (the release command writes it on the "
+                "first shift and removes it on finish) — set it to the other color, or remove "
+                "it and put that color's capacity.min back by hand"
+            )
+        if record.min > record.desired:
+            raise ValueError(
+                f"[release.canaryRestore.desired] must be at least canaryRestore.min "
+                f"(got min={record.min}, desired={record.desired})"
+            )
+        capacity = self.fleets[record.color].capacity
+        if record.desired > capacity.max:
+            raise ValueError(
+                f"[release.canaryRestore.desired] {record.desired} is above "
+                f"fleets.{color}.capacity.max ({capacity.max}): finish could not put it back "
+                f"— lower it, or raise fleets.{color}.capacity.max"
+            )
         return self
 
     @property

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from components.config import ConfigError, PromoteImage, StackConfig, parse_stack_config
-from release import automation, gates, images, live, rollout, stackfile, transitions
+from release import automation, canary, gates, images, live, rollout, stackfile, transitions
 from release import prune as prune_
 from release.transitions import BakeCheck, BakeStatus, Plan, ReleaseError
 
@@ -107,12 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
             "--force",
             action="store_true",
             help="write even when AWS shows the color receiving traffic not ready (refresh "
-            "running or failed, instances on another version, unhealthy targets, image drift)",
+            "running or failed, instances on another version, unhealthy targets, image drift); "
+            "on a first shift, also when the stable color runs more instances than the new "
+            "color's max (its min is then raised only to that max)",
         )
         sub.add_argument(
             "--require-healthy",
             action="store_true",
-            help="refuse when the live state cannot be read (no credentials), instead of warning",
+            help="refuse when the live state cannot be read (no credentials), instead of "
+            "warning; on a first shift this includes the stable color's desired capacity",
         )
         return sub
 
@@ -180,7 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
             "shift",
             "send PERCENT of traffic to the new color, the rest to the stable one",
             "Set the new (non-stable) color's weight to PERCENT and the stable color's to "
-            "100-PERCENT: one listener change. Typical steps: 10, 50, 100.",
+            "100-PERCENT: one listener change. Typical steps: 10, 50, 100. The first shift of "
+            "a release (new color at 0%), with target tracking on, also raises the new color's "
+            "capacity.min to the stable color's live desired capacity, in the same write, and "
+            "records its own min and desired in release.canaryRestore for finish; `pulumi up` "
+            "then waits for that many healthy instances before the listener changes.",
         )
     )
     shift.add_argument("percent", type=percentage, metavar="PERCENT", help="0-100")
@@ -191,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
             "rollback",
             "all traffic back to the stable color in one edit",
             "Stable color 100%, new color 0%: only the traffic key changes, so `pulumi up` "
-            "makes one listener change. Capacity is untouched, so shifting again is possible.",
+            "makes one listener change. Capacity is untouched, so shifting again is possible: "
+            "a min the first shift raised stays raised (finish puts it back).",
         )
     )
     rollback.add_argument(
@@ -208,7 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "the new color, at 100%%, becomes stable; the old one goes to standby",
                 "Set release.stable to the new color. With release.standby 'cold' the old "
                 "color scales to 0 instances (max kept); with 'warm' it keeps running for a "
-                "fast return. The new color must already take 100% in the file and on the live "
+                "fast return. The new color's own min (and desired), recorded in "
+                "release.canaryRestore when the first shift raised them, go back, and the "
+                "record goes. The new color must already take 100% in the file and on the live "
                 "listener; with --apply a lower share is first shifted to 100 and applied, then "
                 "finish is written and applied: two updates, never one.",
             )
@@ -218,7 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
         "rollout",
         "shift in steps, baking each against the new color's alarms; roll back on any alarm",
         "For each step: shift, `pulumi preview` and `pulumi up` (Automation API), then watch "
-        "the new color's CloudWatch alarms for the bake time. Any alarm in ALARM, a failed "
+        "the new color's CloudWatch alarms for the bake time. The first step from 0% also "
+        "raises the new color's min to the stable color's live desired capacity, as shift "
+        "does (refused before anything is written when that cannot be read or is above the "
+        "new color's max). Any alarm in ALARM, a failed "
         "update or Ctrl-C writes and applies the rollback and exits 1 with a timeline. A "
         "re-run resumes: steps at or below the new color's weight are skipped. Without "
         "--apply it prints the plan and writes nothing.",
@@ -324,7 +337,9 @@ def _plan(args: argparse.Namespace, cfg: StackConfig) -> Plan:
         baked = _bake_check(cfg, args.version, args.require_baked)
         return transitions.deploy(cfg, stack, args.version, baked)
     if args.command == "shift":
-        return transitions.shift(cfg, stack, args.percent)
+        transitions.shift(cfg, stack, args.percent)  # refuse before any AWS call
+        size = canary.for_shift(cfg, stack, args.percent, require_healthy=args.require_healthy)
+        return transitions.shift(cfg, stack, args.percent, size, cap_at_max=args.force)
     if args.command == "rollback":
         return transitions.rollback(cfg, stack)
     return transitions.finish(cfg, stack)
@@ -441,6 +456,9 @@ def run_status(
     out(transitions.render_table(transitions.status_rows(cfg, amis)))
     if note:
         out(note)
+    raised = transitions.canary_line(cfg)
+    if raised:
+        out(raised)
     if not args.no_images:
         for line in images.status_lines(cfg):
             out(line)

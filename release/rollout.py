@@ -7,7 +7,10 @@ linear/canary configurations with alarms):
    finished, instances on the expected version, healthy targets, the listener forwarding what
    the file says); before the first step a refusal writes nothing, later it rolls back;
 1. **shift** -- the ordinary ``shift`` plan (:func:`release.transitions.shift`), validated with
-   the program's model and written atomically, compare-and-swap (:mod:`release.edits`);
+   the program's model and written atomically, compare-and-swap (:mod:`release.edits`); the
+   first step from 0 % also raises the new color's min to the stable color's live desired
+   capacity (:mod:`release.canary`, read before the first step: unreadable, or above the new
+   color's max, is refused with nothing written), so later steps find the canary sized;
 2. **apply** -- ``pulumi preview`` then ``pulumi up`` through an :class:`Applier` (the real one
    is the Automation API, :class:`AutomationApplier`);
 3. **bake** -- watch the new color's CloudWatch alarms and the load balancer's (every alarm whose
@@ -248,6 +251,10 @@ class Rollout:
     # launch-template version, healthy targets >= desired, no image drift, and the live
     # listener forwarding what the file says); see live_gate().
     gate: Callable[[Any], list[str]] | None = None
+    # Before the first step from 0 %: the stable color's live desired capacity, which that
+    # step raises the new color's min to (release.canary.reader, which the command always
+    # passes). None: the canary is not sized (as gate None: no look at AWS).
+    capacity: Callable[[Any], Any] | None = None
 
     def __post_init__(self) -> None:
         self.timeline = Timeline(self.clock, self.out)
@@ -293,6 +300,7 @@ class Rollout:
         )
         self.last = cfg.traffic[new]
         self._check_gate(cfg, "before the first step")  # refuses: nothing written yet
+        self.stable_size = self._size(cfg, todo[0])  # refuses: nothing written yet
         previous = self._signals(self._interrupt)
         try:
             for number, percent in enumerate(todo, 1):
@@ -321,20 +329,48 @@ class Rollout:
                     f"{self.path.name} changed under the rollout ({self.new.value} has "
                     f"{cfg.traffic[self.new]}%, this rollout last wrote {self.last}%)"
                 )
-            return transitions.shift(cfg, self.stack, percent)
+            return transitions.shift(cfg, self.stack, percent, self.stable_size)
 
         if number > 1:
             self._check_gate(edits.read_config(self.path), f"before {label}")
-        edits.write(edits.prepare(self.path, plan))
+        prepared = edits.prepare(self.path, plan)
+        edits.write(prepared)
         self.last = percent
+        raised = [
+            c.value for c in prepared.plan.changes
+            if c.path == (transitions.FLEETS, self.new.value, "capacity", "min")
+        ]
         self.timeline.add(
             f"{label}: wrote {self.new.value} {percent}%, {self.stable.value} {100 - percent}%"
+            + (f", {self.new.value} min {raised[0]}" if raised else "")
         )
         self.timeline.add(f"{label}: pulumi preview + up")
         self.applier.preview_and_up(self.stack, self.out)
         self.timeline.add(f"{label}: applied")
         self._bake(label, percent)
         self.timeline.add(f"{label}: bake of {duration(self.bake_s)} passed")
+
+    def _size(self, cfg: Any, first: int) -> Any:
+        """The stable color's size for the first step, when it sizes the canary; refuses when
+        it cannot be read (automation never goes on unchecked) or the new color's max is too
+        small for it (the shift plan's refusal, before anything is written)."""
+        from release import transitions
+
+        if self.capacity is None or not transitions.sizes_canary(cfg, first):
+            return None
+        try:
+            size = self.capacity(cfg)
+        except Exception as error:  # a reader that raises instead of reporting
+            size = transitions.StableSize(None, str(error))
+        if size.desired is None:
+            raise ReleaseError(
+                f"could not read {self.stable.value}'s live desired capacity ({size.detail}), "
+                f"which the first step raises {self.new.value}'s min to — nothing written"
+            )
+        plan = transitions.shift(cfg, self.stack, first, size)
+        for note in plan.notes[:1]:
+            self.timeline.add(f"before the first step: {note}")
+        return size
 
     def _check_gate(self, cfg: Any, when: str) -> None:
         if self.gate is None:
@@ -516,9 +552,15 @@ def plan_lines(stack: str, cfg: Any, steps: tuple[int, ...], bake_s: float) -> l
     if skipped:
         lines.append(f"  skipped (already at or above): {', '.join(map(str, skipped))}")
     for number, step in enumerate(todo, 1):
+        sizing = (
+            f" with {new.value}'s min raised to {stable.value}'s live desired capacity (read "
+            "before the step; finish puts it back)"
+            if number == 1 and transitions.sizes_canary(cfg, step)
+            else ""
+        )
         lines.append(
             f"  step {number}/{len(todo)}: check {new.value}'s live state, shift {new.value} "
-            f"{step}% / {stable.value} {100 - step}%, pulumi preview + up, bake "
+            f"{step}% / {stable.value} {100 - step}%{sizing}, pulumi preview + up, bake "
             f"{duration(bake_s)} watching {watching(prefixes)}"
         )
     if todo:
@@ -564,7 +606,7 @@ def run(
                 "nothing written"
             )
         alarms = cloudwatch_alarms(cfg.region)
-    from release import emergency
+    from release import canary, emergency
 
     stable = cfg.stable_color.value
     rollout = Rollout(
@@ -572,6 +614,7 @@ def run(
             cfg.region, args.stack.split("/")[-1], cfg.service.name, stable
         ),
         gate=live_gate(args.stack.split("/")[-1]),  # the Stack tag holds the short name
+        capacity=canary.reader(args.stack),
         stack=args.stack,
         path=path,
         steps=args.steps,

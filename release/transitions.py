@@ -13,6 +13,12 @@ Vocabulary (as in progressive-delivery controllers such as Argo Rollouts):
 * **new** -- the other color: where ``deploy`` puts a version and ``shift`` sends traffic.
 * **live** / **idle** -- a color with / without a traffic weight.
 * **cold** -- a color with no instances (``capacity.min`` 0): it cannot take traffic.
+
+Canary capacity (as Argo Rollouts scales a canary up before it shifts traffic to it): the first
+shift of a release onto the new color, with target tracking on, also raises the new color's
+``min`` to the stable color's live desired capacity (:class:`StableSize`, read by
+:mod:`release.canary`) and records the color's own values in ``release.canaryRestore``;
+``finish`` puts them back and removes the record. Each in the same write as the rest of its step.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from components.image_contract import version_key
 FLEETS = f"{NAMESPACE}:fleets"
 TRAFFIC = f"{NAMESPACE}:traffic"
 RELEASE = f"{NAMESPACE}:release"
+CANARY_RESTORE = "canaryRestore"  # under RELEASE: the canary's own min and desired
 
 COMMAND = "python -m release"
 
@@ -59,6 +66,14 @@ class BakeCheck:
 
     status: BakeStatus
     detail: str  # the image name found, the filter that matched nothing, or why it was unknown
+
+
+@dataclass(frozen=True)
+class StableSize:
+    """The stable color's live desired capacity, as :mod:`release.canary` read it."""
+
+    desired: int | None  # None: it could not be read
+    detail: str  # the group it was read from, or why it could not be read
 
 
 class _Remove:
@@ -239,11 +254,127 @@ def deploy(cfg: StackConfig, stack: str, version: str, baked: BakeCheck | None =
     )
 
 
-def shift(cfg: StackConfig, stack: str, percent: int) -> Plan:
+def sizes_canary(cfg: StackConfig, percent: int) -> bool:
+    """True for the first shift of a release onto the new color (it holds 0 % now) while
+    target tracking is on: that shift also raises the new color's ``min`` (see :func:`shift`).
+
+    With scaling off the stack file owns ``desired`` and nothing shrinks a color between steps,
+    so the color runs the capacity its file gives it (``deploy`` copies the stable color's onto
+    a cold color).
+    """
+    return cfg.scaling.enabled and percent > 0 and cfg.traffic[new_color(cfg)] == 0
+
+
+@dataclass(frozen=True)
+class _Sizing:
+    changes: tuple[Change, ...] = ()
+    notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    raised_to: int | None = None  # the new min, when it goes up
+
+
+def _restore_record(color: Color, own_min: int, own_desired: int) -> list[Change]:
+    return [
+        Change((RELEASE, CANARY_RESTORE, "color"), color.value),
+        Change((RELEASE, CANARY_RESTORE, "min"), own_min),
+        Change((RELEASE, CANARY_RESTORE, "desired"), own_desired),
+    ]
+
+
+def _size_canary(
+    cfg: StackConfig, stack: str, size: StableSize | None, cap_at_max: bool
+) -> _Sizing:
+    """The new color's min (and desired, if lower) raised to what the stable color runs, so
+    that target tracking cannot shrink the canary to its min while it takes a small share and
+    leave it under-sized when the larger shares arrive. Its own values go into
+    ``release.canaryRestore`` (kept from an earlier shift if there is one) for ``finish``.
+    """
+    stable, new = cfg.stable_color, new_color(cfg)
+    capacity = cfg.fleets[new].capacity
+    record = cfg.release.canary_restore
+    own_min, own_desired = (
+        (record.min, record.desired) if record is not None else (capacity.min, capacity.desired)
+    )
+    key = f"{FLEETS}.{new.value}.capacity"
+    if size is None or size.desired is None:
+        why = size.detail if size is not None else "not read"
+        return _Sizing(
+            warnings=(
+                f"{new.value}'s min not raised, it stays {capacity.min}: could not read "
+                f"{stable.value}'s live desired capacity ({why}) — target tracking may shrink "
+                f"{new.value} to {capacity.min} before the larger shares reach it; set "
+                f"{key}.min by hand, or shift from 0 again with AWS credentials "
+                "(--require-healthy refuses instead of going on)",
+            )
+        )
+    runs = f"{stable.value} runs {size.desired} ({size.detail})"
+    target = max(own_min, size.desired)
+    warnings: list[str] = []
+    if target > capacity.max:
+        if not cap_at_max:
+            raise ReleaseError(
+                f"{runs}, above {key}.max {capacity.max}: {new.value} could not grow to carry "
+                f"what {stable.value} carries — raise {key}.max to at least {size.desired} and "
+                f"shift again, or pass --force to raise {new.value}'s min only to its max "
+                f"{capacity.max}"
+            )
+        warnings.append(
+            f"--force: {new.value}'s min capped at {key}.max {capacity.max}, below the "
+            f"{size.desired} instances {stable.value} runs"
+        )
+        target = capacity.max
+    desired = max(own_desired, target)
+    if (target, desired) == (own_min, own_desired):
+        # Nothing to raise; an earlier raise that the stable color no longer needs goes back.
+        changes: list[Change] = []
+        if record is not None:
+            changes += [
+                c for c in _capacity(new, {"min": own_min, "desired": own_desired})
+                if getattr(capacity, c.path[-1]) != c.value
+            ]
+            changes.append(Change((RELEASE, CANARY_RESTORE), REMOVE))
+        return _Sizing(
+            changes=tuple(changes),
+            notes=(f"{runs}: {new.value}'s own min {own_min} covers it, nothing raised",),
+            warnings=tuple(warnings),
+        )
+    changes = [
+        c for c in _capacity(new, {"min": target, "desired": desired})
+        if getattr(capacity, c.path[-1]) != c.value
+    ]
+    if record is None:
+        changes += _restore_record(new, own_min, own_desired)
+    what = (
+        f"{new.value}'s min set to {target} before it takes traffic"
+        if target != capacity.min
+        else f"{new.value}'s min stays raised at {target}"
+    )
+    return _Sizing(
+        changes=tuple(changes),
+        notes=(
+            f"{runs}: {what}, so that target tracking cannot shrink it below that between "
+            f"steps; finish puts its own min {own_min} (desired {own_desired}) back "
+            f"({RELEASE}.{CANARY_RESTORE})",
+        ),
+        warnings=tuple(warnings),
+        raised_to=target if target > capacity.min else None,
+    )
+
+
+def shift(
+    cfg: StackConfig,
+    stack: str,
+    percent: int,
+    stable_size: StableSize | None = None,
+    cap_at_max: bool = False,
+) -> Plan:
     """Send ``percent`` of traffic to the new color and the rest to the stable one.
 
     Refuses: a percentage outside 0-100; traffic to a cold color; traffic to a color that was
-    never deployed (it runs the stable color's version).
+    never deployed (it runs the stable color's version). The first shift of a release with
+    target tracking on (:func:`sizes_canary`) also raises the new color's min to
+    ``stable_size`` (refused when that is above the color's max, unless ``cap_at_max``; a
+    warning when it is not known).
     """
     if not 0 <= percent <= 100:
         raise ReleaseError(f"{percent} is not a percentage — give a whole number from 0 to 100")
@@ -263,22 +394,40 @@ def shift(cfg: StackConfig, stack: str, percent: int) -> Plan:
     )
     if cfg.traffic[new] == percent:
         return Plan(command="shift", summary=f"already {split} — nothing to change")
-    notes = []
+    sizing = _size_canary(cfg, stack, stable_size, cap_at_max) if sizes_canary(
+        cfg, percent
+    ) else _Sizing()
+    notes = list(sizing.notes)
     if percent == 100:
         notes.append(
             f"{new.value} takes all traffic but {stable.value} is still the stable color: "
             f"finish to make {new.value} stable ({_cmd('finish', stack)})"
         )
+    undo = (
+        f"{_cmd('rollback', stack)} returns all traffic to {stable.value} in one listener "
+        f"change: seconds, {stable.value} was never scaled down"
+    )
+    preview = "one change: the listener's forward weights"
+    if sizing.raised_to is not None:
+        preview = (
+            f"{new.value}'s Auto Scaling Group min to {sizing.raised_to} (AWS raises its desired "
+            f"to match) and its rollout waiter, which waits for {sizing.raised_to} healthy "
+            "targets; then the listener's forward weights, which wait for that waiter"
+        )
+        undo += f"; {new.value} keeps min {sizing.raised_to} for a retry until finish"
+    elif any(c.path[0] == FLEETS for c in sizing.changes):
+        preview = (
+            f"{new.value}'s Auto Scaling Group min (back to its own) and its rollout waiter; "
+            "then the listener's forward weights"
+        )
     return Plan(
         command="shift",
         summary=split,
-        changes=tuple(_pin_stable(cfg) + _traffic(new, percent)),
+        changes=tuple(_pin_stable(cfg) + _traffic(new, percent) + list(sizing.changes)),
         notes=tuple(notes),
-        preview="one change: the listener's forward weights",
-        undo=(
-            f"{_cmd('rollback', stack)} returns all traffic to {stable.value} in one listener "
-            f"change: seconds, {stable.value} was never scaled down"
-        ),
+        warnings=sizing.warnings,
+        preview=preview,
+        undo=undo,
     )
 
 
@@ -300,6 +449,15 @@ def rollback(cfg: StackConfig, stack: str) -> Plan:
                 f"({_cmd('deploy', stack, 'VERSION')}) before sending it traffic again"
             )
         return Plan(command="rollback", summary=f"{here} — nothing to roll back; {hint}")
+    record = cfg.release.canary_restore
+    notes = ()
+    if record is not None and record.color is new:
+        notes = (
+            f"{new.value} keeps the min {cfg.fleets[new].capacity.min} its first shift gave it "
+            f"(its own: {record.min}, in {RELEASE}.{CANARY_RESTORE}): a retry has the "
+            "capacity at once, and the rollback stays one listener change; finish puts "
+            f"{record.min} back, and the next shift from 0% sizes it again",
+        )
     return Plan(
         command="rollback",
         summary=(
@@ -307,6 +465,7 @@ def rollback(cfg: StackConfig, stack: str) -> Plan:
             f"({cfg.fleets[new].version} keeps its instances for a retry or a fix)"
         ),
         changes=tuple(_traffic(stable, 100)),
+        notes=notes,
         preview="one change: the listener's forward weights",
         undo=f"shift again when fixed ({_cmd('shift', stack, cfg.traffic[new])})",
     )
@@ -337,6 +496,8 @@ def finish(cfg: StackConfig, stack: str) -> Plan:
         )
     old = cfg.fleets[stable]
     changes = [Change((RELEASE, "stable"), new.value)]
+    restore, notes = _restore_canary(cfg)
+    changes += restore
     cold = cfg.release.standby is Standby.COLD
     if cold:
         changes += _capacity(stable, {"min": 0, "desired": 0})
@@ -360,14 +521,59 @@ def finish(cfg: StackConfig, stack: str) -> Plan:
             f"({cfg.release.standby.value} standby)"
         ),
         changes=tuple(changes),
+        notes=notes,
         preview=(
             f"{stable.value}'s Auto Scaling Group capacity (to 0); the listener does not change"
             if cold
             else "no resource changes (the listener already sends all traffic to "
             f"{new.value})"
+        )
+        + (
+            f"; {new.value}'s Auto Scaling Group min back to its own and its rollout waiter"
+            if any(c.path[0] == FLEETS and c.path[1] == new.value for c in restore)
+            else ""
         ),
         undo=standby,
     )
+
+
+def _restore_canary(cfg: StackConfig) -> tuple[list[Change], tuple[str, ...]]:
+    """``finish``: the new color's own min (and desired) back from ``release.canaryRestore``,
+    and the record removed.
+
+    With target tracking on, the file's desired is only the count a group is created with (the
+    autoscaler owns the live one), so it goes back too; lowering min removes no instance at
+    once, the autoscaler scales in from the current count as the load allows. With scaling off
+    the file's desired is the count that runs, and the color now serves all traffic: desired
+    stays, only min goes back.
+    """
+    record = cfg.release.canary_restore
+    if record is None:
+        return [], ()
+    new = new_color(cfg)  # the model refuses a record naming the stable color
+    capacity = cfg.fleets[new].capacity
+    wanted = {"min": record.min}
+    if cfg.scaling.enabled:
+        wanted["desired"] = record.desired
+        how = (
+            f"desired {record.desired} in the file; target tracking sizes the running group "
+            "from its current count, nothing is removed at once"
+        )
+    else:
+        wanted["desired"] = max(capacity.desired, record.min)
+        how = (
+            f"desired stays {wanted['desired']}: scaling is off, so the file's desired is what "
+            f"runs, and {new.value} now serves all traffic"
+        )
+    changes = [
+        c for c in _capacity(new, wanted) if getattr(capacity, c.path[-1]) != c.value
+    ]
+    changes.append(Change((RELEASE, CANARY_RESTORE), REMOVE))
+    note = (
+        f"{new.value}'s min back to its own {record.min} (raised to {capacity.min} for the "
+        f"release; {how}); {RELEASE}.{CANARY_RESTORE} removed"
+    )
+    return changes, (note,)
 
 
 def finish_needs_shift(cfg: StackConfig) -> bool:
@@ -451,6 +657,19 @@ def status_rows(cfg: StackConfig, amis: Mapping[Color, str] | None = None) -> li
             )
         )
     return rows
+
+
+def canary_line(cfg: StackConfig) -> str | None:
+    """``status``: the canary min a first shift raised, and what finish puts back."""
+    record = cfg.release.canary_restore
+    if record is None:
+        return None
+    capacity = cfg.fleets[record.color].capacity
+    return (
+        f"canary capacity: {record.color.value}'s min is {capacity.min} for this release (its "
+        f"own: min {record.min}, desired {record.desired}, in {RELEASE}.{CANARY_RESTORE}); "
+        "finish puts them back"
+    )
 
 
 def render_table(rows: list[Row]) -> str:

@@ -1,8 +1,8 @@
 """Property: any sequence of release commands on any valid stack file changes only its keys.
 
-Hypothesis generates stack files (versions, weights, capacities, stable color, standby; LF or
-CRLF, a byte-order mark or none, flow or block capacity maps, quoted or plain versions,
-comments) and sequences of ``deploy``/``shift``/``rollback``/``finish``. After every command that
+Hypothesis generates stack files (versions, weights, capacities, stable color, standby, the
+canary capacity record a first shift writes; LF or CRLF, a byte-order mark or none, flow or
+block maps, quoted or plain versions, comments) and sequences of ``deploy``/``shift``/``rollback``/``finish``. After every command that
 exits 0, the keys that changed must be among the keys that command may touch, and every line
 of the file that holds none of them must be byte for byte what it was. A command that exits
 non-zero must leave the file byte for byte unchanged.
@@ -40,11 +40,17 @@ ALLOWED = {
         ("golden-fleet:release", "stable"),
     },
     "rollback": {("golden-fleet:traffic", "blue"), ("golden-fleet:traffic", "green")},
-    # finish never moves traffic: it needs the new color at 100 % already.
+    # finish never moves traffic: it needs the new color at 100 % already. It puts back the
+    # new color's own min and desired a first shift recorded, and removes the record.
     "finish": {
         ("golden-fleet:release", "stable"),
         ("golden-fleet:fleets", "<old>", "capacity", "min"),
         ("golden-fleet:fleets", "<old>", "capacity", "desired"),
+        ("golden-fleet:fleets", "<new>", "capacity", "min"),
+        ("golden-fleet:fleets", "<new>", "capacity", "desired"),
+        ("golden-fleet:release", "canaryRestore", "color"),
+        ("golden-fleet:release", "canaryRestore", "min"),
+        ("golden-fleet:release", "canaryRestore", "desired"),
     },
 }
 
@@ -79,6 +85,16 @@ def stack_files(draw) -> str:
     quote = draw(st.sampled_from(["", '"', "'"]))
     standby = draw(st.sampled_from(["warm", "cold"]))
     pin_stable = draw(st.booleans()) or new_weight >= 50
+    # What a first shift records when it raised the new color's min (finish restores it).
+    record = ""
+    if capacity[other] >= 1 and draw(st.booleans()):
+        own = draw(st.integers(1, capacity[other]))
+        record = (
+            f"    canaryRestore: {{color: {other}, min: {own}, desired: {own}}}\n"
+            if flow
+            else f"    canaryRestore:   # the canary's own\n      color: {other}\n"
+            f"      min: {own}\n      desired: {own}\n"
+        )
 
     def fleet(color: str, version: str) -> str:
         n = capacity[color]
@@ -109,6 +125,7 @@ def stack_files(draw) -> str:
         "  golden-fleet:release:\n"
         + (f"    stable: {stable}\n" if pin_stable else "")
         + f"    standby: {standby}\n"
+        + record
     )
     if draw(st.booleans()):
         text = text.replace("\n", "\r\n")
@@ -169,6 +186,8 @@ def test_each_command_changes_only_its_own_keys(tmp_path, text, sequence):
         changed = {k for k in old_leaves.keys() | new_leaves.keys()
                    if old_leaves.get(k) != new_leaves.get(k)}
         assert changed <= allowed, f"{command} changed {sorted(changed - allowed)}"
+        if command[0] == "finish":
+            assert "canaryRestore" not in after.get("golden-fleet:release", {}), "record kept"
         # Lines holding no changed key are byte for byte the same, in the same order.
         old_lines = before_bytes.splitlines(keepends=True)
         new_lines = after_bytes.splitlines(keepends=True)

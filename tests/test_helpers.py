@@ -11,7 +11,7 @@ import pytest
 
 from components.blue_green_service import forward_action, listener_ports, redirect_to_https
 from components.config import InstanceRefreshConfig, parse_stack_config
-from components.fleet import health_check, refresh_preferences, user_data
+from components.fleet import health_check, user_data
 from components.golden_image import (
     bake_command,
     bake_environment,
@@ -20,6 +20,7 @@ from components.golden_image import (
     pick_promoted_image,
 )
 from components.policies import cloudwatch_agent_policy, ec2_assume_role_policy
+from components.refresh_spec import refresh_preferences
 from components.tags import asg_tag_blocks, fleet_tags, instance_tags, stack_tags
 
 
@@ -99,13 +100,13 @@ def test_listener_ports_and_redirect():
 def test_refresh_preferences_map_config_to_aws_names():
     prefs = refresh_preferences(InstanceRefreshConfig.model_validate(
         {"minHealthyPercentage": 90, "maxHealthyPercentage": 120, "instanceWarmup": 30,
-         "checkpointPercentages": [25, 100], "checkpointDelay": 60}))
-    assert prefs["min_healthy_percentage"] == 90 and prefs["max_healthy_percentage"] == 120
-    assert prefs["instance_warmup"] == "30"
-    assert prefs["checkpoint_percentages"] == [25, 100] and prefs["checkpoint_delay"] == "60"
-    no_checkpoints = refresh_preferences(InstanceRefreshConfig())
-    assert "checkpoint_percentages" not in no_checkpoints
-    assert "checkpoint_delay" not in no_checkpoints, "AWS refuses a delay without checkpoints"
+         "checkpointPercentages": [25, 100], "checkpointDelay": 60}), [])
+    assert prefs["MinHealthyPercentage"] == 90 and prefs["MaxHealthyPercentage"] == 120
+    assert prefs["InstanceWarmup"] == 30
+    assert prefs["CheckpointPercentages"] == [25, 100] and prefs["CheckpointDelay"] == 60
+    no_checkpoints = refresh_preferences(InstanceRefreshConfig(), [])
+    assert "CheckpointPercentages" not in no_checkpoints
+    assert "CheckpointDelay" not in no_checkpoints, "AWS refuses a delay without checkpoints"
 
 
 def test_user_data_only_writes_the_app_environment():
@@ -147,4 +148,5 @@ def test_tags_one_map_fleet_values_win():
     assert merged["Stack"] == "prod"
     blocks = asg_tag_blocks(merged)
     assert all(b["propagate_at_launch"] for b in blocks)
-    assert [b["key"] for b in blocks] == sorted(merged)
+    assert [b["key"] for b in blocks] == sorted(set(merged) - {"Version"}), (
+        "the version is a launch-template version's tag, never the group's")

@@ -381,8 +381,10 @@ def configuration_of(settings: Mapping[str, Any]) -> Configuration:
     """The configuration a group (DescribeAutoScalingGroups) or a refresh's
     ``DesiredConfiguration`` names: a launch template, or a mixed-instances policy's template
     and its override types."""
+    # A group has one or the other (CreateAutoScalingGroup: "you must specify one of"); a
+    # mixed-instances policy, when there is one, is what launches.
     mixed = settings.get("MixedInstancesPolicy") or {}
-    if settings.get("LaunchTemplate"):
+    if settings.get("LaunchTemplate") and not mixed:
         spec, types = settings["LaunchTemplate"], None
     else:
         template = mixed.get("LaunchTemplate") or {}

@@ -77,19 +77,20 @@ class World:
         group_on: str,
         instances_on: str,
         desired: int = 2,
+        instance_type: str = "t3.micro",
     ) -> Color:
         """A group whose launch template has one numbered version per app version (in order);
         the group launches ``group_on``'s version, its instances run ``instances_on``'s."""
         images = {v: self.image(v) for v in versions}
         template = self.ec2.create_launch_template(
             LaunchTemplateName=f"{SERVICE}-{color}-lt",
-            LaunchTemplateData={"ImageId": images[versions[0]], "InstanceType": "t3.micro"},
+            LaunchTemplateData={"ImageId": images[versions[0]], "InstanceType": instance_type},
         )["LaunchTemplate"]["LaunchTemplateId"]
         numbers = {versions[0]: "1"}
         for number, version in enumerate(versions[1:], start=2):
             self.ec2.create_launch_template_version(
                 LaunchTemplateId=template,
-                LaunchTemplateData={"ImageId": images[version], "InstanceType": "t3.micro"},
+                LaunchTemplateData={"ImageId": images[version], "InstanceType": instance_type},
             )
             numbers[version] = str(number)
         # moto launches from the template's default version: that is what the instances run.

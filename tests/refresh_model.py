@@ -19,6 +19,9 @@ It models what AWS documents, not what a test stored:
 - DescribeInstanceRefreshes promises no order: this one lists in a shuffled order (seeded), two
   per page with ``NextToken``.
 
+moto keeps a group's ``LaunchTemplate`` beside a ``MixedInstancesPolicy`` saved later, where AWS
+has one or the other; the reader (release/live.py ``configuration_of``) takes the policy.
+
 What the instances run is moto's: an instance reports its template's *default* version (moto's
 model), so the stand-in moves the template's default version to what the instances would run.
 
@@ -237,6 +240,9 @@ class RefreshService:
             "LaunchTemplateSpecification"].get("Version")
 
     def _instances_run(self, group: str, settings: dict[str, Any]) -> None:
+        """The group's instances as a refresh (or its rollback) leaves them: on the settings'
+        version. Their instance types stay moto's (the template's type, fixed at launch), so a
+        test of a mixed-instances policy starts its instances with one of the policy's types."""
         template = (settings.get("LaunchTemplate") or settings["MixedInstancesPolicy"][
             "LaunchTemplate"]["LaunchTemplateSpecification"])
         self.ec2.modify_launch_template(

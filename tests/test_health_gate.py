@@ -163,6 +163,16 @@ def test_refresh_spec_names_its_own_group_template_version_and_target_group(gate
         assert argv[1:] == ["-m", "release.refresh"], f"nothing but the module: {argv}"
 
 
+def test_outputs_say_which_version_each_group_really_saves(gated):
+    """``liveLaunchTemplateVersion`` is read from the refresh command's last line (what the
+    group saves after it succeeded), beside the version the program asked for."""
+    _, _, run = gated
+    for color in COLORS:
+        asked = run.one(LT, f"checkout-{color}-lt").state["latestVersion"]
+        assert run.outputs[color]["launchTemplateVersion"] == asked
+        assert run.outputs[color]["liveLaunchTemplateVersion"] == str(int(asked)), color
+
+
 def test_refresh_reruns_on_triggers_and_does_nothing_on_delete(gated):
     """Triggers are the template version, the instance types and capacity; a change replaces
     (re-runs) the refresh; no update command (which would run instead of create) and no delete

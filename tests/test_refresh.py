@@ -65,9 +65,10 @@ class Fleet:
             elbv2=world.elbv2, cloudwatch=world.cloudwatch,
         )
 
-    def color(self, versions: list[str], on: str, desired: int = 2, color: str = "green"):
+    def color(self, versions: list[str], on: str, desired: int = 2, color: str = "green",
+              instance_type: str = "t3.micro"):
         self.made = self.world.color(color, versions, group_on=on, instances_on=on,
-                                     desired=desired)
+                                     desired=desired, instance_type=instance_type)
         return self.made
 
     def spec(self, version: str, timeout: int = 3600, types=("t3.micro",)) -> RefreshSpec:
@@ -385,3 +386,52 @@ def test_sigterm_during_an_aws_call_stops_the_command_with_130(tmp_path):
     assert process.returncode == 130, err
     assert "interrupted while converging checkout-green-asg-0123abcd" in err
     assert "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------------------------
+# The program's own spec, end to end: what the mock engine registers, run against the model
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+@pytest.mark.parametrize("fate", [("InProgress", "Successful"),
+                                  ("InProgress", "RollbackInProgress", "RollbackSuccessful")])
+def test_the_programs_spec_refreshes_and_rolls_back_truthfully(
+    fleet, stack, fate, staging_config, prod_config
+):
+    """Green's refresh spec exactly as the program registers it for each stack file (its
+    preferences, alarms and instance types: several make a mixed-instances policy), with
+    only the names of what the mock engine invented swapped for the local API's: AWS's rules
+    (AutoRollback needs a numbered desired configuration) accept it, success saves the new
+    version, and a rollback leaves the old one saved and reports it — the next `pulumi up`
+    then refuses the same configuration without a new refresh."""
+    import dataclasses
+
+    from harness import run_program
+
+    from components.refresh_spec import parse_spec
+
+    config = {"staging": staging_config, "prod": prod_config}[stack]
+    program = run_program(config, stack=stack)
+    written = parse_spec(program.one("command:local:Command", "checkout-green-refresh")
+                         .inputs["stdin"])
+    made = fleet.color(["1.4.0", "1.5.0"], on="1.4.0", instance_type=written.instance_types[0])
+    spec = dataclasses.replace(
+        written, group=made.group, target_group_arn=made.target_group_arn,
+        template_id=made.template_id, template_version="2", region=REGION)
+    assert spec.mixed is (len(config["golden-fleet:service"]["instanceTypes"]) > 1)
+    fleet.model.will(*fate)
+    code, out, err, _ = fleet.run(spec)
+    [start] = fleet.model.requests("StartInstanceRefresh")
+    assert start["Preferences"] == dict(written.preferences)
+    assert start["DesiredConfiguration"] == spec.desired_configuration()
+    group = fleet.world.autoscaling.describe_auto_scaling_groups(
+        AutoScalingGroupNames=[made.group])["AutoScalingGroups"][0]
+    saved = (group.get("MixedInstancesPolicy", {}).get("LaunchTemplate", {})
+             .get("LaunchTemplateSpecification") or group["LaunchTemplate"])
+    if fate[-1] == "Successful":
+        assert code == 0, err
+        assert saved["Version"] == "2" and json.loads(out[-1])["launchTemplateVersion"] == "2"
+    else:
+        assert code == 1 and saved["Version"] == "1", err
+        assert "AWS kept the previous configuration" in err[-1]
+        again = fleet.run(spec)
+        assert again[0] == 1 and len(fleet.model.requests("StartInstanceRefresh")) == 1

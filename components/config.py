@@ -604,7 +604,7 @@ class HealthConfig(_Strict):
     )
     refresh_timeout: StrictInt = Field(
         alias="refreshTimeout", default=3600, ge=60, le=REFRESH_TIMEOUT_MAX,
-        description="Seconds the rollout waiter waits for a color's instance refresh.",
+        description="Seconds a color's refresh resource waits for its refresh and healthy targets.",
     )
     error_rate: ErrorRateAlarm = Field(alias="errorRate", default_factory=ErrorRateAlarm)
     unhealthy_hosts: UnhealthyHostsAlarm = Field(

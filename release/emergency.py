@@ -129,27 +129,19 @@ def with_weights(
 def pick_listener(
     listeners: Sequence[Mapping[str, Any]], colors: Mapping[str, str]
 ) -> tuple[Mapping[str, Any], dict[str, str]]:
-    """The one listener whose forward action names exactly one target group of each color.
+    """The one listener whose forward action names exactly one target group of each color
+    (release/listener.py: the one definition every command shares; a color's attachment
+    listener names one group and is never it).
 
     ``colors`` maps target group ARN -> its Color tag. Refuses none and several (a guess could
     move the wrong service's traffic).
     """
-    found = []
-    for listener in listeners:
-        by_color: dict[str, list[str]] = {}
-        for arn in forward_arns(listener.get("DefaultActions", [])):
-            if colors.get(arn) in COLORS:
-                by_color.setdefault(colors[arn], []).append(arn)
-        if all(len(by_color.get(color, [])) == 1 for color in COLORS):
-            found.append((listener, {color: by_color[color][0] for color in COLORS}))
-    if len(found) != 1:
-        names = ", ".join(listener["ListenerArn"] for listener, _ in found)
-        raise ListenerNotFound(
-            "no listener forwards to one blue and one green target group"
-            if not found
-            else f"{len(found)} listeners forward to both colors ({names}); refusing to guess"
-        )
-    return found[0]
+    from release import listener as weighted
+
+    try:
+        return weighted.weighted(listeners, colors, COLORS)
+    except weighted.ListenerError as error:
+        raise ListenerNotFound(str(error)) from None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -637,38 +637,79 @@ def image_facts(clients: Clients, cfg: StackConfig, version: str, state: ColorSt
     return ImageFacts(expected_image=expected, running_version=running)
 
 
-def listener_weights(clients: Clients, target_group_arns: Mapping[Color, str]) -> dict[Color, int]:
-    """The weights the live listener forwards with, per color (colors it does not forward to
-    are absent). Read from the load balancer the target groups are attached to."""
-    arns = [a for a in target_group_arns.values() if a]
+class NoWeightedListener(LiveError):
+    """AWS was read, but no single listener forwards to both colors' target groups."""
+
+
+def other_target_groups(
+    clients: Clients, target_group_arns: Mapping[Color, str | None], stack: str, service: str
+) -> dict[Color, str]:
+    """``target_group_arns`` completed with the target group of every color it lacks, from
+    that color's group (found by tags): the weighted listener is recognised by both."""
+    from components.config import COLORS
+
+    arns = {c: a for c, a in target_group_arns.items() if a}
+    for color in COLORS:
+        if color not in arns:
+            group = find_group(clients, stack.split("/")[-1], service, color.value)
+            found = next(iter((group or {}).get("TargetGroupARNs") or []), None)
+            if found:
+                arns[color] = found
+    return arns
+
+
+def listener_weights(
+    clients: Clients,
+    target_group_arns: Mapping[Color, str | None],
+    stack: str | None = None,
+    service: str | None = None,
+    exported_arn: str | None = None,
+) -> dict[Color, int]:
+    """Each color's share (percent) on the stack's **weighted** listener (release/listener.py:
+    the exported one, or the one forwarding to both colors' target groups; the colors'
+    attachment listeners are never read as it). With ``stack`` and ``service``, a color whose
+    target group is not given is found by its group's tags. Raises :class:`NoWeightedListener`
+    when there is none (or several)."""
+    from components.config import COLORS
+    from release import listener
+
+    arns = (
+        other_target_groups(clients, target_group_arns, stack, service)
+        if stack and service
+        else {c: a for c, a in target_group_arns.items() if a}
+    )
     if not arns:
         return {}
+    missing = [c.value for c in COLORS if c not in arns]
+    if missing:
+        raise NoWeightedListener(
+            f"no target group found for {' and '.join(missing)}: the weighted listener is the "
+            "one forwarding to both colors' groups"
+        )
     groups = _aws(
-        "reading target groups", clients.elbv2.describe_target_groups, TargetGroupArns=arns
+        "reading target groups",
+        clients.elbv2.describe_target_groups,
+        TargetGroupArns=sorted(arns.values()),
     ).get("TargetGroups", [])
     balancers = sorted({lb for g in groups for lb in g.get("LoadBalancerArns", [])})
-    by_arn = {arn: color for color, arn in target_group_arns.items()}
-    weights: dict[Color, int] = {}
+    listeners: list[dict[str, Any]] = []
     for balancer in balancers:
-        listeners = _aws(
-            "reading listeners", clients.elbv2.describe_listeners, LoadBalancerArn=balancer
-        ).get("Listeners", [])
-        for listener in listeners:
-            for action in listener.get("DefaultActions", []):
-                if action.get("Type") != "forward":
-                    continue
-                forwarded = action.get("ForwardConfig", {}).get("TargetGroups") or (
-                    [{"TargetGroupArn": action["TargetGroupArn"], "Weight": 1}]
-                    if action.get("TargetGroupArn")
-                    else []
-                )
-                total = sum(int(t.get("Weight", 1)) for t in forwarded) or 1
-                for target in forwarded:
-                    color = by_arn.get(target.get("TargetGroupArn"))
-                    if color is not None:
-                        # Weights are relative (0-999 each); the file speaks in percent.
-                        weights[color] = round(100 * int(target.get("Weight", 1)) / total)
-    return weights
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"LoadBalancerArn": balancer}
+            if token:
+                kwargs["Marker"] = token
+            page = _aws("reading listeners", clients.elbv2.describe_listeners, **kwargs)
+            listeners += page.get("Listeners", [])
+            token = page.get("NextMarker")
+            if not token:
+                break
+    color_of = {arn: color for color, arn in arns.items()}
+    try:
+        found, by_color = listener.weighted(listeners, color_of, COLORS, exported_arn)
+    except listener.ListenerError as error:
+        raise NoWeightedListener(_one_line(error, 300)) from None
+    return listener.percentages(found.get("DefaultActions", []), by_color)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -710,13 +751,18 @@ def gate(
         if drifted:
             found.append(f"{color.value}: {drifted}")
     if weights is not None and not found:
+        # Both colors, on the weighted listener: the new color at 100 % is only half of it
+        # (finish), and a color's attachment listener says 100 % whatever the split.
         arns = {c: s.target_group_arn for c, s in states.items() if s and s.target_group_arn}
-        live = listener_weights(clients, arns)  # type: ignore[arg-type]
+        try:
+            live = listener_weights(clients, arns, stack, cfg.service.name)
+        except NoWeightedListener as error:
+            return GateReport(problems=(f"listener: {error}",), states=states)
         for color, weight in weights.items():
-            if color in live and live[color] != weight:
+            if live.get(color, 0) != weight:
                 found.append(
-                    f"{color.value}: the live listener sends it {live[color]}%, the stack file "
-                    f"{weight}% — run `pulumi up` for the file's weights first"
+                    f"{color.value}: the live listener sends it {live.get(color, 0)}%, the "
+                    f"stack file {weight}% — run `pulumi up` for the file's weights first"
                 )
     return GateReport(problems=tuple(found), states=states)
 

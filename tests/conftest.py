@@ -60,10 +60,12 @@ def prod_config(_stack_configs) -> dict:
 
 
 @pytest.fixture
-def world(monkeypatch):
+def world(monkeypatch, request):
     """One blue/green stack in a local AWS API (moto), instance refreshes stubbed
-    (tests/live_fixtures.py); every stubbed answer must have been asked for."""
-    from live_fixtures import World
+    (tests/live_fixtures.py); every stubbed answer must have been asked for. Its listeners are
+    listed with the attachment listeners after the weighted one, unless a test parametrizes
+    ``world`` (indirectly) with another of ``live_fixtures.LISTENER_ORDERS``."""
+    from live_fixtures import LISTENER_ORDERS, World
     from moto import mock_aws
 
     for name, value in {
@@ -73,6 +75,6 @@ def world(monkeypatch):
     }.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
-        made = World()
+        made = World(getattr(request, "param", LISTENER_ORDERS[0]))
         yield made
         made.stubber.assert_no_pending_responses()

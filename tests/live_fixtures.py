@@ -22,6 +22,10 @@ from release.live import Clients
 REGION = "eu-west-1"
 SERVICE = "checkout"
 STACK = "staging"
+# DescribeListeners documents no order: the weighted listener is listed before each color's
+# attachment listener, or after them. Tests that read the listener run in both orders.
+LISTENER_ORDERS = ("attachments-last", "attachments-first")
+ATTACHMENT_PORTS = {"blue": 65001, "green": 65002}  # components/blue_green_service.py
 
 
 @dataclass
@@ -37,7 +41,9 @@ class Color:
 class World:
     """Clients on moto, plus a stubbed Auto Scaling client for the refresh calls."""
 
-    def __init__(self) -> None:
+    def __init__(self, listener_order: str = LISTENER_ORDERS[0]) -> None:
+        assert listener_order in LISTENER_ORDERS, listener_order
+        self.listener_order = listener_order
         self.ec2 = boto3.client("ec2", region_name=REGION)
         self.autoscaling = boto3.client("autoscaling", region_name=REGION)
         self.elbv2 = boto3.client("elbv2", region_name=REGION)
@@ -141,7 +147,10 @@ class World:
         return made
 
     def forward(self, weights: dict[str, int]) -> None:
-        """The listener forwarding to the colors' target groups with these weights."""
+        """The weighted listener forwarding to the colors' target groups with these weights,
+        and, as the program creates them, each color's attachment listener (one target group,
+        tagged Purpose=health-check-attachment), listed before or after it as
+        ``listener_order`` says."""
         action = {
             "Type": "forward",
             "ForwardConfig": {
@@ -161,11 +170,29 @@ class World:
                     )["Subnet"]["SubnetId"],
                 ],
             )["LoadBalancers"][0]["LoadBalancerArn"]
+            if self.listener_order == "attachments-first":
+                self.attachments(balancer)
             self.listener = self.elbv2.create_listener(
                 LoadBalancerArn=balancer, Protocol="HTTP", Port=80, DefaultActions=[action]
             )["Listeners"][0]["ListenerArn"]
+            if self.listener_order == "attachments-last":
+                self.attachments(balancer)
         else:
             self.elbv2.modify_listener(ListenerArn=self.listener, DefaultActions=[action])
+
+    def attachments(self, balancer: str) -> None:
+        """components/fleet.py's ``<color>-attach``: a forward to the color's group alone."""
+        for color, made in self.colors.items():
+            self.elbv2.create_listener(
+                LoadBalancerArn=balancer,
+                Protocol="HTTP",
+                Port=ATTACHMENT_PORTS[color],
+                DefaultActions=[{"Type": "forward", "TargetGroupArn": made.target_group_arn}],
+                Tags=[
+                    {"Key": "Color", "Value": color},
+                    {"Key": "Purpose", "Value": "health-check-attachment"},
+                ],
+            )
 
     def instances(self, color: str) -> list[str]:
         group = self.autoscaling.describe_auto_scaling_groups(

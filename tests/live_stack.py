@@ -83,6 +83,10 @@ def _balancer(
         )["TargetGroups"][0]["TargetGroupArn"]
         for color in COLORS
     }
+    # Each color's attachment listener (components/fleet.py ``<color>-attach``: its group
+    # alone, tagged Purpose=health-check-attachment): blue's listed before the weighted
+    # listener, green's after it, since DescribeListeners documents no order.
+    _attachment(elbv2, lb, "blue", groups["blue"])
     listener = elbv2.create_listener(
         LoadBalancerArn=lb,
         Protocol="HTTP",
@@ -99,7 +103,18 @@ def _balancer(
             }
         ],
     )["Listeners"][0]["ListenerArn"]
+    _attachment(elbv2, lb, "green", groups["green"])
     return listener, groups
+
+
+def _attachment(elbv2: Any, lb: str, color: str, group: str) -> None:
+    elbv2.create_listener(
+        LoadBalancerArn=lb,
+        Protocol="HTTP",
+        Port={"blue": 65001, "green": 65002}[color],
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": group}],
+        Tags=_tags({"Color": color, "Purpose": "health-check-attachment"}),
+    )
 
 
 def _alarm(cloudwatch: Any, name: str) -> str:

@@ -17,6 +17,19 @@ The kept set is computed completely, in every region, before anything is deleted
 failed call, or a stack file that does not parse, stops the command with nothing deleted.
 Without ``--apply`` nothing is written at all.
 
+``--apply`` then deletes in two phases, because a decision taken once and acted on later loses
+whatever starts using an image in between (a deploy, a new launch-template version reusing an
+old image). Phase 1 marks every doomed image with the tag ``golden-fleet:pruning`` =
+``<run start> <run id>``; ``deploy`` refuses, and the release command's lookups skip, a marked
+image (release/images.py). Phase 2 takes the marked images one at a time and, immediately before
+deregistering *that* image, re-reads every use of it: the stack files, every version of every
+launch template, the launch configurations and instances of its region, in this account and
+each ``--usage-role`` account, and the image's own mark. Found in use (or its mark removed or
+replaced by someone else), it is kept, unmarked and reported; the window left open is the one
+image's re-check. A mark present when the run starts (a killed run's) is never trusted as a
+decision: the image is decided afresh, re-marked with this run's value if it still goes, and
+unmarked if it stays. A failure or an interruption unmarks every image not yet deregistered.
+
 Deregistering an image "has no effect on any snapshots that were created during the AMI creation
 process" (EC2 User Guide, "Deregister an Amazon EC2 AMI"), and EC2 refuses to delete a snapshot
 a registered image uses (DeleteSnapshot API reference). So each image is deregistered first, and
@@ -41,6 +54,7 @@ import argparse
 import datetime as dt
 import re
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -50,7 +64,7 @@ from typing import Any
 from components.config import COLORS, BakeImage, ConfigError, StackConfig
 from components.image_contract import SEMVER_PATTERN, TIMESTAMP_PATTERN, version_key
 from release import stackfile
-from release.images import build_time, utcnow
+from release.images import PRUNING_TAG, build_time, pruning_mark, utcnow
 from release.transitions import ReleaseError
 
 DEFAULT_KEEP = 3
@@ -120,6 +134,7 @@ class Image:
     version: str
     state: str
     snapshots: tuple[str, ...]
+    mark: str | None = None  # the pruning mark it carried when read (an earlier run's)
 
     @property
     def built(self) -> dt.datetime | None:
@@ -131,6 +146,9 @@ class Decision:
     image: Image
     reasons: list[str] = field(default_factory=list)  # empty: the image goes
     outcome: str = ""  # set by the apply step
+    # Found by the re-check just before deregistration: the image was kept after all.
+    late: list[str] = field(default_factory=list)
+    mark_note: str = ""  # what became of a mark an earlier run left on it
 
     @property
     def kept(self) -> bool:
@@ -151,7 +169,15 @@ def image_of(raw: Mapping[str, Any], service: str, region: str) -> Image | None:
         for m in raw.get("BlockDeviceMappings") or []
         if (m.get("Ebs") or {}).get("SnapshotId")
     )
-    return Image(raw["ImageId"], region, name, match.group(1), raw.get("State", ""), snapshots)
+    return Image(
+        raw["ImageId"],
+        region,
+        name,
+        match.group(1),
+        raw.get("State", ""),
+        snapshots,
+        pruning_mark(raw),
+    )
 
 
 def decide(
@@ -190,8 +216,12 @@ def render(decisions: list[Decision], now: dt.datetime, applied: bool) -> str:
         age = f"{(now - built) // dt.timedelta(days=1)}d" if built else "?"
         if d.kept:
             decision = "kept: " + ", ".join(d.reasons)
+        elif d.late:
+            decision = "kept at deletion: " + ", ".join(d.late)
         else:
             decision = d.outcome or ("not reached: stopped" if applied else "would delete")
+        if d.mark_note:
+            decision += f"; {d.mark_note}"
         rows.append((d.image.image_id, d.image.region, d.image.version, age, decision))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     return "\n".join(
@@ -323,11 +353,13 @@ def read_region(ec2: Any, region: str, service: str) -> RegionView:
 
 
 def read_usage(
-    ec2: Any, autoscaling: Any, region: str, who: str = ""
+    ec2: Any, autoscaling: Any, region: str, who: str = "", image_id: str | None = None
 ) -> dict[tuple[str, str], list[str]]:
     """``(region, image id)`` -> what uses it: launch-template versions, launch configurations
     and non-terminated instances of the account ``ec2`` belongs to (``who`` prefixes the
-    reasons of another account)."""
+    reasons of another account). ``image_id`` narrows the instance read to that image (every
+    launch-template version is still read: a ``resolve:ssm:`` name can only be matched once
+    resolved)."""
     in_use: dict[tuple[str, str], list[str]] = defaultdict(list)
     # Every launch template of the account, not only this service's: an image another stack's
     # template names is in use all the same. ResolveAlias turns a "resolve:ssm:" ImageId into
@@ -344,16 +376,16 @@ def read_usage(
             LaunchTemplateId=template_id,
             ResolveAlias=True,
         ):
-            image_id = (version.get("LaunchTemplateData") or {}).get("ImageId")
-            if not image_id:
+            named = (version.get("LaunchTemplateData") or {}).get("ImageId")
+            if not named:
                 continue
-            if not image_id.startswith("ami-"):
+            if not named.startswith("ami-"):
                 raise PruneError(
                     f"launch template {template_id} version {version.get('VersionNumber')} in "
-                    f"{region} names its image as {image_id[:80]!r}, which did not resolve to an "
+                    f"{region} names its image as {named[:80]!r}, which did not resolve to an "
                     "AMI id — nothing was deleted"
                 )
-            in_use[(region, image_id)].append(
+            in_use[(region, named)].append(
                 f"{who}launch template {template.get('LaunchTemplateName', template_id)} "
                 f"v{version.get('VersionNumber')}"
             )
@@ -371,7 +403,10 @@ def read_usage(
         region,
         ec2.describe_instances,
         "Reservations",
-        Filters=[{"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES}],
+        Filters=[
+            {"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES},
+            *([{"Name": "image-id", "Values": [image_id]}] if image_id else []),
+        ],
     ):
         for instance in reservation.get("Instances", []):
             in_use[(region, instance.get("ImageId", ""))].append(
@@ -473,11 +508,13 @@ def delete(
     doomed: list[Decision],
     owned: set[str],
     sleep: Callable[[float], None] = time.sleep,
+    deregistered: set[str] | None = None,
 ) -> int:
     """Deregister each image, then delete each of its snapshots that this account owns and that
     no image still registered uses. Returns the number of snapshots deleted. The first failure
-    stops everything, with the table saying what was done."""
-    deregistered: set[str] = set()
+    stops everything, with the table saying what was done. ``deregistered`` collects the
+    images of ``view.region`` deregistered so far, across calls."""
+    deregistered = set() if deregistered is None else deregistered
     deleted = 0
     for decision in doomed:
         image, where = decision.image, view.region
@@ -513,6 +550,162 @@ def delete(
         deleted += len(gone)
         decision.outcome = f"deleted, {len(gone)} snapshot{'s' if len(gone) != 1 else ''}"
     return deleted
+
+
+# ---------------------------------------------------------------------------------------------
+# Two phases: mark, then re-check and delete one image at a time
+# ---------------------------------------------------------------------------------------------
+# Why a tag and not the name: an AMI cannot be renamed (EC2 has no call for it), and the name is
+# the key every lookup goes by, across accounts too, so it must stay what the bake made. A tag is
+# added and removed per image at once, the owner account sees it in the DescribeImages answer
+# the lookups already read, and DeleteTags given the value removes only that exact mark (never
+# a newer run's). Accounts the image is shared with do not see it: README, "Image retention".
+MARK_CHUNK = 500  # images per CreateTags call (one region's)
+
+
+def mark_value(started: dt.datetime, run_id: str) -> str:
+    """``2027-03-01T09:00:00Z 3f9c2a7d1e4b``: when the run started, and which run it is."""
+    return f"{started.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ} {run_id}"
+
+
+class Marks:
+    """The images this run has marked and not yet deregistered or unmarked, so that every way
+    out (a failure, Ctrl-C, SIGTERM) can unmark the rest."""
+
+    def __init__(self, clients: Callable[[str, str], Any], value: str):
+        self.clients, self.value = clients, value
+        self.held: dict[tuple[str, str], Decision] = {}
+
+    def mark(self, region: str, doomed: list[Decision]) -> None:
+        ids = [d.image.image_id for d in doomed]
+        for start in range(0, len(ids), MARK_CHUNK):
+            chunk = ids[start : start + MARK_CHUNK]
+            failed = _write(
+                self.clients("ec2", region).create_tags,
+                Resources=chunk,
+                Tags=[{"Key": PRUNING_TAG, "Value": self.value}],
+            )
+            if failed:
+                raise PruneError(
+                    f"CreateTags {PRUNING_TAG} in {region} failed ({failed}) — nothing was "
+                    "deleted; grant ec2:CreateTags on the images and run again"
+                )
+            for decision in doomed[start : start + MARK_CHUNK]:
+                self.held[(region, decision.image.image_id)] = decision
+
+    def done(self, decision: Decision) -> None:
+        """Deregistered: its tags went with it."""
+        self.held.pop((decision.image.region, decision.image.image_id), None)
+
+    def release(self, decision: Decision) -> str | None:
+        """Remove this run's mark; None on success, else why not (also noted on the row)."""
+        image = decision.image
+        self.held.pop((image.region, image.image_id), None)
+        failed = unmark(self.clients("ec2", image.region), image.image_id, self.value)
+        if failed:
+            decision.mark_note = f"mark left ({failed}): delete the {PRUNING_TAG} tag by hand"
+        return failed
+
+    def release_all(self) -> None:
+        for decision in list(self.held.values()):
+            self.release(decision)
+
+
+def unmark(ec2: Any, image_id: str, value: str) -> str | None:
+    """DeleteTags of exactly ``value``: a mark another run has put since stays."""
+    return _write(
+        ec2.delete_tags, Resources=[image_id], Tags=[{"Key": PRUNING_TAG, "Value": value}]
+    )
+
+
+def _renewing(make: Callable[[], Any], every_s: float = 600.0,
+              clock: Callable[[], float] = time.monotonic) -> Callable[[], Any]:
+    """``make()`` again once ``every_s`` have passed: assumed-role clients outlive neither their
+    15 minutes nor a long second phase."""
+    made: list[tuple[float, Any]] = []
+
+    def get() -> Any:
+        if not made or clock() - made[0][0] > every_s:
+            made[:] = [(clock(), make())]
+        return made[0][1]
+
+    return get
+
+
+@dataclass
+class Uses:
+    """Where the uses of one image are read again, just before it is deregistered."""
+
+    paths: list[Path]  # the stack files
+    service: str
+    clients: Callable[[str, str], Any]
+    # (account id, its clients, renewed): the --usage-role accounts
+    accounts: list[tuple[str, Callable[[], Callable[[str, str], Any]]]]
+
+
+def uses_now(uses: Uses, image: Image) -> tuple[list[str], RegionView]:
+    """Everything that uses ``image`` now, and its region's images as they are now (the image's
+    own mark, the snapshots' users). The image's own reads come last."""
+    region, key = image.region, (image.region, image.image_id)
+    named = named_versions(read_stack_files(uses.paths), uses.service)
+    reasons = list(named.get(image.version, []))
+    for account, other in uses.accounts:
+        their = other()
+        usage = read_usage(
+            their("ec2", region), their("autoscaling", region), region, f"{account} ",
+            image.image_id,
+        )
+        reasons += usage.get(key, [])
+    ec2 = uses.clients("ec2", region)
+    usage = read_usage(ec2, uses.clients("autoscaling", region), region, "", image.image_id)
+    reasons += usage.get(key, [])
+    return reasons, read_region(ec2, region, uses.service)
+
+
+def delete_marked(
+    uses: Uses,
+    marks: Marks,
+    region: str,
+    doomed: list[Decision],
+    owned: set[str],
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Phase 2 in one region: for each marked image, re-check its uses and at once deregister it
+    (and free its snapshots), or keep and unmark it. Returns the snapshots deleted."""
+    deregistered: set[str] = set()
+    snapshots = 0
+    ec2 = uses.clients("ec2", region)
+    for decision in doomed:
+        image = decision.image
+        try:
+            reasons, now = uses_now(uses, image)
+        except PruneError as error:
+            raise PruneError(
+                f"re-checking {image.image_id} in {region}: {str(error).split(' — ')[0]} — "
+                "stopped there: images the table marks deleted are gone, the others stay and "
+                "are unmarked; run again"
+            ) from None
+        current = next((i for i in now.images if i.image_id == image.image_id), None)
+        if current is None:
+            marks.done(decision)
+            decision.outcome = "gone already: deregistered by someone else"
+        elif current.mark != marks.value:
+            # An operator removed the mark to keep the image, or a newer run took it over.
+            marks.held.pop((region, image.image_id), None)
+            decision.outcome = (
+                f"left: its mark was replaced ({current.mark})" if current.mark
+                else "left: its mark was removed"
+            )
+        elif reasons:
+            decision.late = reasons
+            marks.release(decision)
+        else:
+            try:
+                snapshots += delete(ec2, now, [decision], owned, sleep, deregistered)
+            finally:
+                if image.image_id in deregistered:
+                    marks.done(decision)
+    return snapshots
 
 
 # ---------------------------------------------------------------------------------------------
@@ -591,12 +784,18 @@ def run(
         for key, reasons in usage.items():
             in_use[key].extend(reasons)
     # Accounts the images are shared with: their launch templates and instances count too.
-    for role in getattr(args, "usage_role", None) or []:
-        account = _ROLE_ARN.fullmatch(role).group(1)
-        other = assumed_clients(clients, cfg.region, role)
+    accounts = [
+        (
+            _ROLE_ARN.fullmatch(role).group(1),
+            _renewing(lambda role=role: assumed_clients(clients, cfg.region, role)),
+        )
+        for role in getattr(args, "usage_role", None) or []
+    ]
+    for account, other in accounts:
         for region in occupied:
+            their = other()
             usage = read_usage(
-                other("ec2", region), other("autoscaling", region), region, f"{account} "
+                their("ec2", region), their("autoscaling", region), region, f"{account} "
             )
             for key, reasons in usage.items():
                 in_use[key].extend(reasons)
@@ -625,20 +824,49 @@ def run(
         f"(found in {', '.join(occupied) or 'none'}); keeping the newest {args.keep} versions "
         "and every image in use"
     )
+    # Marks found now were left by an earlier run (killed, or still running): never trusted as
+    # a decision. Each image was decided afresh above; --apply unmarks the kept ones and marks
+    # the doomed ones again with this run's value.
+    for decision in decisions:
+        earlier = decision.image.mark
+        if earlier is None:
+            continue
+        if not args.apply:
+            decision.mark_note = f"an earlier run's mark ({earlier}) is not trusted"
+        elif decision.kept:
+            failed = unmark(clients("ec2", decision.image.region), decision.image.image_id, earlier)
+            decision.mark_note = (
+                f"an earlier run's mark left ({failed})" if failed
+                else "an earlier run's mark removed"
+            )
+        else:
+            decision.mark_note = "an earlier run's mark replaced"
     snapshots = 0
     if args.apply:
+        marks = Marks(clients, mark_value(utcnow(), uuid.uuid4().hex[:12]))
+        uses = Uses(stack_files(root, path), service, clients, accounts)
         try:
+            # Phase 1: every doomed image is marked before the first is deleted.
             for region in regions:
                 region_doomed = [d for d in doomed if d.image.region == region]
-                snapshots += delete(
-                    clients("ec2", region), views[region], region_doomed, owned[region]
-                )
-        except PruneError:
+                if region_doomed:
+                    marks.mark(region, region_doomed)
+            # Phase 2: each image re-checked, and deleted or kept, one at a time.
+            for region in regions:
+                region_doomed = [d for d in doomed if d.image.region == region]
+                snapshots += delete_marked(uses, marks, region, region_doomed, owned[region])
+        except BaseException:
+            marks.release_all()
             out(render(decisions, now or utcnow(), applied=True))
             raise
     out(render(decisions, now or utcnow(), applied=args.apply))
     if args.apply:
-        out(f"deleted {len(doomed)} images and {snapshots} snapshots")
+        deleted = sum(1 for d in doomed if d.outcome.startswith("deleted"))
+        late = sum(1 for d in doomed if d.late)
+        out(
+            f"deleted {deleted} images and {snapshots} snapshots"
+            + (f"; {late} kept at deletion (in use)" if late else "")
+        )
     else:
         would = sum(len(freed_snapshots(views[r], doomed, owned[r])) for r in regions)
         out(

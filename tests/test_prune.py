@@ -702,3 +702,135 @@ def test_usage_role_refuses_what_is_not_a_role_arn(capsys, value):
     with pytest.raises(SystemExit) as exit_:
         main(["prune", "staging", "--usage-role", value])
     assert exit_.value.code == 2 and "is not an IAM role ARN" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# Two phases: a use that appears between the decision and the deletion keeps the image
+# ---------------------------------------------------------------------------------------------
+MARK = "golden-fleet:pruning"
+
+
+def image_id(region: str, version: str, clients=None) -> str:
+    ec2 = boto3.client("ec2", region_name=region)
+    [found] = ec2.describe_images(
+        Owners=["self"], Filters=[{"Name": "name", "Values": [image_name(version)]}]
+    )["Images"]
+    return found["ImageId"]
+
+
+def marks(region: str) -> dict[str, str]:
+    """image name -> the pruning mark's value, for the marked images of ``region``."""
+    ec2 = boto3.client("ec2", region_name=region)
+    return {
+        i["Name"]: t["Value"]
+        for i in ec2.describe_images(Owners=["self"])["Images"]
+        for t in i.get("Tags", [])
+        if t["Key"] == MARK
+    }
+
+
+def on_first_deregistration(region: str, act):
+    """A client factory whose first DeregisterImage in ``region`` runs ``act(image_id)`` just
+    before it is sent: a deploy landing while prune is already deleting."""
+    fired: list[str] = []
+
+    def before(params, **_):
+        if not fired:
+            fired.append(params["ImageId"])
+            act(params["ImageId"])
+
+    def clients(service: str, where: str):
+        client = boto3.client(service, region_name=where)
+        if service == "ec2" and where == region:
+            client.meta.events.register("before-parameter-build.ec2.DeregisterImage", before)
+        return client
+
+    return clients, fired
+
+
+def new_template_version_naming(region: str, version: str):
+    def act(_):
+        ec2 = boto3.client("ec2", region_name=region)
+        [template] = [
+            t for t in ec2.describe_launch_templates()["LaunchTemplates"]
+            if t["LaunchTemplateName"] == "checkout-blue"
+        ]
+        ec2.create_launch_template_version(
+            LaunchTemplateId=template["LaunchTemplateId"],
+            LaunchTemplateData={"ImageId": image_id(region, version)},
+        )
+    return act
+
+
+def instance_launched_from(region: str, version: str):
+    def act(_):
+        boto3.client("ec2", region_name=region).run_instances(
+            ImageId=image_id(region, version), MinCount=1, MaxCount=1
+        )
+    return act
+
+
+def shared_account_template_naming(region: str, version: str):
+    def act(_):
+        prod_client("ec2", region).create_launch_template(
+            LaunchTemplateName="checkout-green",
+            LaunchTemplateData={"ImageId": image_id(region, version)},
+        )
+    return act
+
+
+@pytest.mark.parametrize(
+    ("region", "first", "second", "deploy", "reason", "extra"),
+    [
+        # eu-west-1 deletes 1.1.0, then 1.3.0: a new version of checkout-blue names 1.3.0.
+        (HOME, "1.1.0", "1.3.0", new_template_version_naming, "launch template checkout-blue v3",
+         {}),
+        # eu-central-1 deletes 1.1.0, then 1.2.0: an instance is launched from 1.2.0.
+        (COPY, "1.1.0", "1.2.0", instance_launched_from, "instance i-", {}),
+        # prod's account (read through --usage-role) puts 1.2.0 in a new launch template.
+        (COPY, "1.1.0", "1.2.0", shared_account_template_naming,
+         f"{PROD_ACCOUNT} launch template checkout-green v1", {"usage_role": [USAGE_ROLE]}),
+    ],
+)
+def test_a_deploy_between_the_decision_and_the_deletion_keeps_that_image(
+    account, project, region, first, second, deploy, reason, extra
+):
+    """The decision is taken for every image before the first deletion; a use of a doomed image
+    that appears after it (here: while the first image of the region is being deregistered) is
+    found by that image's own re-check just before its deregistration: the image and its
+    snapshot stay, its mark is removed, and the table says why. The other doomed image goes."""
+    clients, fired = on_first_deregistration(region, deploy(region, second))
+    snapshots = image_snapshots(region)[image_name(second)]
+    code, lines = run(project, clients, apply=True, **extra)
+    assert code == 0
+    assert len(fired) == 1, "prune deregistered nothing in the region"
+    assert image_name(first) not in names_in(region)
+    assert image_name(second) in names_in(region), "an image in use was deregistered"
+    left = {s["SnapshotId"] for s in boto3.client("ec2", region_name=region)
+            .describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+    assert snapshots <= left, "the snapshot of an image in use was deleted"
+    assert image_name(second) not in marks(region), "the kept image is still marked"
+    table = "\n".join(lines)
+    assert re.search(
+        rf"{region}\s+{re.escape(second)}\s+\S+\s+kept at deletion: {reason}", table
+    ), table
+    assert "deleted 3 images and 3 snapshots; 1 kept at deletion (in use)" in table
+
+
+def test_a_stack_file_naming_a_doomed_version_after_the_decision_keeps_it(account, project):
+    """Staging's green color edited to 1.3.0 while prune deletes in eu-west-1 (after 1.1.0,
+    before 1.3.0): 1.3.0 stays, kept by the file as it is now."""
+    staging = project / "Pulumi.staging.yaml"
+
+    def act(_):
+        text = staging.read_text()
+        staging.write_text(text.replace("version: 1.5.0", "version: 1.3.0", 1))
+
+    clients, _ = on_first_deregistration(HOME, act)
+    code, lines = run(project, clients, apply=True)
+    assert code == 0
+    assert image_name("1.3.0") in names_in(HOME), "a version a stack file names was deleted"
+    table = "\n".join(lines)
+    assert re.search(
+        rf"{HOME}\s+1\.3\.0\s+\S+\s+kept at deletion: Pulumi\.staging\.yaml green", table
+    ), table

@@ -56,11 +56,22 @@ def _alive(pid: int) -> bool:
 
 
 def test_stop_process_accepts_nothing_and_the_already_stopped():
-    stop_process(None)
-    done = subprocess.Popen([sys.executable, "-c", "pass"])
-    done.wait()
-    stop_process(done)
-    assert done.returncode == 0 and os.getpgid(os.getpid())
+    """Nothing and an already reaped process are no-ops: no signal reaches this test's own
+    process group (a killpg of group 0 or of our group would end the sibling below). The test
+    holds whatever group id pytest has: 0 when it runs as a PID namespace's child, whose group
+    lies outside the namespace."""
+    sibling = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        stop_process(None)
+        done = subprocess.Popen([sys.executable, "-c", "pass"])
+        done.wait()
+        stop_process(done)
+        assert done.returncode == 0
+        time.sleep(0.2)
+        assert sibling.poll() is None, "a process of the test's own group was signalled"
+    finally:
+        sibling.kill()
+        sibling.wait()
 
 
 def test_a_child_dies_with_its_parent_even_when_the_parent_is_killed():

@@ -319,9 +319,11 @@ def _parse(sf: stackfile.StackFile) -> StackConfig:
 
 
 def _bake_check(cfg: StackConfig, version: str, require: bool) -> BakeCheck | None:
-    if not isinstance(cfg.image, PromoteImage):
-        return None  # a bake stack bakes the version during `pulumi up`
     check = images.check_baked(cfg, version)
+    if not isinstance(cfg.image, PromoteImage):
+        # A bake stack bakes the version during `pulumi up`, or reuses its image: only an
+        # image that prune is deleting concerns deploy here.
+        return check if check.status is BakeStatus.PRUNING else None
     if check.status is BakeStatus.UNKNOWN and require:
         raise ReleaseError(
             f"could not check whether {version} was baked ({check.detail}) and --require-baked "

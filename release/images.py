@@ -12,6 +12,12 @@ deprecated AMIs" (EC2 User Guide, "Deprecate an Amazon EC2 AMI", ami-deprecate.h
 ``IncludeDeprecated=True`` a promoting account would call a year-old version "never baked",
 although launch templates and Auto Scaling groups keep launching it by id (same page). When a
 deprecated and a current image of one version both exist, the current one is preferred.
+
+An image that ``python -m release prune --apply`` is about to deregister carries the tag
+:data:`PRUNING_TAG` (release/prune.py). The lookups here never resolve a version to such an
+image, and :func:`check_baked` reports it so that ``deploy`` refuses the version. Only the
+owning account sees the tag: for a promote stack reading across accounts the lookup cannot tell,
+and prune's re-check of each image just before deregistering it is what protects it.
 """
 
 from __future__ import annotations
@@ -30,6 +36,10 @@ from components.image_contract import (
 from release.transitions import BakeCheck, BakeStatus
 
 DAY = dt.timedelta(days=1)
+
+# Set by `prune --apply` on each image it has decided to deregister, removed when the image is
+# kept after all; the value is "<run start, UTC> <run id>" (release/prune.py).
+PRUNING_TAG = "golden-fleet:pruning"
 
 
 class NoCredentials(Exception):
@@ -75,6 +85,24 @@ def is_deprecated(image: Mapping[str, Any], now: dt.datetime) -> bool:
     return deprecation is not None and deprecation <= now
 
 
+def pruning_mark(image: Mapping[str, Any]) -> str | None:
+    """The value of the image's :data:`PRUNING_TAG`, or None when it carries none (or its tags
+    are not visible to the caller: another account's image)."""
+    for tag in image.get("Tags") or []:
+        if tag.get("Key") == PRUNING_TAG:
+            return str(tag.get("Value", ""))
+    return None
+
+
+def marked_images(images: Iterable[Mapping[str, Any]], service: str, version: str) -> list[dict]:
+    """The images of exactly this version that a prune run has marked for deregistration."""
+    return [
+        dict(i)
+        for i in images
+        if is_image_name(i.get("Name"), service, version) and pruning_mark(i) is not None
+    ]
+
+
 def newest_image(
     images: Iterable[Mapping[str, Any]],
     service: str,
@@ -83,9 +111,14 @@ def newest_image(
 ) -> dict | None:
     """The image exactly named ``<service>-<version>-<timestamp>``: a current one before a
     deprecated one, and the newest of those (the timestamp suffix sorts chronologically and,
-    unlike CreationDate, is what the bake set)."""
+    unlike CreationDate, is what the bake set). An image marked for pruning is skipped: it may
+    be gone by the time anything launches it."""
     now = now or utcnow()
-    matching = [dict(i) for i in images if is_image_name(i.get("Name"), service, version)]
+    matching = [
+        dict(i)
+        for i in images
+        if is_image_name(i.get("Name"), service, version) and pruning_mark(i) is None
+    ]
     if not matching:
         return None
     return max(matching, key=lambda i: (not is_deprecated(i, now), i["Name"]))
@@ -131,17 +164,31 @@ def _aws_errors() -> tuple[type[Exception], ...]:
     return (BotoCoreError, ClientError)
 
 
-def find_image(cfg: StackConfig, version: str, ec2: Any = None) -> dict | None:
-    """The image ``version`` resolves to in the stack's region (the promote lookup, deprecated
-    images included). Raises :class:`NoCredentials` and botocore's errors; :func:`check_baked`
-    and :func:`read_image_ages` turn them into a status."""
+def _lookup(cfg: StackConfig, version: str, ec2: Any) -> tuple[dict | None, list[dict]]:
+    """One DescribeImages: the image the version resolves to, and its images marked for
+    pruning (which it never resolves to)."""
     if ec2 is None:
         ec2 = _client(cfg)
         if isinstance(ec2, str):
             raise NoCredentials(ec2)
     service = cfg.service.name
-    return newest_image(
-        describe_version_images(ec2, image_owner(cfg), service, version), service, version
+    found = describe_version_images(ec2, image_owner(cfg), service, version)
+    return newest_image(found, service, version), marked_images(found, service, version)
+
+
+def find_image(cfg: StackConfig, version: str, ec2: Any = None) -> dict | None:
+    """The image ``version`` resolves to in the stack's region (the promote lookup, deprecated
+    images included, images marked for pruning skipped). Raises :class:`NoCredentials` and
+    botocore's errors; :func:`check_baked` and :func:`read_image_ages` turn them into a
+    status."""
+    return _lookup(cfg, version, ec2)[0]
+
+
+def _marks(marked: Iterable[Mapping[str, Any]]) -> str:
+    """``name (id) marked golden-fleet:pruning=<value>`` for each image, newest first."""
+    return ", ".join(
+        f"{i['Name']} ({i.get('ImageId', '?')}) marked {PRUNING_TAG}={pruning_mark(i)}"
+        for i in sorted(marked, key=lambda i: i["Name"], reverse=True)
     )
 
 
@@ -154,11 +201,13 @@ def check_baked(cfg: StackConfig, version: str, ec2: Any = None) -> BakeCheck:
     service, owner = cfg.service.name, image_owner(cfg)
     where = f"{image_name_filter(service, version)} owned by {owner} in {cfg.region}"
     try:
-        image = find_image(cfg, version, ec2)
+        image, marked = _lookup(cfg, version, ec2)
     except NoCredentials as error:
         return BakeCheck(BakeStatus.UNKNOWN, str(error))
     except _aws_errors() as error:
         return BakeCheck(BakeStatus.UNKNOWN, _failure(error))
+    if image is None and marked:
+        return BakeCheck(BakeStatus.PRUNING, _marks(marked))
     if image is None:
         return BakeCheck(BakeStatus.MISSING, where)
     note = " (deprecated: still launchable by id)" if is_deprecated(image, utcnow()) else ""
@@ -199,20 +248,21 @@ def read_image_ages(cfg: StackConfig, ec2: Any = None) -> dict[Color, ImageAge]:
     found: dict[str, ImageAge] = {}
     for version in sorted(versions):
         try:
-            image = find_image(cfg, version, ec2)
+            image, marked = _lookup(cfg, version, ec2)
         except NoCredentials as error:
             found[version] = ImageAge(problem=str(error))
             continue
         except _aws_errors() as error:
             found[version] = ImageAge(problem=_failure(error))
             continue
-        found[version] = (
-            ImageAge.of(image)
-            if image
-            else ImageAge(
-                problem=f"no image {image_name_filter(cfg.service.name, version)} "
-                f"owned by {image_owner(cfg)} in {cfg.region}"
-            )
+        if image:
+            found[version] = ImageAge.of(image)
+            continue
+        found[version] = ImageAge(
+            problem=f"being pruned: {_marks(marked)}"
+            if marked
+            else f"no image {image_name_filter(cfg.service.name, version)} "
+            f"owned by {image_owner(cfg)} in {cfg.region}"
         )
     return {color: found[cfg.fleets[color].version] for color in COLORS}
 

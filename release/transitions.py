@@ -58,6 +58,7 @@ class BakeStatus(StrEnum):
     FOUND = "found"
     MISSING = "missing"
     UNKNOWN = "unknown"  # no credentials, no permission or no network: nothing was learnt
+    PRUNING = "pruning"  # only images marked by `prune --apply`: about to be deregistered
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,8 @@ def deploy(cfg: StackConfig, stack: str, version: str, baked: BakeCheck | None =
 
     Refuses: an invalid version; a new color that still takes traffic; a version the new color
     already runs with capacity (nothing to deploy); the version the stable color already serves;
-    in a promote stack, a version whose image was never baked (``baked`` says MISSING).
+    in a promote stack, a version whose image was never baked (``baked`` says MISSING); in
+    any stack, a version whose only images are being pruned (``baked`` says PRUNING).
     A cold new color gets the stable color's capacity back so that it can take traffic.
     """
     try:
@@ -197,6 +199,13 @@ def deploy(cfg: StackConfig, stack: str, version: str, baked: BakeCheck | None =
         raise ReleaseError(
             f"{new.value} already runs {version} with capacity {_cap(target.capacity)} — "
             f"nothing to deploy; shift traffic to it instead ({_cmd('shift', stack, 10)})"
+        )
+    if baked is not None and baked.status is BakeStatus.PRUNING:
+        raise ReleaseError(
+            f"{version}'s image is being pruned: {baked.detail} — deploy another version; to "
+            "keep this one, delete that tag from the image (aws ec2 delete-tags) and deploy "
+            "again: prune re-checks each image just before deleting it and keeps one whose mark "
+            "is gone"
         )
     if baked is not None and baked.status is BakeStatus.MISSING:
         if isinstance(cfg.image, PromoteImage):

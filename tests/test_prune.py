@@ -834,3 +834,72 @@ def test_a_stack_file_naming_a_doomed_version_after_the_decision_keeps_it(accoun
     assert re.search(
         rf"{HOME}\s+1\.3\.0\s+\S+\s+kept at deletion: Pulumi\.staging\.yaml green", table
     ), table
+
+
+EARLIER = "2026-01-01T00:00:00Z 0123456789ab"  # a killed run's mark, older than any run here
+
+
+def mark_by_hand(region: str, version: str, value: str = EARLIER) -> str:
+    found = image_id(region, version)
+    boto3.client("ec2", region_name=region).create_tags(
+        Resources=[found], Tags=[{"Key": MARK, "Value": value}]
+    )
+    return found
+
+
+def test_a_dry_run_marks_nothing_and_leaves_earlier_marks(account, project):
+    """Without --apply no tag is written or removed; an earlier run's mark is shown, not
+    trusted."""
+    mark_by_hand(HOME, "1.2.0")
+    code, lines = run(project)
+    assert code == 0
+    assert marks(HOME) == {image_name("1.2.0"): EARLIER} and marks(COPY) == {}
+    assert re.search(
+        rf"{HOME}\s+1\.2\.0\s+\S+\s+kept: launch template checkout-blue v1; an earlier run's "
+        rf"mark \({EARLIER}\) is not trusted", "\n".join(lines)
+    )
+
+
+def test_a_killed_runs_marks_are_decided_afresh(account, project):
+    """A run killed between its phases left marks on 1.2.0 (now in use by checkout-blue v1) and
+    1.1.0 (unused). The next run trusts neither: 1.2.0 is kept and unmarked, 1.1.0 re-marked
+    and deleted; no mark is left anywhere."""
+    mark_by_hand(HOME, "1.2.0")
+    mark_by_hand(HOME, "1.1.0")
+    code, lines = run(project, apply=True)
+    assert code == 0
+    table = "\n".join(lines)
+    assert marks(HOME) == {} and marks(COPY) == {}, "a mark outlived the run"
+    assert image_name("1.2.0") in names_in(HOME)
+    assert image_name("1.1.0") not in names_in(HOME)
+    assert re.search(rf"{HOME}\s+1\.2\.0\s+.*kept: .*; an earlier run's mark removed", table)
+    assert re.search(rf"{HOME}\s+1\.1\.0\s+.*deleted, 1 snapshot; an earlier run's mark replaced",
+                     table), table
+
+
+def test_an_image_unmarked_by_hand_during_the_run_is_left(account, project):
+    """Deleting the tag is how an operator keeps an image prune has marked: its re-check sees
+    the mark gone and leaves it."""
+    def act(_):
+        ec2 = boto3.client("ec2", region_name=HOME)
+        ec2.delete_tags(Resources=[image_id(HOME, "1.3.0")], Tags=[{"Key": MARK}])
+
+    clients, _ = on_first_deregistration(HOME, act)
+    code, lines = run(project, clients, apply=True)
+    assert code == 0 and image_name("1.3.0") in names_in(HOME)
+    assert re.search(rf"{HOME}\s+1\.3\.0\s+\S+\s+left: its mark was removed",
+                     "\n".join(lines)), lines
+
+
+def test_an_interrupted_run_unmarks_every_image_it_did_not_delete(account, project):
+    """Ctrl-C while the first image of eu-west-1 is deregistered: eu-central-1's deletions
+    stand, and no image is left marked (deploy would refuse it)."""
+    def act(_):
+        raise KeyboardInterrupt
+
+    clients, _ = on_first_deregistration(HOME, act)
+    with pytest.raises(KeyboardInterrupt):
+        run(project, clients, apply=True)
+    assert marks(HOME) == {} and marks(COPY) == {}
+    assert {image_name("1.1.0"), image_name("1.3.0")} <= names_in(HOME)
+    assert image_name("1.1.0") not in names_in(COPY)

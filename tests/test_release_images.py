@@ -136,6 +136,71 @@ def test_the_newest_exact_match_wins():
 
 
 # ---------------------------------------------------------------------------------------------
+# Images that `prune --apply` has marked for deregistration (release/prune.py)
+# ---------------------------------------------------------------------------------------------
+PRUNING = "2027-03-01T09:00:00Z 3f9c2a7d1e4b"
+
+
+def mark_for_pruning(image_id: str) -> None:
+    import boto3
+
+    boto3.client("ec2", region_name="eu-west-1").create_tags(
+        Resources=[image_id], Tags=[{"Key": "golden-fleet:pruning", "Value": PRUNING}]
+    )
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_deploy_refuses_a_version_whose_image_is_being_pruned(capsys, aws, tmp_path, stack):
+    """prune has marked 1.3.0's only image and may deregister it at any moment: deploy refuses,
+    naming the image and the mark, says what to do, and leaves the file alone. The same holds
+    in the bake stack, which would reuse the image; here the baking account reads its own
+    tags (a promoting account does not see them: README, "Image retention")."""
+    path = tmp_path / f"Pulumi.{stack}.yaml"
+    shutil.copyfile(stack_file(stack), path)
+    image_id = aws("checkout-1.3.0-20261101T120000Z")
+    mark_for_pruning(image_id)
+    before = path.read_bytes()
+    code = main(["deploy", stack, "1.3.0", "--file", str(path)])
+    err = capsys.readouterr().err
+    assert code == 1, "deployed an image that is being pruned"
+    assert (
+        f"1.3.0's image is being pruned: checkout-1.3.0-20261101T120000Z ({image_id}) marked "
+        f"golden-fleet:pruning={PRUNING} — deploy another version" in err
+    ), err
+    assert "delete that tag from the image (aws ec2 delete-tags)" in err
+    assert path.read_bytes() == before
+
+
+def test_deploy_takes_an_unmarked_image_of_the_version(capsys, aws, prod_file):
+    """An older image of 1.5.0 being pruned does not stop a deploy that resolves to a newer,
+    unmarked one; the lookup names the unmarked one."""
+    mark_for_pruning(aws("checkout-1.5.0-20261101T120000Z"))
+    kept = aws("checkout-1.5.0-20261001T120000Z")
+    code, out, err = deploy(capsys, prod_file, "1.5.0")
+    assert code == 0, err
+    assert f"image found: checkout-1.5.0-20261001T120000Z ({kept})" in out
+
+
+def test_lookups_skip_an_image_being_pruned_and_status_says_so(aws):
+    """newest_image never resolves to a marked image (drift and status use it); status names
+    the mark instead of an age."""
+    from release.images import read_image_ages
+
+    image_id = aws("checkout-1.5.0-20261101T120000Z")
+    mark_for_pruning(image_id)
+    marked = {"Name": "checkout-1.5.0-20261201T120000Z",
+              "Tags": [{"Key": "golden-fleet:pruning", "Value": PRUNING}]}
+    plain = {"Name": "checkout-1.5.0-20261101T120000Z"}
+    assert newest_image([marked, plain], "checkout", "1.5.0") == plain
+    assert newest_image([marked], "checkout", "1.5.0") is None
+    ages = read_image_ages(ages_config())
+    assert ages[Color.GREEN].problem == (
+        f"being pruned: checkout-1.5.0-20261101T120000Z ({image_id}) marked "
+        f"golden-fleet:pruning={PRUNING}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # Deprecated images. moto 5 does not model deprecation (no DeprecationTime, IncludeDeprecated
 # ignored), so these cases use botocore's Stubber: it checks the exact request parameters and
 # answers what EC2 answers a promoting account (EC2 User Guide, "Deprecate an Amazon EC2 AMI").

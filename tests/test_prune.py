@@ -903,3 +903,14 @@ def test_an_interrupted_run_unmarks_every_image_it_did_not_delete(account, proje
     assert marks(HOME) == {} and marks(COPY) == {}
     assert {image_name("1.1.0"), image_name("1.3.0")} <= names_in(HOME)
     assert image_name("1.1.0") not in names_in(COPY)
+
+
+def test_assumed_role_clients_are_renewed_before_their_credentials_expire():
+    """A long second phase re-assumes the --usage-role every 10 minutes (STS gives 15)."""
+    made, clock = [], [0.0]
+    get = prune._renewing(lambda: made.append(clock[0]) or len(made), clock=lambda: clock[0])
+    assert get() == 1 and get() == 1
+    clock[0] = 599.0
+    assert get() == 1
+    clock[0] = 601.0
+    assert get() == 2 and made == [0.0, 601.0]

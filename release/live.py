@@ -200,8 +200,8 @@ def problems(state: ColorState, expected_version: str | None = None) -> list[str
 
     Ready means: no instance refresh in progress; every in-service instance runs
     ``expected_version`` (default: the version saved on the group); at least ``desired`` healthy
-    targets, and every in-service instance healthy among them. A group with desired 0 has nothing
-    to wait for.
+    targets, and every in-service instance healthy among them; none of the alarms read for it in
+    ALARM. A group with desired 0 has nothing to wait for.
     """
     if state.desired == 0:
         return []
@@ -212,7 +212,14 @@ def problems(state: ColorState, expected_version: str | None = None) -> list[str
     expected = expected_version or state.template_version
     if expected is not None:
         found += _version_problems(state, expected)
-    return found + _health_problems(state)
+    return found + _health_problems(state) + _alarm_problems(state)
+
+
+def _alarm_problems(state: ColorState) -> list[str]:
+    """Alarms read for the color (its own and the load balancer's) that are in ALARM: what would
+    fail its refresh, or roll back a rollout step, fails the gate before traffic moves too."""
+    firing = sorted(name for name, value in state.alarms.items() if value == "ALARM")
+    return [f"alarm {name} is in ALARM" for name in firing]
 
 
 def _checkpoint(refresh: Refresh) -> str | None:

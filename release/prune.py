@@ -28,7 +28,7 @@ each ``--usage-role`` account, and the image's own mark. Found in use (or its ma
 replaced by someone else), it is kept, unmarked and reported; the window left open is the one
 image's re-check. A mark present when the run starts (a killed run's) is never trusted as a
 decision: the image is decided afresh, re-marked with this run's value if it still goes, and
-unmarked if it stays. A failure or an interruption unmarks every image not yet deregistered.
+unmarked if it stays. A failure or Ctrl-C unmarks every image not yet deregistered.
 
 Deregistering an image "has no effect on any snapshots that were created during the AMI creation
 process" (EC2 User Guide, "Deregister an Amazon EC2 AMI"), and EC2 refuses to delete a snapshot
@@ -569,8 +569,8 @@ def mark_value(started: dt.datetime, run_id: str) -> str:
 
 
 class Marks:
-    """The images this run has marked and not yet deregistered or unmarked, so that every way
-    out (a failure, Ctrl-C, SIGTERM) can unmark the rest."""
+    """The images this run has marked and not yet deregistered or unmarked, so that a failure or
+    Ctrl-C can unmark the rest (a killed run's marks are the next run's to judge)."""
 
     def __init__(self, clients: Callable[[str, str], Any], value: str):
         self.clients, self.value = clients, value

@@ -163,7 +163,8 @@ def test_read_color_finds_the_group_by_tags_and_reports_what_it_runs(world):
         f"{prefix}p99-latency": "OK",
         f"{prefix}unhealthy-hosts": "INSUFFICIENT_DATA",
     }
-    assert live.problems(s) == []
+    assert live.problems(s) == [f"alarm {prefix}error-rate is in ALARM"], (
+        "a firing alarm is the one problem of an otherwise whole color")
 
 
 def test_read_color_reads_the_load_balancer_alarm_with_the_colors_own(world):

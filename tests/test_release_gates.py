@@ -100,6 +100,22 @@ def test_a_stale_failed_refresh_of_another_version_never_blocks_a_shift(
     assert parse_stack_config(load_stack_config(staging)).traffic.green == 10
 
 
+@pytest.mark.parametrize("firing", ["error-rate", "load-balancer"])
+def test_shift_refuses_while_an_alarm_of_the_color_is_in_alarm(capsys, world, staging, firing):
+    """Green whole and healthy, but its error-rate alarm (or the load balancer's 5xx alarm,
+    which judges whichever color serves) is in ALARM: no more traffic onto it without --force."""
+    rolled(world)
+    if firing == "load-balancer":
+        name = world.load_balancer_alarm("ALARM")
+    else:
+        world.set_alarm("green", "error-rate")
+        name = "checkout-staging-green-error-rate"
+    err = refused(capsys, staging, "shift", "staging", "10")
+    assert f"green: alarm {name} is in ALARM" in err and "--force" in err
+    code, _, _ = release(capsys, staging, "shift", "staging", "10", "--force")
+    assert code == 0
+
+
 def test_shift_refuses_instances_on_another_version(capsys, world, staging):
     world.color("green", ["1.4.0", "1.5.0"], group_on="1.5.0", instances_on="1.4.0", desired=1)
     world.refresh("green", None)

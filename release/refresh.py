@@ -293,10 +293,13 @@ def _choose(run: Run) -> Step | int:
             return run.fail(f"{error} — check the group's name and region")
         except LiveError as error:
             if "InstanceRefreshInProgress" in str(error):
+                # Read again after a pause: AWS may not list the other refresh at once, and a
+                # tight loop of refused starts would only hammer the API.
                 run.say(f"{run.spec.group}: another instance refresh started meanwhile; "
                         "reading again")
-                continue
-            run.say(f"{run.spec.group}: could not read AWS ({error}); retrying until the timeout")
+            else:
+                run.say(f"{run.spec.group}: could not read AWS ({error}); retrying until the "
+                        "timeout")
         if not run.pause():
             return run.timed_out("before the refresh could start")
 
@@ -307,15 +310,18 @@ def _follow(run: Run, refresh_id: str) -> Refresh | int:
         try:
             found = list_refreshes(run.clients, run.spec.group, [refresh_id])
             if not found:
-                return run.fail(f"{run.spec.group}: AWS no longer lists instance refresh "
-                                f"{refresh_id}; run `pulumi up` again")
-            refresh = found[0]
-            if not refresh.running:
-                return refresh
-            state = run.read()
-            run.say(progress_line(
-                ColorState(**{**state.__dict__, "refresh": refresh}), run.spec.template_version
-            ))
+                # A refresh just started may not be listed yet (AWS's reads are eventually
+                # consistent); it is waited for like any other, until the timeout.
+                run.say(f"{run.spec.group}: AWS does not list instance refresh {refresh_id} "
+                        "yet; reading again")
+            elif not found[0].running:
+                return found[0]
+            else:
+                state = run.read()
+                run.say(progress_line(
+                    ColorState(**{**state.__dict__, "refresh": found[0]}),
+                    run.spec.template_version,
+                ))
         except LiveError as error:
             run.say(f"{run.spec.group}: could not read AWS ({error}); retrying until the timeout")
         if not run.pause():
@@ -427,7 +433,7 @@ def main(
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return converge(Run(
-            clients=clients or Clients.for_region(spec.region),
+            clients=clients or Clients.for_region(spec.region, patient=True),
             spec=spec,
             out=_print,
             err=_print_err,

@@ -100,6 +100,10 @@ class RefreshService:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.random = random.Random(seed)
         self.clock = BASE_TIME
+        # Reads are eventually consistent: a refresh just started stays unlisted for this many
+        # DescribeInstanceRefreshes calls (0: listed at once).
+        self.unlisted_reads = 0
+        self._unlisted: dict[str, int] = {}
 
     # -- test controls --------------------------------------------------------------------
     def will(self, *statuses: str) -> None:
@@ -157,17 +161,22 @@ class RefreshService:
             previous=self._saved(group),
         )
         self.refreshes.append(refresh)
+        self._unlisted[refresh.refresh_id] = self.unlisted_reads
         return {"InstanceRefreshId": refresh.refresh_id}
 
     def describe_instance_refreshes(self, **request: Any) -> dict[str, Any]:
         self.calls.append(("DescribeInstanceRefreshes", request))
         group = request["AutoScalingGroupName"]
         ids = set(request.get("InstanceRefreshIds") or [])
+        hidden = {rid for rid, left in self._unlisted.items() if left > 0}
+        for rid in hidden:
+            self._unlisted[rid] -= 1
         for refresh in self.refreshes:
-            if refresh.group == group and refresh.status in RUNNING and refresh.fate:
+            if (refresh.group == group and refresh.status in RUNNING and refresh.fate
+                    and refresh.refresh_id not in hidden):
                 self._advance(refresh, refresh.fate.pop(0))
         listed = [r for r in self.refreshes if r.group == group
-                  and (not ids or r.refresh_id in ids)]
+                  and (not ids or r.refresh_id in ids) and r.refresh_id not in hidden]
         self.random.shuffle(listed)
         start = int(request.get("NextToken") or 0)
         page = listed[start:start + 2]

@@ -250,6 +250,42 @@ def test_a_refresh_started_between_read_and_start_is_not_doubled(fleet):
     assert any(line.startswith("adopting instance refresh") for line in err)
 
 
+def test_a_refresh_not_listed_yet_right_after_its_start_is_waited_for(fleet):
+    """AWS's reads are eventually consistent: the refresh just started is missing from the first
+    two DescribeInstanceRefreshes answers. The command waits for it (no second start, no
+    failure) and converges."""
+    fleet.color(["1.4.0", "1.5.0"], on="1.4.0")
+    fleet.model.unlisted_reads = 2
+    fleet.model.will("InProgress", "Successful")
+    code, _, err, clock = fleet.run(fleet.spec("1.5.0"))
+    assert code == 0, err
+    assert len(fleet.model.requests("StartInstanceRefresh")) == 1
+    assert any("does not list instance refresh" in line for line in err), err
+    assert clock.now >= 30, "it waited a poll for each unlisted read"
+
+
+def test_refused_starts_are_retried_after_a_pause_not_in_a_tight_loop(fleet):
+    """A refresh AWS refuses to start (InstanceRefreshInProgress) that reads do not show yet: the
+    command pauses a poll between attempts, and fails at the timeout."""
+    from botocore.exceptions import ClientError
+
+    fleet.color(["1.4.0", "1.5.0"], on="1.4.0")
+
+    def refused(**request):
+        fleet.model.calls.append(("StartInstanceRefresh", request))
+        if len(fleet.model.requests("StartInstanceRefresh")) > 20:
+            raise RuntimeError("StartInstanceRefresh retried in a tight loop")
+        raise ClientError({"Error": {"Code": "InstanceRefreshInProgress",
+                                     "Message": "An Instance Refresh is already in progress"}},
+                          "StartInstanceRefresh")
+
+    fleet.model.start_instance_refresh = refused
+    code, _, err, clock = fleet.run(fleet.spec("1.5.0", timeout=60), poll=15)
+    assert code == 1 and clock.now == 60
+    assert len(fleet.model.requests("StartInstanceRefresh")) == 5, "one attempt per poll"
+    assert "another instance refresh started meanwhile" in err[-1]
+
+
 def test_a_cold_color_gets_the_new_version_saved_before_it_ever_scales_up(fleet):
     """desired 0: nothing to replace, but the refresh still runs so that AWS saves the new
     configuration; a later scale-up then launches the new version, not the old one."""

@@ -513,9 +513,22 @@ def _main(argv: Sequence[str] | None = None) -> int:
             from release import emergency
 
             return emergency.run_now(
-                args, path, err=lambda line: print(f"{PROG}: {line}", file=sys.stderr)
+                args, path, err=lambda line: print(f"{PROG}: {one_line(line)}", file=sys.stderr)
             )
         return run_edit(args, path, root)
     except ReleaseError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
+        print(f"{PROG}: error: {one_line(str(error))}", file=sys.stderr)
         return 1
+
+
+LINE_LIMIT = 500  # characters of one error line; AWS may send 5,000 (a StatusReason, a message)
+
+
+def one_line(text: str, limit: int = LINE_LIMIT) -> str:
+    """``text`` on one line, whitespace collapsed; a longer one keeps its start and its end (the
+    end says what to do) with the middle cut and counted."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    head, tail = limit * 3 // 5, limit * 2 // 5 - 30
+    return f"{flat[:head]} …[{len(flat) - head - tail} characters cut]… {flat[-tail:]}"

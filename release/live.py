@@ -12,8 +12,9 @@ no SDK waiter for refreshes (aws/aws-cli#7929), hence these reads.
 Two halves, kept apart:
 
 * reading (:func:`read_group`, :func:`read_color`, :func:`listener_weights`,
-  :func:`image_for_version`): boto3 calls through :mod:`release.aws_clients` (3 s connect, 10 s
-  read, 3 attempts), so nothing sits silent for minutes. AWS trouble becomes one
+  :func:`image_for_version`): boto3 calls through :mod:`release.aws_clients` (interactive:
+  2 s connect, 2 s read, 2 attempts; the refresh command's: 3 s, 10 s, 3), so nothing sits
+  silent for minutes. AWS trouble becomes one
   :class:`LiveError` line.
 * evaluation (:func:`problems`, :func:`progress_line`, :func:`drift`, :func:`newest_first`): plain
   functions of the facts read, tested without AWS.
@@ -262,7 +263,7 @@ def progress_line(state: ColorState, version: str) -> str:
         if refresh.status == "Baking":
             parts.append("bake time after the last replacement")
         if refresh.status in RUNNING and refresh.status_reason:
-            parts.append(refresh.status_reason)
+            parts.append(_one_line(refresh.status_reason, 240))
     on_version = sum(1 for i in state.in_service if i.template_version == version)
     parts.append(f"{on_version}/{len(state.in_service)} in service on version {version}")
     parts.append(f"{state.healthy_targets}/{state.desired} healthy")
@@ -344,16 +345,17 @@ class Clients:
     cloudwatch: Any
 
     @classmethod
-    def for_region(cls, region: str) -> Clients:
+    def for_region(cls, region: str, patient: bool = False) -> Clients:
+        """Clients with the interactive timeouts, or (``patient``) the refresh command's."""
         from release.aws_clients import client
 
-        autoscaling = client("autoscaling", region)
+        autoscaling = client("autoscaling", region, patient)
         return cls(
             autoscaling=autoscaling,
             refreshes=autoscaling,
-            ec2=client("ec2", region),
-            elbv2=client("elbv2", region),
-            cloudwatch=client("cloudwatch", region),
+            ec2=client("ec2", region, patient),
+            elbv2=client("elbv2", region, patient),
+            cloudwatch=client("cloudwatch", region, patient),
         )
 
 

@@ -1,0 +1,130 @@
+"""Fast, honest faults: the interactive commands against a local AWS API (moto_server) behind
+tests/fault_proxy.py, run as whole processes (``python -m release``) as an operator runs them.
+
+A blackholed endpoint (every request accepted, none answered) costs at most 10 s for
+``rollback --now`` and 15 s for ``status`` and ``shift``, each saying in one line what could
+not be read; a denied call and an HTML 502 are one line too, however long AWS's message.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from fault_proxy import BLACKHOLE, HTML_502, deny, fault_proxy
+from harness import stack_file
+from live_stack import build, shift_file
+from local_aws import moto_server
+
+ROOT = Path(__file__).resolve().parent.parent
+STACK, SERVICE = "staging", "checkout"
+
+
+@pytest.fixture
+def proxy(monkeypatch, no_aws_credentials):
+    """The staging stack's listener in moto_server, and the proxy in front of it."""
+    with moto_server() as url:
+        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                            "AWS_ENDPOINT_URL": url}.items():
+            monkeypatch.setenv(name, value)
+        build(STACK, SERVICE, {"blue": 90, "green": 10})
+        try:
+            with fault_proxy(url) as made:
+                yield made
+        finally:
+            # moto_server's state is the process's: the next test starts from none.
+            urllib.request.urlopen(
+                urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10
+            ).close()
+
+
+@pytest.fixture
+def split_file(tmp_path) -> Path:
+    target = tmp_path / f"Pulumi.{STACK}.yaml"
+    shutil.copyfile(stack_file(STACK), target)
+    shift_file(target, STACK, 10)
+    return target
+
+
+def release(proxy, *args: str) -> tuple[int, str, str, float]:
+    """``python -m release ARGS`` through the proxy: exit status, stdout, stderr, seconds."""
+    env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url, "PYTHONPATH": str(ROOT)}
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "release", *args], cwd=ROOT, env=env, capture_output=True,
+        text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    return done.returncode, done.stdout, done.stderr, time.monotonic() - started
+
+
+def test_rollback_now_against_a_blackholed_endpoint_gives_up_within_10s(proxy, split_file):
+    before = split_file.read_bytes()
+    proxy.set("*", BLACKHOLE)
+    code, out, err, took = release(proxy, "rollback", STACK, "--now", "--file", str(split_file))
+    assert code == 1, out
+    assert took <= 10, f"rollback --now took {took:.1f} s against a blackholed endpoint"
+    assert split_file.read_bytes() == before
+    [line] = err.strip().splitlines()
+    assert "could not read the load balancers" in line and "nothing was changed" in line
+
+
+def test_status_against_a_blackholed_endpoint_gives_up_within_15s(proxy, split_file):
+    proxy.set("*", BLACKHOLE)
+    code, out, err, took = release(proxy, "status", STACK, "--file", str(split_file))
+    assert code == 0, err
+    assert took <= 15, f"status took {took:.1f} s against a blackholed endpoint"
+    live = [line for line in out.splitlines() if line.startswith("live")]
+    assert len(live) == 1 and "not read" in live[0] and "timeout" in live[0].lower(), out
+
+
+def test_shift_against_a_blackholed_endpoint_gives_up_within_15s(proxy, split_file):
+    proxy.set("*", BLACKHOLE)
+    code, out, err, took = release(proxy, "shift", STACK, "50", "--file", str(split_file),
+                                   "--dry-run")
+    assert code == 0, err
+    assert took <= 15, f"shift took {took:.1f} s against a blackholed endpoint"
+    assert "could not check the live state" in out
+
+
+def test_a_long_denial_is_one_short_line(proxy, split_file):
+    """AccessDenied on ModifyListener with a 5,000-character message: one line, cut, and the
+    file untouched."""
+    before = split_file.read_bytes()
+    proxy.set("ModifyListener", deny("x " * 2500))
+    code, out, err, _ = release(proxy, "rollback", STACK, "--now", "--file", str(split_file))
+    assert code == 1
+    [line] = err.strip().splitlines()
+    assert "AccessDenied" in line and len(line) < 600, len(line)
+    assert split_file.read_bytes() == before
+
+
+def test_an_html_502_is_named_as_such(proxy, split_file):
+    proxy.set("DescribeLoadBalancers", HTML_502)
+    code, out, err, _ = release(proxy, "rollback", STACK, "--now", "--file", str(split_file))
+    assert code == 1
+    [line] = err.strip().splitlines()
+    assert "502" in line and "<html>" not in line and len(line) < 600, line
+
+
+def test_the_proxy_forwards_untouched_actions_and_records_them(proxy, split_file):
+    """Without a fault the command works through the proxy: the fixture is not the failure."""
+    code, out, err, _ = release(proxy, "rollback", STACK, "--now", "--file", str(split_file))
+    assert code == 0, err
+    assert "ModifyListener" in proxy.seen
+
+
+def test_a_5000_character_status_reason_is_cut_in_the_progress_line():
+    from release import live
+
+    state = live.ColorState(
+        "checkout-green-asg", 1, "lt-1", "2", "ami-1",
+        live.Refresh("InProgress", status_reason="Waiting for instances. " * 220),
+    )
+    line = live.progress_line(state, "2")
+    assert len(line) < 400 and "\n" not in line, len(line)

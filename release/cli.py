@@ -256,6 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run it: write, preview and update each step (needs the pulumi CLI and AWS "
         "credentials that may read CloudWatch alarms)",
     )
+    rollout_.add_argument(
+        "--take-over-stale-lock",
+        action="store_true",
+        help="take the release lock (tags on the weighted listener) from a rollout whose "
+        "heartbeat stopped 10 minutes ago or more; a live lock is never taken",
+    )
     prune = command(
         "prune",
         "deregister this service's old images and their snapshots, never one in use",

@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import argparse
 import copy
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,8 @@ from release.transitions import ReleaseError
 COLORS = ("blue", "green")
 TAG_BATCH = 20  # DescribeTags takes at most 20 ARNs per call (ELBv2 API reference, DescribeTags)
 MANAGED_BY = "golden-fleet"  # components/tags.py MANAGED_BY: the provider's default tag
+UPDATE_WAIT_S = 60.0  # how long --now waits for a halted rollout's in-flight update to end
+UPDATE_POLL_S = 1.0
 
 
 class ListenerNotFound(ReleaseError):
@@ -227,11 +231,87 @@ def roll_back_listener(
 # ---------------------------------------------------------------------------------------------
 # The command
 # ---------------------------------------------------------------------------------------------
+def _after_update(
+    elbv2: Any,
+    listener: LiveListener,
+    target: Mapping[str, int],
+    halted: Any,
+    stack: str,
+    out: Callable[[str], None],
+    err: Callable[[str], None],
+    wait_s: float,
+    sleep: Callable[[float], None],
+    monotonic: Callable[[], float],
+) -> int:
+    """A rollout's ``pulumi up`` was in flight when the listener was set: it may land after and
+    set the rollout's weights again. Wait (at most ``wait_s``) for the rollout to leave its update
+    (the lock's phase, or the lock gone), then read the listener and set it again if it moved."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from release import lock as locks
+
+    out(f"a rollout's update was in flight ({halted.holder}): waiting up to {int(wait_s)}s for it "
+        "to end, then checking the listener again")
+    deadline = monotonic() + wait_s
+    try:
+        while True:
+            current = locks.holder_of(locks.read_tags(elbv2, listener.arn))
+            if current is None or current.token != halted.token or current.phase != "update":
+                break
+            if monotonic() >= deadline:
+                err(
+                    f"error: the rollout of {halted.holder} is still in its update after "
+                    f"{int(wait_s)}s: it may set its weights on the listener again (it stops, "
+                    f"and rolls back, at its next check) — run `python -m release rollback {stack} "
+                    f"--now` again once it ends, and check with `python -m release status {stack}`"
+                )
+                return 1
+            sleep(UPDATE_POLL_S)
+        [now] = elbv2.describe_listeners(ListenerArns=[listener.arn])["Listeners"]
+        weights = forward_weights(now["DefaultActions"], listener.target_groups)
+        if weights == dict(target):
+            out(f"the in-flight update ended; the listener still says {_split(target)}")
+            return 0
+        moved = LiveListener(listener.arn, listener.load_balancer_arn,
+                             tuple(now["DefaultActions"]), listener.target_groups)
+        if set_weights(elbv2, moved, target) != dict(target):
+            raise ReleaseError("ModifyListener did not take the weights")
+    except (BotoCoreError, ClientError, ReleaseError) as error:
+        err(
+            f"error: could not check the listener after the rollout's in-flight update ({error}) "
+            f"— run `python -m release rollback {stack} --now` again, and check with `python -m "
+            f"release status {stack}`"
+        )
+        return 1
+    out(f"the in-flight update had set {_split(weights)}: set {_split(target)} again (one more "
+        "ModifyListener call)")
+    return 0
+
+
 def _instead(stack: str) -> str:
     return (
         f"nothing was changed; to roll back through Pulumi instead: `python -m release "
         f"rollback {stack}` (edits the file), then `pulumi up --stack {stack}`"
     )
+
+
+def _split(weights: Mapping[str, int]) -> str:
+    return ", ".join(f"{color} {weights.get(color, 0)}%" for color in COLORS)
+
+
+def read_back(elbv2: Any, listener: LiveListener, stack: str) -> str:
+    """After a write whose answer never came: what the listener says now, or that it is unknown."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        [now] = elbv2.describe_listeners(ListenerArns=[listener.arn])["Listeners"]
+    except (BotoCoreError, ClientError, ValueError) as error:
+        return (
+            f"unknown: the listener could not be read back ({error}) — check with "
+            f"`python -m release status {stack}`"
+        )
+    weights = forward_weights(now["DefaultActions"], listener.target_groups)
+    return f"the listener now says {_split(weights)}"
 
 
 def run_now(
@@ -240,8 +320,13 @@ def run_now(
     out: Callable[[str], None] = print,
     err: Callable[[str], None] = print,
     client: Callable[[str, str], Any] | None = None,
+    wait_s: float = UPDATE_WAIT_S,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> int:
-    """Listener first (one ModifyListener), then the file. Exit 0, or 1 with what happened."""
+    """Halt mark, listener (one ModifyListener), then the file; then, when a rollout's update was
+    in flight, wait for it to end and set the listener again if it moved. Exit 0, or 1 with what
+    happened."""
     from release import edits, transitions
 
     stack = args.stack
@@ -268,19 +353,39 @@ def run_now(
         err(f"error: could not read the load balancers ({error}) — {_instead(stack)}")
         return 1
     before = listener.weights
-    split = ", ".join(f"{color} {before[color]}%" for color in COLORS)
+    split = _split(before)
     if args.dry_run:
         out(f"dry run: listener {listener.arn} sends {split}; would set {stable} 100%")
         out(prepared.diff.rstrip("\n") or f"{path.name} already says {stable} 100%")
         return 0
+    from release import lock as locks
+
+    try:  # first: a rollout holding the lock stops at its next check and never re-applies
+        halted = locks.halt(elbv2, listener.arn, locks.default_holder(), datetime.now(UTC))
+    except (BotoCoreError, ClientError) as error:
+        halted = None
+        err(f"warning: could not mark {short} halted on the listener ({error}); going on")
+    else:
+        if halted is not None:
+            out(f"halted the rollout of {halted.holder} (release lock on the listener)")
     if before == target:
         out(f"listener already sends {stable} 100% ({listener.arn}): no call made")
     else:
         try:
             after = set_weights(elbv2, listener, target)
-        except (BotoCoreError, ClientError) as error:
+        except ClientError as error:  # AWS answered: the call was refused, nothing changed
             err(f"error: ModifyListener failed ({error}) — {_instead(stack)}")
             return 1
+        except BotoCoreError as error:  # no answer: the call may or may not have landed
+            now = read_back(elbv2, listener, stack)
+            if now != f"the listener now says {_split(target)}":
+                err(
+                    f"error: ModifyListener got no answer ({error}); {now} — {path.name} was "
+                    f"not written; run `python -m release rollback {stack} --now` again"
+                )
+                return 1
+            out(f"ModifyListener got no answer ({error}); {now}")
+            after = target
         if after != target:
             err(
                 f"error: ModifyListener answered {after}, not {target} — check the listener "
@@ -302,6 +407,11 @@ def run_now(
         out(f"wrote {path}")
     else:
         out(f"{path.name} already says {stable} 100%: not written")
+    if halted is not None and halted.phase == "update":
+        code = _after_update(elbv2, listener, target, halted, stack, out, err, wait_s, sleep,
+                             monotonic)
+        if code:
+            return code
     out(
         f"next: commit the file; `pulumi up --stack {stack} --refresh` then shows no listener "
         "change (a plain `pulumi up` shows the listener's weights moving from the state's old "

@@ -168,7 +168,12 @@ class Clock:
     wall: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
-class Interrupted(Exception):
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM. A BaseException, like KeyboardInterrupt: botocore turns any
+    ``Exception`` raised while it waits for an answer into a retried network error, and
+    ``except Exception`` anywhere would take it for a failed call; the signal must reach the
+    rollback whatever call is in flight."""
+
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
 
@@ -255,30 +260,33 @@ class Rollout:
     # step raises the new color's min to (release.canary.reader, which the command always
     # passes). None: the canary is not sized (as gate None: no look at AWS).
     capacity: Callable[[Any], Any] | None = None
+    # The release lock, the halt mark of `rollback --now` and the record of baked steps, on the
+    # weighted listener (release.lock.ListenerLock, which the command always passes). None: no
+    # lock, and a resumed rollout re-bakes the step the file is at.
+    lock: Any = None
 
     def __post_init__(self) -> None:
         self.timeline = Timeline(self.clock, self.out)
         self.progress = Progress(self.stream, self.tty, self.clock, self.out)
+        self.started = False  # True once the first step may have written
 
     # -- the steps -----------------------------------------------------------------------------
     def run(self) -> int:
         from components.alarm_names import watched_alarm_prefixes
         from release import edits, transitions
 
+        self.written = self.path.read_bytes()  # what the rollout last wrote: so far, the start
         cfg = edits.read_config(self.path)
         stable, new = cfg.stable_color, transitions.new_color(cfg)
-        todo = remaining_steps(self.steps, cfg.traffic[new])
-        prefixes = watched_alarm_prefixes(
-            cfg.service.name, self.stack.split("/")[-1], new.value
-        )
+        current = cfg.traffic[new]
+        todo = remaining_steps(self.steps, current)
+        short = self.stack.split("/")[-1]
+        prefixes = watched_alarm_prefixes(cfg.service.name, short, new.value)
         self.stable, self.new, self.prefixes = stable, new, prefixes
-        if not todo:
-            self.out(
-                f"{new.value} already takes 100%: nothing to roll out — next: "
-                f"python -m release finish {self.stack}"
-            )
-            return 0
-        transitions.shift(cfg, self.stack, todo[0])  # its refusals, before anything else
+        self.expected = expected_alarms(cfg.service.name, short, new.value)
+        self.version = cfg.fleets[new].version
+        if todo:
+            transitions.shift(cfg, self.stack, todo[0])  # its refusals, before anything else
         states = self._read()
         missing = self._missing(states)
         if missing:
@@ -293,62 +301,143 @@ class Rollout:
                 f"alarms judging {new.value} fire before any shift ({alarm_summary(states)}) — "
                 "fix the cause first; nothing written"
             )
-        self.timeline.add(
-            f"start: {new.value} {cfg.fleets[new].version} from {cfg.traffic[new]}%, steps "
-            f"{', '.join(map(str, todo))}, bake {duration(self.bake_s)} each, watching "
-            f"{len(states)} alarms {watching(prefixes)}"
-        )
-        self.last = cfg.traffic[new]
-        self._check_gate(cfg, "before the first step")  # refuses: nothing written yet
-        self.stable_size = self._size(cfg, todo[0])  # refuses: nothing written yet
         previous = self._signals(self._interrupt)
         try:
-            for number, percent in enumerate(todo, 1):
-                self._step(number, len(todo), percent)
-        except (Interrupted, AlarmFired, ReleaseError, Exception) as error:
-            self.progress.end()
-            self._signals(self._note)
-            return self._roll_back(self._reason(error))
+            if self.lock is not None:
+                note = self.lock.acquire()  # refuses, naming the holder: nothing written yet
+                self.timeline.add(note)
+            try:
+                return self._run(cfg, current, todo, states)
+            except (Interrupted, AlarmFired, ReleaseError, Exception) as error:
+                self.progress.end()
+                self._signals(self._note)
+                if not self.started:  # nothing written yet: a refusal, not a rollback
+                    if isinstance(error, Interrupted):
+                        raise ReleaseError(f"interrupted ({error}); nothing written") from None
+                    raise
+                return self._roll_back(self._reason(error))
+            finally:
+                if self.lock is not None:
+                    self._release_lock()
         finally:
             self._restore(previous)
+
+    def _run(self, cfg: Any, current: int, todo: tuple[int, ...], states: Mapping[str, str]) -> int:
+        """After the lock: resume or start, step by step. Raises to roll back once started."""
+        from release import lock as locks
+
+        new = self.new
+        self.started = False
+        record = locks.baked_record(new.value, self.version, current)
+        baked = self.lock.baked() if self.lock is not None else ""
+        if self.lock is not None and baked and baked != record:
+            self.lock.forget_baked()  # a record of another release or weight: not this one's
+        rebake = current > 0 and baked != record
+        if not todo and not rebake:
+            self.out(
+                f"{new.value} already takes 100% (its bake passed): nothing to roll out — next: "
+                f"python -m release finish {self.stack}"
+            )
+            return 0
+        steps = ((current,) if rebake else ()) + todo
         self.timeline.add(
-            f"done: {new.value} takes 100% ({cfg.fleets[new].version}); next: python -m "
+            f"start: {new.value} {self.version} from {current}%, steps "
+            f"{', '.join(map(str, steps))}, bake {duration(self.bake_s)} each, watching "
+            f"{len(states)} alarms {watching(self.prefixes)}"
+        )
+        if rebake:
+            self.timeline.add(
+                f"resume: {self.path.name} says {new.value} {current}% but no bake of it passed "
+                "(an interrupted step): applying it again and baking it from its start"
+            )
+        self.last = current
+        self._check_gate(cfg, "before the first step")  # refuses: nothing written yet
+        self.stable_size = self._size(cfg, todo[0]) if todo and not rebake else None
+        self.started = True
+        for number, percent in enumerate(steps, 1):
+            self._step(number, len(steps), percent, again=rebake and number == 1)
+        self.timeline.add(
+            f"done: {new.value} takes 100% ({self.version}); next: python -m "
             f"release finish {self.stack}"
         )
         self.out(self.timeline.report(f"rollout {self.stack}: completed"))
         return 0
 
-    def _step(self, number: int, total: int, percent: int) -> None:
+    def _step(self, number: int, total: int, percent: int, again: bool = False) -> None:
+        """One step: checks, the write (not for a step the file is already at), the update and
+        the bake. Every check before the write is made again right before it: nothing moves
+        onto a color whose alarms fire, after `rollback --now`, or over a hand edit."""
         from release import edits, transitions
+        from release import lock as locks
 
         label = f"step {number}/{total}"
-
-        def plan(cfg: Any):
-            if cfg.stable_color != self.stable or cfg.traffic[self.new] != self.last:
-                raise ReleaseError(
-                    f"{self.path.name} changed under the rollout ({self.new.value} has "
-                    f"{cfg.traffic[self.new]}%, this rollout last wrote {self.last}%)"
-                )
-            return transitions.shift(cfg, self.stack, percent, self.stable_size)
-
+        self._check(f"before {label}")
         if number > 1:
             self._check_gate(edits.read_config(self.path), f"before {label}")
-        prepared = edits.prepare(self.path, plan)
-        edits.write(prepared)
-        self.last = percent
-        raised = [
-            c.value for c in prepared.plan.changes
-            if c.path == (transitions.FLEETS, self.new.value, "capacity", "min")
-        ]
-        self.timeline.add(
-            f"{label}: wrote {self.new.value} {percent}%, {self.stable.value} {100 - percent}%"
-            + (f", {self.new.value} min {raised[0]}" if raised else "")
-        )
+        if again:
+            self._check(f"before {label}", phase="update")
+            self.timeline.add(f"{label}: {self.path.name} already says {self.new.value} {percent}%")
+        else:
+            prepared = edits.prepare(
+                self.path, lambda cfg: transitions.shift(cfg, self.stack, percent, self.stable_size)
+            )
+            self._unchanged(prepared.original)
+            self._check(f"before {label}", phase="update")  # the last look before the write
+            edits.write(prepared)
+            self.written = prepared.text.encode()
+            self.last = percent
+            raised = [
+                c.value for c in prepared.plan.changes
+                if c.path == (transitions.FLEETS, self.new.value, "capacity", "min")
+            ]
+            self.timeline.add(
+                f"{label}: wrote {self.new.value} {percent}%, {self.stable.value} "
+                f"{100 - percent}%" + (f", {self.new.value} min {raised[0]}" if raised else "")
+            )
         self.timeline.add(f"{label}: pulumi preview + up")
         self.applier.preview_and_up(self.stack, self.out)
         self.timeline.add(f"{label}: applied")
         self._bake(label, percent)
+        if self.lock is not None:
+            self.lock.record_baked(locks.baked_record(self.new.value, self.version, percent))
         self.timeline.add(f"{label}: bake of {duration(self.bake_s)} passed")
+
+    def _check(self, when: str, phase: str | None = None) -> dict[str, str]:
+        """One check, as before a write and at every poll of a bake: the lock still this
+        rollout's and not halted (heartbeat refreshed), the file what the rollout last wrote,
+        every alarm there and none in ALARM. Returns the alarm states."""
+        if self.lock is not None:
+            self.lock.check(phase)
+        self._unchanged(self.path.read_bytes())
+        states = self._read()
+        summary = alarm_summary(states)
+        missing = self._missing(states)
+        if missing:
+            raise AlarmFired(
+                f"{when}: the alarms {', '.join(missing)} are gone ({summary}): no longer watched"
+            )
+        if any(state == "ALARM" for state in states.values()):
+            raise AlarmFired(f"{when}: {summary}")
+        return states
+
+    def _unchanged(self, now: bytes) -> None:
+        """The file must hold what this rollout last wrote: any other edit (traffic, a version,
+        capacity, a comment) was not reviewed as part of it."""
+        from release import stackfile
+
+        if now == self.written:
+            return
+        diff = stackfile.unified_diff(
+            self.written.decode(errors="replace"), now.decode(errors="replace"), self.path.name
+        )
+        lines = diff.splitlines()
+        was = [line[1:].strip() for line in lines if line[:1] == "-" and line[:3] != "---"]
+        now_ = [line[1:].strip() for line in lines if line[:1] == "+" and line[:3] != "+++"]
+        first = f"{(was or ['-'])[0][:60]!r} -> {(now_ or ['-'])[0][:60]!r}"
+        raise ReleaseError(
+            f"{self.path.name} changed under the rollout: it is not what this rollout last "
+            f"wrote ({max(len(was), len(now_))} changed lines, first {first})"
+        )
 
     def _size(self, cfg: Any, first: int) -> Any:
         """The stable color's size for the first step, when it sizes the canary; refuses when
@@ -388,9 +477,13 @@ class Rollout:
         self.timeline.add(f"{when}: {self.new.value} fit for traffic (live state checked)")
 
     def _bake(self, label: str, percent: int) -> None:
+        """Watch for the bake time from its start; every poll is a full :meth:`_check`. A bake
+        in which no alarm ever left INSUFFICIENT_DATA judged nothing: it fails."""
         start = self.clock.monotonic()
+        judged = False
         while True:
-            states = self._read()
+            states = self._check(f"alarm during the bake of {label}", phase="bake")
+            judged = judged or any(s != "INSUFFICIENT_DATA" for s in states.values())
             elapsed = self.clock.monotonic() - start
             summary = alarm_summary(states)
             self.progress.show(
@@ -398,13 +491,13 @@ class Rollout:
                 f"{duration(self.bake_s)} | {summary}",
                 key=summary,
             )
-            missing = self._missing(states)
-            if missing:
-                raise AlarmFired(f"the alarms {', '.join(missing)} disappeared: no longer watched")
-            if any(state == "ALARM" for state in states.values()):
-                raise AlarmFired(f"alarm during the bake of {label}: {summary}")
             if elapsed >= self.bake_s:
                 self.progress.end()
+                if not judged:
+                    raise AlarmFired(
+                        f"no alarm had data during the whole bake of {label} ({summary}): "
+                        "the step was not judged"
+                    )
                 return
             self.clock.sleep(min(self.poll_s, self.bake_s - elapsed))
 
@@ -422,19 +515,24 @@ class Rollout:
             ) from None
 
     def _missing(self, states: Mapping[str, str]) -> list[str]:
-        """``prefix*`` of each watched prefix that no alarm read has: the color's own alarms and
-        the load balancer's must all be there to watch."""
-        return [
-            f"{prefix}*"
-            for prefix in self.prefixes
-            if not any(name.startswith(prefix) for name in states)
-        ]
+        """Every alarm the program creates for the color and the load balancer that the read
+        lacks (``prefix*`` when all of a prefix's are gone): each must be there to watch."""
+        missing = []
+        for prefix in self.prefixes:
+            names = [name for name in self.expected if name.startswith(prefix)]
+            gone = [name for name in names if name not in states]
+            missing += [f"{prefix}*"] if gone and len(gone) == len(names) else gone
+        return missing
 
     # -- rolling back --------------------------------------------------------------------------
     @staticmethod
     def _reason(error: BaseException) -> str:
+        from release import lock as locks
+
         if isinstance(error, Interrupted):
             return f"interrupted ({error})"
+        if isinstance(error, locks.Halted):
+            return f"{error}: not applying this rollout's weights again"
         if isinstance(error, AlarmFired | ReleaseError):
             return str(error)
         return f"unexpected error: {type(error).__name__}: {error}"
@@ -444,6 +542,11 @@ class Rollout:
         from release import edits, transitions
 
         self.timeline.add(f"rolling back: {reason}")
+        if self.lock is not None:
+            try:
+                self.lock.forget_baked()
+            except Exception as error:  # the rollback itself matters more than the record
+                self.timeline.add(f"could not clear the bake record ({error})")
         problem = None
         try:
             written = edits.write(
@@ -488,6 +591,16 @@ class Rollout:
         )
         return ROLLBACK_FAILED
 
+    def _release_lock(self) -> None:
+        try:
+            self.lock.release()
+        except Exception as error:  # AWS unreachable: the lock goes stale, and says whose
+            self.out(
+                f"could not release the release lock on {self.lock.arn} ({error}): it goes "
+                f"stale after {int(self.lock.stale_after_s) // 60} minutes without heartbeat; "
+                "the next rollout may then take it over with --take-over-stale-lock"
+            )
+
     # -- signals -------------------------------------------------------------------------------
     def _interrupt(self, signum: int, _frame: Any) -> None:
         raise Interrupted(signum)
@@ -530,6 +643,21 @@ def live_gate(stack: str) -> Callable[[Any], list[str]]:
 # ---------------------------------------------------------------------------------------------
 # The command
 # ---------------------------------------------------------------------------------------------
+def expected_alarms(service: str, stack: str, color: str) -> tuple[str, ...]:
+    """Every alarm the program creates that judges ``color``: its own, then the load
+    balancer's (components/alarm_names.py)."""
+    from components.alarm_names import (
+        ALARM_KINDS,
+        LOAD_BALANCER_ALARM_KINDS,
+        alarm_name,
+        load_balancer_alarm_name,
+    )
+
+    return tuple(alarm_name(service, stack, color, kind) for kind in ALARM_KINDS) + tuple(
+        load_balancer_alarm_name(service, stack, kind) for kind in LOAD_BALANCER_ALARM_KINDS
+    )
+
+
 def watching(prefixes: tuple[str, ...]) -> str:
     """``checkout-prod-green-*, checkout-prod-lb-*``: the alarms a rollout watches."""
     return ", ".join(f"{prefix}*" for prefix in prefixes)
@@ -607,9 +735,26 @@ def run(
             )
         alarms = cloudwatch_alarms(cfg.region)
     from release import canary, emergency
+    from release import lock as locks
 
     stable = cfg.stable_color.value
+    short = args.stack.split("/")[-1]
+    from release.aws_clients import client as aws_client
+
+    elbv2 = aws_client("elbv2", cfg.region)
+    try:
+        listener = emergency.find_listener(elbv2, short, cfg.service.name, cfg.region)
+    except Exception as error:  # the lock lives on the listener: no listener, no rollout
+        raise ReleaseError(
+            f"cannot take the release lock: {error} — nothing written"
+        ) from None
+    clock = clock or Clock()
+    release_lock = locks.ListenerLock(
+        elbv2, listener.arn, args.stack, wall=clock.wall,
+        take_over=getattr(args, "take_over_stale_lock", False),
+    )
     rollout = Rollout(
+        lock=release_lock,
         direct=lambda: emergency.roll_back_listener(
             cfg.region, args.stack.split("/")[-1], cfg.service.name, stable
         ),
@@ -621,7 +766,7 @@ def run(
         bake_s=args.bake,
         applier=applier,
         alarms=alarms,
-        clock=clock or Clock(),
+        clock=clock,
         out=out,
         tty=sys.stdout.isatty(),
     )

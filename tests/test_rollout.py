@@ -178,14 +178,17 @@ def test_sigterm_during_a_bake_rolls_back(aws, path):
 
 
 def test_a_rerun_resumes_after_the_steps_already_taken(aws, path, capsys):
-    """File at green 50: a rerun takes only the 100 step."""
+    """File at green 50 and no record of its bake (no lock passed): a rerun applies and bakes
+    50 again from its start, then takes 100; 10 is not taken again."""
     build(STACK, SERVICE, {"blue": 50, "green": 50})
     shift_file(path, STACK, 50)
     applier = ListenerApplier(path)
     lines: list[str] = []
-    assert _rollout(path, FakeClock(), applier, lines).run() == 0
-    assert [a["green"] for a in applier.applied] == [100]
-    assert any("steps 100," in line for line in lines)
+    clock = FakeClock()
+    assert _rollout(path, clock, applier, lines).run() == 0
+    assert [a["green"] for a in applier.applied] == [50, 100]
+    assert clock.now == 2 * BAKE_S
+    assert any("steps 50, 100," in line for line in lines)
 
 
 def test_a_failed_rollback_update_falls_back_to_the_listener_itself(aws, path):

@@ -18,16 +18,22 @@ linear/canary configurations with alarms):
    load balancer answers for a crashing color carry no target-group dimension) for the bake
    time, with a live progress line.
 
-Any alarm in ALARM, a failed edit or update, an alarm read that fails, or SIGINT/SIGTERM rolls
-back: the ordinary ``rollback`` plan (stable color 100 %) is written and applied, and the command
-exits 1 with a timeline of what happened and when. If the rollback's ``pulumi up`` fails, the
-stable weights are set on the live listener directly (one ModifyListener, as ``rollback --now``)
-and it still exits 1; only when that fails too, or the file cannot be written, it exits 3.
-Re-running resumes: steps at or below the new color's weight in the file are skipped. Without
-``--apply`` it prints the plan and writes nothing.
+Every check -- before each step, again right before its write, and at every poll of a bake --
+reads the release lock (:mod:`release.lock`: still this rollout's, not halted by ``rollback
+--now``; its heartbeat refreshed), the stack file (it must hold exactly what the rollout last
+wrote) and every alarm the program creates for the color and the load balancer (each must exist,
+none in ALARM). Any of those failing, a failed edit or update, an alarm read that fails, a bake in
+which no alarm ever left INSUFFICIENT_DATA, or SIGINT/SIGTERM (whatever AWS call is in flight:
+:class:`Interrupted` is a ``BaseException``) rolls back: the ordinary ``rollback`` plan (stable
+color 100 %) is written and applied, and the command exits 1 with a timeline of what happened
+and when. If the rollback's ``pulumi up`` fails, the stable weights are set on the live listener
+directly (one ModifyListener, as ``rollback --now``) and it still exits 1; only when that fails
+too, or the file cannot be written, it exits 3. Without ``--apply`` it prints the plan and
+writes nothing.
 
-INSUFFICIENT_DATA is shown but does not fail a bake: a color that has just received its first
-requests has no data points yet, and the program's alarms treat missing data as not breaching.
+Re-running resumes: steps below the new color's weight in the file are skipped; the step the
+file is at is applied and baked again from its start unless the listener records that its bake
+passed (``golden-fleet:baked``), so a step killed in its update or bake is never counted as baked.
 """
 
 from __future__ import annotations

@@ -552,3 +552,31 @@ def test_a_rerun_after_a_passed_bake_takes_only_the_next_steps(aws, path):
     applier = ClientApplier(path)
     assert _rollout(path, clock, applier, [], lock=lock).run() == 0
     assert [a["green"] for a in applier.applied] == [100]
+
+
+def test_the_command_takes_the_lock_on_the_stacks_listener(aws, path, tmp_path):
+    """`rollout --apply` (applier and alarms given, the real gate): a held lock is refused
+    naming its holder; a stale one is taken over with --take-over-stale-lock, and released
+    when the real gate then refuses the color (no Auto Scaling group in this AWS)."""
+    from release.cli import build_parser
+
+    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
+    clock = FakeClock()
+    _lock(live, clock, holder="alice@ci-1 pid 7").acquire()
+
+    def command(*extra: str) -> int:
+        args = build_parser().parse_args(
+            ["rollout", STACK, "--apply", "--file", str(path), *extra]
+        )
+        return rollout.run(args, path, tmp_path, out=lambda line: None,
+                           applier=ClientApplier(path), alarms=cloudwatch_alarms(REGION),
+                           clock=clock)
+
+    with pytest.raises(locks.LockHeld, match="holds the release lock: alice@ci-1 pid 7"):
+        command()
+    clock.now += locks.STALE_AFTER_S
+    with pytest.raises(locks.LockHeld, match="stale"):
+        command()
+    with pytest.raises(rollout.ReleaseError, match="not fit for more traffic before the first"):
+        command("--take-over-stale-lock")
+    assert not set(locks.LOCK_KEYS) & set(_lock_tags(live)), "the lock was not released"

@@ -506,6 +506,11 @@ def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     root = project_root()
     path = args.file or root / f"Pulumi.{args.stack.split('/')[-1]}.yaml"
+    with transitions.hints_for_file(str(args.file) if args.file else None):
+        return _run(args, path, root)
+
+
+def _run(args: argparse.Namespace, path: Path, root: Path) -> int:
     try:
         if args.command == "status":
             return run_status(args, path, root)

@@ -23,8 +23,11 @@ shift of a release onto the new color, with target tracking on, also raises the 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
-from collections.abc import Mapping, MutableMapping
+import shlex
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -48,6 +51,19 @@ RELEASE = f"{NAMESPACE}:release"
 CANARY_RESTORE = "canaryRestore"  # under RELEASE: the canary's own min and desired
 
 COMMAND = "python -m release"
+# The stack file a command was given with --file: every command a hint suggests names it too, so
+# that following a hint never edits the project's own stack file instead.
+_HINT_FILE: contextvars.ContextVar[str | None] = contextvars.ContextVar("hint_file", default=None)
+
+
+@contextlib.contextmanager
+def hints_for_file(path: str | None) -> Iterator[None]:
+    """Within the block, the commands hints suggest carry ``--file path`` (none: no option)."""
+    token = _HINT_FILE.set(path)
+    try:
+        yield
+    finally:
+        _HINT_FILE.reset(token)
 
 
 class ReleaseError(Exception):
@@ -163,7 +179,12 @@ def _capacity(color: Color, capacity: Mapping[str, int]) -> list[Change]:
 
 
 def _cmd(*args: object) -> str:
-    return " ".join([COMMAND, *(str(a) for a in args)])
+    """A release command to suggest, with the ``--file`` the current command was given."""
+    words = [COMMAND, *(str(a) for a in args)]
+    given = _HINT_FILE.get()
+    if given is not None:
+        words += ["--file", shlex.quote(given)]
+    return " ".join(words)
 
 
 # ---------------------------------------------------------------------------------------------

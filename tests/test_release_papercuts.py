@@ -145,3 +145,26 @@ def test_ctrl_c_before_any_step_is_one_line_and_exit_130(capsys, tmp_path, monke
     err = capsys.readouterr().err
     assert code == 130 and "interrupted" in err and len(err.strip().splitlines()) == 1
     assert path.read_bytes() == before
+
+
+def test_every_suggested_command_keeps_the_file_it_was_given(capsys, tmp_path):
+    """Run on a copy with --file, the hints name that copy: following a `next:` or `undo:`
+    suggestion never edits the project's own stack file instead."""
+    folder = tmp_path / "a folder"
+    folder.mkdir()
+    path = folder / "Pulumi.staging.yaml"
+    shutil.copyfile(stack_file("staging"), path)
+    code, out = run(capsys, path, "shift", "staging", "10")
+    assert code == 0
+    suggestions = [line for line in out.splitlines() if "python -m release " in line]
+    assert suggestions, out
+    quoted = f"--file '{path}'"
+    for line in suggestions:
+        assert line.count("python -m release ") == line.count(quoted), line
+    code, out = run(capsys, path, "status", "staging", "--no-live", "--no-images",
+                    "--no-outputs")
+    assert code == 0 and quoted in next_line(out)
+    # Without --file, the hints stay as short as before.
+    from release import transitions
+
+    assert "--file" not in transitions._cmd("rollback", "staging")

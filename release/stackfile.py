@@ -299,7 +299,22 @@ def set_value(text: str, path: tuple[str, ...], value: Any, name: str = "stack f
             "single value belongs — fix the file first"
         )
     start, end = node.start_mark.index, node.end_mark.index
-    return text[:start] + render_scalar(value, node.style) + text[end:]
+    rendered = render_scalar(value, node.style)
+    return text[:start] + rendered + _keep_comment_column(text[end:], len(rendered) - (end - start))
+
+
+_SPACES_THEN_COMMENT = re.compile(r"( +)#")
+
+
+def _keep_comment_column(rest: str, grown: int) -> str:
+    """The rest of the line after a replaced value, with the spaces before an inline comment
+    adjusted by what the value ``grown`` (at least one space left): the comment keeps its column
+    (``stable: blue   # ...`` becomes ``stable: green  # ...``)."""
+    found = _SPACES_THEN_COMMENT.match(rest)
+    if not found or grown == 0:
+        return rest
+    spaces = max(1, len(found.group(1)) - grown)
+    return " " * spaces + rest[len(found.group(1)):]
 
 
 def _value_end(text: str, node: Node) -> int:

@@ -469,3 +469,19 @@ def test_binary_content_is_one_line(capsys, tmp_path):
     path.write_bytes(b"config:\n  a: \xff\xfe\n")
     code, _, err = run(capsys, path, "status", "staging", "--no-outputs")
     assert code == 1 and "not UTF-8" in err
+
+
+@pytest.mark.parametrize("before, value, after", [
+    ("    stable: blue              # the color that last held all traffic\n", "green",
+     "    stable: green             # the color that last held all traffic\n"),
+    ("    stable: green             # the color\n", "blue",
+     "    stable: blue              # the color\n"),
+    ("    stable: blue # tight\n", "green", "    stable: green # tight\n"),
+    ("    stable: blue\n", "green", "    stable: green\n"),
+])
+def test_an_edit_keeps_the_column_of_an_inline_comment(before, value, after):
+    """`finish` rewrites `stable: blue   # ...`: the comment stays where the operator aligned
+    it (never closer than one space)."""
+    text = "config:\n  golden-fleet:release:\n" + before
+    assert stackfile.set_value(text, ("config", "golden-fleet:release", "stable"), value) == (
+        "config:\n  golden-fleet:release:\n" + after)

@@ -194,13 +194,14 @@ class ListenerLock:
                 PHASE: "check",
             },
         )
+        self.held = True  # from here release() removes it, if the token read is still ours
         after = holder_of(self._tags())
         if after is None or after.token != self.token:
+            self.held = False
             raise LockHeld(
                 f"another rollout of {self.stack} took the release lock at the same time: "
                 f"{after.describe(now) if after else 'released again'}; nothing written"
             )
-        self.held = True
         return note
 
     def check(self, phase: str | None = None) -> None:

@@ -309,10 +309,10 @@ class Rollout:
             )
         previous = self._signals(self._interrupt)
         try:
-            if self.lock is not None:
-                note = self.lock.acquire()  # refuses, naming the holder: nothing written yet
-                self.timeline.add(note)
             try:
+                if self.lock is not None:
+                    note = self.lock.acquire()  # refuses, naming the holder: nothing written
+                    self.timeline.add(note)
                 return self._run(cfg, current, todo, states)
             except (Interrupted, AlarmFired, ReleaseError, Exception) as error:
                 self.progress.end()

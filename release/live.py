@@ -830,10 +830,12 @@ def status_lines(
     clients = clients or Clients.for_region(cfg.region)
     short = stack.split("/")[-1]
     lines: list[str] = []
+    groups: dict[Color, str | None] = {}
     try:
         for color in COLORS:
             version = cfg.fleets[color].version
             state = read_color(clients, stack, cfg.service.name, color)
+            groups[color] = state.target_group_arn if state else None
             prefix = alarm_name_prefix(cfg.service.name, short, color.value)
             lines.append(color_line(color, state, prefix, version))
             if state is None or state.desired == 0:
@@ -843,4 +845,27 @@ def status_lines(
                 lines.append(f"  {drifted}")
     except LiveError as error:
         return [*lines, f"live: not read ({error}); the table shows the stack file only"]
-    return lines
+    return [*lines, listener_line(cfg, stack, clients, groups)]
+
+
+def listener_line(
+    cfg: StackConfig, stack: str, clients: Clients, groups: Mapping[Color, str | None]
+) -> str:
+    """``listener: blue 50%, green 50% — the stack file says blue 100%, green 0% ...``: the live
+    weighted listener beside the file, so a split left by an interrupted rollout or a
+    ``rollback --now`` not yet committed is seen."""
+    from components.config import COLORS
+
+    try:
+        weights = listener_weights(clients, groups, stack, cfg.service.name)
+    except LiveError as error:
+        return f"listener: not read ({error})"
+    live_text = ", ".join(f"{c.value} {weights.get(c, 0)}%" for c in COLORS)
+    file_text = ", ".join(f"{c.value} {cfg.traffic[c]}%" for c in COLORS)
+    if all(weights.get(c, 0) == cfg.traffic[c] for c in COLORS):
+        return f"listener: {live_text}, as the stack file says"
+    return (
+        f"listener: {live_text} — the stack file says {file_text}: `pulumi up` would move "
+        "traffic to the file's weights; if the live split is what you want (after `rollback "
+        "--now`, or an interrupted rollout), make the file say it first"
+    )

@@ -278,6 +278,25 @@ def test_status_shows_each_colors_live_state(capsys, world, staging):
     assert "drift" not in out
 
 
+def test_status_shows_the_live_listener_beside_the_file(capsys, world, staging):
+    """The file says blue 100 %, but the weighted listener splits 50/50 (an interrupted rollout,
+    or `rollback --now` undone by hand): status says so, and says when they agree."""
+    world.color("blue", ["1.3.0", "1.4.0"], group_on="1.4.0", instances_on="1.4.0", desired=1)
+    world.color("green", ["1.4.0", "1.5.0"], group_on="1.5.0", instances_on="1.5.0", desired=1)
+    world.forward({"blue": 50, "green": 50})
+    for _ in range(2):
+        world.refresh("blue", None)
+        world.refresh("green", "Successful", PercentageComplete=100)
+    code, out, err = status(capsys, staging)
+    assert code == 0, err
+    line = next(line for line in out.splitlines() if line.startswith("listener: "))
+    assert line.startswith("listener: blue 50%, green 50% — the stack file says blue 100%, "
+                           "green 0%"), line
+    world.forward({"blue": 100, "green": 0})
+    code, out, err = status(capsys, staging)
+    assert "listener: blue 100%, green 0%, as the stack file says" in out
+
+
 def test_status_shows_a_firing_load_balancer_alarm_on_every_color(capsys, world, staging):
     """The load balancer's 5xx alarm has no color: status shows it in both colors' alarms."""
     world.color("blue", ["1.3.0", "1.4.0"], group_on="1.4.0", instances_on="1.4.0", desired=1)

@@ -84,10 +84,17 @@ def _remember(endpoint: str) -> Any:
     return after_error
 
 
+# Only reads are skipped. A write is the step an operator or a rollout is waiting for (the
+# rollback's ModifyListener, the lock's tags): it is always tried, with its own timeouts.
+_READS = ("Describe", "Get", "List")
+
+
 def _refuse_unreachable(endpoint: str) -> Any:
-    def before_call(**_: Any) -> None:
+    def before_call(model: Any = None, **_: Any) -> None:
         from botocore.exceptions import EndpointConnectionError
 
+        if model is not None and not model.name.startswith(_READS):
+            return
         with _unreachable_lock:
             until, what = _unreachable.get(endpoint, (0.0, ""))
         if time.monotonic() < until:
@@ -99,8 +106,9 @@ def _refuse_unreachable(endpoint: str) -> Any:
 
 def client(service: str, region: str, patient: bool = False) -> Any:
     """A boto3 client for ``service`` in ``region`` with the timeouts and retries above
-    (``patient``: the refresh command's). An interactive client does not call an endpoint
-    that timed out in the last ``UNREACHABLE_FOR_S`` seconds: it fails at once."""
+    (``patient``: the refresh command's). An interactive client does not send a read to an
+    endpoint that timed out in the last ``UNREACHABLE_FOR_S`` seconds: it fails at once; writes
+    are always sent."""
     made = session(region).client(service, config=client_config(patient))
     if not patient:
         endpoint = made.meta.endpoint_url

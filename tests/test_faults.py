@@ -97,7 +97,7 @@ def test_a_long_denial_is_one_short_line(proxy, split_file):
     file untouched."""
     before = split_file.read_bytes()
     proxy.set("ModifyListener", deny("x " * 2500))
-    code, out, err, _ = release(proxy, "rollback", STACK, "--now", "--file", str(split_file))
+    code, _out, err, _ = release(proxy, "rollback", STACK, "--now", "--file", str(split_file))
     assert code == 1
     [line] = err.strip().splitlines()
     assert "AccessDenied" in line and len(line) < 600, len(line)
@@ -106,7 +106,7 @@ def test_a_long_denial_is_one_short_line(proxy, split_file):
 
 def test_an_html_502_is_named_as_such(proxy, split_file):
     proxy.set("DescribeLoadBalancers", HTML_502)
-    code, out, err, _ = release(proxy, "rollback", STACK, "--now", "--file", str(split_file))
+    code, _out, err, _ = release(proxy, "rollback", STACK, "--now", "--file", str(split_file))
     assert code == 1
     [line] = err.strip().splitlines()
     assert "502" in line and "<html>" not in line and len(line) < 600, line
@@ -114,7 +114,7 @@ def test_an_html_502_is_named_as_such(proxy, split_file):
 
 def test_the_proxy_forwards_untouched_actions_and_records_them(proxy, split_file):
     """Without a fault the command works through the proxy: the fixture is not the failure."""
-    code, out, err, _ = release(proxy, "rollback", STACK, "--now", "--file", str(split_file))
+    code, _out, err, _ = release(proxy, "rollback", STACK, "--now", "--file", str(split_file))
     assert code == 0, err
     assert "ModifyListener" in proxy.seen
 
@@ -128,3 +128,39 @@ def test_a_5000_character_status_reason_is_cut_in_the_progress_line():
     )
     line = live.progress_line(state, "2")
     assert len(line) < 400 and "\n" not in line, len(line)
+
+
+def test_a_write_is_tried_even_right_after_a_read_timed_out(monkeypatch, no_aws_credentials):
+    """An endpoint that just timed out is skipped for reads (status would otherwise pay the
+    timeout per read), never for a write: the rollout's rollback (ModifyListener) right after a
+    blackholed DescribeListeners still reaches AWS and moves the listener."""
+    from botocore.exceptions import BotoCoreError
+
+    from release import aws_clients
+
+    with moto_server() as url:
+        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                            "AWS_ENDPOINT_URL": url}.items():
+            monkeypatch.setenv(name, value)
+        made = build(STACK, SERVICE, {"blue": 50, "green": 50})
+        monkeypatch.setattr(aws_clients, "_unreachable", {})
+        try:
+            with fault_proxy(url) as proxy:
+                monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+                proxy.set("DescribeListeners", BLACKHOLE)
+                elbv2 = aws_clients.client("elbv2", "eu-west-1")
+                with pytest.raises(BotoCoreError):
+                    elbv2.describe_listeners(ListenerArns=[made.listener_arn])
+                with pytest.raises(BotoCoreError, match="did not answer just now"):
+                    elbv2.describe_target_groups()  # a read: skipped at once
+                started = time.monotonic()
+                elbv2.modify_listener(ListenerArn=made.listener_arn, DefaultActions=[{
+                    "Type": "forward", "ForwardConfig": {"TargetGroups": [
+                        {"TargetGroupArn": made.target_groups["blue"], "Weight": 100},
+                        {"TargetGroupArn": made.target_groups["green"], "Weight": 0}]}}])
+                assert time.monotonic() - started < 5
+                assert proxy.seen.count("ModifyListener") == 1
+        finally:
+            urllib.request.urlopen(
+                urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10
+            ).close()

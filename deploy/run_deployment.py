@@ -1,6 +1,6 @@
 """Run ``pulumi up`` for one stack through Pulumi Deployments, pinned to one commit, and wait.
 
-    python deploy/run_deployment.py --org ORG --stack STACK --commit SHA [--timeout-minutes N]
+    python -m deploy.run_deployment --org ORG --stack STACK --commit SHA [--timeout-minutes N]
 
 Why not ``pulumi deployment run update``: it builds the branch named in the stack's deployment
 settings (main's head, which may be a newer, untested commit), and before pulumi/pulumi#24155
@@ -8,10 +8,11 @@ settings (main's head, which may be a newer, untested commit), and before pulumi
 prod. This script uses the documented Deployments REST API directly:
 
 * ``POST {api}/api/stacks/{org}/{project}/{stack}/deployments`` with ``operation: update``,
-  ``inheritSettings: true`` (the settings deploy/apply_settings.py just pushed) and
-  ``sourceContext.git.commit`` set to the commit this workflow run tested (CreateDeploymentRequest,
-  SourceContextGitRequest: "The commit hash to deploy"). The response names the deployment
-  (CreateDeploymentResponse: ``id``, ``consoleUrl``, ``version``).
+  ``inheritSettings: false`` and the whole of deploy/<stack>.deploy.yaml (the settings platform/
+  declares for the stack), its ``sourceContext.git`` naming the commit this workflow run tested
+  and no branch. Inheriting would merge the stored ``branch`` with the request's ``commit``, which
+  SourceContextGitRequest calls "mutually exclusive with branch". The response names the
+  deployment (CreateDeploymentResponse: ``id``, ``consoleUrl``, ``version``).
 * ``GET .../deployments/{id}`` until its ``status`` is terminal (GetDeploymentResponse status:
   not-started, accepted, running, failed, succeeded, skipped). Only ``succeeded`` exits 0;
   ``failed`` and ``skipped`` (an intermediate deployment dropped) exit 1, and so does the timeout.
@@ -35,6 +36,14 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from deploy.settings_file import (
+    SettingsError,
+    fill_placeholders,
+    load_settings,
+    pinned_to_commit,
+    settings_path,
+)
 
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 DEFAULT_API_URL = "https://api.pulumi.com"
@@ -81,11 +90,12 @@ def deployments_url(api_url: str, org: str, project: str, stack: str) -> str:
     return f"{api_url.rstrip('/')}/api/stacks/{'/'.join(parts)}/deployments"
 
 
-def create_body(commit: str) -> dict[str, Any]:
+def create_body(settings: Mapping[str, Any], commit: str) -> dict[str, Any]:
+    """CreateDeploymentRequest: the stack's whole settings, pinned to ``commit``, not inherited."""
     return {
         "operation": "update",
-        "inheritSettings": True,
-        "sourceContext": {"git": {"commit": commit}},
+        "inheritSettings": False,
+        **pinned_to_commit(settings, commit),
     }
 
 
@@ -113,6 +123,7 @@ def _request(url: str, token: str, body: Any = None, timeout: float = 30.0) -> A
 def run(
     base: str,
     token: str,
+    settings: Mapping[str, Any],
     commit: str,
     timeout_s: float,
     out: Callable[[str], None] = print,
@@ -123,7 +134,7 @@ def run(
     """Create the deployment and wait for a terminal status; its last GET answer if it succeeded."""
     sleep = sleep or time.sleep
     poll_s = POLL_S if poll_s is None else poll_s
-    created = _request(base, token, create_body(commit))
+    created = _request(base, token, create_body(settings, commit))
     deployment = created.get("id")
     if not isinstance(deployment, str) or not _NAME.fullmatch(deployment):
         raise DeploymentError(f"the API answered no usable deployment id: {created!r:.200}")
@@ -169,6 +180,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stack", required=True, type=lambda v: _name(v, "--stack"))
     parser.add_argument("--commit", required=True, type=commit_sha, help="full commit id")
     parser.add_argument("--project", type=lambda v: _name(v, "--project"))
+    parser.add_argument("--settings", type=Path,
+                        help="settings file (default: deploy/<stack>.deploy.yaml)")  # fmt: skip
     parser.add_argument("--timeout-minutes", type=int, default=110, choices=range(1, 1441),
                         metavar="1-1440")  # fmt: skip
     parser.add_argument(
@@ -185,9 +198,11 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         print(f"error: {TOKEN_ENV} is not set (pulumi/auth-actions sets it)", file=sys.stderr)
         return 2
     try:
+        path = args.settings or settings_path(args.stack)
+        settings = fill_placeholders(load_settings(path), env)
         base = deployments_url(args.api_url, args.org, args.project or project_name(), args.stack)
-        run(base, token, args.commit, args.timeout_minutes * 60.0)
-    except DeploymentError as error:
+        run(base, token, settings, args.commit, args.timeout_minutes * 60.0)
+    except (DeploymentError, SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"deployment of {args.commit} to {args.stack} succeeded")

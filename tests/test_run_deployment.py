@@ -1,16 +1,24 @@
 """deploy/run_deployment.py against a Pulumi Cloud stand-in on 127.0.0.1.
 
+The stand-in models the documented schema, not just this script: it holds the stack's settings
+as Pulumi Cloud returns them (DeploymentSettings, with the server-managed ``version``), accepts
+only CreateDeploymentRequest's fields, merges the request into the stored settings unless
+``inheritSettings`` is false, and refuses a source naming both a branch and a commit
+(SourceContextGitRequest: "Mutually exclusive with branch"), so a request the real API would
+refuse fails here.
+
 The invariants: the deployment is created for exactly the given commit on the documented
-endpoint; the job's exit code follows the deployment's final status (only ``succeeded`` is 0),
-never the creation call's; a lost status read is retried, a dead API is not waited on forever;
-bad arguments and a missing token send nothing.
+endpoint, with the stack's whole settings file and no branch; the job's exit code follows the
+deployment's final status (only ``succeeded`` is 0), never the creation call's; a lost status
+read is retried, a dead API is not waited on forever; bad arguments and a missing token send
+nothing.
 """
 
 from __future__ import annotations
 
 import http.server
-import importlib.util
 import json
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,24 +26,74 @@ from typing import ClassVar
 
 import pytest
 
+from deploy import run_deployment, settings_file
+
 ROOT = Path(__file__).resolve().parent.parent
 SHA = "0123456789abcdef0123456789abcdef01234567"
-ENV = {"PULUMI_ACCESS_TOKEN": "test-token-not-real"}
+ENV = {"PULUMI_ACCESS_TOKEN": "test-token-not-real", "GITHUB_REPOSITORY": "acme/golden-fleet"}
+
+# CreateDeploymentRequest's properties (Pulumi Cloud REST API reference, schema
+# CreateDeploymentRequest); anything else, `version` included, is refused.
+CREATE_FIELDS = {
+    "operation", "tag", "executorContext", "executorImage", "executorRootPath",
+    "inheritSettings", "sourceContext", "gitHub", "operationContext", "cacheOptions",
+    "agentPoolID",
+}  # fmt: skip
+OPERATIONS = {"update", "preview", "destroy", "refresh", "detect-drift", "remediate-drift"}
 
 
 @pytest.fixture(scope="module")
 def rd():
-    spec = importlib.util.spec_from_file_location(
-        "run_deployment", ROOT / "deploy" / "run_deployment.py"
+    return run_deployment
+
+
+def stored_settings(stack: str) -> dict:
+    """The stack's settings as Pulumi Cloud answers them: the file's, plus what the server
+    manages (DeploymentSettings.version)."""
+    settings = settings_file.fill_placeholders(
+        settings_file.load_settings(settings_file.settings_path(stack)), ENV
     )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return {**settings, "version": 4}
+
+
+def _merged(stored: dict, request: dict) -> dict:
+    out = dict(stored)
+    for key, value in request.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def refusal(stored: dict, body: dict) -> str | None:
+    """Why Pulumi Cloud's documented schema refuses ``body`` (None: accepted)."""
+    unknown = sorted(set(body) - CREATE_FIELDS)
+    if unknown:
+        return f"unknown fields {unknown}"
+    if body.get("operation") not in OPERATIONS:
+        return f"operation {body.get('operation')!r}"
+    request = {k: v for k, v in body.items() if k not in ("operation", "inheritSettings")}
+    inherit = body.get("inheritSettings", True)  # "Defaults to true."
+    server_side = {k: v for k, v in stored.items() if k != "version"}
+    effective = _merged(server_side, request) if inherit else request
+    git = (effective.get("sourceContext") or {}).get("git") or {}
+    if "branch" in git and "commit" in git:
+        return "sourceContext.git: commit is mutually exclusive with branch"
+    if "branch" not in git and "commit" not in git:
+        return "sourceContext.git: a branch or a commit is required"
+    repository = (effective.get("gitHub") or {}).get("repository")
+    if bool(repository) == bool(git.get("repoUrl")):
+        return "exactly one of gitHub.repository and sourceContext.git.repoUrl"
+    if not (effective.get("operationContext") or {}).get("oidc"):
+        return "no AWS credentials for the deployment (operationContext.oidc)"
+    return None
 
 
 class _Cloud(http.server.BaseHTTPRequestHandler):
     statuses: ClassVar[list] = []  # answers to successive GETs: a status, or an HTTP error code
     requests: ClassVar[list] = []
+    stored: ClassVar[dict] = {}  # the stack's settings as the service holds them
 
     def _answer(self, code: int, body: dict) -> None:
         data = json.dumps(body).encode()
@@ -49,6 +107,10 @@ class _Cloud(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         body = json.loads(self.rfile.read(length))
         type(self).requests.append(("POST", self.path, dict(self.headers), body))
+        why = refusal(type(self).stored, body)
+        if why:
+            self._answer(400, {"code": 400, "message": why})
+            return
         self._answer(202, {"id": "d-1", "consoleUrl": "https://console.invalid/d-1", "version": 7})
 
     def do_GET(self):
@@ -65,7 +127,11 @@ class _Cloud(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def cloud() -> Iterator[type[_Cloud]]:
-    handler = type("Cloud", (_Cloud,), {"statuses": ["succeeded"], "requests": []})
+    handler = type(
+        "Cloud",
+        (_Cloud,),
+        {"statuses": ["succeeded"], "requests": [], "stored": stored_settings("prod")},
+    )
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -89,17 +155,57 @@ def _no_real_waiting(rd, monkeypatch):
 
 
 def test_the_deployment_is_created_for_exactly_the_given_commit(rd, cloud):
-    """POST .../acme/golden-fleet/prod/deployments: update, inherited settings, the commit."""
+    """POST .../acme/golden-fleet/prod/deployments: update, the whole settings file, the commit
+    and no branch, nothing inherited; the stand-in accepts it."""
     assert _main(rd, cloud) == 0
     method, path, headers, body = cloud.requests[0]
     assert (method, path) == ("POST", "/api/stacks/acme/golden-fleet/prod/deployments")
     assert headers["Authorization"] == "token test-token-not-real"
-    assert body == {
-        "operation": "update",
-        "inheritSettings": True,
-        "sourceContext": {"git": {"commit": SHA}},
-    }
+    assert body["operation"] == "update"
+    assert body["inheritSettings"] is False
+    assert body["sourceContext"]["git"] == {"commit": SHA}
+    file = settings_file.fill_placeholders(
+        settings_file.load_settings(settings_file.settings_path("prod")), ENV
+    )
+    assert body["operationContext"] == file["operationContext"]
+    assert body["gitHub"] == file["gitHub"] == {**file["gitHub"], "repository": "acme/golden-fleet"}
     assert cloud.requests[1][:2] == ("GET", "/api/stacks/acme/golden-fleet/prod/deployments/d-1")
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_every_stack_request_is_accepted_by_the_documented_schema(rd, stack):
+    """For each settings file, the body run_deployment sends passes the schema-faithful check
+    against that stack's stored settings (server-managed `version` included)."""
+    settings = settings_file.fill_placeholders(
+        settings_file.load_settings(settings_file.settings_path(stack)), ENV
+    )
+    assert refusal(stored_settings(stack), rd.create_body(settings, SHA)) is None
+
+
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        # The request this script used to send: the stored branch is inherited beside the commit.
+        ({"operation": "update", "inheritSettings": True,
+          "sourceContext": {"git": {"commit": SHA}}}, "mutually exclusive with branch"),
+        # Sending the settings as read back, server-managed version and all.
+        ({**stored_settings("prod"), "operation": "update", "inheritSettings": False},
+         r"unknown fields \['version'\]"),
+        ({"operation": "update", "inheritSettings": False,
+          "sourceContext": {"git": {"commit": SHA}}}, "gitHub.repository"),
+    ],
+)  # fmt: skip
+def test_the_stand_in_refuses_what_the_real_api_refuses(
+    rd, cloud, capsys, monkeypatch, body, reason
+):
+    """A branch beside the commit, a server-managed field, no repository: HTTP 400 naming the
+    cause, and the job exits 1 without polling."""
+    assert re.search(reason, refusal(cloud.stored, body) or "")
+    monkeypatch.setattr(rd, "create_body", lambda _settings, _commit: body)
+    assert _main(rd, cloud) == 1
+    err = capsys.readouterr().err
+    assert "HTTP 400" in err and re.search(reason, err)
+    assert [r[0] for r in cloud.requests] == ["POST"]
 
 
 @pytest.mark.parametrize(
@@ -138,8 +244,10 @@ def test_a_deployment_that_never_ends_times_out(rd, cloud, capsys):
     cloud.statuses = ["running"]
     ticks = iter(range(0, 10_000, 600))
     base = rd.deployments_url(cloud.url, "acme", "golden-fleet", "prod")
+    settings = stored_settings("prod")
+    settings.pop("version")
     with pytest.raises(rd.DeploymentError, match="d-1 still running after 60 minutes"):
-        rd.run(base, "t", SHA, 3600, out=lambda _l: None, sleep=lambda _s: None,
+        rd.run(base, "t", settings, SHA, 3600, out=lambda _l: None, sleep=lambda _s: None,
                clock=lambda: next(ticks))  # fmt: skip
 
 

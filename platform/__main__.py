@@ -1,0 +1,88 @@
+"""golden-fleet's platform: wiring only. Config is read once into ``PlatformConfig``; the
+components are in bootstrap/, one per module."""
+
+import json
+import sys
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # deploy.settings_file: the settings files' one reader
+
+from bootstrap import config as platform_config  # noqa: E402
+from bootstrap.account_access import AccountAccess, AccountAccessArgs  # noqa: E402
+from bootstrap.guardrails import Guardrails, GuardrailsArgs  # noqa: E402
+from bootstrap.iam_documents import duration_seconds  # noqa: E402
+from bootstrap.stack_deployments import StackDeployments, StackDeploymentsArgs  # noqa: E402
+
+from deploy.settings_file import fill_placeholders, load_settings, settings_path  # noqa: E402
+
+cfg = platform_config.read()
+
+access: dict[str, AccountAccess] = {}
+for stack, target in cfg.stacks.items():
+    settings = fill_placeholders(
+        load_settings(settings_path(stack)), {"GITHUB_REPOSITORY": cfg.repository}
+    )
+    StackDeployments(
+        f"{stack}-deployments",
+        StackDeploymentsArgs(cfg.organization, stack, settings, cfg.drift_schedule),
+    )
+    oidc = settings["operationContext"]["oidc"]["aws"]
+    account, role_name = platform_config.deploy_role(oidc["roleArn"], stack, target)
+    provider = aws.Provider(
+        f"{stack}-aws", region=target.region, allowed_account_ids=[target.account_id]
+    )
+    access[stack] = AccountAccess(
+        f"{stack}-access",
+        AccountAccessArgs(
+            stack=stack,
+            organization=cfg.organization,
+            repository=cfg.repository,
+            environment=target.environment,
+            deploy_role_name=role_name,
+            deploy_session_s=duration_seconds(oidc.get("duration", "1h0m0s")),
+            bakes=target.bakes,
+            prunes=stack == "staging",
+            image_usage_trusted=(
+                tuple(
+                    f"arn:aws:iam::{cfg.stacks['staging'].account_id}:role/golden-fleet-staging-{k}"
+                    for k in ("prune", "prune-read")
+                )
+                if stack == "prod"
+                else ()
+            ),
+        ),
+        opts=pulumi.ResourceOptions(providers={"aws": provider}),
+    )
+
+Guardrails(
+    "guardrails",
+    GuardrailsArgs(
+        organization=cfg.organization,
+        pack_dir=str(ROOT / "policy"),
+        pack_version=cfg.policy_pack_version,
+        pack_configs={
+            stack: json.loads((ROOT / "policy" / f"{stack}.json").read_text(encoding="utf-8"))
+            for stack in cfg.stacks
+        },
+    ),
+)
+
+# The repository variables the workflows read (README "Set up a new organization").
+pulumi.export(
+    "repositoryVariables",
+    {
+        "PULUMI_ORG": cfg.organization,
+        "AWS_REGION": cfg.stacks["prod"].region,
+        "STAGING_PREVIEW_ROLE_ARN": access["staging"].roles["preview"].arn,
+        "PROD_PREVIEW_ROLE_ARN": access["prod"].roles["preview"].arn,
+        "STAGING_ROLLOUT_ROLE_ARN": access["staging"].roles["rollout"].arn,
+        "PROD_ROLLOUT_ROLE_ARN": access["prod"].roles["rollout"].arn,
+        "STAGING_PRUNE_ROLE_ARN": access["staging"].roles["prune"].arn,
+        "STAGING_PRUNE_READ_ROLE_ARN": access["staging"].roles["prune-read"].arn,
+        "PROD_IMAGE_USAGE_ROLE_ARN": access["prod"].roles["image-usage"].arn,
+    },
+)

@@ -1,0 +1,1 @@
+"""golden-fleet's platform: Pulumi Cloud settings, policy enforcement, drift detection, CI roles."""

@@ -1,0 +1,110 @@
+"""The platform stack's config, validated once into one typed object (``PlatformConfig``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+NAMESPACE = "golden-fleet-platform"
+KEYS = ("organization", "repository", "policyPackVersion", "driftSchedule", "stacks")
+STACKS = ("staging", "prod")
+
+
+class PlatformConfigError(ValueError):
+    """Bad platform config; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class StackTarget(_Strict):
+    """One stack of the main project: where it runs and how strictly policies hold there."""
+
+    account_id: str = Field(alias="accountId", pattern=r"^[0-9]{12}$",
+                            description="The stack's AWS account.")  # fmt: skip
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$", description="Its AWS region.")
+    environment: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                             description="The GitHub environment its jobs run in.")  # fmt: skip
+    enforcement: Literal["mandatory", "advisory"] = Field(
+        description="The policy pack's enforcement on this stack's updates."
+    )
+    bakes: bool = Field(description="Whether its deployment bakes the image (Packer).")
+
+
+class PlatformConfig(_Strict):
+    organization: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+    repository: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$",
+                            description="owner/name on GitHub.")  # fmt: skip
+    policy_pack_version: str = Field(alias="policyPackVersion",
+                                     pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")  # fmt: skip
+    drift_schedule: str = Field(alias="driftSchedule",
+                                description="Cron (5 fields, UTC) of each stack's drift check.")
+    stacks: dict[str, StackTarget]
+
+    @field_validator("drift_schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        field = r"(\*|[0-9]{1,2}(-[0-9]{1,2})?(,[0-9]{1,2}(-[0-9]{1,2})?)*)(/[0-9]{1,2})?"
+        if not re.fullmatch(rf"{field}( {field}){{4}}", value):
+            raise ValueError(f"{value!r} is not a five-field cron expression")
+        return value
+
+    @field_validator("stacks")
+    @classmethod
+    def _both_stacks(cls, value: dict[str, StackTarget]) -> dict[str, StackTarget]:
+        if sorted(value) != sorted(STACKS):
+            raise ValueError(f"must name exactly {list(STACKS)}, not {sorted(value)}")
+        if value["prod"].enforcement != "mandatory":
+            raise ValueError("prod's enforcement must be mandatory")
+        return value
+
+
+def load(raw: Mapping[str, Any]) -> PlatformConfig:
+    """``raw``: key (without namespace) -> value. Errors name ``golden-fleet-platform:<key>``."""
+    unknown = sorted(set(raw) - set(KEYS))
+    if unknown:
+        raise PlatformConfigError(f"{NAMESPACE}:{unknown[0]}: not a platform config key")
+    try:
+        return PlatformConfig.model_validate(dict(raw))
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PlatformConfigError(f"{NAMESPACE}:{where}: {first['msg']}") from None
+
+
+def deploy_role(role_arn: str, stack: str, target: StackTarget) -> tuple[str, str]:
+    """(account, role name) of the deploy role the settings file names; it must live in the
+    stack's account, which the platform config names."""
+    match = re.fullmatch(r"arn:aws:iam::([0-9]{12}):role/([A-Za-z0-9+=,.@_-]{1,64})", role_arn)
+    if not match:
+        raise PlatformConfigError(f"deploy/{stack}.deploy.yaml: roleArn {role_arn!r} is no role")
+    if match.group(1) != target.account_id:
+        raise PlatformConfigError(
+            f"{NAMESPACE}:stacks.{stack}.accountId: {target.account_id} is not the account of "
+            f"deploy/{stack}.deploy.yaml's roleArn ({match.group(1)})"
+        )
+    return match.group(1), match.group(2)
+
+
+def read() -> PlatformConfig:
+    """Every ``golden-fleet-platform:*`` key from the engine (so a typo is refused, not
+    ignored), validated. Structured values arrive JSON-encoded."""
+    import json
+
+    from pulumi.runtime import config as runtime_config
+
+    def decode(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                return value
+        return value
+
+    values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    prefix = f"{NAMESPACE}:"
+    return load({k[len(prefix):]: decode(v) for k, v in values.items() if k.startswith(prefix)})

@@ -1,0 +1,272 @@
+"""platform/ under Pulumi's mock engine, on its real stack file (platform/Pulumi.org.yaml).
+
+What it registers (settings per stack from deploy/<stack>.deploy.yaml, drift checks, the pack
+and its groups, OIDC providers, roles and their documents), what never changes between two
+runs, and that bad config is refused with the key named. The role documents are plain
+functions, tested without the runtime too.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from pathlib import Path
+
+import pulumi
+import pytest
+from harness import _encode_config, _sync_await, load_stack_config, run_program, stack_file
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+
+from deploy.settings_file import fill_placeholders, load_settings, settings_path
+
+ROOT = Path(__file__).resolve().parent.parent
+PLATFORM = ROOT / "platform"
+
+
+@pytest.fixture(autouse=True)
+def _platform_on_path(monkeypatch):
+    monkeypatch.syspath_prepend(str(PLATFORM))
+    yield
+    for name in [m for m in sys.modules if m == "bootstrap" or m.startswith("bootstrap.")]:
+        del sys.modules[name]
+
+
+def platform_config() -> dict:
+    return load_stack_config(PLATFORM / "Pulumi.org.yaml")
+
+
+class PlatformMocks(pulumi.runtime.Mocks):
+    """ARNs in the account of the resource's AWS provider (its allowedAccountIds)."""
+
+    def __init__(self):
+        self.accounts: dict[str, str] = {}
+        self.registered: dict[str, tuple[str, dict, str | None]] = {}
+
+    def new_resource(self, args):
+        inputs = dict(args.inputs)
+        state = dict(inputs)
+        self.registered[args.name] = (args.typ, inputs, args.provider)
+        rid = f"{args.name}-id"
+        if args.typ == "pulumi:providers:aws":
+            urn = f"{args.name}"
+            self.accounts[urn] = json.loads(inputs["allowedAccountIds"])[0] if isinstance(
+                inputs["allowedAccountIds"], str) else inputs["allowedAccountIds"][0]
+            return rid, state
+        account = next((a for u, a in self.accounts.items()
+                        if args.provider and f"::{u}::" in args.provider), "000000000000")
+        if args.typ == "aws:iam/role:Role":
+            state["arn"] = f"arn:aws:iam::{account}:role/{inputs['name']}"
+        if args.typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+            host = inputs["url"].removeprefix("https://")
+            state["arn"] = f"arn:aws:iam::{account}:oidc-provider/{host}"
+        return rid, state
+
+    def call(self, args):
+        return {}
+
+
+async def _resolve(value):
+    if isinstance(value, pulumi.Output):
+        return await _resolve(await value.future())
+    if isinstance(value, dict):
+        return {k: await _resolve(v) for k, v in value.items()}
+    return value
+
+
+def run_platform(config: dict) -> tuple[PlatformMocks, dict]:
+    mocks = PlatformMocks()
+    pulumi_settings.reset_options()
+    pulumi.runtime.set_all_config(_encode_config(config))
+    pulumi_mocks.set_mocks(mocks, project="golden-fleet-platform", stack="org", preview=False)
+    def program() -> None:
+        runpy.run_path(str(PLATFORM / "__main__.py"), run_name="__main__")
+
+    try:
+        _sync_await(pulumi.runtime.stack.run_pulumi_func(program))
+        root = pulumi_settings.get_root_resource()
+        outputs = _sync_await(_resolve(root.outputs)) if root else {}
+    finally:
+        pulumi_settings.reset_options()
+        pulumi.runtime.set_all_config({})
+    return mocks, outputs
+
+
+@pytest.fixture(scope="module")
+def platform_run():
+    sys.path.insert(0, str(PLATFORM))
+    try:
+        return run_platform(platform_config())
+    finally:
+        sys.path.remove(str(PLATFORM))
+        for name in [m for m in sys.modules if m == "bootstrap" or m.startswith("bootstrap.")]:
+            del sys.modules[name]
+
+
+def _of(mocks, token):
+    return {n: i for n, (t, i, _p) in mocks.registered.items() if t == token}
+
+
+def _doc(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def test_each_stack_gets_its_settings_file_whole_and_a_drift_check(platform_run):
+    """DeploymentSettings per stack carry the file's branch, repository, commands, options and
+    OIDC role; the drift check reports and never remediates."""
+    mocks, _ = platform_run
+    settings = _of(mocks, "pulumiservice:index:DeploymentSettings")
+    assert sorted(settings) == ["prod-deployments-settings", "staging-deployments-settings"]
+    for stack in ("staging", "prod"):
+        file = fill_placeholders(load_settings(settings_path(stack)),
+                                 {"GITHUB_REPOSITORY": "acme/golden-fleet"})  # fmt: skip
+        got = settings[f"{stack}-deployments-settings"]
+        where = (got["organization"], got["project"], got["stack"])
+        assert where == ("acme", "golden-fleet", stack)
+        assert got["sourceContext"]["git"]["branch"] == file["sourceContext"]["git"]["branch"]
+        assert got["vcs"]["repository"] == "acme/golden-fleet"
+        assert got["vcs"]["deployCommits"] is False and got["vcs"]["previewPullRequests"] is False
+        op, want = got["operationContext"], file["operationContext"]
+        assert op["preRunCommands"] == want["preRunCommands"]
+        assert op["options"]["skipIntermediateDeployments"] is False
+        assert op["oidc"]["aws"]["roleARN"] == want["oidc"]["aws"]["roleArn"]
+        assert op["oidc"]["aws"]["duration"] == want["oidc"]["aws"]["duration"]
+        assert op.get("environmentVariables") == want.get("environmentVariables")
+    drift = _of(mocks, "pulumiservice:index:DriftSchedule")
+    assert {d["stack"] for d in drift.values()} == {"staging", "prod"}
+    assert all(d["autoRemediate"] is False for d in drift.values()), drift
+
+
+def test_the_pack_is_mandatory_on_prod_and_advisory_on_staging(platform_run):
+    """One pack published from policy/; one preventative group per stack with that stack's
+    policy/<stack>.json (prod: all mandatory)."""
+    mocks, _ = platform_run
+    (pack,) = _of(mocks, "pulumiservice:index:PolicyPack").values()
+    assert pack["name"] == "golden-fleet" and Path(pack["sourcePath"]) == ROOT / "policy"
+    groups = _of(mocks, "pulumiservice:index:PolicyGroup")
+    for stack, level in (("prod", "mandatory"), ("staging", "advisory")):
+        group = groups[f"guardrails-{stack}"]
+        assert group["mode"] == "preventative"
+        assert group["stacks"] == [{"name": stack, "routingProject": "golden-fleet"}]
+        (ref,) = group["policyPacks"]
+        assert ref["name"] == "golden-fleet" and ref["versionTag"] == pack["versionTag"]
+        assert ref["config"]["all"] == level
+
+
+def test_roles_trust_only_their_issuer_subject_and_audience(platform_run):
+    """Deploy roles trust Pulumi's issuer for their own stack; GitHub roles trust this
+    repository's environment (rollout, prune) or its pull requests (preview)."""
+    mocks, _ = platform_run
+    roles = _of(mocks, "aws:iam/role:Role")
+    def cond(name):
+        return _doc(roles[name]["assumeRolePolicy"])["Statement"][0]["Condition"]
+    assert cond("prod-access-deploy")["StringLike"]["api.pulumi.com/oidc:sub"] == [
+        "pulumi:deploy:org:acme:project:golden-fleet:stack:prod:*"]
+    assert cond("prod-access-deploy")["StringEquals"]["api.pulumi.com/oidc:aud"] == "acme"
+    gh = "token.actions.githubusercontent.com"
+    assert cond("prod-access-rollout")["StringLike"][f"{gh}:sub"] == [
+        "repo:acme/golden-fleet:environment:production"]
+    assert cond("staging-access-preview")["StringLike"][f"{gh}:sub"] == [
+        "repo:acme/golden-fleet:environment:staging", "repo:acme/golden-fleet:pull_request"]
+    assert cond("staging-access-prune")["StringEquals"][f"{gh}:aud"] == "sts.amazonaws.com"
+    principal = _doc(roles["prod-access-deploy"]["assumeRolePolicy"])["Statement"][0]["Principal"]
+    assert principal["Federated"] == "arn:aws:iam::222222222222:oidc-provider/api.pulumi.com/oidc"
+
+
+def test_every_permission_is_written_out_and_preview_only_reads(platform_run):
+    mocks, _ = platform_run
+    policies = _of(mocks, "aws:iam/rolePolicy:RolePolicy")
+    assert len(policies) == 9, sorted(policies)  # staging 5 (with prune), prod 4 (with usage)
+    for name, policy in policies.items():
+        actions = _doc(policy["policy"])["Statement"][0]["Action"]
+        assert actions and not [a for a in actions if "*" in a], name
+        if "preview" in name or "prune-read" in name or "image-usage" in name:
+            verbs = {a.split(":")[1] for a in actions}
+            assert all(v.startswith(("Describe", "Get", "List")) for v in verbs), (name, verbs)
+    prune = _doc(policies["staging-access-prune-policy"]["policy"])["Statement"][0]["Action"]
+    assert "ec2:DeregisterImage" in prune
+    staging = _doc(policies["staging-access-deploy-policy"]["policy"])["Statement"][0]["Action"]
+    prod = _doc(policies["prod-access-deploy-policy"]["policy"])["Statement"][0]["Action"]
+    assert "ec2:CreateImage" in staging and "ec2:CreateImage" not in prod  # prod never bakes
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_sessions_outlast_the_stacks_waits(platform_run, stack):
+    """The deploy role's MaxSessionDuration covers the settings' session, which covers the
+    stack's health.refreshTimeout (prod: 5400 s); the rollout role allows the job's 4 hours."""
+    mocks, _ = platform_run
+    from bootstrap.iam_documents import duration_seconds
+
+    roles = _of(mocks, "aws:iam/role:Role")
+    session = duration_seconds(
+        load_settings(settings_path(stack))["operationContext"]["oidc"]["aws"]["duration"])
+    refresh = load_stack_config(stack_file(stack))["golden-fleet:health"]["refreshTimeout"]
+    assert roles[f"{stack}-access-deploy"]["maxSessionDuration"] >= session >= refresh
+    assert roles[f"{stack}-access-rollout"]["maxSessionDuration"] == 14400
+
+
+def test_the_deploy_roles_are_the_ones_the_settings_files_name(platform_run):
+    mocks, outputs = platform_run
+    roles = _of(mocks, "aws:iam/role:Role")
+    for stack, account in (("staging", "111111111111"), ("prod", "222222222222")):
+        arn = load_settings(settings_path(stack))["operationContext"]["oidc"]["aws"]["roleArn"]
+        assert arn == f"arn:aws:iam::{account}:role/{roles[f'{stack}-access-deploy']['name']}"
+    variables = outputs["repositoryVariables"]
+    assert variables["PROD_ROLLOUT_ROLE_ARN"] == (
+        "arn:aws:iam::222222222222:role/golden-fleet-prod-rollout")
+    workflows = "".join(p.read_text() for p in (ROOT / ".github" / "workflows").glob("*.yml"))
+    for name in variables:
+        assert f"vars.{name}" in workflows, f"{name} is exported but no workflow reads it"
+
+
+def test_the_roles_cover_every_type_the_main_program_registers():
+    """ACTIONS_BY_TYPE has an entry for each AWS type either stack registers, and none stale."""
+    from bootstrap.iam_documents import ACTIONS_BY_TYPE
+
+    types = set()
+    for stack in ("staging", "prod"):
+        run = run_program(load_stack_config(stack_file(stack)), stack=stack)
+        types |= {r.type_ for r in run.resources.values() if r.type_.startswith("aws:")}
+    assert types - set(ACTIONS_BY_TYPE) == set()
+    assert set(ACTIONS_BY_TYPE) - types == set()
+
+
+def test_two_runs_register_the_same(platform_run):
+    """Nothing depends on time or order: a second run registers identical inputs."""
+    first, _ = platform_run
+    sys.path.insert(0, str(PLATFORM))
+    try:
+        second, _ = run_platform(platform_config())
+    finally:
+        sys.path.remove(str(PLATFORM))
+    assert first.registered.keys() == second.registered.keys()
+    for name, (token, inputs, _p) in first.registered.items():
+        assert second.registered[name][:2] == (token, inputs), name
+
+
+@pytest.mark.parametrize(
+    "key, value, match",
+    [
+        ("golden-fleet-platform:stacks", {"staging": {}}, r"golden-fleet-platform:stacks"),
+        ("golden-fleet-platform:driftSchedule", "hourly", r"golden-fleet-platform:driftSchedule"),
+        ("golden-fleet-platform:repository", "golden-fleet", r"golden-fleet-platform:repository"),
+        ("golden-fleet-platform:colour", "x", r"golden-fleet-platform:colour"),
+    ],
+)
+def test_bad_config_is_refused_with_the_key_named(key, value, match):
+    config = platform_config()
+    config[key] = value
+    with pytest.raises(Exception, match=match):
+        run_platform(config)
+
+
+def test_prod_must_be_mandatory_and_accounts_must_match_the_settings_files():
+    config = platform_config()
+    config["golden-fleet-platform:stacks"]["prod"]["enforcement"] = "advisory"
+    with pytest.raises(Exception, match=r"stacks: .*prod's enforcement must be mandatory"):
+        run_platform(config)
+    config = platform_config()
+    config["golden-fleet-platform:stacks"]["prod"]["accountId"] = "333333333333"
+    with pytest.raises(Exception, match=r"stacks\.prod\.accountId: 333333333333 is not the"):
+        run_platform(config)

@@ -3,6 +3,11 @@
 The Automation API drives the ``pulumi`` executable, so both need it on PATH. Without it,
 ``--apply`` stops before touching the stack file and says what to install; ``status`` shows
 ``-`` for the AMI and says why.
+
+Every preview and update here runs the policy pack in policy/ with its stack's config
+(``policy/<stack>.json``: prod mandatory, staging advisory), as ``--policy-pack`` would: a
+mandatory violation fails the update, and the rollout rolls back. Pulumi Cloud's policy group
+(platform/) enforces the same pack again on the service side.
 """
 
 from __future__ import annotations
@@ -35,6 +40,22 @@ def require_cli() -> str:
     return path
 
 
+POLICY_DIR = "policy"
+
+
+def policy_args(stack: str, work_dir: Path) -> dict[str, list[str]]:
+    """``policy_packs``/``policy_pack_configs`` for the stack (``org/project/name`` or ``name``)."""
+    name = stack.rsplit("/", 1)[-1]
+    pack = work_dir / POLICY_DIR
+    config = pack / f"{name}.json"
+    if not config.is_file():
+        raise ReleaseError(
+            f"no policy config {config} for stack {name!r}: every stack's updates run the pack "
+            "with its own config (policy/<stack>.json)"
+        )
+    return {"policy_packs": [str(pack)], "policy_pack_configs": [str(config)]}
+
+
 def _select(stack: str, work_dir: Path) -> Any:
     from pulumi import automation
 
@@ -50,15 +71,19 @@ def preview_and_up(
     """``pulumi preview --diff`` then, if ``confirm()`` agrees, ``pulumi up``. True if applied."""
     from pulumi.automation import errors
 
+    policies = policy_args(stack, work_dir)
+    flags = f"--policy-pack {policies['policy_packs'][0]} --policy-pack-config " + (
+        policies["policy_pack_configs"][0]
+    )
     try:
         selected = _select(stack, work_dir)
-        out(f"$ pulumi preview --stack {stack} --diff")
-        selected.preview(diff=True, on_output=out)
+        out(f"$ pulumi preview --stack {stack} --diff {flags}")
+        selected.preview(diff=True, on_output=out, **policies)
         if not confirm():
             out("not applied: the stack file is edited; run `pulumi up` when ready")
             return False
-        out(f"$ pulumi up --stack {stack}")
-        selected.up(on_output=out)
+        out(f"$ pulumi up --stack {stack} {flags}")
+        selected.up(on_output=out, **policies)
     except errors.CommandError as error:
         last = str(error).strip().splitlines()[-1] if str(error).strip() else "failed"
         raise ReleaseError(

@@ -9,14 +9,13 @@ Workflows (``.github/workflows/*.yml``) are checked three ways:
     installed beside the interpreter running the tests. Without it those tests fail, never skip.
 
 Deployment settings (``deploy/*.deploy.yaml``) are validated against
-``deploy/settings.schema.json``, written from Pulumi's Deployments REST API documentation, and
-the request that ``deploy/apply_settings.py`` builds and sends is checked against a server on
-127.0.0.1.
+``deploy/settings.schema.json``, written from Pulumi's Deployments REST API documentation; what
+platform/ declares from them is tested in tests/test_platform.py, the deployment request built
+from them in tests/test_run_deployment.py.
 """
 
 from __future__ import annotations
 
-import http.server
 import importlib.metadata
 import importlib.util
 import json
@@ -24,10 +23,9 @@ import re
 import subprocess
 import sys
 import sysconfig
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import jsonschema
 import pytest
@@ -495,16 +493,17 @@ def test_merges_deploy_staging_then_prod_behind_the_production_environment(workf
 
 
 def test_a_stack_deploys_the_tested_commit_and_fails_unless_the_deployment_succeeds(workflows):
-    """Settings pushed, then run_deployment.py pinned to $GITHUB_SHA (it polls the status);
-    no `pulumi deployment run` (exit 0 on failure before pulumi/pulumi#24155), no overlap."""
+    """The live weights checked, then run_deployment pinned to $GITHUB_SHA (it polls the
+    status); no `pulumi deployment run` (exit 0 on failure before pulumi/pulumi#24155), no
+    overlap. The settings are platform/'s, not pushed by the job."""
     job = workflows["pulumi-deployment.yml"]["jobs"]["update"]
     assert job["environment"] == "${{ inputs.environment }}"
     assert job["concurrency"]["group"].endswith("${{ inputs.stack }}")
     assert job["concurrency"]["cancel-in-progress"] is False
     run = _run_text(job)
-    assert 'deploy/apply_settings.py "deploy/${STACK}.deploy.yaml"' in run
-    assert re.search(r"deploy/run_deployment\.py\s[^\n]*--commit \"\$\{GITHUB_SHA\}\"", run)
-    assert run.index("apply_settings.py") < run.index("run_deployment.py")
+    assert "apply_settings" not in run
+    assert re.search(r"-m deploy\.run_deployment\s[^\n]*--commit \"\$\{GITHUB_SHA\}\"", run)
+    assert run.index("-m deploy.live_weights") < run.index("-m deploy.run_deployment")
     assert job["env"]["STACK"] == "${{ inputs.stack }}"
     for name, workflow in workflows.items():
         for job_id, other in workflow["jobs"].items():
@@ -539,7 +538,9 @@ def test_the_rollout_is_dispatched_by_hand_with_stack_steps_and_bake(workflows):
     job = wf["jobs"]["rollout"]
     assert job["if"] == "github.ref == 'refs/heads/main'"
     assert job["environment"] == "${{ inputs.stack == 'prod' && 'production' || 'staging' }}"
-    assert job["permissions"] == {"contents": "write", "id-token": "write"}
+    assert job["permissions"] == {
+        "contents": "write", "id-token": "write", "pull-requests": "write"
+    }
     uses = [s["uses"].split("@")[0] for s in _steps(job) if "uses" in s]
     assert "aws-actions/configure-aws-credentials" in uses and "pulumi/auth-actions" in uses
     run = _run_text(job)
@@ -556,6 +557,79 @@ def test_the_rollout_is_dispatched_by_hand_with_stack_steps_and_bake(workflows):
     final = _steps(job)[-1]
     assert final["if"] == "always() && steps.rollout.outcome != 'skipped'"
     assert "git push origin" in final["run"] and "gh auth setup-git" in final["run"]
+
+
+def _git(cwd, *args):
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd,
+                   check=True, capture_output=True, text=True)  # fmt: skip
+
+
+def _push_step_world(tmp_path, workflows, other_edit):
+    """origin (bare), a runner checkout with the rollout's edit, and main moved by `other_edit`
+    (path, text) meanwhile; a `gh` on PATH that records its calls. Runs the commit step."""
+    origin, runner, other = tmp_path / "origin.git", tmp_path / "runner", tmp_path / "other"
+    _git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
+    _git(tmp_path, "clone", "-q", str(origin), str(other))
+    (other / "Pulumi.prod.yaml").write_text("traffic: {blue: 100, green: 0}\n")
+    (other / "README.md").write_text("x\n")
+    _git(other, "add", "-A")
+    _git(other, "commit", "-qm", "base")
+    _git(other, "push", "-q", "origin", "HEAD:refs/heads/main")
+    _git(tmp_path, "clone", "-q", str(origin), str(runner))
+    (runner / "Pulumi.prod.yaml").write_text("traffic: {blue: 0, green: 100}\n")
+    path, text = other_edit
+    (other / path).write_text(text)
+    _git(other, "commit", "-qam", "merged meanwhile")
+    _git(other, "push", "-q", "origin", "HEAD:refs/heads/main")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/gh.log\n')
+    (bin_dir / "gh").chmod(0o755)
+    final = _steps(workflows["rollout.yml"]["jobs"]["rollout"])[-1]
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "STACK": "prod", "OUTCOME": "success",
+           "GITHUB_RUN_ID": "42", "HOME": str(tmp_path)}  # fmt: skip
+    result = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", final["run"]], cwd=runner,
+                            env=env, capture_output=True, text=True)  # fmt: skip
+    main = subprocess.run(["git", "show", "main:Pulumi.prod.yaml"], cwd=origin,
+                          capture_output=True, text=True).stdout  # fmt: skip
+    log = (tmp_path / "gh.log").read_text() if (tmp_path / "gh.log").exists() else ""
+    return result, main, log
+
+
+def test_the_rollouts_push_rebases_onto_a_main_that_moved(tmp_path, workflows):
+    """A merge landed during the rollout: the step fetches, rebases and pushes; main ends with
+    both the merge and the live weights (the old plain push failed here)."""
+    result, main, log = _push_step_world(tmp_path, workflows, ("README.md", "merged\n"))
+    assert result.returncode == 0, result.stderr
+    assert main == "traffic: {blue: 0, green: 100}\n"
+    assert "pr create" not in log
+
+
+def test_a_push_that_cannot_land_opens_a_pull_request_and_fails(tmp_path, workflows):
+    """Main changed the same stack file: no silent loss, the weights go to a pull request and
+    the job fails loudly; main keeps its own file."""
+    result, main, log = _push_step_world(
+        tmp_path, workflows, ("Pulumi.prod.yaml", "traffic: {blue: 50, green: 50}\n")
+    )
+    assert result.returncode == 1
+    assert main == "traffic: {blue: 50, green: 50}\n"
+    assert "pr create --base main --head rollout/prod-42" in log
+    assert "could not push the live weights" in result.stdout
+
+
+def test_the_deployment_stops_when_live_weights_differ_from_the_commit(capsys):
+    """deploy.live_weights: equal or no listener passes; a difference exits 1 naming both."""
+    from deploy import live_weights
+
+    file, _region, _service = live_weights.file_weights("prod")
+    assert live_weights.main(["--org", "acme", "--stack", "prod"], lambda *a: dict(file)) == 0
+    assert live_weights.main(["--org", "acme", "--stack", "prod"], lambda *a: {}) == 0
+    other = {"blue": file["green"], "green": file["blue"]}
+    if other == file:
+        other = {"blue": 100, "green": 0} if file["blue"] != 100 else {"blue": 0, "green": 100}
+    assert live_weights.main(["--org", "acme", "--stack", "prod"], lambda *a: other) == 1
+    err = capsys.readouterr().err
+    assert f"the commit says blue {file['blue']}" in err and "live listener serves" in err
 
 
 def test_no_workflow_uses_long_lived_cloud_or_pulumi_keys():
@@ -645,14 +719,19 @@ def settings_schema() -> dict:
 
 
 @pytest.fixture(scope="module")
-def apply_settings():
-    """deploy/apply_settings.py as a module (deploy/ is scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        "apply_settings", DEPLOY_DIR / "apply_settings.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def settings_reader():
+    """The settings files' one reader (deploy/settings_file.py), as platform/ and
+    deploy/run_deployment.py use it."""
+    from deploy import settings_file
+
+    class Reader:
+        SettingsError = settings_file.SettingsError
+
+        @staticmethod
+        def build_request_body(document, env):
+            return settings_file.fill_placeholders(dict(document["settings"]), env)
+
+    return Reader
 
 
 def _settings(stack: str) -> dict:
@@ -715,9 +794,9 @@ ENV = {"GITHUB_REPOSITORY": "acme/golden-fleet", "PULUMI_ACCESS_TOKEN": "test-to
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_request_body_is_the_documented_settings_object(stack, apply_settings, settings_schema):
+def test_request_body_is_the_documented_settings_object(stack, settings_reader, settings_schema):
     """The body sent is the `settings:` object, placeholders filled, documented keys only."""
-    body = apply_settings.build_request_body(_settings(stack), ENV)
+    body = settings_reader.build_request_body(_settings(stack), ENV)
     assert set(body) <= DOCUMENTED_SETTINGS_KEYS, set(body) - DOCUMENTED_SETTINGS_KEYS
     assert body["gitHub"]["repository"] == "acme/golden-fleet"
     assert "repoURL" not in body["sourceContext"]["git"]
@@ -729,17 +808,17 @@ def test_request_body_is_the_documented_settings_object(stack, apply_settings, s
     assert "${" not in json.dumps(body["gitHub"]), "a placeholder was left unfilled"
 
 
-def test_a_missing_placeholder_value_is_named(apply_settings):
+def test_a_missing_placeholder_value_is_named(settings_reader):
     """Without GITHUB_REPOSITORY the error names the variable and where it is used."""
     with pytest.raises(
-        apply_settings.SettingsError, match=r"gitHub\.repository.*GITHUB_REPOSITORY"
+        settings_reader.SettingsError, match=r"gitHub\.repository.*GITHUB_REPOSITORY"
     ):
-        apply_settings.build_request_body(_settings("staging"), {})
+        settings_reader.build_request_body(_settings("staging"), {})
 
 
-def test_shell_variables_inside_commands_are_left_for_the_deployment(apply_settings):
+def test_shell_variables_inside_commands_are_left_for_the_deployment(settings_reader):
     """Only whole-string placeholders are filled: `${PACKER_VERSION}` in a command stays."""
-    body = apply_settings.build_request_body(_settings("staging"), ENV)
+    body = settings_reader.build_request_body(_settings("staging"), ENV)
     assert any("${PACKER_VERSION}" in c for c in body["operationContext"]["preRunCommands"])
 
 
@@ -794,217 +873,6 @@ def test_deployment_roles_live_in_the_accounts_the_stack_files_name():
     assert "shareWithAccounts" in staging_image, "Pulumi.staging.yaml shares images with no one"
     assert str(prod_image["ownerAccountId"]) == staging_account
     assert prod_account in [str(a) for a in staging_image["shareWithAccounts"]]
-
-
-# --------------------------------------------------------------------------------------------
-# deploy/apply_settings.py against a Pulumi Cloud stand-in on 127.0.0.1.
-# --------------------------------------------------------------------------------------------
-
-
-class _Recorder(http.server.BaseHTTPRequestHandler):
-    """Pulumi Cloud's settings endpoint as documented: GET reads, POST merges (null removes)."""
-
-    status = 200
-    requests: ClassVar[list[dict]] = []  # the POSTs
-    stored: ClassVar[dict | None] = None  # what the "cloud" holds; None: no settings (404)
-    merge_ignores_null = False  # a broken server, to prove the read-back catches it
-
-    def _answer(self, status: int, body: Any) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(json.dumps(body).encode())
-
-    def do_GET(self):
-        cls = type(self)
-        if cls.stored is None:
-            self._answer(404, {"message": "no deployment settings"})
-        else:
-            self._answer(200, cls.stored)
-
-    def do_POST(self):
-        cls = type(self)
-        length = int(self.headers.get("Content-Length", "0"))
-        body = json.loads(self.rfile.read(length))
-        cls.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-        if cls.status == 200:
-            patch = _drop_nulls(body) if cls.merge_ignores_null else body
-            cls.stored = _merge(cls.stored or {}, patch)
-        self._answer(cls.status, {})
-
-    def log_message(self, *args):
-        pass
-
-
-def _merge(current: dict, patch: dict) -> dict:
-    """Written from the documentation, independently of the script's own copy."""
-    result = dict(current)
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        elif isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = _merge(result[key], value)
-        else:
-            result[key] = value
-    return result
-
-
-def _drop_nulls(patch: dict) -> dict:
-    return {
-        k: _drop_nulls(v) if isinstance(v, dict) else v for k, v in patch.items() if v is not None
-    }
-
-
-@pytest.fixture
-def fake_cloud() -> Iterator[type[_Recorder]]:
-    """An HTTP server on 127.0.0.1 that records each POST; stopped after the test."""
-    handler = type(
-        "Recorder",
-        (_Recorder,),
-        {"requests": [], "status": 200, "stored": None, "merge_ignores_null": False},
-    )
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    handler.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        yield handler
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-def test_apply_posts_the_body_to_the_documented_endpoint_with_the_env_token(
-    apply_settings, fake_cloud
-):
-    """POST /api/stacks/{org}/golden-fleet/staging/deployments/settings, `token` auth, JSON body."""
-    rc = apply_settings.main(
-        [str(DEPLOY_DIR / "staging.deploy.yaml"), "--org", "acme", "--api-url", fake_cloud.url],
-        env=ENV,
-    )
-    assert rc == 0
-    [request] = fake_cloud.requests
-    assert request["path"] == "/api/stacks/acme/golden-fleet/staging/deployments/settings"
-    assert request["headers"]["Authorization"] == "token test-token-not-real"
-    assert request["headers"]["Content-Type"] == "application/json"
-    assert request["body"] == apply_settings.build_request_body(_settings("staging"), ENV)
-
-
-def test_apply_reports_an_api_rejection_as_failure(apply_settings, fake_cloud, capsys):
-    """A 4xx from the API is exit 1 with the status in the message."""
-    fake_cloud.status = 400
-    rc = apply_settings.main(
-        [str(DEPLOY_DIR / "prod.deploy.yaml"), "--org", "acme", "--api-url", fake_cloud.url],
-        env=ENV,
-    )
-    assert rc == 1
-    assert "400" in capsys.readouterr().err
-
-
-def test_apply_without_a_token_sends_nothing(apply_settings, fake_cloud, capsys):
-    """No PULUMI_ACCESS_TOKEN: exit 2, the variable named, no request made."""
-    rc = apply_settings.main(
-        [str(DEPLOY_DIR / "staging.deploy.yaml"), "--org", "acme", "--api-url", fake_cloud.url],
-        env={"GITHUB_REPOSITORY": "acme/golden-fleet"},
-    )
-    assert rc == 2
-    assert "PULUMI_ACCESS_TOKEN" in capsys.readouterr().err
-    assert fake_cloud.requests == []
-
-
-def test_dry_run_prints_the_json_body_and_needs_no_token(apply_settings, capsys):
-    """--dry-run prints exactly the body that would be sent."""
-    rc = apply_settings.main(
-        [str(DEPLOY_DIR / "staging.deploy.yaml"), "--dry-run"],
-        env={"GITHUB_REPOSITORY": "acme/golden-fleet"},
-    )
-    assert rc == 0
-    printed = json.loads(capsys.readouterr().out)
-    assert printed == apply_settings.build_request_body(_settings("staging"), ENV)
-
-
-def test_the_token_cannot_be_given_on_the_command_line(apply_settings):
-    """There is no --token option: a token on the command line is refused."""
-    with pytest.raises(SystemExit):
-        apply_settings.parse_args(["deploy/staging.deploy.yaml", "--token", "x"])
-
-
-def test_apply_refuses_an_invalid_file_before_any_request(apply_settings, fake_cloud, tmp_path):
-    """A file that breaks the schema is exit 2 and nothing is sent."""
-    bad = tmp_path / "staging.deploy.yaml"
-    bad.write_text("settings:\n  operationContext:\n    preRunCommand: [x]\n", encoding="utf-8")
-    rc = apply_settings.main([str(bad), "--org", "acme", "--api-url", fake_cloud.url], env=ENV)
-    assert rc == 2
-    assert fake_cloud.requests == []
-
-
-@pytest.mark.parametrize(
-    "org, project, stack",
-    [
-        ("acme/../x", "golden-fleet", "staging"),
-        ("acme", "golden fleet", "staging"),
-        ("acme", "golden-fleet", ""),
-    ],
-)
-def test_settings_url_rejects_names_that_would_change_the_path(apply_settings, org, project, stack):
-    """Organization, project and stack are validated before they become URL path segments."""
-    with pytest.raises(apply_settings.SettingsError, match="not a valid Pulumi name"):
-        apply_settings.settings_url("https://api.pulumi.com", org, project, stack)
-
-
-def _apply(apply_settings, fake_cloud, stack="staging", *extra):
-    return apply_settings.main(
-        [str(DEPLOY_DIR / f"{stack}.deploy.yaml"), "--org", "acme", "--api-url", fake_cloud.url,
-         *extra],
-        env=ENV,
-    )
-
-
-def test_a_key_deleted_from_the_file_is_deleted_in_the_cloud(apply_settings, fake_cloud):
-    """The endpoint merges: without explicit nulls a removed key would stay for ever."""
-    fake_cloud.stored = _merge(
-        apply_settings.build_request_body(_settings("staging"), ENV),
-        {"operationContext": {"environmentVariables": {"OLD_FLAG": "1"}},
-         "executorContext": {"executorImage": {"reference": "old/image"}}},
-    )
-    assert _apply(apply_settings, fake_cloud) == 0
-    assert fake_cloud.stored == apply_settings.build_request_body(_settings("staging"), ENV)
-    [request] = fake_cloud.requests
-    assert request["body"]["executorContext"] is None
-    assert request["body"]["operationContext"]["environmentVariables"]["OLD_FLAG"] is None
-
-
-def test_dry_run_with_a_token_prints_the_difference_and_sends_nothing(
-    apply_settings, fake_cloud, capsys
-):
-    desired = apply_settings.build_request_body(_settings("prod"), ENV)
-    fake_cloud.stored = _merge(desired, {"operationContext": {"preRunCommands": ["old"]},
-                                         "cacheOptions": {"enable": True}})
-    fake_cloud.stored["operationContext"].pop("oidc")
-    before = json.loads(json.dumps(fake_cloud.stored))
-    assert _apply(apply_settings, fake_cloud, "prod", "--dry-run") == 0
-    out = capsys.readouterr().out.splitlines()
-    assert "- cacheOptions" in out
-    assert any(line.startswith("~ operationContext.preRunCommands: [\"old\"] -> ") for line in out)
-    assert any(line.startswith("+ operationContext.oidc: ") for line in out)
-    assert fake_cloud.requests == [] and fake_cloud.stored == before
-
-
-def test_a_second_apply_changes_nothing(apply_settings, fake_cloud, capsys):
-    assert _apply(apply_settings, fake_cloud) == 0
-    stored = json.loads(json.dumps(fake_cloud.stored))
-    assert _apply(apply_settings, fake_cloud) == 0
-    assert fake_cloud.stored == stored
-    assert "(0 change(s))" in capsys.readouterr().out
-
-
-def test_a_cloud_that_keeps_a_deleted_key_is_a_failure(apply_settings, fake_cloud, capsys):
-    """The read-back after the update catches a server that ignores the nulls."""
-    fake_cloud.merge_ignores_null = True
-    fake_cloud.stored = {"cacheOptions": {"enable": True}}
-    assert _apply(apply_settings, fake_cloud) == 1
-    assert "- cacheOptions" in capsys.readouterr().err
 
 
 def test_oidc_sessions_cover_the_longest_wait_and_state_the_role_limit_they_need():

@@ -226,6 +226,7 @@ class ImageAge:
     built: dt.datetime | None = None
     deprecation: dt.datetime | None = None
     problem: str | None = None  # set when the lookup failed or found nothing
+    missing: bool = False  # the lookup ran and found no usable image (else: it could not run)
 
     @classmethod
     def of(cls, image: Mapping[str, Any]) -> ImageAge:
@@ -262,7 +263,8 @@ def read_image_ages(cfg: StackConfig, ec2: Any = None) -> dict[Color, ImageAge]:
             problem=f"being pruned: {_marks(marked)}"
             if marked
             else f"no image {image_name_filter(cfg.service.name, version)} "
-            f"owned by {image_owner(cfg)} in {cfg.region}"
+            f"owned by {image_owner(cfg)} in {cfg.region}",
+            missing=True,
         )
     return {color: found[cfg.fleets[color].version] for color in COLORS}
 
@@ -280,7 +282,9 @@ def age_lines(cfg: StackConfig, ages: Mapping[Color, ImageAge], now: dt.datetime
     for color in COLORS:
         age, version = ages[color], cfg.fleets[color].version
         if age.problem is not None:
-            lines.append(f"image {color.value}: {version} — not read ({age.problem})")
+            # Looked up and absent is a fact about AWS; a lookup that could not run is not.
+            said = "not found" if age.missing else "not read"
+            lines.append(f"image {color.value}: {version} — {said} ({age.problem})")
             continue
         days = _days(now - age.built) if age.built else None
         when = f"built {days} days ago" if days is not None else "build time unknown"

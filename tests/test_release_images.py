@@ -332,6 +332,19 @@ def test_a_lookup_that_failed_is_said_not_guessed():
     ]
 
 
+def test_status_says_not_found_for_a_version_never_baked(aws):
+    """The lookup ran and found no image of green's version: that is "not found", a fact about
+    AWS, never "not read", which means the lookup itself could not run."""
+    from release import images
+
+    aws("checkout-1.4.0-20200101T000000Z")
+    cfg = ages_config()  # green 1.5.0, never baked
+    lines = age_lines(cfg, images.read_image_ages(cfg), NOW)
+    green = next(line for line in lines if line.startswith("image green: "))
+    assert green.startswith("image green: 1.5.0 — not found (no image checkout-1.5.0-* owned by"), (
+        green)
+
+
 @pytest.mark.parametrize(
     ("value", "rule"),
     [

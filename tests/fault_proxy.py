@@ -17,6 +17,7 @@ request is released first), so a test leaves nothing running.
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 import urllib.error
 import urllib.parse
@@ -74,6 +75,7 @@ class FaultProxy:
         self.seen: list[str] = []  # actions, in the order they arrived
         self.released = threading.Event()  # set on stop: blackholed requests give up
         self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = False
         self.server.block_on_close = True  # server_close() joins every request thread
@@ -101,6 +103,14 @@ class FaultProxy:
         self.released.set()
         self.server.shutdown()
         self._thread.join()
+        # A client in this process (a boto3 client kept alive) holds its keep-alive connection
+        # open, and its handler thread waits on it for a next request: end those connections,
+        # so that server_close() can join every thread.
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
         self.server.server_close()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -111,6 +121,17 @@ class FaultProxy:
 
             def log_message(self, *args: object) -> None:  # quiet
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with proxy._lock:
+                    proxy._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with proxy._lock:
+                    proxy._connections.discard(self.connection)
+                with contextlib.suppress(OSError):
+                    super().finish()
 
             def _answer(self, status: int, body: bytes, content_type: str) -> None:
                 self.send_response(status)
@@ -158,10 +179,10 @@ class FaultProxy:
                 else:
                     raise ValueError(fault.kind)
 
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 self._handle("POST")
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 self._handle("GET")
 
         return Handler

@@ -95,7 +95,7 @@ def test_a_stale_failed_refresh_of_another_version_never_blocks_a_shift(
     rolled(world, status, StatusReason="alarm fired briefly",
            DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": "lt-0ffffffffffffffff",
                                                     "Version": "9"}})
-    code, out, err = release(capsys, staging, "shift", "staging", "10")
+    code, _, err = release(capsys, staging, "shift", "staging", "10")
     assert code == 0, err
     assert parse_stack_config(load_stack_config(staging)).traffic.green == 10
 

@@ -2,8 +2,9 @@
 
 Hypothesis generates stack files (versions, weights, capacities, stable color, standby, the
 canary capacity record a first shift writes; LF or CRLF, a byte-order mark or none, flow or
-block maps, quoted or plain versions, comments) and sequences of ``deploy``/``shift``/``rollback``/``finish``. After every command that
-exits 0, the keys that changed must be among the keys that command may touch, and every line
+block maps, quoted or plain versions, comments) and sequences of
+``deploy``/``shift``/``rollback``/``finish``. After every command that exits 0, the keys that
+changed must be among the keys that command may touch, and every line
 of the file that holds none of them must be byte for byte what it was. A command that exits
 non-zero must leave the file byte for byte unchanged.
 """

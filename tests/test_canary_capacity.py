@@ -328,7 +328,7 @@ def test_finish_restores_the_own_min_and_drops_the_record_in_one_write(
     assert staging.read_text() == stack_file("staging").read_text().replace(
         SMALL, "capacity: {min: 3, desired: 3, max: 12}"
     ).replace("    blue: 100\n    green: 0\n", "    blue: 0\n    green: 100\n").replace(
-        "stable: blue", "stable: green"
+        "stable: blue ", "stable: green"  # the inline comment keeps its column
     ).replace("      capacity: {min: 3, desired: 3, max: 12}\n    green:",
               "      capacity: {min: 0, desired: 0, max: 12}\n    green:"), (
         "finish leaves the file as before the release except the weights, stable and cold blue"

@@ -365,11 +365,14 @@ class FakeStack:
         self.ran: list[str] = []
         self._outputs = outputs or {}
 
-    def preview(self, diff=None, on_output=None):
+    def preview(self, diff=None, on_output=None, policy_packs=(), policy_pack_configs=()):
         self.ran.append(f"preview diff={diff}")
+        self.policies = (list(policy_packs), list(policy_pack_configs))
         on_output("~ aws:lb/listener:Listener checkout-listener update [diff: ~defaultActions]")
 
-    def up(self, on_output=None):
+    def up(self, on_output=None, policy_packs=(), policy_pack_configs=()):
+        assert (list(policy_packs), list(policy_pack_configs)) == self.policies, (
+            "up runs the pack the preview ran")
         self.ran.append("up")
         on_output("Resources: 1 updated")
 
@@ -386,6 +389,10 @@ def fake_pulumi(tmp_path, monkeypatch):
     (bin_dir / "pulumi").chmod(0o755)
     monkeypatch.setenv("PATH", str(bin_dir))
     (tmp_path / "Pulumi.yaml").write_text("name: golden-fleet\nruntime: python\n")
+    # The project's policy configs: every --apply update runs the pack with its stack's config.
+    (tmp_path / "policy").mkdir()
+    for name in ("staging.json", "prod.json"):
+        shutil.copyfile(ROOT / "policy" / name, tmp_path / "policy" / name)
     monkeypatch.chdir(tmp_path)
     selected: list[tuple[str, Path]] = []
     stack = FakeStack(
@@ -410,6 +417,8 @@ def test_apply_previews_then_updates_only_when_confirmed(
     code, out, err = release(capsys, path, "shift", "staging", "10", "--apply", *(["--yes"] * yes))
     assert code == 0, err
     assert stack.ran == (expected or ["preview diff=True"])
+    assert stack.policies == ([str(path.parent.resolve() / "policy")],
+                              [str(path.parent.resolve() / "policy" / "staging.json")])
     assert selected == [("staging", path.parent.resolve())]
     assert "checkout-listener update" in out
     assert parse_stack_config(load_stack_config(path)).traffic.green == 10

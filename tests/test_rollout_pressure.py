@@ -312,7 +312,7 @@ def _lock(live, clock: Clock, holder: str = "ops@runner-2 pid 42", **extra) -> l
 
 
 def _lock_tags(live) -> dict[str, str]:
-    tags = locks.read_tags(client("elbv2", REGION), live.listener_arn)
+    tags = locks.read_tags(boto3.client("elbv2", region_name=REGION), live.listener_arn)
     return {key: value for key, value in tags.items() if key.startswith("golden-fleet:")}
 
 
@@ -364,10 +364,19 @@ def test_the_lock_is_released_on_every_way_out(aws, path, end):
 
 
 def test_the_heartbeat_moves_during_the_bake(aws, path):
+    """Every poll of a bake refreshes the heartbeat: two minutes in, it says two minutes in
+    (the test then ends the rollout with an alarm)."""
     live = build(STACK, SERVICE, {"blue": 100, "green": 0})
     seen: list[str] = []
-    clock = FakeClock(lambda n: seen.append(_lock_tags(live)[locks.HEARTBEAT]))
-    assert _rollout(path, clock, ClientApplier(path), [], lock=_lock(live, clock)).run() == 0
+
+    def beat(n: int) -> None:
+        seen.append(_lock_tags(live)[locks.HEARTBEAT])
+        if n == 13:
+            _set(live.alarms["green"][0], "ALARM")
+
+    clock = FakeClock(beat)
+    code = _rollout(path, clock, ClientApplier(path), [], lock=_lock(live, clock)).run()
+    assert code == rollout.ROLLED_BACK
     assert seen[0] == "2026-11-27T06:00:00Z" and seen[12] == "2026-11-27T06:02:00Z"
 
 

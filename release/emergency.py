@@ -374,7 +374,17 @@ def run_now(
         try:
             after = set_weights(elbv2, listener, target)
         except ClientError as error:  # AWS answered: the call was refused, nothing changed
-            err(f"error: ModifyListener failed ({error}) — {_instead(stack)}")
+            marked = (
+                f"; the stack stays marked halted, so the rollout of {halted.holder} stops at "
+                "its next check and rolls back"
+                if halted is not None
+                else ""
+            )
+            err(
+                f"error: ModifyListener failed ({error}): the listener's weights were not "
+                f"changed{marked} — to roll back through Pulumi instead: `python -m release "
+                f"rollback {stack}` (edits the file), then `pulumi up --stack {stack}`"
+            )
             return 1
         except BotoCoreError as error:  # no answer: the call may or may not have landed
             now = read_back(elbv2, listener, stack)

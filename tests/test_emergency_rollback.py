@@ -130,7 +130,7 @@ def test_a_failed_modify_listener_leaves_the_file_untouched(aws, split_file, cap
     errors: list[str] = []
     assert emergency.run_now(args, split_file, err=errors.append, client=client) == 1
     assert "ModifyListener failed" in errors[0] and "AccessDenied" in errors[0]
-    assert "nothing was changed" in errors[0]
+    assert "the listener's weights were not changed" in errors[0]
     assert live.weights() == {"blue": 90, "green": 10}
     assert split_file.read_bytes() == before
 

@@ -107,9 +107,7 @@ def wanted(spec: RefreshSpec) -> Configuration:
 
 
 def same_configuration(a: Configuration | None, b: Configuration) -> bool:
-    return a is not None and (a.template_id, a.version, a.instance_types) == (
-        b.template_id, b.version, b.instance_types
-    )
+    return a == b  # a frozen dataclass: template, version and instance types
 
 
 def stray_instances(state: ColorState, want: Configuration) -> list[str]:

@@ -172,3 +172,131 @@ def image_tags(
 def tag_map(image: dict) -> dict[str, str]:
     """An EC2 ``Tags`` list (``[{"Key": ..., "Value": ...}]``) as a dict."""
     return {t["Key"]: t["Value"] for t in image.get("Tags") or []}
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers: foundation images and the application images built on them
+# ---------------------------------------------------------------------------------------------
+# A foundation (baseline, hardening, agents, runtime) is named for its runtime and build time;
+# application images keep ``<service>-<version>-<timestamp>`` and name their foundation in tags
+# (owner account) and in their description (every account they are shared with).
+FOUNDATION_NAME_PREFIX = "golden-foundation"
+RUNTIME_PATTERN = r"[a-z][a-z0-9]{0,31}"
+LAYER_TAG = "Layer"
+LAYER_FOUNDATION = "foundation"
+LAYER_APPLICATION = "application"
+RUNTIME_TAG = "Runtime"
+FOUNDATION_TAG = "Foundation"  # the foundation's AMI id
+FOUNDATION_NAME_TAG = "FoundationName"
+FOUNDATION_BUILD_TIME_TAG = "FoundationBuildTime"
+
+_RUNTIME = re.compile(RUNTIME_PATTERN)
+# Bounded on both sides so that a longer name or a suffix is never read as a foundation's name.
+_FOUNDATION_IN_TEXT = re.compile(
+    rf"(?<![A-Za-z0-9-]){FOUNDATION_NAME_PREFIX}-({RUNTIME_PATTERN})-({TIMESTAMP_PATTERN})"
+    r"(?![A-Za-z0-9])"
+)
+
+
+def foundation_name(runtime: str, build_time: str) -> str:
+    """``golden-foundation-<runtime>-<timestamp>``: a foundation image's name."""
+    if not _RUNTIME.fullmatch(runtime):
+        raise ValueError(f"runtime {runtime!r} is not {RUNTIME_PATTERN}")
+    if not _TIMESTAMP.fullmatch(build_time):
+        raise ValueError(f"build time {build_time!r} is not {TIMESTAMP_FORMAT}")
+    return f"{FOUNDATION_NAME_PREFIX}-{runtime}-{build_time}"
+
+
+def foundation_name_filter(runtime: str) -> str:
+    """The EC2 ``name`` filter of one runtime's foundations (narrow the answer with
+    :func:`is_foundation_name`)."""
+    return f"{FOUNDATION_NAME_PREFIX}-{runtime}-*"
+
+
+def foundation_name_pattern(runtime: str | None = None) -> str:
+    """The unanchored regular expression of foundation names (of one runtime, when given)."""
+    runtime_part = re.escape(runtime) if runtime is not None else RUNTIME_PATTERN
+    return rf"{FOUNDATION_NAME_PREFIX}-{runtime_part}-{TIMESTAMP_PATTERN}"
+
+
+def is_foundation_name(name: object, runtime: str | None = None) -> bool:
+    """True if ``name`` is exactly a foundation's name (of ``runtime``, when given)."""
+    return (
+        isinstance(name, str)
+        and re.fullmatch(foundation_name_pattern(runtime), name) is not None
+    )
+
+
+def foundation_runtime(name: str) -> str | None:
+    """The runtime part of a foundation's name, or None for any other name."""
+    match = _FOUNDATION_IN_TEXT.fullmatch(name) if isinstance(name, str) else None
+    return match.group(1) if match else None
+
+
+def foundation_in_text(text: object) -> str | None:
+    """The first foundation name in ``text`` (an application image's description), or None."""
+    if not isinstance(text, str):
+        return None
+    match = _FOUNDATION_IN_TEXT.search(text)
+    return match.group(0) if match else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Revocation
+# ---------------------------------------------------------------------------------------------
+# A revoked image carries Revoked=<reason> and RevokedAt=<UTC ISO 8601> (owner account), is
+# deprecated, and its description starts with "REVOKED: <reason> | ": tags are invisible to the
+# accounts an image is shared with, its description and deprecation are not.
+REVOKED_TAG = "Revoked"
+REVOKED_AT_TAG = "RevokedAt"
+REVOKED_PREFIX = "REVOKED: "
+REVOKED_SEPARATOR = " | "
+# EC2 caps an AMI description at 255 characters (RegisterImage, ModifyImageAttribute) and a tag
+# value at 256 (EC2 User Guide, "Tag restrictions").
+DESCRIPTION_MAX = 255
+TAG_VALUE_MAX = 256
+# The characters AWS's tagging guidance calls portable across services: letters, digits, spaces
+# and _ . : / = + - @. No "|", so the reason ends where the separator starts.
+REASON_PATTERN = r"[A-Za-z0-9_.:/=+@-](?:[A-Za-z0-9 _.:/=+@-]*[A-Za-z0-9_.:/=+@-])?"
+_REASON = re.compile(REASON_PATTERN)
+_REVOKED_DESCRIPTION = re.compile(
+    rf"{re.escape(REVOKED_PREFIX)}({REASON_PATTERN}){re.escape(REVOKED_SEPARATOR)}(.*)", re.S
+)
+
+
+def revocation_reason_problem(reason: object) -> str | None:
+    """Why ``reason`` cannot be recorded as a revocation, or None."""
+    if isinstance(reason, str) and len(reason) <= TAG_VALUE_MAX and _REASON.fullmatch(reason):
+        return None
+    return (
+        f"--reason {str(reason)[:60]!r} must be 1-{TAG_VALUE_MAX} characters of ASCII letters, "
+        "digits, spaces and _ . : / = + - @ (a tag value every AWS service accepts), not "
+        "starting or ending with a space"
+    )
+
+
+def revoked_description(reason: str, description: str | None) -> str:
+    """``REVOKED: <reason> | <description>``; ValueError when it exceeds EC2's 255 characters."""
+    text = f"{REVOKED_PREFIX}{reason}{REVOKED_SEPARATOR}{description or ''}"
+    if len(text) > DESCRIPTION_MAX:
+        room = DESCRIPTION_MAX - len(text) + len(reason)
+        raise ValueError(
+            f"the description would be {len(text)} characters, over EC2's {DESCRIPTION_MAX}: "
+            f"a reason of at most {max(room, 0)} characters fits this image"
+        )
+    return text
+
+
+def revocation_in_description(description: object) -> str | None:
+    """The reason of a ``REVOKED: <reason> | ...`` description, or None."""
+    if not isinstance(description, str):
+        return None
+    match = _REVOKED_DESCRIPTION.fullmatch(description)
+    return match.group(1) if match else None
+
+
+def revocation(image: dict) -> str | None:
+    """Why ``image`` (a DescribeImages entry) was revoked, or None: its Revoked tag (seen by the
+    owner account), else its description's prefix (seen by every account)."""
+    reason = tag_map(image).get(REVOKED_TAG)
+    return reason if reason else revocation_in_description(image.get("Description"))

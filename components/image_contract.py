@@ -52,6 +52,24 @@ IMAGE_TAG_KEYS = (
     "ManagedBy",
 )
 
+# Foundation and application layers (packer/locals.pkr.hcl `common_tags` and `layer_tags`). Every
+# image of either layer carries COMMON_TAG_KEYS; a foundation adds its runtime, an application
+# image its service, version and lineage: the foundation it was built on, by id, name and time.
+LAYER_FOUNDATION = "foundation"
+LAYER_APPLICATION = "application"
+COMMON_TAG_KEYS = ("TemplateDigest", "SourceAmi", "BuildTime", "BakeRun", "ManagedBy", "Layer")
+FOUNDATION_TAG_KEYS = ("Runtime",)
+APPLICATION_TAG_KEYS = (
+    "Service",
+    "Version",
+    "Foundation",
+    "FoundationName",
+    "FoundationBuildTime",
+)
+FOUNDATION_NAME_PREFIX = "golden-foundation-"
+RUNTIME_PATTERN = r"[a-z][a-z0-9]*"
+_RUNTIME = re.compile(RUNTIME_PATTERN)
+
 _SEMVER = re.compile(SEMVER_PATTERN)
 _SERVICE = re.compile(SERVICE_NAME_PATTERN)
 _TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
@@ -121,6 +139,32 @@ def image_name(service: str, version: str, build_time: str) -> str:
     if not _TIMESTAMP.fullmatch(build_time):
         raise ValueError(f"build time {build_time!r} is not {TIMESTAMP_FORMAT}")
     return f"{service}-{version}-{build_time}"
+
+
+def foundation_name(runtime: str, build_time: str) -> str:
+    """``golden-foundation-<runtime>-<timestamp>``: the name of a foundation image."""
+    if not _RUNTIME.fullmatch(runtime):
+        raise ValueError(f"runtime {runtime!r} is not {RUNTIME_PATTERN}")
+    if not _TIMESTAMP.fullmatch(build_time):
+        raise ValueError(f"build time {build_time!r} is not {TIMESTAMP_FORMAT}")
+    return f"{FOUNDATION_NAME_PREFIX}{runtime}-{build_time}"
+
+
+def foundation_name_filter(runtime: str) -> str:
+    """The EC2 ``name`` filter of one runtime's foundations (narrow with :func:`is_foundation_name`)."""
+    return f"{FOUNDATION_NAME_PREFIX}{runtime}-*"
+
+
+def is_foundation_name(name: object, runtime: str | None = None) -> bool:
+    """True if ``name`` is a foundation image's name (of ``runtime``, if given)."""
+    runtime_pattern = re.escape(runtime) if runtime is not None else RUNTIME_PATTERN
+    return (
+        isinstance(name, str)
+        and re.fullmatch(
+            rf"{re.escape(FOUNDATION_NAME_PREFIX)}{runtime_pattern}-{TIMESTAMP_PATTERN}", name
+        )
+        is not None
+    )
 
 
 def image_name_filter(service: str, version: str) -> str:

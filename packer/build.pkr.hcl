@@ -1,4 +1,5 @@
-# One build for every target: the same scripts, in order, ending with the image's own tests.
+# One build for every target and both layers: the layer's scripts, in order; the application
+# layer ends with the image's own tests.
 build {
   name = "golden"
   sources = [
@@ -28,23 +29,8 @@ build {
       "GF_LOGIN_USER=${var.ssh_username}",
       "GF_AGENT_REGION=${var.region}",
     ]
-    scripts = [
-      "${path.root}/scripts/10-baseline.sh",
-      "${path.root}/scripts/20-cis-sshd.sh",
-      "${path.root}/scripts/21-cis-sysctl.sh",
-      "${path.root}/scripts/22-cis-modules.sh",
-      "${path.root}/scripts/23-cis-coredumps.sh",
-      "${path.root}/scripts/24-cis-auditd.sh",
-      "${path.root}/scripts/25-cis-accounts.sh",
-      "${path.root}/scripts/26-cis-permissions.sh",
-      "${path.root}/scripts/27-cis-apparmor.sh",
-      "${path.root}/scripts/28-agent-log-access.sh",
-      "${path.root}/scripts/30-agents.sh",
-      "${path.root}/scripts/40-runtime.sh",
-      "${path.root}/scripts/50-app.sh",
-      "${path.root}/scripts/90-cleanup.sh",
-      "${path.root}/scripts/99-image-tests.sh",
-    ]
+    # One list per layer (locals.pkr.hcl), chosen by var.layer.
+    scripts = local.scripts
   }
 
   post-processor "manifest" {
@@ -54,6 +40,7 @@ build {
       service         = var.service
       version         = var.version
       template_digest = var.template_digest
+      layer           = var.layer
     }
   }
 }

@@ -7,11 +7,14 @@ source "amazon-ebs" "golden" {
   custom_endpoint_ec2    = var.ec2_endpoint
   skip_region_validation = var.skip_region_validation
 
+  # The foundation starts from Debian's image, an application image from its foundation: by id
+  # (the wrapper's choice) and by name and owner, which must agree (both are applied).
+  source_ami = var.foundation_ami
   source_ami_filter {
-    owners      = var.source_ami_owners
+    owners      = local.layer_source_owners[var.layer]
     most_recent = true
     filters = {
-      name                = var.source_ami_name
+      name                = local.layer_source_name[var.layer]
       architecture        = "x86_64"
       virtualization-type = "hvm"
       root-device-type    = "ebs"
@@ -24,7 +27,7 @@ source "amazon-ebs" "golden" {
   ssh_private_key_file = var.ssh_private_key_file
 
   ami_name        = local.image_name
-  ami_description = "${var.service} ${var.version}: CIS-hardened Debian 12, built ${local.build_time}"
+  ami_description = var.ami_description
   encrypt_boot    = true
   kms_key_id      = var.kms_key_id
   imds_support    = "v2.0"

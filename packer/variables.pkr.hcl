@@ -1,23 +1,59 @@
 # Every input of the golden image. Environment values live in *.pkrvars.hcl; the bake wrapper
 # passes service, version, build time and template digest; the Pulumi program passes PKR_VAR_*.
 
+variable "layer" {
+  type        = string
+  description = "Which layer to bake: foundation (Debian 12, upgrades, CIS, agents, runtime) or application (the release on a foundation)."
+  default     = "application"
+  validation {
+    condition     = contains(["foundation", "application"], var.layer)
+    error_message = "The layer must be foundation or application."
+  }
+}
+
+variable "foundation_ami" {
+  type        = string
+  description = "Application layer: id of the foundation AMI it is built on (empty for the foundation)."
+  default     = ""
+}
+
+variable "foundation_name" {
+  type        = string
+  description = "Application layer: name of that foundation AMI (golden-foundation-<runtime>-<timestamp>)."
+  default     = ""
+}
+
+variable "foundation_build_time" {
+  type        = string
+  description = "Application layer: that foundation's build time, tagged for lineage."
+  default     = ""
+}
+
+variable "ami_description" {
+  type        = string
+  description = "AMI description (readable by the accounts it is shared with), written by the wrapper."
+  default     = "golden-fleet image: CIS-hardened Debian 12"
+}
+
 variable "service" {
   type        = string
-  description = "Service the image runs; first part of the image name."
+  description = "Service the image runs; first part of the image name. Empty for the foundation layer."
+  default     = ""
   validation {
     # Coarse on purpose: Packer 1.6.6 has no regex(); the wrapper checks the exact rule
-    # (components/image_contract.py).
-    condition     = length(var.service) >= 2 && length(var.service) <= 14 && lower(var.service) == var.service
+    # (components/image_contract.py). Empty only for a foundation, which no service names.
+    condition     = var.service == "" || (length(var.service) >= 2 && length(var.service) <= 14 && lower(var.service) == var.service)
     error_message = "The service must be lower-case, 2 to 14 characters."
   }
 }
 
 variable "version" {
   type        = string
-  description = "Semantic version baked into the image (1.4.0, 2.0.0-rc.1); never latest."
+  description = "Semantic version baked into the image (1.4.0, 2.0.0-rc.1); never latest. Empty for the foundation layer."
+  default     = ""
   validation {
     # Coarse on purpose: Packer 1.6.6 has no regex(); the wrapper checks full semantic versions.
-    condition     = var.version != "latest" && length(split(".", var.version)) >= 3 && length(split("+", var.version)) == 1
+    condition     = var.version == "" || (var.version != "latest" && length(split(".", var.version)) >= 3 && length(split("+", var.version)) == 1)
     error_message = "The version must be a semantic version such as 1.4.0, never latest, without build metadata."
   }
 }

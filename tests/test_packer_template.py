@@ -166,13 +166,23 @@ def test_template_refuses_build_metadata(packer, legacy_template):
 
 
 def test_image_tags_are_the_contracts():
-    """local.tags (every image and snapshot) has exactly the contract's keys, in its order."""
+    """local.common_tags (every image of either layer) and each layer's own tags have exactly the
+    contract's keys, in its order."""
     text = (PACKER_DIR / "locals.pkr.hcl").read_text()
-    block = re.search(r"\n  tags = \{\n(.*?)\n  \}", text, re.S)
+    block = re.search(r"\n  common_tags = \{\n(.*?)\n  \}", text, re.S)
     assert block
     keys = tuple(re.findall(r"^\s*([A-Za-z]+)\s*=", block.group(1), re.M))
-    assert keys == image_contract.IMAGE_TAG_KEYS
+    assert keys == image_contract.COMMON_TAG_KEYS
     assert f'ManagedBy      = "{image_contract.MANAGED_BY}"' in block.group(1)
+    for layer, expected in (
+        ("foundation", image_contract.FOUNDATION_TAG_KEYS),
+        ("application", image_contract.APPLICATION_TAG_KEYS),
+    ):
+        layer_block = re.search(rf"\n    {layer} = \{{\n(.*?)\n    \}}", text, re.S)
+        assert layer_block, layer
+        keys = tuple(re.findall(r"^\s*([A-Za-z]+)\s*=", layer_block.group(1), re.M))
+        assert keys == expected, layer
+    assert "tags = merge(local.common_tags, local.layer_tags[var.layer])" in text
 
 
 def test_current_source_requires_imdsv2_and_encryption():
@@ -203,12 +213,65 @@ def test_content_defaults_match_the_template():
         assert varfiles.parse_hcl_value(default) == value, name
 
 
-def test_build_runs_every_script_once_and_image_tests_last():
-    build = (PACKER_DIR / "build.pkr.hcl").read_text()
-    listed = re.findall(r'"\$\{path.root\}/scripts/([^"]+)"', build)
+def layer_scripts(layer: str) -> list[str]:
+    """The scripts of one layer's list in locals.pkr.hcl, in order."""
+    text = (PACKER_DIR / "locals.pkr.hcl").read_text()
+    block = re.search(rf"\n  {layer}_scripts = \[\n(.*?)\n  \]", text, re.S)
+    assert block, f"local.{layer}_scripts not found"
+    return re.findall(r'"\$\{path.root\}/scripts/([^"]+)"', block.group(1))
+
+
+def test_build_runs_every_script_once_in_one_layer_and_image_tests_last():
+    """Each script on disk runs in exactly one layer: the foundation ends with its own clean-up;
+    the application layer starts with the package, ends with the clean-up, sshd's removal and the
+    image's own tests; the build runs the layer's list."""
+    foundation, application = layer_scripts("foundation"), layer_scripts("application")
+    listed = foundation + application
     on_disk = sorted(p.name for p in (PACKER_DIR / "scripts").glob("*.sh"))
     assert sorted(listed) == on_disk and len(set(listed)) == len(listed)
-    assert listed[-1] == "99-image-tests.sh" and listed[-2] == "90-cleanup.sh"
+    assert foundation[0] == "10-baseline.sh" and foundation[-1] == "45-foundation-cleanup.sh"
+    assert all(name < "50" for name in foundation) and all(name >= "50" for name in application)
+    assert application[0] == "50-app.sh" and application[-1] == "99-image-tests.sh"
+    assert "90-cleanup.sh" in application[-3:]
+    build = (PACKER_DIR / "build.pkr.hcl").read_text()
+    assert "scripts = local.scripts" in build
+    assert not re.findall(r'"\$\{path.root\}/scripts/', build)
+    locals_text = (PACKER_DIR / "locals.pkr.hcl").read_text()
+    assert (
+        'scripts = var.layer == "foundation" ? local.foundation_scripts : local.application_scripts'
+        in locals_text
+    )
+
+
+@pytest.mark.parametrize(
+    "layer, extra",
+    [
+        ("foundation", []),
+        (
+            "application",
+            [
+                "-var",
+                "foundation_ami=ami-0123",
+                "-var",
+                "foundation_name=golden-foundation-python-20260101T000000Z",
+                "-var",
+                "service=checkout",
+                "-var",
+                "version=1.0.0",
+            ],
+        ),
+    ],
+)
+def test_each_layer_validates_on_packer_1_6_6(packer, legacy_template, layer, extra):
+    """The per-layer maps and the conditional over the two script lists evaluate in Packer 1.6.6;
+    an unknown layer is refused by the variable's validation."""
+    result = run([packer, "validate", "-var", f"layer={layer}", *extra, "."], legacy_template)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_unknown_layer_is_refused(packer, legacy_template):
+    result = run([packer, "validate", "-var", "layer=base", "."], legacy_template)
+    assert result.returncode != 0 and "foundation or application" in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(

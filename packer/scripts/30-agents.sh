@@ -1,45 +1,13 @@
 #!/usr/bin/env bash
 # SSM agent and CloudWatch agent from their official AWS download locations, each package
-# checked against the checksum AWS publishes next to it before it is installed.
+# checked against the checksum AWS publishes next to it before it is installed. Foundation layer:
+# the per-service configuration is the application layer's (55-agent-config.sh).
 set -euo pipefail
 
 region="${GF_AGENT_REGION:-us-east-1}"
 ssm_url="https://s3.${region}.amazonaws.com/amazon-ssm-${region}/latest/debian_amd64/amazon-ssm-agent.deb"
 cw_url="https://amazoncloudwatch-agent-${region}.s3.${region}.amazonaws.com/debian/amd64/latest/amazon-cloudwatch-agent.deb"
 
-# The CloudWatch agent's configuration is baked too: logs into the service's own log group and
-# metrics into the service's own namespace, the only ones the instance role may write to
-# (components/policies.py). It is written whether or not the agent can be installed, so the
-# image tests check that the agent's user can read every file it ships (99-image-tests.sh).
-: "${GF_SERVICE:?}"
-cw_config=/etc/golden-fleet/cloudwatch-agent.json
-install -d -m 0755 /etc/golden-fleet
-cat >"$cw_config" <<JSON
-{
-  "agent": {"metrics_collection_interval": 60, "run_as_user": "cwagent"},
-  "metrics": {
-    "namespace": "golden-fleet/${GF_SERVICE}",
-    "append_dimensions": {"AutoScalingGroupName": "\${aws:AutoScalingGroupName}",
-                          "InstanceId": "\${aws:InstanceId}"},
-    "metrics_collected": {
-      "mem": {"measurement": ["mem_used_percent"]},
-      "disk": {"measurement": ["used_percent"], "resources": ["/"]}
-    }
-  },
-  "logs": {
-    "logs_collected": {
-      "files": {
-        "collect_list": [
-          {"file_path": "/var/log/syslog", "log_group_name": "/golden-fleet/${GF_SERVICE}",
-           "log_stream_name": "{instance_id}/syslog"},
-          {"file_path": "/var/log/auth.log", "log_group_name": "/golden-fleet/${GF_SERVICE}",
-           "log_stream_name": "{instance_id}/auth"}
-        ]
-      }
-    }
-  }
-}
-JSON
 # Without a route to the download locations (the local bake has none) the step says so and is
 # skipped; an image built that way is fine to test but not what ships.
 if ! curl -fsS --head --connect-timeout 5 --max-time 10 -o /dev/null "$ssm_url" 2>/dev/null; then
@@ -70,8 +38,5 @@ if ! dpkg -s amazon-cloudwatch-agent >/dev/null 2>&1; then
   dpkg -i "$workdir/amazon-cloudwatch-agent.deb"
 fi
 
-# fetch-config without -s translates the configuration without starting the agent.
-/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 \
-  -c "file:$cw_config" >/dev/null
 systemctl enable amazon-ssm-agent amazon-cloudwatch-agent >/dev/null 2>&1
-echo "agents: SSM and CloudWatch agents installed, verified and configured for ${GF_SERVICE}"
+echo "agents: SSM and CloudWatch agents installed and verified (configured by the application layer)"

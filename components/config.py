@@ -28,6 +28,15 @@ from pydantic import (
     model_validator,
 )
 
+from components.app_environment import (
+    USER_DATA_LIMIT,
+    boot_config,
+    key_problem,
+    platform_environment,
+    secret_ref,
+    user_data_document,
+    value_problem,
+)
 from components.image_contract import (
     is_valid_version,  # noqa: F401  (part of this module's interface)
     service_name_problem,
@@ -222,6 +231,89 @@ class SourceImageFilter(_Strict):
         return _check(_AMI_NAME_PATTERN, "an AMI name pattern such as debian-12-amd64-*")(value)
 
 
+# golden-fleet:image.app — the service's Debian package, named by a URI template.
+_PACKAGE_CHARS = re.compile(r"[A-Za-z0-9._~/+=-]+")
+_PACKAGE_HTTPS = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~/+%=-]+")
+_PACKAGE_S3 = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/[A-Za-z0-9._~/+=-]+")
+# A systemd unit name (systemd.unit(5)): at most 255 characters of letters, digits and ":-_.\",
+# here a service, optionally a template instance ("name@instance.service").
+_UNIT = re.compile(r"[A-Za-z0-9:_.-]+(@[A-Za-z0-9:_.-]*)?\.service")
+VERSION_PLACEHOLDER = "{version}"
+
+
+def package_problem(template: str) -> str | None:
+    """Why ``template`` cannot name the package of every version, or None. The wrapper
+    substitutes the version for ``{version}``; the result must be an s3:// object, an https://
+    URL without credentials, or a relative path inside the project."""
+    if VERSION_PLACEHOLDER not in template:
+        return f"{template!r} must contain {VERSION_PLACEHOLDER} (one package per version)"
+    sample = template.replace(VERSION_PLACEHOLDER, "1.0.0")
+    if "{" in sample or "}" in sample:
+        return f"{template!r}: {VERSION_PLACEHOLDER} is the only placeholder"
+    if not sample.endswith(".deb"):
+        return f"{template!r} must name a Debian package (*.deb)"
+    if sample.startswith("s3://"):
+        return None if _PACKAGE_S3.fullmatch(sample) else (
+            f"{template!r} is not s3://<bucket>/<key> (letters, digits and ._~/+=- in the key)")
+    if sample.startswith("https://"):
+        return None if _PACKAGE_HTTPS.fullmatch(sample) else (
+            f"{template!r} is not https://<host>/<path> (no credentials, query or fragment: "
+            "the URL is part of the bake's command line)")
+    if "://" in sample:
+        return f"{template!r}: only s3:// and https:// packages (or a project path) are fetched"
+    parts = sample.split("/")
+    if sample.startswith("/") or ".." in parts or "" in parts or not _PACKAGE_CHARS.fullmatch(
+        sample
+    ):
+        return (
+            f"{template!r} must be a relative path inside the project (no leading /, no .. "
+            "or empty segment; letters, digits and ._~/+=-)"
+        )
+    return None
+
+
+class AppPackage(_Strict):
+    """The service's Debian package: which one each version bakes, and how it is verified."""
+
+    package: str = Field(description="URI template with {version}: s3://, https:// or a path.")
+    sha256: Literal["sidecar", "s3"] = Field(
+        default="sidecar",
+        description="Where the digest comes from: <package>.sha256, or S3's ChecksumSHA256.",
+    )
+    unit: str | None = Field(
+        default=None, description="The systemd unit the package ships (default <service>.service)."
+    )
+
+    @field_validator("package")
+    @classmethod
+    def _package(cls, value: str) -> str:
+        problem = package_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("unit")
+    @classmethod
+    def _unit(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) > 255 or not _UNIT.fullmatch(value)):
+            raise ValueError(
+                f"{value!r} is not a systemd service unit name such as checkout.service"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _s3_digest_of_s3(self) -> AppPackage:
+        if self.sha256 == "s3" and not self.package.startswith("s3://"):
+            raise ValueError(
+                "[sha256] 's3' reads the object's ChecksumSHA256, so the package must be an "
+                f"s3:// object (got {self.package!r}); use 'sidecar'"
+            )
+        return self
+
+    def unit_of(self, service: str) -> str:
+        return self.unit or f"{service}.service"
+
+
 class BakeImage(_Strict):
     """This stack bakes its images with Packer (``packer/bake.py``)."""
 
@@ -232,6 +324,9 @@ class BakeImage(_Strict):
     share_with_accounts: list[AccountId] = Field(alias="shareWithAccounts", default=[])
     copy_to_regions: list[Region] = Field(alias="copyToRegions", default=[])
     var_file: str | None = Field(alias="varFile", default=None)
+    app: AppPackage | None = Field(
+        default=None, description="The service's package; without it the sample app is baked."
+    )
 
     @field_validator("build_instance_type")
     @classmethod
@@ -689,6 +784,41 @@ class ScalingConfig(_Strict):
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# golden-fleet:app
+# ---------------------------------------------------------------------------------------------
+class AppConfig(_Strict):
+    """The service's environment at boot: plain values and references to secrets, written to
+    the instance by its user data and resolved there (components/app_environment.py). Never
+    baked: the image is the same in every stack."""
+
+    environment: dict[str, str] = Field(
+        default={}, description="Plain KEY: value pairs (no secrets: they are readable)."
+    )
+    secrets: dict[str, str] = Field(
+        default={},
+        description="KEY: a Secrets Manager secret's full ARN, or an SSM parameter name or ARN.",
+    )
+
+    @field_validator("environment", "secrets")
+    @classmethod
+    def _keys(cls, values: dict[str, str]) -> dict[str, str]:
+        for key, value in values.items():
+            problem = key_problem(key) or value_problem(value)
+            if problem:
+                raise ValueError(f"[{key}] {problem}")
+        return values
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> AppConfig:
+        both = sorted(set(self.environment) & set(self.secrets))
+        if both:
+            raise ValueError(
+                f"[secrets.{both[0]}] is also in app.environment: a key has one source"
+            )
+        return self
+
+
 def refresh_time_floor(refresh: InstanceRefreshConfig) -> int:
     """Seconds an instance refresh takes at the very least: every checkpoint's delay plus one
     warmup. A refresh timeout below this fails every rollout, however healthy."""
@@ -714,6 +844,7 @@ CONFIG_KEYS: dict[str, str] = {
     "logs": "logs",
     "waf": "waf",
     "scaling": "scaling",
+    "app": "app",
 }
 
 
@@ -731,6 +862,33 @@ class StackConfig(_Strict):
     logs: LogsConfig = Field(default_factory=LogsConfig)
     waf: WafConfig = Field(default_factory=WafConfig)
     scaling: ScalingConfig = Field(default_factory=ScalingConfig)
+    app: AppConfig = Field(default_factory=AppConfig)
+
+    @model_validator(mode="after")
+    def _app_secrets_in_region(self) -> StackConfig:
+        for key, value in self.app.secrets.items():
+            try:
+                secret_ref(value, self.region)
+            except ValueError as error:
+                raise ValueError(f"[app.secrets.{key}] {error}") from None
+        for color in COLORS:
+            document = user_data_document(boot_config(
+                self.service.name, self.region,
+                platform_environment(self.service.port, color.value, self.fleets[color].version),
+                self.app.environment, self.app_secrets,
+            ))
+            if len(document.encode()) > USER_DATA_LIMIT:
+                raise ValueError(
+                    f"[app] the boot config makes {color.value}'s user data "
+                    f"{len(document.encode())} bytes; EC2 takes at most {USER_DATA_LIMIT}: keep "
+                    "large values in Secrets Manager or SSM and name them in app.secrets"
+                )
+        return self
+
+    @property
+    def app_secrets(self) -> dict[str, Any]:
+        """``app.secrets`` parsed (:class:`components.app_environment.SecretRef` per key)."""
+        return {key: secret_ref(value, self.region) for key, value in self.app.secrets.items()}
 
     @model_validator(mode="after")
     def _refresh_timeout_covers_checkpoints(self) -> StackConfig:

@@ -18,6 +18,7 @@ from pathlib import Path
 from components.config import ConfigError, PromoteImage, StackConfig, parse_stack_config
 from release import automation, canary, gates, images, live, rollout, stackfile, transitions
 from release import prune as prune_
+from release import revoke as revoke_
 from release.transitions import BakeCheck, BakeStatus, Plan, ReleaseError
 
 PROG = "python -m release"
@@ -306,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument(
         "--apply", action="store_true", help="delete (without it nothing is changed)"
     )
+    revoke_.add_parser(commands)
     return parser
 
 
@@ -505,6 +507,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     root = project_root()
+    if args.command == "revoke":  # no STACK argument: it names the bake stack, if any
+        try:
+            return revoke_.run(args, root)
+        except ReleaseError as error:
+            print(f"{PROG}: error: {one_line(str(error))}", file=sys.stderr)
+            return 1
     path = args.file or root / f"Pulumi.{args.stack.split('/')[-1]}.yaml"
     with transitions.hints_for_file(str(args.file) if args.file else None):
         return _run(args, path, root)

@@ -1,0 +1,161 @@
+"""Foundation and application images as the layered bake registers them (contract A of issue 18),
+on the local AWS API (moto's server on 127.0.0.1), for the revocation and freshness tests.
+
+moto 5 answers RegisterImage, CreateTags and DescribeImages but not the three calls revocation
+makes beyond tags: EnableImageDeprecation, ModifyImageAttribute's Description, and
+DescribeImages' DeprecationTime. :func:`teach_image_lifecycle` adds them to the server of this
+process as the EC2 API reference documents them: ``DeprecateAt`` rounded to the nearest minute
+and refused in the past (EnableImageDeprecation), a description of at most 255 characters
+(ModifyImageAttribute / RegisterImage), and the deprecation time in every DescribeImages answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+from local_aws import moto_server
+
+BAKER = "111111111111"  # staging's account: the one that bakes (prod's ownerAccountId)
+REGION = "eu-west-1"
+SERVICE = "checkout"
+
+
+def teach_image_lifecycle(monkeypatch: Any) -> None:
+    """Add EnableImageDeprecation, DisableImageDeprecation, a description edit and
+    DeprecationTime to moto's EC2 (undone with ``monkeypatch``)."""
+    from moto.core.responses import ActionResult, EmptyResult
+    from moto.ec2.exceptions import EC2ClientError, InvalidParameterValueError
+    from moto.ec2.models.amis import Ami
+    from moto.ec2.responses.amis import AmisResponse
+
+    monkeypatch.setattr(Ami, "deprecation_time", None, raising=False)
+
+    def enable_image_deprecation(self: Any) -> Any:
+        ami = self.ec2_backend.describe_images(ami_ids=[self._get_param("ImageId")])[0]
+        raw = self._get_param("DeprecateAt")
+        at = raw if isinstance(raw, dt.datetime) else dt.datetime.fromisoformat(
+            str(raw).replace("Z", "+00:00"))
+        at = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+        rounded = at.replace(second=0, microsecond=0) + dt.timedelta(
+            minutes=1 if at.second >= 30 else 0)
+        if rounded < dt.datetime.now(dt.UTC).replace(second=0, microsecond=0):
+            raise InvalidParameterValueError(f"DeprecateAt {raw} (a date in the past)")
+        ami.deprecation_time = f"{rounded:%Y-%m-%dT%H:%M:%S}.000Z"
+        return ActionResult({"Return": True})
+
+    def disable_image_deprecation(self: Any) -> Any:
+        ami = self.ec2_backend.describe_images(ami_ids=[self._get_param("ImageId")])[0]
+        ami.deprecation_time = None
+        return ActionResult({"Return": True})
+
+    original = AmisResponse.modify_image_attribute
+
+    def modify_image_attribute(self: Any) -> Any:
+        description = self._get_param("Description")
+        if isinstance(description, dict):
+            description = description.get("Value")
+        if description is None:
+            description = self._get_param("Description.Value")
+        if description is None:
+            return original(self)
+        if len(description) > 255:
+            raise EC2ClientError("InvalidParameterValue", "description longer than 255")
+        ami = self.ec2_backend.describe_images(ami_ids=[self._get_param("ImageId")])[0]
+        ami.description = description
+        return EmptyResult()
+
+    monkeypatch.setattr(AmisResponse, "enable_image_deprecation", enable_image_deprecation,
+                        raising=False)
+    monkeypatch.setattr(AmisResponse, "disable_image_deprecation", disable_image_deprecation,
+                        raising=False)
+    monkeypatch.setattr(AmisResponse, "modify_image_attribute", modify_image_attribute)
+
+
+@contextlib.contextmanager
+def local_aws() -> Iterator[str]:
+    with moto_server() as url:
+        yield url
+
+
+def use_local_aws(monkeypatch: Any, url: str, account: str = BAKER) -> None:
+    """This test's boto3 clients talk to ``url`` with test credentials only, its state reset."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", account)
+    reset = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+    urllib.request.urlopen(reset, timeout=5).close()
+    teach_image_lifecycle(monkeypatch)
+
+
+def stamp(moment: dt.datetime) -> str:
+    return f"{moment.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}"
+
+
+class Images:
+    """Registers images the way the bake tags them, in one region of the local API."""
+
+    def __init__(self, region: str = REGION) -> None:
+        import boto3
+
+        self.region = region
+        self.ec2 = boto3.client("ec2", region_name=region)
+
+    def _register(self, name: str, description: str, tags: dict[str, str]) -> str:
+        image_id = self.ec2.register_image(
+            Name=name, Description=description, RootDeviceName="/dev/xvda",
+            VirtualizationType="hvm",
+        )["ImageId"]
+        if tags:
+            self.ec2.create_tags(
+                Resources=[image_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+            )
+        return image_id
+
+    def foundation(self, built: dt.datetime, runtime: str = "python") -> tuple[str, str]:
+        """A foundation built at ``built``: (its id, its name)."""
+        name = f"golden-foundation-{runtime}-{stamp(built)}"
+        image_id = self._register(name, f"{name}: Debian 12 foundation, {runtime}", {
+            "ManagedBy": "golden-fleet", "Layer": "foundation", "Runtime": runtime,
+            "TemplateDigest": "f" * 64, "BuildTime": stamp(built), "BakeRun": "run-f",
+            "SourceAmi": "ami-0deb1a2b3c4d5e6f7",
+        })
+        return image_id, name
+
+    def application(
+        self,
+        version: str,
+        built: dt.datetime,
+        foundation: tuple[str, str] | None = None,
+        service: str = SERVICE,
+        description: str | None = None,
+    ) -> str:
+        """An application image on ``foundation`` (none: a full bake from before the layers,
+        without lineage tags)."""
+        name = f"{service}-{version}-{stamp(built)}"
+        tags = {"ManagedBy": "golden-fleet", "Service": service, "Version": version,
+                "TemplateDigest": "a" * 64, "BuildTime": stamp(built), "BakeRun": "run-a",
+                "SourceAmi": "ami-0deb1a2b3c4d5e6f7"}
+        text = f"{service} {version}: CIS-hardened Debian 12"
+        if foundation is not None:
+            foundation_id, foundation_name = foundation
+            tags |= {"Layer": "application", "Foundation": foundation_id,
+                     "FoundationName": foundation_name,
+                     "FoundationBuildTime": foundation_name[-16:],
+                     "AppPackage": f"{service}_{version}", "AppSha256": "b" * 64}
+            text = (f"{service} {version} package sha256 {'b' * 64} on foundation "
+                    f"{foundation_name}")
+        return self._register(name, description if description is not None else text, tags)
+
+    def get(self, image_id: str) -> dict:
+        return self.ec2.describe_images(ImageIds=[image_id])["Images"][0]

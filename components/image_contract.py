@@ -221,54 +221,19 @@ def tag_map(image: dict) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 # Layers: foundation images and the application images built on them
 # ---------------------------------------------------------------------------------------------
-# A foundation (baseline, hardening, agents, runtime) is named for its runtime and build time;
-# application images keep ``<service>-<version>-<timestamp>`` and name their foundation in tags
-# (owner account) and in their description (every account they are shared with).
-FOUNDATION_NAME_PREFIX = "golden-foundation"
-RUNTIME_PATTERN = r"[a-z][a-z0-9]{0,31}"
+# An application image names its foundation in tags (owner account) and in its description
+# (every account it is shared with).
 LAYER_TAG = "Layer"
-LAYER_FOUNDATION = "foundation"
-LAYER_APPLICATION = "application"
 RUNTIME_TAG = "Runtime"
 FOUNDATION_TAG = "Foundation"  # the foundation's AMI id
 FOUNDATION_NAME_TAG = "FoundationName"
 FOUNDATION_BUILD_TIME_TAG = "FoundationBuildTime"
 
-_RUNTIME = re.compile(RUNTIME_PATTERN)
 # Bounded on both sides so that a longer name or a suffix is never read as a foundation's name.
 _FOUNDATION_IN_TEXT = re.compile(
-    rf"(?<![A-Za-z0-9-]){FOUNDATION_NAME_PREFIX}-({RUNTIME_PATTERN})-({TIMESTAMP_PATTERN})"
-    r"(?![A-Za-z0-9])"
+    rf"(?<![A-Za-z0-9-]){re.escape(FOUNDATION_NAME_PREFIX)}({RUNTIME_PATTERN})-"
+    rf"({TIMESTAMP_PATTERN})(?![A-Za-z0-9])"
 )
-
-
-def foundation_name(runtime: str, build_time: str) -> str:
-    """``golden-foundation-<runtime>-<timestamp>``: a foundation image's name."""
-    if not _RUNTIME.fullmatch(runtime):
-        raise ValueError(f"runtime {runtime!r} is not {RUNTIME_PATTERN}")
-    if not _TIMESTAMP.fullmatch(build_time):
-        raise ValueError(f"build time {build_time!r} is not {TIMESTAMP_FORMAT}")
-    return f"{FOUNDATION_NAME_PREFIX}-{runtime}-{build_time}"
-
-
-def foundation_name_filter(runtime: str) -> str:
-    """The EC2 ``name`` filter of one runtime's foundations (narrow the answer with
-    :func:`is_foundation_name`)."""
-    return f"{FOUNDATION_NAME_PREFIX}-{runtime}-*"
-
-
-def foundation_name_pattern(runtime: str | None = None) -> str:
-    """The unanchored regular expression of foundation names (of one runtime, when given)."""
-    runtime_part = re.escape(runtime) if runtime is not None else RUNTIME_PATTERN
-    return rf"{FOUNDATION_NAME_PREFIX}-{runtime_part}-{TIMESTAMP_PATTERN}"
-
-
-def is_foundation_name(name: object, runtime: str | None = None) -> bool:
-    """True if ``name`` is exactly a foundation's name (of ``runtime``, when given)."""
-    return (
-        isinstance(name, str)
-        and re.fullmatch(foundation_name_pattern(runtime), name) is not None
-    )
 
 
 def foundation_runtime(name: str) -> str | None:

@@ -38,6 +38,7 @@ from components.app_environment import (
     value_problem,
 )
 from components.image_contract import (
+    is_foundation_name,
     is_valid_version,  # noqa: F401  (part of this module's interface)
     service_name_problem,
     version_problem,
@@ -324,6 +325,11 @@ class BakeImage(_Strict):
     share_with_accounts: list[AccountId] = Field(alias="shareWithAccounts", default=[])
     copy_to_regions: list[Region] = Field(alias="copyToRegions", default=[])
     var_file: str | None = Field(alias="varFile", default=None)
+    foundation: str | None = Field(
+        default=None,
+        description="A foundation image name (golden-foundation-<runtime>-<timestamp>) the "
+        "application layer is baked on; default: the newest foundation of the runtime.",
+    )
     app: AppPackage | None = Field(
         default=None, description="The service's package; without it the sample app is baked."
     )
@@ -346,6 +352,19 @@ class BakeImage(_Strict):
                 f"{value!r} must be a relative path to a *.pkrvars.hcl file inside the project"
             )
         return value
+
+
+    @model_validator(mode="after")
+    def _foundation_of_the_runtime(self) -> BakeImage:
+        if self.foundation is not None and not is_foundation_name(
+            self.foundation, self.runtime.value
+        ):
+            raise ValueError(
+                f"[foundation] {self.foundation[:80]!r} must be a foundation image name of "
+                f"runtime {self.runtime.value}: golden-foundation-{self.runtime.value}-"
+                "<YYYYMMDDThhmmssZ>"
+            )
+        return self
 
 
 class PromoteImage(_Strict):
@@ -567,6 +586,9 @@ class Standby(StrEnum):
 
 MAX_IMAGE_AGE_DAYS_DEFAULT = 90
 MAX_IMAGE_AGE_DAYS_MAX = 365  # the bake's deprecation horizon (packer deprecate_at, 1 year)
+# A foundation carries the operating system's patches of its bake day; the weekly foundation
+# bake plus a release cadence keeps a running image's foundation within a month.
+MAX_FOUNDATION_AGE_DAYS_DEFAULT = 30
 
 
 class CanaryRestore(_Strict):
@@ -599,6 +621,15 @@ class ReleaseConfig(_Strict):
         le=MAX_IMAGE_AGE_DAYS_MAX,
         description="Days after its bake that an image serving traffic is called stale by "
         "`python -m release status`.",
+    )
+    max_foundation_age_days: StrictInt = Field(
+        alias="maxFoundationAgeDays",
+        default=MAX_FOUNDATION_AGE_DAYS_DEFAULT,
+        ge=1,
+        le=MAX_IMAGE_AGE_DAYS_MAX,
+        description="Days after its bake that the foundation under a color's image is called "
+        "stale: `status` warns, `deploy` refuses (unless --allow-stale-foundation), `images "
+        "STACK --stale` exits 1.",
     )
     canary_restore: CanaryRestore | None = Field(
         alias="canaryRestore",

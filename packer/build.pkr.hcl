@@ -28,6 +28,7 @@ build {
       "GF_RUNTIME_PACKAGES=${local.runtime_packages[var.runtime]}",
       "GF_LOGIN_USER=${var.ssh_username}",
       "GF_AGENT_REGION=${var.region}",
+      "GF_KEEP_SSHD=${var.keep_sshd}",
     ]
     # One list per layer (locals.pkr.hcl), chosen by var.layer.
     scripts = local.scripts

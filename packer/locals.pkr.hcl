@@ -56,6 +56,11 @@ locals {
     "${path.root}/scripts/26-cis-permissions.sh",
     "${path.root}/scripts/27-cis-apparmor.sh",
     "${path.root}/scripts/28-agent-log-access.sh",
+    "${path.root}/scripts/29-cis-time.sh",
+    "${path.root}/scripts/2a-cis-firewall.sh",
+    "${path.root}/scripts/2b-cis-mounts.sh",
+    "${path.root}/scripts/2c-cis-logging.sh",
+    "${path.root}/scripts/2d-cis-aide.sh",
     "${path.root}/scripts/30-agents.sh",
     "${path.root}/scripts/40-runtime.sh",
     "${path.root}/scripts/45-foundation-cleanup.sh",
@@ -64,6 +69,9 @@ locals {
     "${path.root}/scripts/50-app.sh",
     "${path.root}/scripts/55-agent-config.sh",
     "${path.root}/scripts/90-cleanup.sh",
+    "${path.root}/scripts/95-remove-sshd.sh",
+    "${path.root}/scripts/96-cis-audit-privileged.sh",
+    "${path.root}/scripts/97-cis-aide-init.sh",
     "${path.root}/scripts/99-image-tests.sh",
   ]
   scripts = var.layer == "foundation" ? local.foundation_scripts : local.application_scripts

@@ -122,6 +122,12 @@ variable "app_port" {
   default     = 8080
 }
 
+variable "keep_sshd" {
+  type        = bool
+  description = "Keep openssh-server in the image (image.keepSshd); by default 95-remove-sshd.sh purges it."
+  default     = false
+}
+
 variable "ssh_username" {
   type        = string
   description = "Login user of the base image (admin on Debian)."

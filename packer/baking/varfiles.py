@@ -21,6 +21,7 @@ CONTENT_DEFAULTS: dict[str, object] = {
     "source_ami_name": "debian-12-amd64-*",
     "app_port": "8080",  # written into the app's unit at bake time (scripts/50-app.sh)
     "ssh_username": "admin",  # the login user the image tests and clean-up act on
+    "keep_sshd": "false",  # 95-remove-sshd.sh purges openssh-server unless true
 }
 LIST_VARIABLES = frozenset({"source_ami_owners"})
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# CIS 5.3-5.5: password ageing and hashing in login.defs, password quality, lockout after failed
-# logins (faillock), a strict umask and private home directories.
+# CIS 5.3-5.5: password ageing (also of existing accounts), hashing, quality and history, lockout
+# after failed logins (faillock), su for an empty group only, umask 027 wherever a shell reads it.
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
@@ -25,9 +25,28 @@ cat >/etc/security/pwquality.conf.d/60-cis.conf <<'CONF'
 # CIS 5.4.1 (written by the golden image bake)
 minlen = 14
 minclass = 4
+difok = 2
 maxrepeat = 3
+maxsequence = 3
+dictcheck = 1
 enforcing = 1
+enforce_for_root
 CONF
+
+# CIS 5.3.3.3: the last 24 passwords cannot be used again, root's included.
+cat >/etc/security/pwhistory.conf <<'CONF'
+# CIS 5.3.3.3 (written by the golden image bake)
+remember = 24
+enforce_for_root
+CONF
+cat >/usr/share/pam-configs/pwhistory <<'PAM'
+Name: Remember the last 24 passwords (CIS)
+Default: yes
+Priority: 1000
+Password-Type: Primary
+Password:
+	requisite pam_pwhistory.so remember=24 enforce_for_root try_first_pass use_authtok
+PAM
 
 cat >/etc/security/faillock.conf <<'CONF'
 # CIS 5.4.2 (written by the golden image bake)
@@ -57,7 +76,20 @@ Account-Type: Primary
 Account:
 	required pam_faillock.so
 PAM
-pam-auth-update --enable faillock faillock_notify pwquality tmpdir --package
+pam-auth-update --enable faillock faillock_notify pwquality pwhistory tmpdir --package
+
+# CIS 5.2.7: su only for members of an empty group (root is not asked).
+groupadd -f -r sugroup
+gpasswd -M '' sugroup >/dev/null
+if ! grep -qE '^auth\s+required\s+pam_wheel\.so\s+use_uid\s+group=sugroup' /etc/pam.d/su; then
+  sed -i '/^auth\s\+sufficient\s\+pam_rootok\.so/a auth       required   pam_wheel.so use_uid group=sugroup' /etc/pam.d/su
+fi
+
+# CIS 5.4.1.x: the ages apply to the accounts that exist already, not only to new ones: root and
+# every login account (uid >= 1000).
+awk -F: '($3 == 0 || ($3 >= 1000 && $3 < 65534)) {print $1}' /etc/passwd | while read -r user; do
+  chage --maxdays 365 --mindays 1 --warndays 7 --inactive 30 "$user"
+done
 
 # Home directories private; new ones too.
 sed -i -E 's/^#?\s*DIR_MODE=.*/DIR_MODE=0750/' /etc/adduser.conf
@@ -72,6 +104,8 @@ umask 027
 ulimit -c 0
 SH
 chmod 0644 /etc/profile.d/60-cis.sh
+# CIS 5.4.3.3: umask 027 in every file a shell reads (login.defs and profile.d above).
+grep -qx 'umask 027' /etc/bash.bashrc || printf '\n# CIS 5.4.3.3 (written by the golden image bake)\numask 027\n' >>/etc/bash.bashrc
 for home in /home/*/; do [ -d "$home" ] && chmod 0750 "$home"; done
 chmod 0700 /root
 echo "accounts: login.defs, pwquality, faillock set"

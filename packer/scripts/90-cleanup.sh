@@ -16,6 +16,9 @@ truncate -s 0 /etc/machine-id
 rm -f /var/lib/dbus/machine-id
 find /var/log -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \) -delete
 find /var/log -type f -exec truncate -s 0 {} +
+# CIS 6.1.4.1: log files 0640 or stricter (bootstrap.log, dpkg.log, lastlog, wtmp ... were wider);
+# tmpfiles.d recreates wtmp/btmp only when missing, so the modes hold at boot.
+find /var/log -type f -perm /0137 -exec chmod g-wx,o-rwx {} +
 rm -rf /tmp/* /tmp/.[!.]* /var/tmp/* /var/tmp/.[!.]* /var/cache/debconf/*-old /root/.cache
 rm -f /root/.bash_history /root/.lesshst /root/.python_history /root/.wget-hsts
 for home in /home/*; do

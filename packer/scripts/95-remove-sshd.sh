@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# CIS 5.1 / issue 19: no SSH daemon in the image (operators use SSM Session Manager): openssh-server
+# purged with its host keys, config and units, unless the stack keeps it (GF_KEEP_SSHD=true).
+set -euo pipefail
+
+export DEBIAN_FRONTEND=noninteractive
+if [ "${GF_KEEP_SSHD:-false}" = "true" ]; then
+  echo "remove-sshd: SKIPPED - image.keepSshd is true; sshd stays with its CIS drop-in"
+  exit 0
+fi
+
+# Packer is connected over SSH while this runs. Purging stops ssh.service, whose KillMode=process
+# (Debian's unit) ends only the listener: this session and Packer's connection stay up, and the
+# next scripts arrive over that same connection (Packer's scp runs the client's scp, which stays).
+# On the local build host the bake started sshd itself and package scripts start and stop nothing.
+if dpkg -s openssh-server >/dev/null 2>&1; then
+  apt-get -y -q purge openssh-server openssh-sftp-server
+fi
+# What the purge leaves because the bake wrote it, not the package.
+rm -rf /etc/ssh/sshd_config /etc/ssh/sshd_config.d /etc/ssh/ssh_host_* /etc/systemd/system/ssh.service.d
+rm -f /etc/systemd/system/sshd.service /etc/systemd/system/multi-user.target.wants/ssh.service \
+  /etc/systemd/system/sockets.target.wants/ssh.socket
+# fail2ban's Debian default watches sshd only: with no sshd it would guard nothing.
+if [ -f /etc/fail2ban/jail.d/defaults-debian.conf ]; then
+  sed -i -E 's/^enabled\s*=\s*true/enabled = false/' /etc/fail2ban/jail.d/defaults-debian.conf
+fi
+# The purge wrote to dpkg's and apt's logs after the clean-up emptied them.
+find /var/log -type f \( -name 'dpkg.log' -o -path '/var/log/apt/*' \) -exec truncate -s 0 {} +
+echo "remove-sshd: openssh-server purged; no SSH daemon, host keys or sshd config in the image"

@@ -1,9 +1,8 @@
 """The sample service baked into the golden image: /healthz and /version over HTTP.
 
-Standard library only. Configuration comes from the environment, which systemd reads from
-/etc/default/golden-app (baked) and then /etc/golden-fleet/app.env (written by the stack's user
-data): GF_APP_PORT (default 8080), GF_APP_BIND (default 0.0.0.0) and GF_APP_VERSION (the
-image's version, written at bake time).
+Standard library only. Configuration comes from the environment: the unit's defaults
+(app/service.unit: GF_APP_VERSION, the image's version, GF_APP_PORT 8080, GF_APP_BIND 0.0.0.0),
+then /run/<service>/environment, written at boot from the stack's configuration.
 """
 
 from __future__ import annotations

@@ -65,6 +65,8 @@ APPLICATION_TAG_KEYS = (
     "Foundation",
     "FoundationName",
     "FoundationBuildTime",
+    "AppPackage",
+    "AppSha256",
 )
 FOUNDATION_NAME_PREFIX = "golden-foundation-"
 RUNTIME_PATTERN = r"[a-z][a-z0-9]*"

@@ -9,10 +9,12 @@ build {
     "source.googlecompute.golden",
   ]
 
-  # The app's files first, so the scripts below find them on the build host.
+  # The application's files first, so the scripts below find them on the build host: the
+  # wrapper's upload directory (the verified package and the boot-environment reader; see
+  # packer/baking/package.py), or for a foundation bake the reader alone.
   provisioner "file" {
-    source      = local.app_dir
-    destination = "/tmp"
+    source      = "${local.app_upload}/"
+    destination = "/tmp/golden-fleet-app"
   }
 
   provisioner "shell" {
@@ -23,7 +25,10 @@ build {
       "GF_SERVICE=${var.service}",
       "GF_VERSION=${var.version}",
       "GF_APP_PORT=${var.app_port}",
-      "GF_APP_SRC=/tmp/app",
+      "GF_APP_UPLOAD=/tmp/golden-fleet-app",
+      "GF_APP_UNIT=${var.app_unit}",
+      "GF_APP_SHA256=${var.app_sha256}",
+      "GF_HEALTH_CHECK_PATH=${var.health_check_path}",
       "GF_RUNTIME=${var.runtime}",
       "GF_RUNTIME_PACKAGES=${local.runtime_packages[var.runtime]}",
       "GF_LOGIN_USER=${var.ssh_username}",

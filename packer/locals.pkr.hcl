@@ -29,6 +29,8 @@ locals {
       Foundation          = var.foundation_ami
       FoundationName      = var.foundation_name
       FoundationBuildTime = var.foundation_build_time
+      AppPackage          = var.app_package_label
+      AppSha256           = var.app_sha256
     }
   }
   tags = merge(local.common_tags, local.layer_tags[var.layer])
@@ -82,5 +84,6 @@ locals {
     openjdk17 = "openjdk-17-jre-headless"
   }
 
-  app_dir = "${path.root}/../app"
+  # What the file provisioner uploads: the wrapper's directory, else the template's own files.
+  app_upload = var.app_upload_dir != "" ? var.app_upload_dir : "${path.root}/files"
 }

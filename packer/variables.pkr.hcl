@@ -118,8 +118,42 @@ variable "instance_type" {
 
 variable "app_port" {
   type        = number
-  description = "Port the sample service listens on."
+  description = "Port the service listens on ($GF_APP_PORT at boot)."
   default     = 8080
+}
+
+variable "app_upload_dir" {
+  type        = string
+  description = "Directory the wrapper filled with the verified package (package.deb) and the boot-environment reader; empty uploads packer/files only."
+  default     = ""
+}
+
+variable "app_package_label" {
+  type        = string
+  description = "The package as <name>_<version> (the AppPackage tag), from its control fields."
+  default     = ""
+}
+
+variable "app_sha256" {
+  type        = string
+  description = "sha256 of the package file, verified by the wrapper (the AppSha256 tag)."
+  default     = ""
+}
+
+variable "app_unit" {
+  type        = string
+  description = "The systemd unit the package ships (image.app.unit; default <service>.service)."
+  default     = ""
+}
+
+variable "health_check_path" {
+  type        = string
+  description = "Path the image tests ask the service for (service.healthCheckPath); 200 expected."
+  default     = "/healthz"
+  validation {
+    condition     = substr(var.health_check_path, 0, 1) == "/"
+    error_message = "The health check path must start with /."
+  }
 }
 
 variable "keep_sshd" {

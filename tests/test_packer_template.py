@@ -180,7 +180,7 @@ def test_image_tags_are_the_contracts():
     ):
         layer_block = re.search(rf"\n    {layer} = \{{\n(.*?)\n    \}}", text, re.S)
         assert layer_block, layer
-        keys = tuple(re.findall(r"^\s*([A-Za-z]+)\s*=", layer_block.group(1), re.M))
+        keys = tuple(re.findall(r"^\s*([A-Za-z][A-Za-z0-9]*)\s*=", layer_block.group(1), re.M))
         assert keys == expected, layer
     assert "tags = merge(local.common_tags, local.layer_tags[var.layer])" in text
 

@@ -19,6 +19,7 @@ from baking.errors import (
     BakeError,
     Interrupted,
 )
+from baking.package import DIGEST_SOURCES, SIDECAR, PackageSource, check_source
 from baking.pipeline import Options, bake
 from baking.rootfs import cache_dir
 from baking.varfiles import CONTENT_DEFAULTS
@@ -28,11 +29,14 @@ USAGE = """Bake the golden image and print its AMI id.
 
     python packer/bake.py --version 1.4.0 --service checkout --region eu-west-1 [--var-file F]
     python packer/bake.py --version 1.0.0 --local            # no cloud account needed
+    python packer/bake.py --version 1.4.0 --service checkout --package s3://B/checkout_{version}_all.deb
     python packer/bake.py --local-reset                      # stop the shared local EC2 API
     python packer/bake.py seed-base-image --amis-file F      # stand-in for your own emulator
 """
 # Commercial, GovCloud and ISO partitions: eu-west-1, us-gov-west-1, us-isob-east-1.
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
+# What an ALB health check accepts as a path: / then URL path characters.
+_HEALTH_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,1023}")
 
 
 def validate_version(version: str) -> str:
@@ -59,6 +63,15 @@ def validate_region(region: str) -> str:
     return region
 
 
+def validate_health_check_path(path: str) -> str:
+    if not _HEALTH_PATH.fullmatch(path):
+        raise BakeError(
+            EXIT_USAGE,
+            f"invalid --health-check-path {path!r}: expected an absolute URL path such as /healthz",
+        )
+    return path
+
+
 def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Options | None:
     """The bake's options; None for `--local-reset` alone (stop the emulator, bake nothing)."""
     environ = dict(os.environ) if environ is None else environ
@@ -79,6 +92,29 @@ def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Option
     )
     parser.add_argument(
         "--workdir", type=Path, help="local mode: keep the provisioned build host here"
+    )
+    parser.add_argument(
+        "--package",
+        help="the service's Debian package: s3://BUCKET/KEY, https://... or a path, {version} "
+        "replaced by --version (default: the sample service built from app/)",
+    )
+    parser.add_argument(
+        "--package-sha256", help="expected sha256 of the package (wins over --package-sha256-from)"
+    )
+    parser.add_argument(
+        "--package-sha256-from",
+        choices=DIGEST_SOURCES,
+        default=SIDECAR,
+        help="where the expected digest comes from: the sidecar <package>.sha256 (sha256sum "
+        "format; default) or the S3 object's ChecksumSHA256",
+    )
+    parser.add_argument(
+        "--package-unit", help="the systemd unit the package ships (default: <service>.service)"
+    )
+    parser.add_argument(
+        "--health-check-path",
+        default="/healthz",
+        help="path the image tests expect a 200 from, on the service's port (default /healthz)",
     )
     parser.add_argument(
         "--local-reset",
@@ -119,6 +155,15 @@ def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Option
         endpoint=args.endpoint,
         workdir=args.workdir.resolve() if args.workdir else None,
         local_reset=args.local_reset,
+        package=check_source(
+            PackageSource(
+                uri=args.package,
+                sha256=args.package_sha256,
+                sha256_from=args.package_sha256_from,
+                unit=args.package_unit,
+            )
+        ),
+        health_check_path=validate_health_check_path(args.health_check_path),
     )
 
 

@@ -17,13 +17,18 @@ from baking.layout import APP_DIR, PACKER_DIR
 def template_files(
     packer_dir: Path = PACKER_DIR, app_dir: Path = APP_DIR
 ) -> list[tuple[str, Path]]:
-    """Everything that shapes the image: the templates, the scripts and the app, by name.
+    """Everything that shapes the image: the templates, the scripts, the files the image gets
+    from the template (packer/files) and the app, by name.
 
     The Packer 1.6.6 variant is generated from these files (baking.legacy), so it is covered."""
     files: list[tuple[str, Path]] = []
     for path in sorted(packer_dir.glob("*.pkr.hcl")):
         files.append((f"packer/{path.name}", path))
-    for base, prefix in ((packer_dir / "scripts", "packer/scripts"), (app_dir, "app")):
+    for base, prefix in (
+        (packer_dir / "scripts", "packer/scripts"),
+        (packer_dir / "files", "packer/files"),
+        (app_dir, "app"),
+    ):
         for path in sorted(
             p for p in base.rglob("*") if p.is_file() and "__pycache__" not in p.parts
         ):

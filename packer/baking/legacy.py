@@ -87,8 +87,8 @@ def assemble_legacy_template(
 ) -> Path:
     """A directory Packer 1.6.6 builds, under ``target``; returns the template directory.
 
-    ``scripts`` and ``app`` are linked, not copied: ``${path.root}/scripts`` and
-    ``${path.root}/../app`` resolve as in the current template."""
+    ``scripts``, ``files`` and ``app`` are linked, not copied: ``${path.root}/scripts``,
+    ``${path.root}/files`` and ``${path.root}/../app`` resolve as in the current template."""
     template = target / "packer"
     template.mkdir(parents=True)
     for path in sorted(packer_dir.glob("*.pkr.hcl")):
@@ -105,5 +105,6 @@ def assemble_legacy_template(
     if missing:
         raise ValueError(f"template file(s) {', '.join(missing)} not found in {packer_dir}")
     (template / "scripts").symlink_to(packer_dir / "scripts")
+    (template / "files").symlink_to(packer_dir / "files")
     (target / "app").symlink_to(app_dir)
     return template

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from baking import local_api
@@ -20,6 +20,7 @@ from baking.errors import EXIT_BUILD, EXIT_CONFLICT, EXIT_PREREQUISITE, EXIT_USA
 from baking.layout import PACKER_DIR
 from baking.legacy import assemble_legacy_template, packer_is_legacy
 from baking.manifest import parse_manifest
+from baking.package import PackageSource
 from baking.registry import decide, find_images, remove_images
 from baking.rootfs import cache_dir
 from baking.runner import packer_build_command, run_packer
@@ -41,6 +42,8 @@ class Options:
     endpoint: str | None
     workdir: Path | None
     local_reset: bool = False
+    package: PackageSource = field(default_factory=PackageSource)
+    health_check_path: str = "/healthz"
 
 
 def image_digest(options: Options, environ: dict[str, str], command_line: dict[str, str]) -> str:

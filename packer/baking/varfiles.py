@@ -22,6 +22,10 @@ CONTENT_DEFAULTS: dict[str, object] = {
     "app_port": "8080",  # written into the app's unit at bake time (scripts/50-app.sh)
     "ssh_username": "admin",  # the login user the image tests and clean-up act on
     "keep_sshd": "false",  # 95-remove-sshd.sh purges openssh-server unless true
+    # The application package (baking/package.py passes both with -var): its verified digest and
+    # the unit the boot environment is wired to.
+    "app_sha256": "",
+    "app_unit": "",
 }
 LIST_VARIABLES = frozenset({"source_ami_owners"})
 

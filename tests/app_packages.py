@@ -1,0 +1,97 @@
+"""Debian packages the tests build: services that are not the sample app (plain module)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+# A service of its own: its name, user and health path differ from the sample's, so a bake that
+# still installed app/ could not pass.
+GREETER_SERVER = """\
+import os
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        answers = {"/ping": b"pong", "/greeting": os.environ.get("GREETING", "").encode()}
+        body = answers.get(self.path)
+        self.send_response(200 if body is not None else 404)
+        self.end_headers()
+        self.wfile.write(body or b"")
+
+
+address = (os.environ.get("GF_APP_BIND", "0.0.0.0"), int(os.environ["GF_APP_PORT"]))
+HTTPServer(address, Handler).serve_forever()
+"""
+GREETER_UNIT = """\
+[Unit]
+Description=greeter test service
+
+[Service]
+User={name}
+Group={name}
+ExecStart=/usr/bin/python3 /opt/{name}/greeter.py
+NoNewPrivileges=yes
+
+[Install]
+WantedBy=multi-user.target
+"""
+GREETER_POSTINST = """\
+#!/bin/sh
+set -e
+if [ "$1" = configure ] && ! getent passwd {name} >/dev/null; then
+  useradd --system --user-group --no-create-home --home-dir /nonexistent \\
+    --shell /usr/sbin/nologin {name}
+fi
+"""
+
+
+def build_deb(
+    directory: Path, name: str, version: str, flavour: str = "", user: str | None = None
+) -> Path:
+    """``<name>_<version>_all.deb``: the greeter service packaged as ``name`` at ``version``.
+
+    ``flavour`` changes a comment in the server (another build of the same version: another
+    sha256); ``user`` overrides the unit's User= (``root`` for the refusal tests)."""
+    root = directory / f"{name}-{version}-{flavour or 'plain'}"
+    files = {
+        "DEBIAN/control": (
+            f"Package: {name}\nVersion: {version}\nArchitecture: all\n"
+            "Maintainer: tests <tests@localhost>\nDepends: python3\n"
+            f"Description: {name} test service\n",
+            0o644,
+        ),
+        "DEBIAN/postinst": (GREETER_POSTINST.format(name=name), 0o755),
+        f"opt/{name}/greeter.py": (GREETER_SERVER + f"# {flavour}\n", 0o644),
+        f"lib/systemd/system/{name}.service": (
+            GREETER_UNIT.format(name=name).replace(f"User={name}", f"User={user or name}"),
+            0o644,
+        ),
+    }
+    for relative, (text, mode) in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        path.chmod(mode)
+    target = directory / f"{name}_{version}{'-' + flavour if flavour else ''}_all.deb"
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "--build", str(root), str(target)],
+        check=True,
+        capture_output=True,
+        env=dict(os.environ, SOURCE_DATE_EPOCH="1577836800"),
+    )
+    return target
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_sidecar(package: Path, digest: str | None = None) -> Path:
+    """``<package>.sha256`` in sha256sum's format."""
+    sidecar = package.with_name(package.name + ".sha256")
+    sidecar.write_text(f"{digest or sha256_of(package)}  {package.name}\n")
+    return sidecar

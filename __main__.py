@@ -97,6 +97,8 @@ service = BlueGreenService(
         logs=config.logs,
         waf=config.waf,
         scaling=config.scaling,
+        app_environment=dict(config.app.environment),
+        app_secrets=config.app_secrets,
     ),
     opts=with_provider,
 )

@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.access_log_bucket import AccessLogBucket, AccessLogBucketArgs
+from components.app_environment import SecretRef
 from components.config import (
     COLORS,
     Capacity,
@@ -93,6 +94,10 @@ class BlueGreenServiceArgs:
     """The web ACL in front of the load balancer."""
     scaling: ScalingConfig | None = None
     """Target tracking on both colors; None: capacity is what the stack file says."""
+    app_environment: dict[str, str] = field(default_factory=dict)
+    """The stack's app.environment, written to every instance's boot config."""
+    app_secrets: dict[str, SecretRef] = field(default_factory=dict)
+    """The stack's app.secrets (references), which each color's role may read."""
 
 
 def forward_action(target_groups: dict[str, pulumi.Input[str]], weights: dict[str, int]):
@@ -299,6 +304,9 @@ class BlueGreenService(pulumi.ComponentResource):
                         args.stack_tags, fleet_tags(args.service, color, spec.version)
                     ),
                     shared_alarm_names=list(lb_alarms.names),
+                    environment=dict(args.app_environment),
+                    secrets=dict(args.app_secrets),
+                    serving=spec.weight > 0,
                 ),
                 opts=after_lb_alarms,
             )

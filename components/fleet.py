@@ -38,7 +38,6 @@ The health gate: ``pulumi up`` does not finish a color until the color is whole.
 
 from __future__ import annotations
 
-import base64
 import json
 import shlex
 from dataclasses import dataclass, field
@@ -47,11 +46,23 @@ import pulumi
 import pulumi_aws as aws
 from pulumi_command import local
 
+from components.app_environment import (
+    SecretRef,
+    boot_config,
+    partition_of,
+    platform_environment,
+    user_data,
+)
 from components.color_alarms import ColorAlarms, ColorAlarmsArgs
 from components.config import Capacity, HealthConfig, InstanceRefreshConfig, ScalingConfig
 from components.fleet_scaling import FleetScaling, FleetScalingArgs, group_capacity_settings
 from components.interpreter import program_python
-from components.policies import cloudwatch_agent_policy, ec2_assume_role_policy
+from components.policies import (
+    app_secrets_policy,
+    cloudwatch_agent_policy,
+    ec2_assume_role_policy,
+    parameter_fence_policy,
+)
 from components.refresh_spec import RefreshSpec, refresh_preferences
 from components.tags import asg_tag_blocks
 
@@ -115,31 +126,35 @@ class FleetArgs:
     shared_alarm_names: list[str] = field(default_factory=list)
     """Alarms beyond the color's own that also stop and roll back its instance refresh (the
     load balancer's, which no target group dimension narrows to one color)."""
+    environment: dict[str, str] = field(default_factory=dict)
+    """The stack's app.environment: plain values the boot config carries."""
+    secrets: dict[str, SecretRef] = field(default_factory=dict)
+    """The stack's app.secrets: references the instance resolves at boot with its role."""
+    serving: bool = False
+    """The color takes traffic (weight > 0): its launch template keeps the boot config it
+    was released with (see :data:`SERVING_KEEPS`)."""
 
 
-# The baked app unit reads this file after its own defaults (see app/golden-app.service).
-APP_UNIT = "golden-app.service"
-APP_STACK_ENV = "/etc/golden-fleet/app.env"
+# A color taking traffic keeps the user data it was released with: an edit of app.environment
+# or app.secrets would otherwise make a new template version, and a new version re-runs the
+# color's refresh resource (refresh_triggers), which replaces every serving instance. The idle
+# color takes the edit at once; the serving color takes it with its next release (deploy puts
+# the version on the idle color, which then carries the current environment). The engine keeps
+# an ignored input's old value on update and uses the new one on create.
+SERVING_KEEPS = ("userData",)
 
 
-def user_data(port: int, color: str, version: str) -> str:
-    """Cloud-init that only writes the app's stack settings: nothing is installed at boot."""
-    env = f"GF_APP_PORT={port}\nGF_COLOR={color}\nGF_EXPECTED_VERSION={version}\n"
-    document = "#cloud-config\n" + json.dumps(
-        {
-            "write_files": [
-                {
-                    "path": APP_STACK_ENV,
-                    "permissions": "0644",
-                    "owner": "root:root",
-                    "content": env,
-                }
-            ],
-            "runcmd": [["systemctl", "restart", APP_UNIT]],
-        },
-        indent=1,
+def fleet_user_data(args: FleetArgs) -> str:
+    """The color's user data: the boot config (references only, never a secret value)."""
+    return user_data(
+        boot_config(
+            args.service,
+            args.region,
+            platform_environment(args.port, args.color, args.version),
+            args.environment,
+            args.secrets,
+        )
     )
-    return base64.b64encode(document.encode()).decode()
 
 
 REFRESH_MODULE = "release.refresh"
@@ -228,6 +243,41 @@ class Fleet(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        partition = partition_of(args.region)
+        secrets = list(args.secrets.values())
+
+        def arns(kind: str, account: str) -> list[str]:
+            return [s.arn(partition, args.region, account) for s in secrets if s.kind == kind]
+
+        account = (
+            aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+            if any(s.kind == "ssmParameter" for s in secrets)
+            else pulumi.Output.from_input("")
+        )
+        aws.iam.RolePolicy(
+            f"{name}-parameter-fence",
+            role=role.id,
+            policy=account.apply(
+                lambda acct: json.dumps(parameter_fence_policy(arns("ssmParameter", acct)))
+            ),
+            opts=child,
+        )
+        if secrets:
+            aws.iam.RolePolicy(
+                f"{name}-app-secrets",
+                role=role.id,
+                policy=account.apply(
+                    lambda acct: json.dumps(
+                        app_secrets_policy(
+                            arns("secretsManager", acct),
+                            arns("ssmParameter", acct),
+                            args.region,
+                            partition,
+                        )
+                    )
+                ),
+                opts=child,
+            )
         profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, opts=child)
 
         template = aws.ec2.LaunchTemplate(
@@ -262,12 +312,14 @@ class Fleet(pulumi.ComponentResource):
                 }
             ],
             monitoring={"enabled": True},
-            user_data=user_data(args.port, args.color, args.version),
+            user_data=fleet_user_data(args),
             tag_specifications=[
                 {"resource_type": kind, "tags": args.tags} for kind in ("instance", "volume")
             ],
             update_default_version=True,
-            opts=child,
+            opts=pulumi.ResourceOptions(
+                parent=self, ignore_changes=list(SERVING_KEEPS) if args.serving else None
+            ),
         )
 
         target_group = aws.lb.TargetGroup(

@@ -85,6 +85,8 @@ class FleetMocks(pulumi.runtime.Mocks):
         self.images = list(images)
         self.account = account
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        # resource name -> {input: value} kept from the previous update (see run_program)
+        self.kept_inputs: dict[str, dict[str, Any]] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         name, inputs = args.name, dict(args.inputs)
@@ -123,8 +125,10 @@ class FleetMocks(pulumi.runtime.Mocks):
         elif token == "aws:ec2/launchTemplate:LaunchTemplate":
             state["arn"] = arn_base.format(service="ec2") + f":launch-template/{resource_id}"
             # EC2 numbers every new template version; here a new content gets a new number,
-            # the same content the same number, so two runs of one config agree.
-            version = 1 + int(_hex("lt-version", inputs), 16) % 997
+            # the same content the same number, so two runs of one config agree. An input the
+            # template ignores keeps its previous value on update (run_program's `previous`).
+            version = 1 + int(
+                _hex("lt-version", {**inputs, **self.kept_inputs.get(name, {})}), 16) % 997
             state["latestVersion"] = version
             state["defaultVersion"] = version
         elif token in _ELB_ARN_KINDS:
@@ -274,6 +278,7 @@ def run_program(
     preview: bool = False,
     record_into: dict[str, Registered] | None = None,
     main: Path = MAIN,
+    previous: ProgramRun | None = None,
 ) -> ProgramRun:
     """Run the real ``__main__.py`` on ``config`` under mocks; return what it registered.
 
@@ -281,6 +286,7 @@ def run_program(
     config names is baked in the promote owner's account (a promote stack whose versions
     staging baked). Exceptions of the program (bad config, unbaked version) propagate;
     ``record_into`` then still shows what had been registered before the failure.
+    ``previous`` is the run this one updates: inputs a resource ignores keep its values.
     """
     if images is None:
         images = _images_for(config)
@@ -314,6 +320,12 @@ def run_program(
     def new_resource(args: pulumi.runtime.MockResourceArgs):
         entry = registered.setdefault(args.name, Registered(args.typ, args.name, {}))
         entry.inputs = _plain(dict(args.inputs))
+        if previous is not None and args.name in previous.resources:
+            # The engine keeps an ignored input's previous value on update.
+            old = previous.resources[args.name].inputs
+            mocks.kept_inputs[args.name] = {
+                key: old[key] for key in entry.options.get("ignore_changes") or [] if key in old
+            }
         resource_id, state = original_new_resource(args)
         entry.state = _plain({**dict(state), "id": resource_id})
         return resource_id, state
@@ -382,11 +394,12 @@ def _images_for(config: dict[str, Any]) -> list[BakedImage]:
     return [baked_image(owner, service, v) for v in versions if isinstance(v, str)]
 
 
-def _diffed_inputs(resource: Registered) -> dict[str, Any]:
+def _diffed_inputs(resource: Registered, under: Registered | None = None) -> dict[str, Any]:
     """The inputs the engine diffs: those ``ignore_changes`` names are left out, as the engine
     keeps their old values on an update. Only top-level names are modelled; a nested path
-    would need the engine's path rules, so it is refused rather than guessed."""
-    ignored = resource.options.get("ignore_changes") or []
+    would need the engine's path rules, so it is refused rather than guessed. ``under``: the
+    registration whose ignore_changes applies (the new one, when diffing the old state)."""
+    ignored = (under or resource).options.get("ignore_changes") or []
     nested = [path for path in ignored if any(c in path for c in ".[]")]
     if nested:
         raise AssertionError(f"{resource.name}: nested ignore_changes paths {nested} not modelled")
@@ -399,9 +412,11 @@ def changed_resources(before: ProgramRun | dict, after: ProgramRun | dict) -> se
     a = before.resources if isinstance(before, ProgramRun) else before
     b = after.resources if isinstance(after, ProgramRun) else after
     names = set(a) | set(b)
+    # The engine diffs the old state against the new registration, under the new
+    # registration's ignore_changes.
     return {
         n
         for n in names
         if n not in a or n not in b or a[n].type_ != b[n].type_
-        or _diffed_inputs(a[n]) != _diffed_inputs(b[n])
+        or _diffed_inputs(a[n], b[n]) != _diffed_inputs(b[n])
     }

@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from pathlib import Path
 
-from components.fleet import APP_STACK_ENV, APP_UNIT, user_data
+from components.app_environment import BOOT_CONFIG_PATH, platform_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_user_data_writes_what_the_baked_unit_reads():
-    unit = (ROOT / "app" / APP_UNIT).read_text()
-    environment_files = [
-        line.split("=", 1)[1] for line in unit.splitlines() if line.startswith("EnvironmentFile=")
-    ]
-    # The stack's file is optional ("-") and read after the baked defaults, so it wins.
-    assert environment_files[-1] == f"-{APP_STACK_ENV}", environment_files
-    document = base64.b64decode(user_data(9090, "blue", "1.4.0")).decode()
-    written = json.loads(document.split("\n", 1)[1])["write_files"][0]
-    assert written["path"] == APP_STACK_ENV
+def test_the_platform_keys_are_what_the_app_reads():
+    """The boot config's platform keys reach the app through /run/<service>/environment;
+    the sample app reads its port from there."""
+    assert BOOT_CONFIG_PATH == "/etc/golden-fleet/boot-config.json"
     server = (ROOT / "app" / "server.py").read_text()
-    for line in written["content"].splitlines():
-        name = line.split("=", 1)[0]
-        if name == "GF_APP_PORT":
-            assert f'"{name}"' in server, f"the app does not read {name}"
+    assert '"GF_APP_PORT"' in server, "the app does not read GF_APP_PORT"
+    assert set(platform_environment(8080, "blue", "1.4.0")) == {
+        "GF_APP_PORT", "GF_COLOR", "GF_EXPECTED_VERSION"}
 
 
 def test_baked_agent_config_matches_what_the_role_allows():

@@ -9,9 +9,10 @@ import shlex
 
 import pytest
 
+from components.app_environment import user_data
 from components.blue_green_service import forward_action, listener_ports, redirect_to_https
 from components.config import InstanceRefreshConfig, parse_stack_config
-from components.fleet import health_check, user_data
+from components.fleet import health_check
 from components.golden_image import (
     bake_command,
     bake_environment,
@@ -109,14 +110,29 @@ def test_refresh_preferences_map_config_to_aws_names():
     assert "CheckpointDelay" not in no_checkpoints, "AWS refuses a delay without checkpoints"
 
 
-def test_user_data_only_writes_the_app_environment():
-    document = base64.b64decode(user_data(8080, "green", "1.5.0")).decode()
+def test_user_data_only_writes_the_boot_config():
+    """Nothing is installed or run at boot: one file of references (contract B)."""
+    from components.app_environment import boot_config, platform_environment, secret_ref
+
+    secret = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:db-AbC123"
+    config = boot_config(
+        "checkout", "eu-west-1", platform_environment(8080, "green", "1.5.0"),
+        {"LOG_LEVEL": "info"}, {"DB": secret_ref(secret, "eu-west-1")},
+    )
+    document = base64.b64decode(user_data(config)).decode()
     assert document.startswith("#cloud-config\n")
     body = json.loads(document.split("\n", 1)[1])
-    assert set(body) == {"write_files", "runcmd"}
-    assert "GF_APP_PORT=8080" in body["write_files"][0]["content"]
-    assert "GF_EXPECTED_VERSION=1.5.0" in body["write_files"][0]["content"]
-    assert body["runcmd"] == [["systemctl", "restart", "golden-app.service"]]
+    assert set(body) == {"write_files"}, "no runcmd: the image's units run in boot order"
+    (written,) = body["write_files"]
+    assert (written["path"], written["owner"], written["permissions"]) == (
+        "/etc/golden-fleet/boot-config.json", "root:root", "0644")
+    assert json.loads(written["content"]) == {
+        "service": "checkout",
+        "region": "eu-west-1",
+        "environment": {"GF_APP_PORT": "8080", "GF_COLOR": "green",
+                        "GF_EXPECTED_VERSION": "1.5.0", "LOG_LEVEL": "info"},
+        "secrets": {"DB": {"secretsManager": secret}},
+    }
 
 
 def test_health_check_is_tight():

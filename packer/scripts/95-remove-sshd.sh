@@ -24,6 +24,8 @@ rm -f /etc/systemd/system/sshd.service /etc/systemd/system/multi-user.target.wan
 if [ -f /etc/fail2ban/jail.d/defaults-debian.conf ]; then
   sed -i -E 's/^enabled\s*=\s*true/enabled = false/' /etc/fail2ban/jail.d/defaults-debian.conf
 fi
-# The purge wrote to dpkg's and apt's logs after the clean-up emptied them.
-find /var/log -type f \( -name 'dpkg.log' -o -path '/var/log/apt/*' \) -exec truncate -s 0 {} +
+# The purge wrote to dpkg's and apt's logs after the clean-up emptied them (and apt created its
+# anew, 0644): emptied again, and 0640 as 90-cleanup leaves every log file.
+find /var/log -type f \( -name 'dpkg.log' -o -path '/var/log/apt/*' \) -exec truncate -s 0 {} + \
+  -exec chmod g-wx,o-rwx {} +
 echo "remove-sshd: openssh-server purged; no SSH daemon, host keys or sshd config in the image"

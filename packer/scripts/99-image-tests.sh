@@ -125,26 +125,72 @@ check "aide: configuration checks (aide --config-check)" aide --config /etc/aide
 check "aide: database initialized" test -s /var/lib/aide/aide.db
 check "aide: daily check timer enabled" systemctl is-enabled dailyaidecheck.timer
 
-check "app installed" test -f /opt/golden-app/server.py
-check "app version $GF_VERSION" grep -qx "GF_APP_VERSION=$GF_VERSION" /etc/default/golden-app
-check "app unit enabled" systemctl is-enabled golden-app.service
-check "app user unprivileged" test "$(id -u golden-app)" -lt 1000 -a "$(getent passwd golden-app | cut -d: -f7)" = /usr/sbin/nologin
-check "app answers /healthz" python3 -c '
-import os, subprocess, sys, time, urllib.request
-env = dict(os.environ, GF_APP_BIND="127.0.0.1", GF_APP_PORT="18080", GF_APP_VERSION=sys.argv[1])
-server = subprocess.Popen(["python3", "/opt/golden-app/server.py"], env=env, stdout=subprocess.DEVNULL)
+# The application (50-app.sh): its package at the image's version, its unit enabled behind the
+# boot-environment unit, a non-root user, and an answer on the health path. No systemd runs here,
+# so the unit's ExecStart is started by hand, as its User=, with the environment the unit gives
+# it plus GF_APP_PORT on a free loopback port (as the boot environment would set it).
+app_record=/etc/golden-fleet/application.json
+app_field() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$app_record" "$1" 2>/dev/null || true; }
+app_unit="$(app_field unit)"
+app_user="$(app_field user)"
+app_upstream() { dpkg-query -W -f='${Version}' "$GF_SERVICE" | sed -e 's/^[0-9]*://' -e 's/-[^-]*$//' | tr '~' '-'; }
+check "app package $GF_SERVICE installed" dpkg-query -W -f='${Status}' "$GF_SERVICE"
+check "app package version $GF_VERSION" test "$(app_upstream 2>/dev/null)" = "$GF_VERSION"
+check "app unit ${app_unit:-?} enabled" systemctl is-enabled "${app_unit:-none}"
+check "boot environment unit enabled" systemctl is-enabled golden-fleet-environment.service
+check "app unit requires the boot environment" grep -qx 'Requires=golden-fleet-environment.service' "/etc/systemd/system/${app_unit:-none}.d/golden-fleet.conf"
+check "app user ${app_user:-?} is not root" test "$(id -u "${app_user:-root}")" -ne 0
+check "app answers ${GF_HEALTH_CHECK_PATH:-/healthz}" python3 - "$(app_field unit_file)" "${GF_HEALTH_CHECK_PATH:-/healthz}" "$GF_VERSION" <<'PY'
+import os, pwd, shlex, signal, socket, subprocess, sys, time, urllib.request
+
+unit_file, path, version = sys.argv[1:]
+settings = {}
+section = None
+for raw in open(unit_file):
+    line = raw.strip()
+    if line.startswith("["):
+        section = line
+    elif section == "[Service]" and "=" in line and not line.startswith(("#", ";")):
+        key, value = line.split("=", 1)
+        settings.setdefault(key.strip(), []).append(value.strip())
+env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+for name in settings.get("EnvironmentFile", []):
+    optional = name.startswith("-")
+    try:
+        for entry in open(name.lstrip("-")):
+            if "=" in entry and not entry.lstrip().startswith(("#", ";")):
+                key, value = entry.strip().split("=", 1)
+                env[key] = shlex.split(value)[0] if value else ""
+    except OSError:
+        if not optional:
+            raise
+for value in settings.get("Environment", []):
+    env.update(item.split("=", 1) for item in shlex.split(value) if "=" in item)
+with socket.socket() as probe:
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+env.update(GF_APP_PORT=str(port), GF_APP_BIND="127.0.0.1", GF_EXPECTED_VERSION=version)
+account = pwd.getpwnam(settings["User"][-1])
+argv = shlex.split(settings["ExecStart"][-1].lstrip("-@+!:"))
+server = subprocess.Popen(
+    ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--init-groups", *argv],
+    env=env, cwd=(settings.get("WorkingDirectory") or ["/"])[-1], stdout=subprocess.DEVNULL,
+    start_new_session=True,
+)
 try:
-    for _ in range(50):
+    for _ in range(150):
         try:
-            health = urllib.request.urlopen("http://127.0.0.1:18080/healthz", timeout=1)
-            version = urllib.request.urlopen("http://127.0.0.1:18080/version", timeout=1).read().decode()
-            sys.exit(0 if health.status == 200 and sys.argv[1] in version else 1)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1) as answer:
+                sys.exit(0 if answer.status == 200 else 1)
         except OSError:
+            if server.poll() is not None:
+                sys.exit(1)
             time.sleep(0.1)
     sys.exit(1)
 finally:
-    server.terminate()
-' "$GF_VERSION"
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=10)
+PY
 
 # The CloudWatch agent runs as its config's run_as_user and can ship only what that user can
 # read: every file of its collect_list, as it is now or, where no daemon has written it yet, as

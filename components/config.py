@@ -325,6 +325,12 @@ class BakeImage(_Strict):
     share_with_accounts: list[AccountId] = Field(alias="shareWithAccounts", default=[])
     copy_to_regions: list[Region] = Field(alias="copyToRegions", default=[])
     var_file: str | None = Field(alias="varFile", default=None)
+    keep_sshd: bool = Field(
+        alias="keepSshd",
+        default=False,
+        description="Keep openssh-server in the image (Packer's keep_sshd). Off by default: the "
+        "fleet opens no port 22 and operators use SSM Session Manager.",
+    )
     foundation: str | None = Field(
         default=None,
         description="A foundation image name (golden-foundation-<runtime>-<timestamp>) the "

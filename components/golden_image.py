@@ -105,6 +105,7 @@ def bake_environment(bake: BakeImage, kms_key_arn: pulumi.Input[str] = "") -> di
         "PKR_VAR_runtime": bake.runtime.value,
         "PKR_VAR_instance_type": bake.build_instance_type,
         "PKR_VAR_kms_key_id": kms_key_arn,
+        "PKR_VAR_keep_sshd": "true" if bake.keep_sshd else "false",
     }
 
 

@@ -171,11 +171,22 @@ def test_image_mode_must_be_known(staging_config):
         ("varFile", "../secrets.pkrvars.hcl", "inside the project"),
         ("varFile", "packer/x.json", "pkrvars.hcl"),
         ("runtime", "ruby", "'python', 'nodejs' or 'openjdk17'"),
+        ("keepSshd", "yes", "valid boolean"),
     ],
 )
 def test_bake_rules(staging_config, key, value, rule):
     staging_config["golden-fleet:image"][key] = value
     refused(staging_config, f"golden-fleet:image.{key}", rule)
+
+
+def test_keep_sshd_is_off_unless_the_stack_asks(staging_config):
+    """The image has no SSH daemon by default; image.keepSshd keeps it (PKR_VAR_keep_sshd)."""
+    from components.golden_image import bake_environment
+
+    assert parse_stack_config(staging_config).image.keep_sshd is False
+    staging_config["golden-fleet:image"]["keepSshd"] = True
+    bake = parse_stack_config(staging_config).image
+    assert bake.keep_sshd is True and bake_environment(bake)["PKR_VAR_keep_sshd"] == "true"
 
 
 def test_promote_needs_an_owner_account(prod_config):

@@ -56,6 +56,7 @@ def test_bake_environment_carries_packer_variables_not_secrets(staging_config):
     assert not {"PKR_VAR_ami_users", "PKR_VAR_ami_regions"} & set(env)
     assert json.loads(env["PKR_VAR_source_ami_owners"]) == ["136693071363"]
     assert env["PKR_VAR_runtime"] == "python"
+    assert env["PKR_VAR_keep_sshd"] == "false"
     assert not any("SECRET" in k or "TOKEN" in k or "PASSWORD" in k.upper() for k in env)
 
 

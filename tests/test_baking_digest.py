@@ -34,6 +34,7 @@ def test_digest_follows_content_not_placement(tmp_path):
         ("source_ami_owners", ["111111111111"]),
         ("app_port", "9090"),  # the port is written into the image: another image
         ("ssh_username", "debian"),
+        ("keep_sshd", "true"),  # 95-remove-sshd.sh keeps sshd: another image
     ]:
         assert of({**content, name: other}) != base, name
     (packer_dir / "prod.pkrvars.hcl").write_text('kms_key_id = "alias/other"\n')

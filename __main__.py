@@ -61,6 +61,7 @@ images = {
             copy_keys={r: k.key_arn for r, k in image_keys.items() if r != config.region},
             distribute=color.value in distributors,
             launchable_after=image_grant.grant_id if image_grant else None,
+            health_check_path=config.service.health_check_path,
         ),
         opts=with_provider,
     )

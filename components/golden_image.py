@@ -35,7 +35,7 @@ import pulumi
 import pulumi_aws as aws
 from pulumi_command import local
 
-from components.config import BakeImage, PromoteImage, check_version
+from components.config import AppPackage, BakeImage, PromoteImage, check_version
 from components.image_contract import image_name_filter, image_name_regex
 from components.image_distribution import (
     ImageDistribution,
@@ -71,19 +71,38 @@ class GoldenImageArgs:
     launchable_after: pulumi.Input[str] | None = None
     """(promote) Something ``image_id`` waits for before it is known, so that nothing launches
     the image before it: the Auto Scaling grant on the baking account's key."""
+    health_check_path: str | None = None
+    """(bake) The path the image's own tests ask the service for (service.healthCheckPath)."""
 
 
 def bake_command(
-    service: str, version: str, region: str, var_file: str | None, python: str | None = None
+    service: str,
+    version: str,
+    region: str,
+    var_file: str | None,
+    python: str | None = None,
+    app: AppPackage | None = None,
+    health_check_path: str | None = None,
 ) -> str:
     """The bake wrapper's command line, run by the program's interpreter (``python``, by
-    default :func:`program_python`). Every value is validated and quoted; no secrets."""
+    default :func:`program_python`). Every value is validated and quoted; no secrets: the
+    package is a URI template (no credentials, config rule) that the wrapper fills with the
+    version. Nothing of the stack's app.environment or app.secrets: the image is the same in
+    every stack. Without ``app`` the wrapper bakes the sample service."""
     check_version(version)
     interpreter = python or program_python()
     parts = [interpreter, BAKE_SCRIPT, "--version", version, "--service", service, "--region",
              region]
     if var_file:
         parts += ["--var-file", var_file]
+    if app is not None:
+        parts += [
+            "--package", app.package,
+            "--package-sha256-from", app.sha256,
+            "--package-unit", app.unit_of(service),
+        ]
+    if health_check_path is not None:
+        parts += ["--health-check-path", health_check_path]
     return shlex.join(parts)
 
 
@@ -156,7 +175,10 @@ class GoldenImage(pulumi.ComponentResource):
         if isinstance(source, BakeImage):
             bake = local.Command(
                 f"{name}-bake",
-                create=bake_command(args.service, args.version, args.region, source.var_file),
+                create=bake_command(
+                    args.service, args.version, args.region, source.var_file,
+                    app=source.app, health_check_path=args.health_check_path,
+                ),
                 update=REEMIT_PREVIOUS_IMAGE,
                 environment=bake_environment(source, args.kms_key_arn),
                 triggers=bake_triggers(args.service, args.version),

@@ -271,7 +271,8 @@ def test_bake_mode_bakes_each_color_through_the_wrapper(staging_config):
         # The program's own interpreter, never a `python` from PATH (components/interpreter.py).
         assert i["create"] == (
             f"{shlex.quote(program_python())} packer/bake.py --version {version} "
-            "--service checkout --region eu-west-1 --var-file packer/staging.pkrvars.hcl"
+            "--service checkout --region eu-west-1 --var-file packer/staging.pkrvars.hcl "
+            "--health-check-path /healthz"
         )
         assert i["triggers"] == ["checkout", version]
         assert "PULUMI_COMMAND_STDOUT" in i["update"]

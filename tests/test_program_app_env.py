@@ -166,3 +166,53 @@ def test_account_of_a_parameter_by_name_is_the_deploying_account(staging_config)
     (read,) = [s for s in _statements(run, "checkout-blue-app-secrets")
                if s["Sid"] == "ReadConfiguredParameters"]
     assert read["Resource"] == [f"arn:aws:ssm:eu-west-1:{ACCOUNT}:parameter{PARAMETER_NAME}"]
+
+
+# --------------------------------------------------------------------------------------------
+# image.app: the bake command
+# --------------------------------------------------------------------------------------------
+APP_PACKAGE = {"package": "s3://golden-artifacts/checkout/checkout_{version}_amd64.deb",
+               "sha256": "s3", "unit": "checkout-api.service"}
+
+
+def _bake_argv(run, color: str) -> list[str]:
+    import shlex
+
+    return shlex.split(run.resources[f"checkout-{color}-image-bake"].inputs["create"])
+
+
+def test_the_bake_command_names_the_package_of_image_app(staging_config):
+    staging_config["golden-fleet:image"] = {**staging_config["golden-fleet:image"],
+                                            "app": APP_PACKAGE}
+    run = run_program(_app(staging_config))
+    for color in COLORS:
+        argv = _bake_argv(run, color)
+        flags = dict(zip(argv[2::2], argv[3::2], strict=False))
+        assert flags["--package"] == APP_PACKAGE["package"]
+        assert flags["--package-sha256-from"] == "s3"
+        assert flags["--package-unit"] == "checkout-api.service"
+        assert flags["--health-check-path"] == "/healthz"
+        assert "LOG_LEVEL" not in " ".join(argv) and SECRET not in " ".join(argv)
+
+
+def test_the_bake_wrapper_accepts_the_programs_command_line(staging_config, monkeypatch):
+    """The command the program writes parses with the wrapper's own argument rules."""
+    import bake_fixtures  # noqa: F401  (puts packer/ on sys.path)
+    from baking import cli
+    from harness import PROJECT_ROOT
+
+    monkeypatch.chdir(PROJECT_ROOT)  # the stack's var file is a project path
+    staging_config["golden-fleet:image"] = {**staging_config["golden-fleet:image"],
+                                            "app": {**APP_PACKAGE, "unit": None}}
+    run = run_program(staging_config)
+    options = cli.parse_args(_bake_argv(run, "green")[2:], environ={})
+    assert options.package.uri == APP_PACKAGE["package"]
+    assert options.package.sha256_from == "s3"
+    assert options.package.unit == "checkout.service"
+    assert options.health_check_path == "/healthz"
+
+
+def test_without_image_app_the_bake_builds_the_sample_package(staging_config):
+    run = run_program(staging_config)
+    argv = _bake_argv(run, "blue")
+    assert not [a for a in argv if a.startswith("--package")], argv

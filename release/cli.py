@@ -178,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="refuse when the image lookup cannot be made (instead of warning)",
     )
+    deploy.add_argument(
+        "--allow-stale-foundation",
+        action="store_true",
+        help="deploy although the image's foundation is older than "
+        "release.maxFoundationAgeDays (a warning instead of a refusal)",
+    )
 
     shift = editing(
         command(
@@ -308,6 +314,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--apply", action="store_true", help="delete (without it nothing is changed)"
     )
     revoke_.add_parser(commands)
+    images.add_arguments(
+        command(
+            "images",
+            "each color's image and foundation: fresh, stale or revoked",
+            "List both colors' images with their foundation and its age. With --stale, exit 1 "
+            "when a color with instances or traffic runs a revoked image or one whose "
+            "foundation is older than release.maxFoundationAgeDays (a pipeline's cue to "
+            "rebake); an image baked before the layers has no known foundation and is not "
+            "judged.",
+        )
+    )
     return parser
 
 
@@ -329,9 +346,11 @@ def _parse(sf: stackfile.StackFile) -> StackConfig:
 def _bake_check(cfg: StackConfig, version: str, require: bool) -> BakeCheck | None:
     check = images.check_baked(cfg, version)
     if not isinstance(cfg.image, PromoteImage):
-        # A bake stack bakes the version during `pulumi up`, or reuses its image: only an
-        # image that prune is deleting concerns deploy here.
-        return check if check.status is BakeStatus.PRUNING else None
+        # A bake stack bakes the version during `pulumi up`, or reuses its image: an image
+        # that prune is deleting, a revoked one, or one found (its foundation's age) concerns
+        # deploy here; a missing or unknown one is `pulumi up`'s to bake.
+        relevant = (BakeStatus.PRUNING, BakeStatus.REVOKED, BakeStatus.FOUND)
+        return check if check.status in relevant else None
     if check.status is BakeStatus.UNKNOWN and require:
         raise ReleaseError(
             f"could not check whether {version} was baked ({check.detail}) and --require-baked "
@@ -345,7 +364,9 @@ def _plan(args: argparse.Namespace, cfg: StackConfig) -> Plan:
     if args.command == "deploy":
         transitions.deploy(cfg, stack, args.version)  # refuse before any AWS call
         baked = _bake_check(cfg, args.version, args.require_baked)
-        return transitions.deploy(cfg, stack, args.version, baked)
+        return transitions.deploy(
+            cfg, stack, args.version, baked, allow_stale_foundation=args.allow_stale_foundation
+        )
     if args.command == "shift":
         transitions.shift(cfg, stack, args.percent)  # refuse before any AWS call
         size = canary.for_shift(cfg, stack, args.percent, require_healthy=args.require_healthy)
@@ -526,6 +547,8 @@ def _run(args: argparse.Namespace, path: Path, root: Path) -> int:
             return rollout.run(args, path, root)
         if args.command == "prune":
             return prune_.run(args, path, root)
+        if args.command == "images":
+            return images.run_command(args, _parse(stackfile.load(path)))
         if args.command == "rollback" and args.now:
             if args.apply:
                 raise ReleaseError("--now changes the listener itself: leave out --apply")

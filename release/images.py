@@ -18,6 +18,17 @@ An image that ``python -m release prune --apply`` is about to deregister carries
 image, and :func:`check_baked` reports it so that ``deploy`` refuses the version. Only the
 owning account sees the tag: for a promote stack reading across accounts the lookup cannot tell,
 and prune's re-check of each image just before deregistering it is what protects it.
+
+A revoked image (``python -m release revoke``, release/revoke.py) is skipped the same way, and
+:func:`check_baked` reports it with its reason so that ``deploy`` refuses it: the owner account
+reads the ``Revoked`` tag, every other account the ``REVOKED: <reason> | `` description prefix
+(:func:`components.image_contract.revocation`).
+
+Freshness: an application image names its foundation (tag ``FoundationName``; in every account,
+its description), whose build time is the timestamp ending the foundation's name. An image from
+before the layers names none: its foundation is "unknown" and never called stale, so that the
+day the layers ship every image baked before them stays deployable (a rollback target among
+them); the image-age rule (``release.maxImageAgeDays``, :func:`age_lines`) still covers it.
 """
 
 from __future__ import annotations
@@ -29,11 +40,16 @@ from typing import Any
 
 from components.config import COLORS, BakeImage, Color, StackConfig
 from components.image_contract import (
+    FOUNDATION_NAME_TAG,
+    REVOKED_AT_TAG,
     TIMESTAMP_FORMAT,
+    foundation_in_text,
     image_name_filter,
     is_image_name,
+    revocation,
+    tag_map,
 )
-from release.transitions import BakeCheck, BakeStatus
+from release.transitions import BakeCheck, BakeStatus, ReleaseError
 
 DAY = dt.timedelta(days=1)
 
@@ -103,6 +119,29 @@ def marked_images(images: Iterable[Mapping[str, Any]], service: str, version: st
     ]
 
 
+def revoked_images(images: Iterable[Mapping[str, Any]], service: str, version: str) -> list[dict]:
+    """The images of exactly this version that were revoked, newest first."""
+    return sorted(
+        (
+            dict(i)
+            for i in images
+            if is_image_name(i.get("Name"), service, version) and revocation(dict(i))
+        ),
+        key=lambda i: i["Name"],
+        reverse=True,
+    )
+
+
+def revoked_text(image: Mapping[str, Any]) -> str:
+    """``name (id) revoked at <time>: <reason>`` (the time where the owner's tag shows it)."""
+    at = tag_map(dict(image)).get(REVOKED_AT_TAG)
+    return (
+        f"{image.get('Name')} ({image.get('ImageId', '?')}) revoked"
+        + (f" at {at}" if at else "")
+        + f": {revocation(dict(image))}"
+    )
+
+
 def newest_image(
     images: Iterable[Mapping[str, Any]],
     service: str,
@@ -112,12 +151,14 @@ def newest_image(
     """The image exactly named ``<service>-<version>-<timestamp>``: a current one before a
     deprecated one, and the newest of those (the timestamp suffix sorts chronologically and,
     unlike CreationDate, is what the bake set). An image marked for pruning is skipped: it may
-    be gone by the time anything launches it."""
+    be gone by the time anything launches it; a revoked one too: nothing launches it again."""
     now = now or utcnow()
     matching = [
         dict(i)
         for i in images
-        if is_image_name(i.get("Name"), service, version) and pruning_mark(i) is None
+        if is_image_name(i.get("Name"), service, version)
+        and pruning_mark(i) is None
+        and not revocation(dict(i))
     ]
     if not matching:
         return None
@@ -164,16 +205,29 @@ def _aws_errors() -> tuple[type[Exception], ...]:
     return (BotoCoreError, ClientError)
 
 
-def _lookup(cfg: StackConfig, version: str, ec2: Any) -> tuple[dict | None, list[dict]]:
+@dataclass(frozen=True)
+class Found:
+    """One version's lookup: the image it resolves to, and the images it never resolves to."""
+
+    image: dict | None
+    marked: list[dict]  # marked for pruning
+    revoked: list[dict]  # revoked, newest first
+
+
+def _lookup(cfg: StackConfig, version: str, ec2: Any) -> Found:
     """One DescribeImages: the image the version resolves to, and its images marked for
-    pruning (which it never resolves to)."""
+    pruning or revoked (which it never resolves to)."""
     if ec2 is None:
         ec2 = _client(cfg)
         if isinstance(ec2, str):
             raise NoCredentials(ec2)
     service = cfg.service.name
     found = describe_version_images(ec2, image_owner(cfg), service, version)
-    return newest_image(found, service, version), marked_images(found, service, version)
+    return Found(
+        newest_image(found, service, version),
+        marked_images(found, service, version),
+        revoked_images(found, service, version),
+    )
 
 
 def find_image(cfg: StackConfig, version: str, ec2: Any = None) -> dict | None:
@@ -181,7 +235,7 @@ def find_image(cfg: StackConfig, version: str, ec2: Any = None) -> dict | None:
     images included, images marked for pruning skipped). Raises :class:`NoCredentials` and
     botocore's errors; :func:`check_baked` and :func:`read_image_ages` turn them into a
     status."""
-    return _lookup(cfg, version, ec2)[0]
+    return _lookup(cfg, version, ec2).image
 
 
 def _marks(marked: Iterable[Mapping[str, Any]]) -> str:
@@ -201,17 +255,61 @@ def check_baked(cfg: StackConfig, version: str, ec2: Any = None) -> BakeCheck:
     service, owner = cfg.service.name, image_owner(cfg)
     where = f"{image_name_filter(service, version)} owned by {owner} in {cfg.region}"
     try:
-        image, marked = _lookup(cfg, version, ec2)
+        found = _lookup(cfg, version, ec2)
     except NoCredentials as error:
         return BakeCheck(BakeStatus.UNKNOWN, str(error))
     except _aws_errors() as error:
         return BakeCheck(BakeStatus.UNKNOWN, _failure(error))
+    image, marked = found.image, found.marked
+    if image is None and found.revoked:
+        return BakeCheck(BakeStatus.REVOKED, revoked_text(found.revoked[0]))
     if image is None and marked:
         return BakeCheck(BakeStatus.PRUNING, _marks(marked))
     if image is None:
         return BakeCheck(BakeStatus.MISSING, where)
     note = " (deprecated: still launchable by id)" if is_deprecated(image, utcnow()) else ""
-    return BakeCheck(BakeStatus.FOUND, f"{image['Name']} ({image.get('ImageId', '?')}){note}")
+    roots = lineage(image)
+    return BakeCheck(
+        BakeStatus.FOUND,
+        f"{image['Name']} ({image.get('ImageId', '?')}){note}",
+        foundation=roots.foundation,
+        foundation_built=roots.built,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Lineage and freshness
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Lineage:
+    """The foundation an application image was built on, as far as the caller can see."""
+
+    foundation: str | None  # its name; None: unknown (an image from before the layers)
+    built: dt.datetime | None  # the foundation's build time (None when unknown)
+
+
+def lineage(image: Mapping[str, Any]) -> Lineage:
+    """The owner's ``FoundationName`` tag, else the foundation named in the description (every
+    account reads it), else unknown."""
+    name = tag_map(dict(image)).get(FOUNDATION_NAME_TAG) or foundation_in_text(
+        image.get("Description")
+    )
+    return Lineage(name, build_time(name)) if name else Lineage(None, None)
+
+
+def foundation_text(foundation: str | None, built: dt.datetime | None, now: dt.datetime) -> str:
+    """``foundation golden-foundation-python-... (12 days old)``, or ``foundation unknown (baked
+    before layers)``."""
+    if not foundation:
+        return "foundation unknown (baked before layers)"
+    return f"foundation {foundation} ({_days(now - built)} days old)" if built else (
+        f"foundation {foundation}")
+
+
+def foundation_stale(built: dt.datetime | None, limit: int, now: dt.datetime) -> bool:
+    """Older than ``limit`` whole days (release.maxFoundationAgeDays); an unknown foundation is
+    never called stale (module docstring)."""
+    return built is not None and _days(now - built) > limit
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,15 +325,22 @@ class ImageAge:
     deprecation: dt.datetime | None = None
     problem: str | None = None  # set when the lookup failed or found nothing
     missing: bool = False  # the lookup ran and found no usable image (else: it could not run)
+    foundation: str | None = None  # the foundation's name; None: unknown (see lineage())
+    foundation_built: dt.datetime | None = None
+    revoked: str | None = None  # revoked_text() when the version's only images are revoked
 
     @classmethod
-    def of(cls, image: Mapping[str, Any]) -> ImageAge:
+    def of(cls, image: Mapping[str, Any], revoked: str | None = None) -> ImageAge:
         name = image.get("Name", "")
+        roots = lineage(image)
         return cls(
             image_id=image.get("ImageId"),
             name=name,
             built=build_time(name) or parse_aws_time(image.get("CreationDate")),
             deprecation=parse_aws_time(image.get("DeprecationTime")),
+            foundation=roots.foundation,
+            foundation_built=roots.built,
+            revoked=revoked,
         )
 
 
@@ -249,15 +354,19 @@ def read_image_ages(cfg: StackConfig, ec2: Any = None) -> dict[Color, ImageAge]:
     found: dict[str, ImageAge] = {}
     for version in sorted(versions):
         try:
-            image, marked = _lookup(cfg, version, ec2)
+            looked = _lookup(cfg, version, ec2)
         except NoCredentials as error:
             found[version] = ImageAge(problem=str(error))
             continue
         except _aws_errors() as error:
             found[version] = ImageAge(problem=_failure(error))
             continue
+        image, marked = looked.image, looked.marked
         if image:
             found[version] = ImageAge.of(image)
+            continue
+        if looked.revoked:  # what the color may still run: shown, and flagged
+            found[version] = ImageAge.of(looked.revoked[0], revoked_text(looked.revoked[0]))
             continue
         found[version] = ImageAge(
             problem=f"being pruned: {_marks(marked)}"
@@ -273,11 +382,22 @@ def _days(delta: dt.timedelta) -> int:
     return delta // DAY
 
 
+def runs(cfg: StackConfig, color: Color) -> bool:
+    """The color has instances or traffic: what it runs matters now."""
+    return cfg.fleets[color].capacity.desired > 0 or cfg.traffic[color] > 0
+
+
+def revocation_reason(text: str) -> str:
+    """The reason at the end of :func:`revoked_text`."""
+    return text.split(": ", 1)[1] if ": " in text else text
+
+
 def age_lines(cfg: StackConfig, ages: Mapping[Color, ImageAge], now: dt.datetime) -> list[str]:
     """``status`` lines: each color's image, age and deprecation date, then one warning per
     color that takes traffic on an image older than ``release.maxImageAgeDays``."""
     limit = cfg.release.max_image_age_days
     lines: list[str] = []
+    roots: list[str] = []  # each color's foundation, after the image lines
     warnings: list[str] = []
     for color in COLORS:
         age, version = ages[color], cfg.fleets[color].version
@@ -295,6 +415,24 @@ def age_lines(cfg: StackConfig, ages: Mapping[Color, ImageAge], now: dt.datetime
         else:
             deprecation = f"deprecates {age.deprecation:%Y-%m-%d}"
         lines.append(f"image {color.value}: {age.name} ({age.image_id}), {when}, {deprecation}")
+        roots.append(
+            f"{color.value}'s {foundation_text(age.foundation, age.foundation_built, now)}"
+            + (f"; REVOKED: {revocation_reason(age.revoked)}" if age.revoked else "")
+        )
+        if age.revoked and runs(cfg, color):
+            warnings.append(
+                f"warning: {color.value} runs {version}, whose image {age.revoked} — deploy "
+                "another version and move traffic off it (deploy, shift and rollouts refuse "
+                "this one)"
+            )
+        foundation_limit = cfg.release.max_foundation_age_days
+        if runs(cfg, color) and foundation_stale(age.foundation_built, foundation_limit, now):
+            warnings.append(
+                f"warning: {color.value} runs {version} on "
+                + foundation_text(age.foundation, age.foundation_built, now)
+                + f", past release.maxFoundationAgeDays ({foundation_limit}): rebake the "
+                "version's successor on a fresh foundation (security updates land only there)"
+            )
         weight = cfg.traffic[color]
         if weight > 0 and days is not None and days > limit:
             warnings.append(
@@ -302,7 +440,7 @@ def age_lines(cfg: StackConfig, ages: Mapping[Color, ImageAge], now: dt.datetime
                 f"days ago, past release.maxImageAgeDays ({limit}): bake and deploy a fresh "
                 "build (patches land only in new images)"
             )
-    return lines + warnings
+    return lines + roots + warnings
 
 
 def status_lines(
@@ -312,3 +450,67 @@ def status_lines(
 ) -> list[str]:
     """The image lines of ``status``; ``read`` is replaceable for tests."""
     return age_lines(cfg, read(cfg), now or utcnow())
+
+
+# ---------------------------------------------------------------------------------------------
+# `python -m release images STACK [--stale]`: what each color runs, and whether it is fresh
+# ---------------------------------------------------------------------------------------------
+def freshness_lines(
+    cfg: StackConfig, ages: Mapping[Color, ImageAge], now: dt.datetime
+) -> tuple[list[str], list[str]]:
+    """One line per color (image, foundation, verdict), and the running colors whose image is
+    revoked or whose foundation is stale (a pipeline's reason to rebake)."""
+    limit = cfg.release.max_foundation_age_days
+    lines: list[str] = []
+    due: list[str] = []
+    for color in COLORS:
+        age, version = ages[color], cfg.fleets[color].version
+        state = "running" if runs(cfg, color) else "idle"
+        if age.problem is not None:
+            if not age.missing:
+                raise ReleaseError(f"could not read {color.value}'s image ({age.problem})")
+            lines.append(f"{color.value} ({state}): {version} — not found ({age.problem})")
+            continue
+        if age.revoked:
+            verdict = f"REVOKED: {revocation_reason(age.revoked)}"
+        elif foundation_stale(age.foundation_built, limit, now):
+            verdict = f"STALE: past release.maxFoundationAgeDays ({limit})"
+        elif age.foundation:
+            verdict = "fresh"
+        else:
+            verdict = "foundation unknown: not judged (release.maxImageAgeDays applies)"
+        lines.append(
+            f"{color.value} ({state}): {age.name} ({age.image_id}) on "
+            f"{foundation_text(age.foundation, age.foundation_built, now)}: {verdict}"
+        )
+        if state == "running" and verdict.startswith(("REVOKED", "STALE")):
+            due.append(f"{color.value} {version}: {verdict}")
+    return lines, due
+
+
+def add_arguments(sub: Any) -> None:
+    sub.add_argument(
+        "--stale",
+        action="store_true",
+        help="exit 1 when a running color's image is revoked or its foundation is older than "
+        "release.maxFoundationAgeDays (0 otherwise); the lines list every color",
+    )
+
+
+def run_command(
+    args: Any,
+    cfg: StackConfig,
+    out: Callable[[str], None] = print,
+    read: Callable[[StackConfig], Mapping[Color, ImageAge]] = read_image_ages,
+    now: dt.datetime | None = None,
+) -> int:
+    lines, due = freshness_lines(cfg, read(cfg), now or utcnow())
+    out(
+        f"images {args.stack}: {cfg.service.name} in {cfg.region}, foundations older than "
+        f"{cfg.release.max_foundation_age_days} days are stale"
+    )
+    for line in lines:
+        out(line)
+    if due:
+        out(f"rebake needed: {'; '.join(due)}")
+    return 1 if args.stale and due else 0

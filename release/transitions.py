@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import copy
+import datetime
 import shlex
 from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ class BakeStatus(StrEnum):
     MISSING = "missing"
     UNKNOWN = "unknown"  # no credentials, no permission or no network: nothing was learnt
     PRUNING = "pruning"  # only images marked by `prune --apply`: about to be deregistered
+    REVOKED = "revoked"  # only revoked images (`python -m release revoke`): never launched again
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,10 @@ class BakeCheck:
 
     status: BakeStatus
     detail: str  # the image name found, the filter that matched nothing, or why it was unknown
+    # FOUND: the foundation the image was built on and its build time (None: unknown, an image
+    # from before the layers), see release.images.lineage.
+    foundation: str | None = None
+    foundation_built: datetime.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -190,13 +196,22 @@ def _cmd(*args: object) -> str:
 # ---------------------------------------------------------------------------------------------
 # The steps
 # ---------------------------------------------------------------------------------------------
-def deploy(cfg: StackConfig, stack: str, version: str, baked: BakeCheck | None = None) -> Plan:
+def deploy(
+    cfg: StackConfig,
+    stack: str,
+    version: str,
+    baked: BakeCheck | None = None,
+    allow_stale_foundation: bool = False,
+    now: datetime.datetime | None = None,
+) -> Plan:
     """Put ``version`` on the new (non-stable) color, at weight 0.
 
     Refuses: an invalid version; a new color that still takes traffic; a version the new color
     already runs with capacity (nothing to deploy); the version the stable color already serves;
     in a promote stack, a version whose image was never baked (``baked`` says MISSING); in
-    any stack, a version whose only images are being pruned (``baked`` says PRUNING).
+    any stack, a version whose only images are being pruned (``baked`` says PRUNING) or revoked
+    (REVOKED), or whose image's foundation is older than ``release.maxFoundationAgeDays``
+    (unless ``allow_stale_foundation``: then a warning).
     A cold new color gets the stable color's capacity back so that it can take traffic.
     """
     try:
@@ -228,6 +243,17 @@ def deploy(cfg: StackConfig, stack: str, version: str, baked: BakeCheck | None =
             "again: prune re-checks each image just before deleting it and keeps one whose mark "
             "is gone"
         )
+    if baked is not None and baked.status is BakeStatus.REVOKED:
+        raise ReleaseError(
+            f"{version} is revoked: {baked.detail} — deploy another version (a revoked image "
+            "is never launched again; bake a fixed version)"
+        )
+    stale = _stale_foundation(cfg, version, baked, now)
+    if stale and not allow_stale_foundation:
+        raise ReleaseError(
+            f"{stale} — bake the next version on a fresh foundation, or pass "
+            "--allow-stale-foundation to deploy it anyway"
+        )
     if baked is not None and baked.status is BakeStatus.MISSING:
         if isinstance(cfg.image, PromoteImage):
             raise ReleaseError(
@@ -251,6 +277,8 @@ def deploy(cfg: StackConfig, stack: str, version: str, baked: BakeCheck | None =
             f"{new.value} was cold ({_cap(target.capacity)}): its capacity is set to "
             f"{stable.value}'s {_cap(source.capacity)} so that it can take traffic"
         )
+    if stale:
+        warnings.append(f"--allow-stale-foundation: deploying although {stale}")
     if baked is not None:
         if baked.status is BakeStatus.FOUND:
             notes.append(f"image found: {baked.detail}")
@@ -281,6 +309,24 @@ def deploy(cfg: StackConfig, stack: str, version: str, baked: BakeCheck | None =
             f"{new.value} takes no traffic yet: undoing costs nothing (deploy another version, "
             "or revert this edit)"
         ),
+    )
+
+
+def _stale_foundation(
+    cfg: StackConfig, version: str, baked: BakeCheck | None, now: datetime.datetime | None
+) -> str | None:
+    """Why the found image's foundation is stale, or None. An image from before the layers has
+    no known foundation and is never stale here (release/images.py says why)."""
+    if baked is None or baked.status is not BakeStatus.FOUND or baked.foundation_built is None:
+        return None
+    now = now or datetime.datetime.now(datetime.UTC)
+    days = (now - baked.foundation_built) // datetime.timedelta(days=1)
+    limit = cfg.release.max_foundation_age_days
+    if days <= limit:
+        return None
+    return (
+        f"{version}'s image runs on foundation {baked.foundation}, built {days} days ago, past "
+        f"release.maxFoundationAgeDays ({limit})"
     )
 
 

@@ -9,6 +9,8 @@ pack, never guessed.
 
 from __future__ import annotations
 
+import fnmatch
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -21,6 +23,8 @@ INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 LEGACY_SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 
 WEB_PORTS = (80, 443)
 ANYWHERE = ("0.0.0.0/0", "::/0")
@@ -273,6 +277,93 @@ def open_ingress_only_to_the_load_balancer(
     return problems
 
 
+# ---------------------------------------------------------------------------------------------
+# Secrets the instances may read
+# ---------------------------------------------------------------------------------------------
+# Every action that returns a secret's or a parameter's value.
+SECRET_READS = (
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:BatchGetSecretValue",
+    "ssm:GetParameter",
+    "ssm:GetParameters",
+    "ssm:GetParametersByPath",
+    "ssm:GetParameterHistory",
+)
+# AWS managed policies that allow ssm:GetParameter(s) on "*" (AmazonSSMManagedInstanceCore).
+PARAMETER_READING_MANAGED_POLICIES = ("AmazonSSMManagedInstanceCore",)
+
+
+def _statements(props: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    document = props.get("policy")
+    if isinstance(document, str):
+        document = json.loads(document)
+    if not isinstance(document, Mapping):
+        return []
+    statements = document.get("Statement")
+    return [statements] if isinstance(statements, Mapping) else _list(statements)
+
+
+def _reads_secrets(actions: Any) -> list[str]:
+    patterns = [actions] if isinstance(actions, str) else _list(actions)
+    return [
+        action for action in SECRET_READS
+        if any(fnmatch.fnmatchcase(action.lower(), str(p).lower()) for p in patterns)
+    ]
+
+
+def role_policy_names_each_secret(props: Mapping[str, Any]) -> list[str]:
+    """Roles read only the secrets and parameters they name, never "*" or a wildcard."""
+    problems = []
+    for index, statement in enumerate(_statements(props)):
+        if statement.get("Effect") != "Allow":
+            continue
+        reads = _reads_secrets(statement.get("Action"))
+        if not reads:
+            continue
+        where = f"statement {statement.get('Sid') or index} allows {', '.join(reads)}"
+        if "NotResource" in statement or "NotAction" in statement:
+            problems.append(f"{where} with NotResource/NotAction: name each resource instead")
+            continue
+        resources = statement.get("Resource")
+        resources = [resources] if isinstance(resources, str) else _list(resources)
+        wild = [r for r in resources if "*" in str(r) or "?" in str(r)]
+        if wild or not resources:
+            problems.append(
+                f"{where} on {', '.join(map(str, wild)) or 'no resource'}: name each secret by "
+                "its full ARN and each parameter by its ARN (golden-fleet:app.secrets)"
+            )
+    return problems
+
+
+def parameter_reads_fenced(
+    resources: Iterable[tuple[str, str, Mapping[str, Any]]],
+) -> list[tuple[str, str]]:
+    """A role given AmazonSSMManagedInstanceCore denies reading parameters it does not name."""
+    fenced: set[str] = set()
+    exposed: dict[str, str] = {}
+    for type_, name, props in resources:
+        if type_ == ROLE_POLICY_ATTACHMENT and str(props.get("policyArn", "")).endswith(
+            tuple(f":policy/{p}" for p in PARAMETER_READING_MANAGED_POLICIES)
+        ):
+            exposed[str(props.get("role"))] = name
+        if type_ == ROLE_POLICY:
+            for statement in _statements(props):
+                actions = statement.get("Action")
+                denied = set(_reads_secrets(actions)) if statement.get("Effect") == "Deny" else ()
+                if {"ssm:GetParameter", "ssm:GetParameters"} <= set(denied) and (
+                    "NotResource" in statement or statement.get("Resource") == "*"
+                ):
+                    fenced.add(str(props.get("role")))
+    return [
+        (attachment, f"role {role} has AmazonSSMManagedInstanceCore, which allows "
+         "ssm:GetParameter(s) on every parameter: add a Deny of the parameter reads on "
+         "NotResource = the configured parameters (components/policies.py "
+         "parameter_fence_policy)")
+        for role, attachment in sorted(exposed.items())
+        if role not in fenced
+    ]
+
+
 # Resource rules by policy name: (resource type, rule).
 RESOURCE_RULES = {
     "launch-template-imdsv2": (LAUNCH_TEMPLATE, launch_template_imdsv2),
@@ -284,8 +375,10 @@ RESOURCE_RULES = {
     "load-balancer-drops-invalid-headers": (LOAD_BALANCER, load_balancer_drops_invalid_headers),
     "listener-weights-sum-to-100": (LISTENER, listener_weights),
     "log-group-retained-a-year-and-encrypted": (LOG_GROUP, log_group_retained_and_encrypted),
+    "role-policy-names-each-secret": (ROLE_POLICY, role_policy_names_each_secret),
 }
 STACK_RULES = {
     "forward-to-own-target-groups": forward_to_existing_target_groups,
     "open-ingress-only-to-the-load-balancer": open_ingress_only_to_the_load_balancer,
+    "parameter-reads-fenced": parameter_reads_fenced,
 }

@@ -137,6 +137,18 @@ BROKEN = [
      lambda p: p.update(retentionInDays=30), "retention_in_days to at least 365"),
     ("log-group-retained-a-year-and-encrypted", rules.LOG_GROUP, "waf-logs",
      lambda p: p.pop("kmsKeyId"), "kms_key_id"),
+    ("role-policy-names-each-secret", rules.ROLE_POLICY, "blue-app-secrets",
+     lambda p: p.update(policy=p["policy"].replace(
+         '"Resource": ["arn:aws:secretsmanager', '"Resource": ["*", "arn:aws:secretsmanager')),
+     "name each secret by its full ARN"),
+    ("role-policy-names-each-secret", rules.ROLE_POLICY, "green-cloudwatch-agent",
+     lambda p: p.update(policy=p["policy"].replace(
+         '"logs:CreateLogStream"', '"ssm:GetParameter*"')),
+     "each parameter by its ARN"),
+    ("parameter-reads-fenced", rules.ROLE_POLICY, "blue-parameter-fence",
+     # A deny of the named parameters only: every other parameter stays readable.
+     lambda p: p.update(policy=p["policy"].replace('"NotResource"', '"Resource"')),
+     "AmazonSSMManagedInstanceCore"),
 ]
 
 

@@ -12,6 +12,12 @@ build {
   # The application's files first, so the scripts below find them on the build host: the
   # wrapper's upload directory (the verified package and the boot-environment reader; see
   # packer/baking/package.py), or for a foundation bake the reader alone.
+  # scp uploads a directory's contents into an existing directory only: without it, each file
+  # overwrites the previous one as a plain file called golden-fleet-app.
+  provisioner "shell" {
+    inline = ["mkdir -p -m 0700 /tmp/golden-fleet-app"]
+  }
+
   provisioner "file" {
     source      = "${local.app_upload}/"
     destination = "/tmp/golden-fleet-app"

@@ -35,14 +35,18 @@ locals {
   }
   tags = merge(local.common_tags, local.layer_tags[var.layer])
 
+  # var.build_source_ami (local bake only) launches the application build from Debian's image
+  # while the build host is the foundation's root: see variables.pkr.hcl.
+  launch_from_foundation = var.build_source_ami == ""
   layer_source_owners = {
     foundation  = var.source_ami_owners
-    application = ["self"]
+    application = local.launch_from_foundation ? ["self"] : var.source_ami_owners
   }
   layer_source_name = {
     foundation  = var.source_ami_name
-    application = var.foundation_name
+    application = local.launch_from_foundation ? var.foundation_name : var.source_ami_name
   }
+  source_ami = local.launch_from_foundation ? var.foundation_ami : var.build_source_ami
 
   # Foundation: everything that does not change between releases, ending with a clean-up that
   # leaves it ready to be provisioned again (sshd and the login user stay). Application: the

@@ -9,7 +9,7 @@ source "amazon-ebs" "golden" {
 
   # The foundation starts from Debian's image, an application image from its foundation: by id
   # (the wrapper's choice) and by name and owner, which must agree (both are applied).
-  source_ami = var.foundation_ami
+  source_ami = local.source_ami
   source_ami_filter {
     owners      = local.layer_source_owners[var.layer]
     most_recent = true

@@ -17,6 +17,12 @@ variable "foundation_ami" {
   default     = ""
 }
 
+variable "build_source_ami" {
+  type        = string
+  description = "Local bake only: the image the emulator launches an application build from. moto registers every image it creates with root device type standard, which amazon-ebs refuses as a source, so the local bake launches from the Debian stand-in while its build host is the foundation's kept root. Empty (AWS) launches from the foundation itself."
+  default     = ""
+}
+
 variable "foundation_name" {
   type        = string
   description = "Application layer: name of that foundation AMI (golden-foundation-<runtime>-<timestamp>)."

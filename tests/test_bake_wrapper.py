@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from bake_fixtures import PACKER_DIR, require, run_bake
-from baking import cli, digest, errors, varfiles
+from baking import cli, digest, errors, layers, package, varfiles
 from baking.emulator import local_emulator
 
 # ------------------------------------------------------------------ arguments
@@ -92,8 +92,10 @@ def test_bad_arguments_are_one_error_with_exit_2(argv, message):
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
+    """The local EC2 API with one usable foundation, so application bakes build on it."""
     require("moto_server")
     with local_emulator(tmp_path_factory.mktemp("moto")) as url:
+        register_foundation(url)
         yield url
 
 
@@ -166,8 +168,49 @@ def register(emulator: str, name: str, digest: str) -> str:
     return ami
 
 
-def current_digest() -> str:
-    return digest.template_digest(digest.template_files(), dict(varfiles.CONTENT_DEFAULTS))
+FOUNDATION = layers.Foundation(
+    ami="",
+    name="golden-foundation-python-20261101T000000Z",
+    build_time="20261101T000000Z",
+    digest="f" * 64,
+    runtime="python",
+)
+
+
+def register_foundation(emulator: str) -> str:
+    client = ec2(emulator)
+    ami = client.register_image(
+        Name=FOUNDATION.name,
+        RootDeviceName="/dev/xvda",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
+    )["ImageId"]
+    client.create_tags(
+        Resources=[ami],
+        Tags=[
+            {"Key": "ManagedBy", "Value": "golden-fleet"},
+            {"Key": "Layer", "Value": "foundation"},
+            {"Key": "TemplateDigest", "Value": FOUNDATION.digest},
+            {"Key": "BuildTime", "Value": FOUNDATION.build_time},
+        ],
+    )
+    return ami
+
+
+def current_digest(service: str, version: str = "1.0.0", tmp: Path | None = None) -> str:
+    """The application digest a bake of the sample service computes on FOUNDATION."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        sample = package.build_sample(service, version, Path(scratch))
+        values = {
+            **varfiles.CONTENT_DEFAULTS,
+            "app_sha256": package.file_sha256(sample),
+            "app_unit": f"{service}.service",
+        }
+    return digest.template_digest(
+        layers.layer_files(digest.template_files(), "application"),
+        layers.application_content(values, FOUNDATION),
+    )
 
 
 def test_invalid_version_exits_2_without_output():
@@ -222,7 +265,7 @@ def test_missing_credentials_exit_4(fake_packer, tmp_path):
 
 
 def test_existing_image_with_same_digest_is_reused_fast(emulator, fake_packer):
-    ami = register(emulator, "reuse-1.0.0-20261126T080000Z", current_digest())
+    ami = register(emulator, "reuse-1.0.0-20261126T080000Z", current_digest("reuse"))
     env = aws_env(emulator, PATH=f"{fake_packer}:{os.environ['PATH']}")
     started = time.monotonic()
     result = run_bake(["--version", "1.0.0", "--service", "reuse"], env=env)
@@ -262,7 +305,8 @@ def test_a_killed_bakes_scratch_directories_go_with_the_next_bake(emulator, tmp_
     script.write_text(
         f"#!{sys.executable}\nimport sys, time\n"
         "if sys.argv[1:2] == ['version']:\n    print('Packer v1.6.6'); sys.exit(0)\n"
-        "print('building', flush=True)\ntime.sleep(60)\n"
+        "print('==> golden.amazon-ebs.golden: Provisioning with shell script: /s/50-app.sh',"
+        " flush=True)\ntime.sleep(60)\n"
     )
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     scratch_base = tmp_path / "tmp"
@@ -279,18 +323,18 @@ def test_a_killed_bakes_scratch_directories_go_with_the_next_bake(emulator, tmp_
     )
     try:
         for line in killed.stderr:
-            if "building" in line:
+            if "step 50-app.sh" in line:  # the quiet bake's line for Packer's step
                 break
         left = sorted(p.name for p in scratch_base.iterdir())
-        assert [n.split("-")[2] for n in left] == ["template", "work"], left
+        assert {"template", "work", "packer"} <= {n.split("-")[2] for n in left}, left
         killed.kill()
         killed.wait(10)
     finally:
         killed.kill()
         killed.wait(10)
         killed.stderr.close()
-    assert len(list(scratch_base.iterdir())) == 2, "SIGKILL ran no clean-up"
-    ami = register(emulator, "killed-1.0.0-20261126T080000Z", current_digest())
+    assert len(list(scratch_base.iterdir())) == len(left), "SIGKILL ran no clean-up"
+    ami = register(emulator, "killed-1.0.0-20261126T080000Z", current_digest("killed"))
     result = run_bake(["--version", "1.0.0", "--service", "killed"], env=env)
     assert result.returncode == 0 and result.stdout == f"{ami}\n", result.stderr
     assert list(scratch_base.iterdir()) == []

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from baking.console import PHASES, log
 from baking.errors import EXIT_PREREQUISITE, BakeError
+from baking.layers import copy_root
 from baking.processes import die_with_parent, free_port, port_open, stop_process, wait_for
 from baking.rootfs import SpareCopy, pristine_rootfs, take_spare
 
@@ -50,6 +51,9 @@ class BuildHost:
     port: int = 0
     process: subprocess.Popen | None = None
     spare_copy: SpareCopy | None = None
+    # The root to start from: a foundation's kept root (application layer); None is the cached
+    # Debian 12 tree (foundation layer).
+    base: Path | None = None
 
     def __post_init__(self) -> None:
         self.root = self.workdir / "rootfs"
@@ -59,16 +63,20 @@ class BuildHost:
         for tool in ("unshare", "chroot", "ssh-keygen"):
             if not shutil.which(tool):
                 raise BakeError(EXIT_PREREQUISITE, f"{tool} not found")
-        pristine = pristine_rootfs()
         shutil.rmtree(self.root, ignore_errors=True)
         self.key.unlink(missing_ok=True)
         Path(f"{self.key}.pub").unlink(missing_ok=True)
-        with PHASES("rootfs copy"):
-            if not take_spare(pristine, self.root):
-                subprocess.run(["cp", "-a", str(pristine), str(self.root)], check=True)
-        (self.root / ".complete").unlink(missing_ok=True)
-        # The next bake's copy is made now, while this one provisions (stop() waits for it).
-        self.spare_copy = SpareCopy(pristine)
+        if self.base is not None:
+            with PHASES("foundation root copy"):
+                copy_root(self.base, self.root)
+        else:
+            pristine = pristine_rootfs()
+            with PHASES("rootfs copy"):
+                if not take_spare(pristine, self.root):
+                    subprocess.run(["cp", "-a", str(pristine), str(self.root)], check=True)
+            (self.root / ".complete").unlink(missing_ok=True)
+            # The next bake's copy is made now, while this one provisions (stop() waits for it).
+            self.spare_copy = SpareCopy(pristine)
         subprocess.run(
             [
                 "ssh-keygen",
@@ -86,9 +94,11 @@ class BuildHost:
         )
         # What a Debian cloud image has at first boot: the login user with passwordless sudo
         # (cloud-init writes that sudoers line on EC2) and host keys.
-        run_in_host(self.root, ["useradd", "-m", "-s", "/bin/bash", LOGIN_USER], check=True)
+        # A foundation's root has the login user already (as a foundation AMI has on EC2).
+        if run_in_host(self.root, ["id", LOGIN_USER], capture_output=True).returncode:
+            run_in_host(self.root, ["useradd", "-m", "-s", "/bin/bash", LOGIN_USER], check=True)
         ssh_dir = self.root / "home" / LOGIN_USER / ".ssh"
-        ssh_dir.mkdir(mode=0o700)
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
         (ssh_dir / "authorized_keys").write_text(Path(f"{self.key}.pub").read_text())
         run_in_host(
             self.root,
@@ -99,8 +109,12 @@ class BuildHost:
             f"{LOGIN_USER} ALL=(ALL) NOPASSWD:ALL\n"
         )
         run_in_host(self.root, ["ssh-keygen", "-A"], check=True, stdout=subprocess.DEVNULL)
-        with open(self.root / "etc/hosts", "a") as hosts:  # cloud-init's manage_etc_hosts on EC2
-            hosts.write(f"127.0.1.1\t{socket.gethostname()}\n")
+        hosts_line = f"127.0.1.1\t{socket.gethostname()}\n"
+        hosts_file = self.root / "etc/hosts"
+        known = hosts_file.read_text() if hosts_file.exists() else ""
+        if hosts_line not in known:  # cloud-init's manage_etc_hosts on EC2
+            with open(hosts_file, "a") as hosts:
+                hosts.write(hosts_line)
         # A chroot has no init: keep package scripts from starting daemons in it.
         policy = self.root / "usr/sbin/policy-rc.d"
         policy.write_text(

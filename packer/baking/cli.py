@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from baking import emulator, local_api
+from baking import emulator, layers, local_api
 from baking.console import PHASES, log
 from baking.errors import (
     EXIT_INTERRUPTED,
@@ -22,13 +22,22 @@ from baking.errors import (
 from baking.package import DIGEST_SOURCES, SIDECAR, PackageSource, check_source
 from baking.pipeline import Options, bake
 from baking.rootfs import cache_dir
+from baking.stackfile import read_stack
 from baking.varfiles import CONTENT_DEFAULTS
-from components.image_contract import service_name_problem, version_problem
+from components.image_contract import (
+    LAYER_APPLICATION,
+    LAYER_FOUNDATION,
+    RUNTIME_PATTERN,
+    service_name_problem,
+    version_problem,
+)
 
 USAGE = """Bake the golden image and print its AMI id.
 
     python packer/bake.py --version 1.4.0 --service checkout --region eu-west-1 [--var-file F]
     python packer/bake.py --version 1.0.0 --local            # no cloud account needed
+    python packer/bake.py --stack staging --version 1.0.0 --local   # the staging stack's image
+    python packer/bake.py foundation [--runtime R] [--local] # the foundation layer alone
     python packer/bake.py --version 1.4.0 --service checkout --package s3://B/checkout_{version}_all.deb
     python packer/bake.py --local-reset                      # stop the shared local EC2 API
     python packer/bake.py seed-base-image --amis-file F      # stand-in for your own emulator
@@ -73,11 +82,38 @@ def validate_health_check_path(path: str) -> str:
 
 
 def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Options | None:
-    """The bake's options; None for `--local-reset` alone (stop the emulator, bake nothing)."""
+    """The bake's options; None for `--local-reset` alone (stop the emulator, bake nothing).
+
+    `foundation` first bakes the foundation layer alone; otherwise `--version` bakes the
+    application layer on the newest foundation of the runtime (or `--foundation NAME`)."""
     environ = dict(os.environ) if environ is None else environ
+    layer = LAYER_FOUNDATION if argv[:1] == ["foundation"] else LAYER_APPLICATION
+    if layer == LAYER_FOUNDATION:
+        argv = argv[1:]
     parser = argparse.ArgumentParser(prog="bake.py", description=USAGE.split("\n\n")[0])
     parser.add_argument("--version", help="semantic version of the image (required to bake)")
-    parser.add_argument("--service", default="sample", help="service name (default: sample)")
+    parser.add_argument(
+        "--service", default=None, help="service name (default: the stack's, else sample)"
+    )
+    parser.add_argument(
+        "--stack",
+        help="read service, region, var file, runtime and pinned foundation from "
+        "Pulumi.<STACK>.yaml (options given here win)",
+    )
+    parser.add_argument(
+        "--runtime", help="language runtime of the foundation: python, nodejs or openjdk17"
+    )
+    parser.add_argument(
+        "--foundation",
+        help="application layer: build on this foundation (golden-foundation-<runtime>-<time>) "
+        "instead of the newest of the runtime",
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show Packer's and the provisioners' whole output (default: one line per step, "
+        "the output's tail on failure)",
+    )
     parser.add_argument(
         "--region", default=None, help="build region (default: AWS_REGION, else us-east-1)"
     )
@@ -128,6 +164,25 @@ def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Option
 
     parser.error = error  # type: ignore[method-assign]
     args = parser.parse_args(argv)
+    if args.stack is not None:
+        try:
+            stack = read_stack(args.stack)
+        except ValueError as error:
+            raise BakeError(EXIT_USAGE, str(error)) from None
+        args.service = args.service or stack.service
+        args.region = args.region or stack.region
+        args.var_file = args.var_file or stack.var_file
+        args.runtime = args.runtime or stack.runtime
+        args.foundation = args.foundation or stack.foundation
+    args.service = args.service or "sample"
+    if args.runtime is not None and not re.fullmatch(RUNTIME_PATTERN, args.runtime):
+        raise BakeError(EXIT_USAGE, f"invalid --runtime {args.runtime!r}: e.g. python")
+    if layer == LAYER_FOUNDATION and (args.version is not None or args.foundation):
+        raise BakeError(
+            EXIT_USAGE,
+            "`foundation` bakes the foundation layer: --version and --foundation "
+            "belong to an application bake",
+        )
     region = (
         args.region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     )
@@ -140,14 +195,14 @@ def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Option
         )
     if args.local_reset and args.version is not None and not args.local:
         raise BakeError(EXIT_USAGE, "--local-reset applies alone or with --local")
-    if args.version is None:
+    if args.version is None and layer == LAYER_APPLICATION:
         if args.local_reset and not (args.local or args.workdir or args.var_file):
             return None
         raise BakeError(EXIT_USAGE, "usage: the following arguments are required: --version")
     if (args.endpoint or args.workdir) and not args.local:
         raise BakeError(EXIT_USAGE, "--endpoint and --workdir only apply with --local")
     return Options(
-        version=validate_version(args.version),
+        version=validate_version(args.version) if args.version is not None else None,
         service=validate_service(args.service),
         region=validate_region(region),
         var_file=args.var_file.resolve() if args.var_file else None,
@@ -155,6 +210,10 @@ def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Option
         endpoint=args.endpoint,
         workdir=args.workdir.resolve() if args.workdir else None,
         local_reset=args.local_reset,
+        layer=layer,
+        runtime=args.runtime,
+        foundation=args.foundation,
+        verbose=args.verbose,
         package=check_source(
             PackageSource(
                 uri=args.package,
@@ -251,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
                 if stopped
                 else "no local EC2 API was running"
             )
+            # Its foundations are gone with it: so are their kept roots.
+            for path in layers.remove_roots(cache_dir()):
+                log(f"removed the kept foundation root {path}")
             if options is None:
                 return EXIT_OK
         ami = bake(options)

@@ -1,4 +1,7 @@
-"""One bake, start to end: digest, reuse or conflict, build, verify, or clean up."""
+"""One bake, start to end: digest, reuse or conflict, build, verify, or clean up.
+
+An application bake first picks its foundation (baking.layers); when there is none yet it bakes
+one first, in the same run."""
 
 from __future__ import annotations
 
@@ -7,10 +10,10 @@ import shutil
 import subprocess
 import sys
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from baking import local_api
+from baking import layers, local_api
 from baking.aws import aws_session, check_credentials
 from baking.build_host import LOGIN_USER, BuildHost
 from baking.console import PHASES, TimedExitStack, log
@@ -20,13 +23,20 @@ from baking.errors import EXIT_BUILD, EXIT_CONFLICT, EXIT_PREREQUISITE, EXIT_USA
 from baking.layout import PACKER_DIR
 from baking.legacy import assemble_legacy_template, packer_is_legacy
 from baking.manifest import parse_manifest
-from baking.package import PackageSource
+from baking.package import Package, PackageSource, prepare_upload
 from baking.registry import decide, find_images, remove_images
 from baking.rootfs import cache_dir
 from baking.runner import packer_build_command, run_packer
 from baking.scratch import remove_orphans, scratch_dir
 from baking.varfiles import CONTENT_DEFAULTS, read_var_file, resolve_variables
-from components.image_contract import build_timestamp, image_name, tag_map
+from components.image_contract import (
+    LAYER_APPLICATION,
+    LAYER_FOUNDATION,
+    build_timestamp,
+    foundation_name,
+    image_name,
+    tag_map,
+)
 
 # Credentials and endpoints of the caller that must not reach a local bake.
 _LOCAL_UNSET = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2")
@@ -34,7 +44,7 @@ _LOCAL_UNSET = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_END
 
 @dataclass(frozen=True)
 class Options:
-    version: str
+    version: str | None  # None for a foundation bake
     service: str
     region: str
     var_file: Path | None
@@ -44,18 +54,41 @@ class Options:
     local_reset: bool = False
     package: PackageSource = field(default_factory=PackageSource)
     health_check_path: str = "/healthz"
+    layer: str = LAYER_APPLICATION
+    runtime: str | None = None  # --runtime: wins over the var file's and PKR_VAR_runtime
+    foundation: str | None = None  # --foundation: the pinned foundation's name
+    verbose: bool = False
 
 
-def image_digest(options: Options, environ: dict[str, str], command_line: dict[str, str]) -> str:
-    """The digest of what this bake would put in the image."""
+def content_values(
+    options: Options, environ: dict[str, str], command_line: dict[str, str]
+) -> dict[str, object]:
+    """The effective values of the variables that shape the image (varfiles.CONTENT_DEFAULTS)."""
     try:
         var_file_values = read_var_file(options.var_file) if options.var_file else {}
-        content = resolve_variables(
+        return resolve_variables(
             tuple(CONTENT_DEFAULTS), environ, var_file_values, CONTENT_DEFAULTS, command_line
         )
     except ValueError as error:
         raise BakeError(EXIT_USAGE, f"invalid Packer variable: {error}") from None
-    return template_digest(template_files(), content)
+
+
+def image_digest(
+    options: Options,
+    environ: dict[str, str],
+    command_line: dict[str, str],
+    foundation: layers.Foundation | None = None,
+) -> str:
+    """The digest of what this bake would put in the image: a foundation's own files and values,
+    or an application image's plus its foundation's digest (both layers)."""
+    content = content_values(options, environ, command_line)
+    if options.layer == LAYER_FOUNDATION:
+        content = layers.foundation_content(content)
+    else:
+        if foundation is None:
+            raise ValueError("an application image's digest needs its foundation")
+        content = layers.application_content(content, foundation)
+    return template_digest(layers.layer_files(template_files(), options.layer), content)
 
 
 def base_image_query(
@@ -77,6 +110,8 @@ def base_image_query(
 
 
 def bake(options: Options) -> str:
+    """Bake ``options.layer`` and return its AMI id. An application bake finds its foundation
+    first (the pinned one, else the newest of its runtime) and bakes one when there is none."""
     packer = shutil.which("packer")
     if not packer:
         raise BakeError(
@@ -84,18 +119,17 @@ def bake(options: Options) -> str:
         )
     # What the wrapper itself passes with -var that also shapes the image.
     fixed = {"ssh_username": LOGIN_USER} if options.local else {}
-    with PHASES("digest"):
-        digest = image_digest(options, dict(os.environ), fixed)
+    if options.runtime:
+        fixed["runtime"] = options.runtime
+    if options.layer == LAYER_FOUNDATION:
+        with PHASES("digest"):
+            digest = image_digest(options, dict(os.environ), fixed)
 
     with PHASES("orphans"):
         for path in remove_orphans():
             log(f"removed {path}, left by a bake that was killed")
 
     with TimedExitStack("teardown") as stack:
-        workdir = options.workdir
-        if workdir is None:
-            workdir = stack.enter_context(scratch_dir("work"))
-        workdir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         endpoint = None
         if options.local:
@@ -118,9 +152,30 @@ def bake(options: Options) -> str:
         with PHASES("sts"):
             client = aws_session(options.region, endpoint)
             check_credentials(client)
+        ec2 = client("ec2")
+        session = _Session(packer, fixed, env, endpoint, ec2)
+        if options.local:
+            with PHASES("foundation roots"):
+                _prune_foundation_roots(ec2, endpoint)
 
+        if options.layer == LAYER_FOUNDATION:
+            return _build(options, session, digest, None)
+
+        # The package is fetched and verified before any lookup or build (a foundation's
+        # included): its digest is part of the template digest, so one version never carries
+        # two packages.
+        with PHASES("package"):
+            upload = stack.enter_context(scratch_dir("package"))
+            app = prepare_upload(
+                options.package, options.service, options.version, upload, lambda: client("s3")
+            )
+        log(f"package {app.label} from {app.origin} (sha256 {app.sha256})")
+        foundation = _foundation(options, session)
+        with PHASES("digest"):
+            digest = image_digest(
+                options, dict(os.environ), {**fixed, **app.content_values()}, foundation
+            )
         with PHASES("describe_images"):
-            ec2 = client("ec2")
             decision = decide(
                 find_images(ec2, options.service, options.version),
                 options.service,
@@ -136,8 +191,93 @@ def bake(options: Options) -> str:
                 f"version {options.version} already exists as {decision.image['ImageId']} "
                 f"({decision.image['Name']}) from other template content: one version, one content",
             )
+        return _build(options, session, digest, foundation, app)
 
-        if options.local and options.endpoint:
+
+@dataclass(frozen=True)
+class _Session:
+    """What every layer's build in one bake shares: Packer, the wrapper's -var values, the
+    environment, the EC2 endpoint and client."""
+
+    packer: str
+    fixed: dict[str, str]
+    env: dict[str, str]
+    endpoint: str | None
+    ec2: object
+
+
+def _runtime(options: Options, fixed: dict[str, str]) -> str:
+    return str(content_values(options, dict(os.environ), fixed)["runtime"])
+
+
+def _prune_foundation_roots(ec2, endpoint: str) -> None:
+    """Remove the kept roots of this local API's foundations that it no longer has."""
+    records = layers.kept_roots(cache_dir())
+    mine = [ami for ami, record in records.items() if record.get("endpoint") == endpoint]
+    if not mine:
+        return
+    existing = {
+        image["ImageId"]
+        for image in ec2.describe_images(Owners=["self"], IncludeDeprecated=True)["Images"]
+    }
+    stale = layers.stale_roots(records, endpoint, existing)
+    for path in layers.remove_roots(cache_dir(), stale):
+        log(f"removed {path}: its foundation image is gone")
+
+
+def _foundation(options: Options, session: _Session) -> layers.Foundation:
+    """The foundation this application image is built on: the pinned one (--foundation), else
+    the newest usable one of the runtime; none yet (and no pin): bake one now and say so. In
+    local mode a foundation is usable only with its provisioned root kept in the cache."""
+    runtime = _runtime(options, session.fixed)
+    with PHASES("foundation"):
+        images = layers.find_foundations(session.ec2, runtime, options.foundation)
+        if options.local:
+            images = [
+                i for i in images if layers.foundation_root(cache_dir(), i["ImageId"]).is_dir()
+            ]
+        if options.foundation:
+            problem = layers.pinned_foundation_problem(images, options.foundation, runtime)
+            if problem:
+                raise BakeError(EXIT_PREREQUISITE, f"foundation: {problem}")
+        image = layers.newest_foundation(images, runtime)
+    if image is None:
+        log(f"no foundation of runtime {runtime} yet: baking one first")
+        foundation_options = replace(
+            options, layer=LAYER_FOUNDATION, version=None, workdir=None, foundation=None
+        )
+        with PHASES("digest"):
+            digest = image_digest(foundation_options, dict(os.environ), session.fixed)
+        ami = _build(foundation_options, session, digest, None)
+        image = session.ec2.describe_images(ImageIds=[ami])["Images"][0]
+    foundation = layers.foundation_of(image)
+    log(f"on foundation {foundation.name} ({foundation.ami})")
+    return foundation
+
+
+def _build(
+    options: Options,
+    session: _Session,
+    digest: str,
+    foundation: layers.Foundation | None,
+    app: Package | None = None,
+) -> str:
+    """One Packer build of ``options.layer``: the image's id, verified; on any failure nothing
+    of it is kept. A local foundation's provisioned root is kept in the cache for the
+    application bakes on it."""
+    packer, fixed, env, endpoint, ec2 = (
+        session.packer,
+        session.fixed,
+        session.env,
+        session.endpoint,
+        session.ec2,
+    )
+    with TimedExitStack(f"{options.layer} teardown") as stack:
+        workdir = options.workdir
+        if workdir is None:
+            workdir = stack.enter_context(scratch_dir("work"))
+        workdir.mkdir(parents=True, exist_ok=True)
+        if options.local and options.endpoint and foundation is None:
             # Someone else's emulator may lack the base image: say so now, not after a Packer run.
             with PHASES("base image"):
                 owners, pattern = base_image_query(options, dict(os.environ), fixed)
@@ -150,7 +290,18 @@ def bake(options: Options) -> str:
                     )
         build_time = build_timestamp()
         bake_run = uuid.uuid4().hex
-        name = image_name(options.service, options.version, build_time)
+        runtime = _runtime(options, fixed)
+        if options.layer == LAYER_FOUNDATION:
+            name = foundation_name(runtime, build_time)
+            description = layers.foundation_description(runtime, build_time)
+        else:
+            name = image_name(options.service, options.version, build_time)
+            try:
+                description = layers.application_description(
+                    options.service, options.version, foundation, app.description_part()
+                )
+            except ValueError as error:
+                raise BakeError(EXIT_USAGE, str(error)) from None
         manifest = workdir / "manifest.json"
         manifest.unlink(missing_ok=True)
         with PHASES("packer version"):
@@ -170,16 +321,26 @@ def bake(options: Options) -> str:
             ).returncode:
                 raise BakeError(EXIT_BUILD, "packer init failed: plugins could not be installed")
         variables = {
-            "service": options.service,
-            "version": options.version,
+            "layer": options.layer,
             "region": options.region,
             "build_time": build_time,
             "bake_run": bake_run,
             "template_digest": digest,
             "manifest_path": str(manifest),
+            "ami_description": description,
         }
+        if options.layer == LAYER_APPLICATION:
+            variables.update(
+                service=options.service,
+                version=options.version,
+                **layers.lineage_variables(foundation),
+                **app.packer_variables(),
+                health_check_path=options.health_check_path,
+            )
+        host = None
         if options.local:
-            host = BuildHost(workdir)
+            base = layers.foundation_root(cache_dir(), foundation.ami) if foundation else None
+            host = BuildHost(workdir, base=base)
             log(f"build host directory: {host.root}")
             stack.push(lambda kind, value, trace: host.stop(failed=kind is not None))
             with PHASES("host prepare"):
@@ -194,12 +355,28 @@ def bake(options: Options) -> str:
                 ssh_private_key_file=str(host.key),
                 **fixed,
             )
+            if foundation is not None:
+                # The emulator cannot launch a foundation it created (variables.pkr.hcl,
+                # build_source_ami): launch from the Debian stand-in, build on the
+                # foundation's kept root.
+                owners, pattern = base_image_query(options, dict(os.environ), fixed)
+                stand_in = find_base_image(ec2, owners, pattern)
+                if stand_in is None:
+                    raise BakeError(EXIT_PREREQUISITE, f"no base image at {endpoint}")
+                variables["build_source_ami"] = stand_in["ImageId"]
+        elif options.runtime:
+            variables["runtime"] = options.runtime
         command = packer_build_command(packer, variables, options.var_file)
 
         log(f"baking {name} in {options.region} (template digest {digest[:12]})")
+        # Packer's own temporary files (its packer-shell* script copies) go to the bake's
+        # scratch directory, which is removed with it, not to the system's temporary folder.
+        packer_tmp = stack.enter_context(scratch_dir("packer-tmp"))
+        packer_env = dict(env, TMPDIR=str(packer_tmp), PACKER_TMP_DIR=str(packer_tmp))
+        log_path = None if options.verbose else packer_tmp / "packer.log"
         try:
-            with PHASES("packer build"):
-                code = run_packer(command, env, template)
+            with PHASES(f"packer build ({options.layer})"):
+                code = run_packer(command, packer_env, template, log_path=log_path)
             if code != 0:
                 raise BakeError(
                     EXIT_BUILD, f"packer build failed with exit code {code}; no image kept"
@@ -221,6 +398,12 @@ def bake(options: Options) -> str:
                 raise BakeError(
                     EXIT_BUILD, f"{ami} is not an available image tagged with this template digest"
                 )
+            if host is not None and options.layer == LAYER_FOUNDATION:
+                host.stop()
+                with PHASES("foundation root keep"):
+                    kept = layers.keep_foundation_root(host.root, cache_dir(), ami, endpoint)
+                log(f"kept the foundation's root for application bakes: {kept}")
+            log(f"baked {name}: {ami}")
             return ami
         except BaseException:
             removed = remove_images(ec2, name, bake_run)

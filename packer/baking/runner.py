@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -42,23 +44,46 @@ def packer_build_command(
 CANCEL_SIGNAL = signal.SIGTERM
 
 
+# Packer announces each provisioner script with this line (packer/provisioner/shell): the one
+# line per step a quiet bake shows.
+_STEP = re.compile(r".*: Provisioning with shell script: .*/([^/\s]+)\s*")
+LOG_TAIL_LINES = 60
+
+
+def step_name(line: str) -> str | None:
+    """The script a Packer output line starts, or None."""
+    match = _STEP.fullmatch(line.rstrip("\n"))
+    return match.group(1) if match else None
+
+
 def run_packer(
-    command: list[str], env: Mapping[str, str], cwd: Path, grace_s: float = CLEANUP_GRACE_S
+    command: list[str],
+    env: Mapping[str, str],
+    cwd: Path,
+    grace_s: float = CLEANUP_GRACE_S,
+    log_path: Path | None = None,
 ) -> int:
-    """Packer, output on stderr. On Ctrl-C or SIGTERM to the bake, Packer is cancelled first and
-    given ``grace_s`` to clean up; whatever of its session is left after that is killed."""
+    """Packer, its output on stderr (``log_path`` None) or into ``log_path`` with one line per
+    provisioner script on stderr and the log's tail on failure. On Ctrl-C or SIGTERM to the bake,
+    Packer is cancelled first and given ``grace_s`` to clean up; whatever of its session is left
+    after that is killed."""
+    quiet = log_path is not None
     process = subprocess.Popen(
         command,
         env=dict(env),
         cwd=cwd,
         stdin=subprocess.DEVNULL,
-        stdout=sys.stderr,
-        stderr=sys.stderr,
+        stdout=subprocess.PIPE if quiet else sys.stderr,
+        stderr=subprocess.STDOUT if quiet else sys.stderr,
         start_new_session=True,  # one signal from the bake, not a second one from the terminal
         preexec_fn=die_with_parent(CANCEL_SIGNAL),
     )
+    reader = None
+    if quiet:
+        reader = threading.Thread(target=_copy_output, args=(process.stdout, log_path), daemon=True)
+        reader.start()
     try:
-        return process.wait()
+        code = process.wait()
     except (KeyboardInterrupt, Interrupted):
         process.send_signal(CANCEL_SIGNAL)
         try:
@@ -70,3 +95,26 @@ def run_packer(
     finally:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)  # plugins and anything else left in its session
+        if reader is not None:
+            reader.join(10)
+    if quiet and code != 0:
+        tail = log_path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+        print(
+            f"bake: packer failed; the last {len(tail)} lines of its output "
+            "(all of it with --verbose):",
+            file=sys.stderr,
+        )
+        print("\n".join(tail), file=sys.stderr, flush=True)
+    return code
+
+
+def _copy_output(stream, log_path: Path) -> None:
+    """Every line into the log; a step line on stderr per provisioner script."""
+    with open(log_path, "w", encoding="utf-8", errors="replace") as log_file:
+        for raw in stream:
+            line = raw.decode("utf-8", errors="replace")
+            log_file.write(line)
+            log_file.flush()
+            step = step_name(line)
+            if step:
+                print(f"bake: step {step}", file=sys.stderr, flush=True)

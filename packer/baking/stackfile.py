@@ -1,0 +1,73 @@
+"""`--stack NAME`: the bake's service, region, var file, runtime and pinned foundation read from the
+stack's own file (Pulumi.<NAME>.yaml), so a local bake makes the image that stack would run.
+
+Only the keys the bake needs are read, with the program's names for them (components/config.py
+validates the whole file; this reads it without pulumi or pydantic, as the bake runs without
+them). Explicit options on the command line win over the file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from baking.layout import REPO_DIR
+
+_STACK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+@dataclass(frozen=True)
+class StackBake:
+    service: str | None
+    region: str | None
+    var_file: Path | None
+    runtime: str | None
+    foundation: str | None
+
+
+def stack_file(stack: str, repo: Path = REPO_DIR) -> Path:
+    if not _STACK.fullmatch(stack):
+        raise ValueError(f"--stack {stack!r}: expected a stack name such as staging")
+    path = repo / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise ValueError(f"--stack {stack}: {path.name} not found in {repo}")
+    return path
+
+
+def read_stack(stack: str, repo: Path = REPO_DIR) -> StackBake:
+    """What the stack's file says about its image; ValueError naming the key on bad input."""
+    import yaml
+
+    path = stack_file(stack, repo)
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path.name}: not YAML: {' '.join(str(error).split())[:160]}") from None
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path.name}: no `config` mapping")
+
+    def section(key: str) -> dict:
+        value = config.get(key) or {}
+        if not isinstance(value, dict):
+            raise ValueError(f"{path.name}: {key} must be a mapping")
+        return value
+
+    def text(value: object, key: str) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{path.name}: {key} must be a non-empty string")
+        return value
+
+    service = section("golden-fleet:service")
+    image = section("golden-fleet:image")
+    var_file = text(image.get("varFile"), "golden-fleet:image.varFile")
+    return StackBake(
+        service=text(service.get("name"), "golden-fleet:service.name"),
+        region=text(config.get("aws:region"), "aws:region"),
+        var_file=(repo / var_file).resolve() if var_file else None,
+        runtime=text(image.get("runtime"), "golden-fleet:image.runtime"),
+        foundation=text(image.get("foundation"), "golden-fleet:image.foundation"),
+    )

@@ -33,6 +33,7 @@ from typing import Any
 
 from components.alarm_names import alarm_label, alarm_name_prefix, watched_alarm_prefixes
 from components.config import Color, StackConfig
+from components.image_contract import revocation
 
 # DescribeInstanceRefreshes ``Status`` values (botocore's autoscaling service model). ``Baking``
 # is the bake time after the last replacement; ``Cancelling``/``RollbackInProgress`` still move
@@ -279,6 +280,9 @@ class ImageFacts:
 
     expected_image: str | None  # the newest <service>-<version>-<timestamp> image, if found
     running_version: str | None  # parsed from the name of the image the group launches
+    # Set when the group launches a revoked image, or the file's version has only revoked ones
+    # (release.images.revoked_text): no more traffic may go to it.
+    revoked: str | None = None
 
 
 # The characters EC2 allows in an AMI name (RegisterImage API reference), 3-128 of them.
@@ -639,11 +643,30 @@ def image_version(clients: Clients, image_id: str, service: str) -> str | None:
 
 
 def image_facts(clients: Clients, cfg: StackConfig, version: str, state: ColorState) -> ImageFacts:
-    expected = image_for_version(clients, cfg, version)
+    from release import images
+
+    service = cfg.service.name
+    found = _aws(
+        f"looking up the image of {version}",
+        images.describe_version_images,
+        ec2=clients.ec2,
+        owner=images.image_owner(cfg),
+        service=service,
+        version=version,
+    )
+    image = images.newest_image(found, service, version)
+    expected = image.get("ImageId") if image else None
+    revoked_ones = images.revoked_images(found, service, version)
+    revoked = images.revoked_text(revoked_ones[0]) if revoked_ones and not image else None
     running = None
     if state.image_id and state.image_id != expected:
-        running = image_version(clients, state.image_id, cfg.service.name)
-    return ImageFacts(expected_image=expected, running_version=running)
+        page = _aws(f"reading image {state.image_id}", clients.ec2.describe_images,
+                    ImageIds=[state.image_id])
+        raw = (page.get("Images") or [{}])[0]
+        running = version_from_image_name(raw.get("Name", ""), service) if raw else None
+        if raw and revocation(raw):
+            revoked = images.revoked_text(raw)
+    return ImageFacts(expected_image=expected, running_version=running, revoked=revoked)
 
 
 class NoWeightedListener(LiveError):
@@ -756,9 +779,15 @@ def gate(
             continue
         found += [f"{color.value}: {p}" for p in problems(state)]
         version = cfg.fleets[color].version
-        drifted = drift(version, state, image_facts(clients, cfg, version, state))
+        facts = image_facts(clients, cfg, version, state)
+        drifted = drift(version, state, facts)
         if drifted:
             found.append(f"{color.value}: {drifted}")
+        if facts.revoked:
+            found.append(
+                f"{color.value}: {facts.revoked} — no traffic moves onto a revoked image; "
+                "deploy another version"
+            )
     if weights is not None and not found:
         # Both colors, on the weighted listener: the new color at 100 % is only half of it
         # (finish), and a color's attachment listener says 100 % whatever the split.
@@ -840,9 +869,12 @@ def status_lines(
             lines.append(color_line(color, state, prefix, version))
             if state is None or state.desired == 0:
                 continue
-            drifted = drift(version, state, image_facts(clients, cfg, version, state))
+            facts = image_facts(clients, cfg, version, state)
+            drifted = drift(version, state, facts)
             if drifted:
                 lines.append(f"  {drifted}")
+            if facts.revoked:
+                lines.append(f"  REVOKED: {facts.revoked}")
     except LiveError as error:
         return [*lines, f"live: not read ({error}); the table shows the stack file only"]
     return [*lines, listener_line(cfg, stack, clients, groups)]

@@ -15,6 +15,8 @@ fi
 # On the local build host the bake started sshd itself and package scripts start and stop nothing.
 if dpkg -s openssh-server >/dev/null 2>&1; then
   apt-get -y -q purge openssh-server openssh-sftp-server
+  # apt recreates its lists' auxfiles directory after 90-cleanup emptied the lists.
+  rm -rf /var/lib/apt/lists/auxfiles
 fi
 # What the purge leaves because the bake wrote it, not the package.
 rm -rf /etc/ssh/sshd_config /etc/ssh/sshd_config.d /etc/ssh/ssh_host_* /etc/systemd/system/ssh.service.d

@@ -9,6 +9,7 @@ untouched.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import sys
@@ -16,7 +17,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from components.config import ConfigError, PromoteImage, StackConfig, parse_stack_config
-from release import automation, canary, gates, images, live, rollout, stackfile, transitions
+from release import (
+    automation,
+    canary,
+    gates,
+    images,
+    live,
+    packages,
+    rollout,
+    stackfile,
+    transitions,
+)
 from release import prune as prune_
 from release import revoke as revoke_
 from release.transitions import BakeCheck, BakeStatus, Plan, ReleaseError
@@ -176,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument(
         "--require-baked",
         action="store_true",
-        help="refuse when the image lookup cannot be made (instead of warning)",
+        help="refuse when the image lookup (or the check of image.app's package and its "
+        "digest) cannot be made (instead of warning)",
     )
     deploy.add_argument(
         "--allow-stale-foundation",
@@ -359,14 +371,41 @@ def _bake_check(cfg: StackConfig, version: str, require: bool) -> BakeCheck | No
     return check
 
 
-def _plan(args: argparse.Namespace, cfg: StackConfig) -> Plan:
+def _package_check(plan: Plan, cfg: StackConfig, version: str, require: bool, root: Path) -> Plan:
+    """Refuse a version whose package (image.app) or its digest is missing; a check that could
+    not be made warns, or refuses with --require-baked, like the image lookup."""
+    check = packages.check_package(cfg, version, root)
+    if check is None:
+        return plan
+    if check.status is BakeStatus.MISSING:
+        raise ReleaseError(
+            f"{version}'s package cannot be baked: {check.detail} — publish the package of "
+            f"{version} and its digest first (image.app in the stack file names where)"
+        )
+    if check.status is BakeStatus.UNKNOWN:
+        if require:
+            raise ReleaseError(
+                f"could not check {version}'s package ({check.detail}) and --require-baked is "
+                "set — provide credentials allowed s3:GetObject on it, or network access"
+            )
+        return dataclasses.replace(plan, warnings=(
+            *plan.warnings,
+            f"could not check {version}'s package ({check.detail}); continuing: the bake in "
+            "`pulumi up` fetches and verifies it and fails without it",
+        ))
+    return dataclasses.replace(plan, notes=(*plan.notes, f"package found: {check.detail}"))
+
+
+def _plan(args: argparse.Namespace, cfg: StackConfig, root: Path | None = None) -> Plan:
     stack = args.stack
     if args.command == "deploy":
         transitions.deploy(cfg, stack, args.version)  # refuse before any AWS call
         baked = _bake_check(cfg, args.version, args.require_baked)
-        return transitions.deploy(
+        plan = transitions.deploy(
             cfg, stack, args.version, baked, allow_stale_foundation=args.allow_stale_foundation
         )
+        return _package_check(plan, cfg, args.version, args.require_baked,
+                              root or project_root())
     if args.command == "shift":
         transitions.shift(cfg, stack, args.percent)  # refuse before any AWS call
         size = canary.for_shift(cfg, stack, args.percent, require_healthy=args.require_healthy)
@@ -422,7 +461,7 @@ def run_edit(
                  path, root, out)
         sf = stackfile.load(path)
         cfg = _parse(sf)
-    plan = _plan(args, cfg)
+    plan = _plan(args, cfg, root)
     # Everything said before the write waits until the file is written (or not): a reader that
     # stops early (`| head -1`) must never decide whether the edit happens.
     pending: list[str] = [f"{plan.command} {args.stack}: {plan.summary}"]

@@ -21,6 +21,9 @@ DescribeImages for every account but its owner unless the call asks for deprecat
 the AMI owner, all deprecated AMIs appear in the response regardless"). A lookup without them
 would fail ("never baked") for any version a year old, a listener-only rollback included; so a
 second lookup asks for them, and a match that is not deprecated is preferred when both exist.
+A third lookup finds the version's revoked images by the ``REVOKED: `` prefix of their
+description (the only revocation mark another account can read; tags are the owner's): they are
+never picked, and a version with nothing else fails with the reason its description gives.
 """
 
 from __future__ import annotations
@@ -36,7 +39,12 @@ import pulumi_aws as aws
 from pulumi_command import local
 
 from components.config import AppPackage, BakeImage, PromoteImage, check_version
-from components.image_contract import image_name_filter, image_name_regex
+from components.image_contract import (
+    REVOKED_PREFIX,
+    image_name_filter,
+    image_name_regex,
+    revocation_in_description,
+)
 from components.image_distribution import (
     ImageDistribution,
     ImageDistributionArgs,
@@ -137,9 +145,21 @@ def distributing_colors(versions: Mapping[str, str]) -> set[str]:
     return set(owners.values())
 
 
+def _refuse(message: str) -> str:
+    raise ValueError(message)
+
+
 def bake_triggers(service: str, version: str) -> list[str]:
     """What defines a color's image. A change here, and only here, rebakes."""
     return [service, version]
+
+
+class RevokedImage(ValueError):
+    """Every image of the version was revoked; ``image_id`` is the newest of them."""
+
+    def __init__(self, image_id: str):
+        super().__init__(image_id)
+        self.image_id = image_id
 
 
 def pick_promoted_image(
@@ -148,17 +168,32 @@ def pick_promoted_image(
     version: str,
     owner: str,
     including_deprecated: list[str] | None = None,
+    revoked: list[str] | None = None,
 ) -> str:
     """The newest matching image that is not deprecated (``ids``), else the newest deprecated
-    one (``including_deprecated``), or a clear failure naming what was never baked."""
+    one (``including_deprecated``), never a revoked one (``revoked``); a clear failure naming
+    what was never baked, or :class:`RevokedImage` when only revoked images exist."""
+    skip = set(revoked or [])
     for candidates in (ids, including_deprecated or []):
-        if candidates:
-            return candidates[0]
+        usable = [i for i in candidates if i not in skip]
+        if usable:
+            return usable[0]
+    if revoked:
+        raise RevokedImage(revoked[0])
     raise ValueError(
         f"no image {service} {version} owned by account {owner}: this version was never "
         f"baked (or not shared with this account). Bake it in the baking stack first; "
         f"looked for AMI names matching {image_name_filter(service, version)!r}, "
         "deprecated images included"
+    )
+
+
+def revoked_refusal(service: str, version: str, image_id: str, description: str | None) -> str:
+    """The failure of a promote lookup whose version has only revoked images: its reason."""
+    reason = revocation_in_description(description) or "reason not readable"
+    return (
+        f"{service} {version} is revoked: its image {image_id} says {reason!r} (python -m "
+        "release revoke, in the baking account) — run another version on this color"
     )
 
 
@@ -206,13 +241,17 @@ class GoldenImage(pulumi.ComponentResource):
                 )
         else:
 
-            def lookup(include_deprecated: bool) -> aws.ec2.GetAmiIdsResult:
+            def lookup(include_deprecated: bool, revoked: bool = False) -> aws.ec2.GetAmiIdsResult:
+                # Tags are invisible across accounts: a revoked image is known by the prefix
+                # `python -m release revoke` gives its description (components/image_contract).
                 return aws.ec2.get_ami_ids_output(
                     owners=[source.owner_account_id],
                     filters=[
                         {"name": "name",
                          "values": [image_name_filter(args.service, args.version)]},
                         {"name": "state", "values": ["available"]},
+                        *([{"name": "description", "values": [f"{REVOKED_PREFIX}*"]}]
+                          if revoked else []),
                     ],
                     name_regex=image_name_regex(args.service, args.version),
                     sort_ascending=False,
@@ -221,13 +260,32 @@ class GoldenImage(pulumi.ComponentResource):
                 )
 
             current, everything = lookup(False), lookup(True)
+            revoked = lookup(True, revoked=True)
             owner = source.owner_account_id
-            self.image_id = pulumi.Output.all(
-                current.ids, everything.ids, args.launchable_after
-            ).apply(
-                lambda found: pick_promoted_image(
-                    list(found[0] or []), args.service, args.version, owner,
-                    including_deprecated=list(found[1] or []),
+
+            def choose(found: list[Any]) -> Any:
+                try:
+                    return pick_promoted_image(
+                        list(found[0] or []), args.service, args.version, owner,
+                        including_deprecated=list(found[1] or []),
+                        revoked=list(found[2] or []),
+                    )
+                except RevokedImage as only_revoked:
+                    image_id = only_revoked.image_id
+                # Only now is the reason worth a read: one image, by id.
+                described = aws.ec2.get_ami_output(
+                    owners=[owner],
+                    filters=[{"name": "image-id", "values": [image_id]}],
+                    include_deprecated=True,
+                    opts=pulumi.InvokeOutputOptions(parent=self),
                 )
-            )
+                return described.description.apply(
+                    lambda text: _refuse(
+                        revoked_refusal(args.service, args.version, image_id, text)
+                    )
+                )
+
+            self.image_id = pulumi.Output.all(
+                current.ids, everything.ids, revoked.ids, args.launchable_after
+            ).apply(choose)
         self.register_outputs({"imageId": self.image_id})

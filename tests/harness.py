@@ -60,6 +60,7 @@ class BakedImage:
     name: str  # <service>-<version>-<timestamp>
     image_id: str
     deprecated: bool = False  # past its deprecation time: hidden unless the lookup asks
+    description: str | None = None  # None: the bake's usual one
 
 
 def baked_image(
@@ -200,7 +201,7 @@ class FleetMocks(pulumi.runtime.Mocks):
                 raise ValueError("Your query returned no results.")
             image = found[-1]
             return {"id": image.image_id, "imageId": image.image_id, "name": image.name,
-                    "description": f"{image.name}: CIS-hardened Debian 12",
+                    "description": _description(image),
                     "deprecationTime": "2027-11-01T12:00:00.000Z", "ownerId": image.owner}
         raise NotImplementedError(f"no mock for the call {args.token}")
 
@@ -212,6 +213,12 @@ class FleetMocks(pulumi.runtime.Mocks):
             if f["name"] == "name"
             for value in f["values"]
         ]
+        descriptions = [
+            value
+            for f in query.get("filters") or []
+            if f["name"] == "description"
+            for value in f["values"]
+        ]
         regex = re.compile(query["nameRegex"]) if query.get("nameRegex") else None
         deprecated_too = bool(query.get("includeDeprecated"))
         found = [
@@ -220,11 +227,17 @@ class FleetMocks(pulumi.runtime.Mocks):
             if image.owner in owners
             and (deprecated_too or not image.deprecated)
             and all(fnmatch.fnmatchcase(image.name, p) for p in name_patterns)
+            and all(fnmatch.fnmatchcase(_description(image), p) for p in descriptions)
             and (regex is None or regex.search(image.name))
         ]
         newest_first = sorted(found, key=lambda image: image.name, reverse=not query.get(
             "sortAscending", False))
         return [image.image_id for image in newest_first]
+
+
+def _description(image: BakedImage) -> str:
+    return image.description if image.description is not None else (
+        f"{image.name}: CIS-hardened Debian 12")
 
 
 @dataclass

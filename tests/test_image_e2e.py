@@ -163,12 +163,16 @@ def test_sysctl_audit_and_module_files(baked):
 
 
 def test_app_installed_enabled_and_unprivileged(baked):
+    """The sample service is a package named after the service, at the image's version."""
     _, root, _ = baked
-    assert in_host(root, "systemctl", "is-enabled", "golden-app.service").strip() == "enabled"
+    assert in_host(root, "dpkg-query", "-W", "-f=${Version}", SERVICE) == f"{VERSION}-1"
+    assert in_host(root, "systemctl", "is-enabled", f"{SERVICE}.service").strip() == "enabled"
     assert in_host(root, "systemctl", "is-enabled", "auditd.service").strip() == "enabled"
-    unit = (root / "etc/systemd/system/golden-app.service").read_text()
-    assert "User=golden-app" in unit
-    assert f"GF_APP_VERSION={VERSION}" in (root / "etc/default/golden-app").read_text()
+    unit = (root / f"lib/systemd/system/{SERVICE}.service").read_text()
+    assert f"User={SERVICE}" in unit and f"GF_APP_VERSION={VERSION}" in unit
+    drop_in = (root / f"etc/systemd/system/{SERVICE}.service.d/golden-fleet.conf").read_text()
+    assert "Requires=golden-fleet-environment.service" in drop_in
+    assert f"EnvironmentFile=/run/{SERVICE}/environment" in drop_in
 
 
 def test_leftovers_are_gone(baked):
@@ -196,15 +200,15 @@ def test_app_serves_healthz_and_version(baked):
     port = processes.free_port()
     command = [
         "setpriv",
-        "--reuid=golden-app",
-        "--regid=golden-app",
+        f"--reuid={SERVICE}",
+        f"--regid={SERVICE}",
         "--clear-groups",
         "env",
         f"GF_APP_PORT={port}",
         "GF_APP_BIND=127.0.0.1",
         f"GF_APP_VERSION={VERSION}",
         "python3",
-        "/opt/golden-app/server.py",
+        f"/opt/{SERVICE}/server.py",
     ]
     # Its own session, so that stop_process signals the whole group: the app is the init of the
     # build host's PID namespace, and setpriv's change of user clears the parent-death signal

@@ -1,0 +1,329 @@
+"""End to end: a service that is not the sample app, packaged by the test with dpkg-deb, baked
+--local from a local path and from s3:// in the local AWS API; it runs and answers in the build
+host. Packages that do not fit (digest, version, name, a rebuild under a baked version) are
+refused before Packer starts. The image's boot-environment unit reads secrets from the local
+API's Secrets Manager and SSM inside the baked build host. Slow (one foundation and two
+application bakes); runs in CI."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+import time
+from pathlib import Path
+
+import pytest
+from app_packages import build_deb, sha256_of, write_sidecar
+from bake_fixtures import describe_image, require, run_bake
+from baking import build_host, emulator, errors
+
+from components import image_contract
+
+pytestmark = pytest.mark.e2e
+SERVICE, VERSION, S3_VERSION = "greeter", "2.1.0", "2.2.0"
+HEALTH = "/ping"
+BUCKET = "packages"
+REGION = "us-east-1"
+SECRET_VALUE = 'pa$$ "word" `x` \\ end'
+PARAMETER_VALUE = "token-line-1\nline-2"
+
+
+def aws(endpoint: str, service: str):
+    import boto3
+
+    return boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id=emulator.LOCAL_ACCESS_KEY,
+        aws_secret_access_key=emulator.LOCAL_ACCESS_KEY,
+    )
+
+
+@pytest.fixture(scope="module")
+def local_api(tmp_path_factory):
+    require("moto_server")
+    with emulator.local_emulator(tmp_path_factory.mktemp("moto")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def packages(tmp_path_factory) -> Path:
+    """greeter 2.1.0 (with its sidecar) and 2.2.0, as a release pipeline would publish them."""
+    require("dpkg-deb")
+    directory = tmp_path_factory.mktemp("packages")
+    write_sidecar(build_deb(directory, SERVICE, VERSION))
+    build_deb(directory, SERVICE, S3_VERSION)
+    return directory
+
+
+def bake_args(endpoint: str, version: str, package: str, *extra: str) -> list[str]:
+    return [
+        "--version",
+        version,
+        "--service",
+        SERVICE,
+        "--local",
+        "--endpoint",
+        endpoint,
+        "--package",
+        package,
+        "--health-check-path",
+        HEALTH,
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def baked(local_api, packages, tmp_path_factory):
+    """One bake from a local path, its build host kept: (AMI id, root, stderr)."""
+    require("packer", "debootstrap", "unshare", "chroot", "ssh-keygen")
+    workdir = tmp_path_factory.mktemp("bake")
+    template = str(packages / "greeter_{version}_all.deb")
+    result = run_bake(bake_args(local_api, VERSION, template, "--workdir", str(workdir)))
+    assert result.returncode == 0, f"bake failed ({result.returncode}):\n{result.stderr[-6000:]}"
+    return result.stdout.strip(), workdir / "rootfs", result.stderr
+
+
+@pytest.fixture
+def no_packer(tmp_path):
+    """PATH with a `packer` that only records that it was started: a refusal must come first."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    marker = tmp_path / "packer-started"
+    fake = bin_dir / "packer"
+    fake.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+    fake.chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    return env, marker
+
+
+def in_host(root: Path, *argv: str, env: dict[str, str] | None = None, check: bool = True):
+    command = ["env", *(f"{k}={v}" for k, v in (env or {}).items()), *argv]
+    result = build_host.run_in_host(root, command, capture_output=True, text=True, timeout=120)
+    if check:
+        assert result.returncode == 0, f"{argv}: {result.stderr}"
+    return result
+
+
+# --- the baked package ----------------------------------------------------------------------
+
+
+def test_image_carries_the_package_digest_in_tags_and_description(baked, local_api, packages):
+    ami, _, _ = baked
+    digest = sha256_of(packages / f"greeter_{VERSION}_all.deb")
+    image = describe_image(local_api, ami)
+    tags = image_contract.tag_map(image)
+    assert tags["AppPackage"] == f"{SERVICE}_{VERSION}" and tags["AppSha256"] == digest
+    assert tags["Service"] == SERVICE and tags["Version"] == VERSION
+    assert f"package sha256 {digest}" in image["Description"], image["Description"]
+
+
+def test_package_is_installed_enabled_and_answers_in_the_build_host(baked):
+    _, root, stderr = baked
+    for line in (
+        f"app package {SERVICE} installed",
+        f"app package version {VERSION}",
+        f"app unit {SERVICE}.service enabled",
+        "boot environment unit enabled",
+        f"app user {SERVICE} is not root",
+        f"app answers {HEALTH}",
+    ):
+        assert f"image-test ok:   {line}" in stderr, line
+    assert in_host(root, "dpkg-query", "-W", "-f=${Version}", SERVICE).stdout == VERSION
+    assert not (root / "opt/golden-app").exists() and not (root / "opt/sample").exists(), (
+        "only the configured package is baked"
+    )
+    record = json.loads((root / "etc/golden-fleet/application.json").read_text())
+    assert record["user"] == SERVICE and record["unit"] == f"{SERVICE}.service"
+    drop_in = (root / f"etc/systemd/system/{SERVICE}.service.d/golden-fleet.conf").read_text()
+    assert "Requires=golden-fleet-environment.service" in drop_in
+    assert "After=golden-fleet-environment.service" in drop_in
+    assert f"EnvironmentFile=/run/{SERVICE}/environment" in drop_in
+
+
+# --- the boot environment, against the local API --------------------------------------------
+
+
+def boot_unit_command(root: Path) -> list[str]:
+    """The boot-environment unit's ExecStart, as baked."""
+    unit = (root / "etc/systemd/system/golden-fleet-environment.service").read_text()
+    (line,) = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
+    return line.removeprefix("ExecStart=").split()
+
+
+@pytest.fixture
+def boot_config(baked):
+    """Writes the launch template's boot-config.json into the host; removes it and the
+    environment file afterwards, so the kept host is as baked."""
+    _, root, _ = baked
+    path = root / "etc/golden-fleet/boot-config.json"
+
+    def write(secrets: dict) -> None:
+        config = {
+            "service": SERVICE,
+            "region": REGION,
+            "environment": {"GF_APP_PORT": "8080", "GF_COLOR": "blue", "GREETING_STYLE": "warm"},
+            "secrets": secrets,
+        }
+        path.write_text(json.dumps(config))
+        path.chmod(0o644)
+
+    yield write
+    path.unlink(missing_ok=True)
+    shutil.rmtree(root / "run" / SERVICE, ignore_errors=True)
+
+
+def test_boot_unit_writes_secrets_for_the_service_user_only(baked, local_api, boot_config):
+    _, root, _ = baked
+    secret = aws(local_api, "secretsmanager").create_secret(
+        Name=f"{SERVICE}/db-{time.monotonic_ns()}", SecretString=SECRET_VALUE
+    )["ARN"]
+    parameter = f"/{SERVICE}/token-{time.monotonic_ns()}"
+    aws(local_api, "ssm").put_parameter(Name=parameter, Value=PARAMETER_VALUE, Type="SecureString")
+    boot_config({"DB_PASSWORD": {"secretsManager": secret}, "TOKEN": {"ssmParameter": parameter}})
+    env = {
+        "GF_AWS_ENDPOINT_URL": local_api,
+        "AWS_ACCESS_KEY_ID": emulator.LOCAL_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": emulator.LOCAL_ACCESS_KEY,
+    }
+    result = in_host(root, *boot_unit_command(root), env=env)
+    output = result.stdout + result.stderr
+    assert "pa$$" not in output and "token-line" not in output, "values are never logged"
+    target = root / "run" / SERVICE / "environment"
+    info = target.stat()
+    uid = int(in_host(root, "id", "-u", SERVICE).stdout)
+    assert stat.S_IMODE(info.st_mode) == 0o600 and info.st_uid == uid
+    assert target.read_text() == (
+        'DB_PASSWORD="pa\\$\\$ \\"word\\" \\`x\\` \\\\ end"\n'
+        'GF_APP_PORT="8080"\n'
+        'GF_COLOR="blue"\n'
+        'GREETING_STYLE="warm"\n'
+        'TOKEN="token-line-1\nline-2"\n'
+    )
+
+
+def test_a_missing_secret_fails_the_boot_unit_naming_the_key(baked, local_api, boot_config):
+    _, root, _ = baked
+    missing = f"arn:aws:secretsmanager:{REGION}:123456789012:secret:{SERVICE}/gone-AbCdEf"
+    boot_config({"DB_PASSWORD": {"secretsManager": missing}})
+    env = {
+        "GF_AWS_ENDPOINT_URL": local_api,
+        "AWS_ACCESS_KEY_ID": emulator.LOCAL_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": emulator.LOCAL_ACCESS_KEY,
+    }
+    result = in_host(root, *boot_unit_command(root), env=env, check=False)
+    assert result.returncode != 0
+    assert "secret key DB_PASSWORD" in result.stderr and "ResourceNotFound" in result.stderr
+    assert not (root / "run" / SERVICE / "environment").exists(), "no environment, no app"
+
+
+# --- refused before Packer starts -----------------------------------------------------------
+
+
+def refused_fast(args: list[str], env: dict[str, str], marker: Path, code: int, pattern: str):
+    started = time.monotonic()
+    result = run_bake(args, env=env, timeout=120)
+    elapsed = time.monotonic() - started
+    assert result.returncode == code, result.stderr
+    assert re.search(pattern, result.stderr), result.stderr
+    assert result.stdout == "" and not marker.exists(), "Packer must not have started"
+    assert elapsed < 30, f"refusal took {elapsed:.1f}s"
+    return result
+
+
+def test_wrong_digest_version_or_name_is_refused_before_packer(
+    local_api, packages, tmp_path, no_packer
+):
+    env, marker = no_packer
+    good = packages / f"greeter_{VERSION}_all.deb"
+    tampered = tmp_path / f"greeter_{VERSION}_all.deb"
+    tampered.write_bytes(good.read_bytes() + b"\0")
+    write_sidecar(tampered, sha256_of(good))
+    refused_fast(
+        bake_args(local_api, VERSION, str(tampered)),
+        env,
+        marker,
+        errors.EXIT_CONFLICT,
+        rf"sha256 {sha256_of(tampered)} is not the expected {sha256_of(good)}",
+    )
+    newer = build_deb(tmp_path, SERVICE, "2.1.1")
+    refused_fast(
+        bake_args(local_api, VERSION, str(newer), "--package-sha256", sha256_of(newer)),
+        env,
+        marker,
+        errors.EXIT_CONFLICT,
+        r"package version 2\.1\.1 \(upstream 2\.1\.1\) is not the image version 2\.1\.0",
+    )
+    other = build_deb(tmp_path, "other", VERSION)
+    refused_fast(
+        bake_args(local_api, VERSION, str(other), "--package-sha256", sha256_of(other)),
+        env,
+        marker,
+        errors.EXIT_CONFLICT,
+        r"package name 'other' is not the service 'greeter'",
+    )
+
+
+def test_s3_object_without_checksum_is_refused_saying_how_to_upload(local_api, packages, no_packer):
+    env, marker = no_packer
+    s3 = aws(local_api, "s3")
+    s3.create_bucket(Bucket="bare-packages")
+    deb = packages / f"greeter_{VERSION}_all.deb"
+    s3.put_object(Bucket="bare-packages", Key=deb.name, Body=deb.read_bytes())
+    uri = "s3://bare-packages/greeter_{version}_all.deb"
+    refused_fast(
+        bake_args(local_api, VERSION, uri, "--package-sha256-from", "s3"),
+        env,
+        marker,
+        errors.EXIT_PREREQUISITE,
+        r"has no ChecksumSHA256: .*--checksum-algorithm SHA256",
+    )
+
+
+def test_rebuilt_package_under_a_baked_version_is_refused(baked, local_api, tmp_path, no_packer):
+    """Same version, another package digest: one version, one content; the same digest reuses."""
+    ami, _, _ = baked
+    env, marker = no_packer
+    rebuilt = build_deb(tmp_path, SERVICE, VERSION, flavour="rebuilt")
+    result = refused_fast(
+        bake_args(local_api, VERSION, str(rebuilt), "--package-sha256", sha256_of(rebuilt)),
+        env,
+        marker,
+        errors.EXIT_CONFLICT,
+        r"one version, one content",
+    )
+    assert ami in result.stderr
+
+
+def test_same_package_again_is_reused(baked, local_api, packages, no_packer):
+    ami, _, _ = baked
+    env, marker = no_packer
+    result = run_bake(
+        bake_args(local_api, VERSION, str(packages / "greeter_{version}_all.deb")), env=env
+    )
+    assert result.returncode == 0 and result.stdout.strip() == ami, result.stderr
+    assert "reusing" in result.stderr and not marker.exists()
+
+
+# --- from s3:// -----------------------------------------------------------------------------
+
+
+def test_s3_package_with_its_checksum_is_baked_and_answers(baked, local_api, packages):
+    """After the local bake, so its foundation is reused: one application bake more."""
+    deb = packages / f"greeter_{S3_VERSION}_all.deb"
+    s3 = aws(local_api, "s3")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(
+        Bucket=BUCKET, Key=f"greeter/{deb.name}", Body=deb.read_bytes(), ChecksumAlgorithm="SHA256"
+    )
+    uri = f"s3://{BUCKET}/greeter/greeter_{{version}}_all.deb"
+    result = run_bake(bake_args(local_api, S3_VERSION, uri, "--package-sha256-from", "s3"))
+    assert result.returncode == 0, f"bake failed ({result.returncode}):\n{result.stderr[-6000:]}"
+    assert f"image-test ok:   app answers {HEALTH}" in result.stderr
+    assert f"image-test ok:   app package version {S3_VERSION}" in result.stderr
+    tags = image_contract.tag_map(describe_image(local_api, result.stdout.strip()))
+    assert tags["AppSha256"] == sha256_of(deb) and tags["AppPackage"] == f"greeter_{S3_VERSION}"

@@ -177,6 +177,9 @@ def test_kept_roots_are_keyed_by_ami_and_pruned_per_api(tmp_path):
     assert set(records) == {"ami-a", "ami-b"}
     assert layers.stale_roots(records, "http://127.0.0.1:1", existing=set()) == ["ami-a"]
     assert layers.stale_roots(records, "http://127.0.0.1:1", existing={"ami-a"}) == []
+    stopped = layers.stale_roots(records, "http://127.0.0.1:1", {"ami-a"}, lambda url: False)
+    assert stopped == ["ami-b"], "a root of a stopped API is stale"
+    assert not layers.endpoint_answers("http://127.0.0.1:1")
     (cache / layers.FOUNDATIONS_DIR / "ami-c.partial").mkdir()
     layers.remove_roots(cache, ["ami-a"])
     assert set(os.listdir(cache / layers.FOUNDATIONS_DIR)) == {"ami-b"}
@@ -203,6 +206,8 @@ def test_packer_step_lines_are_recognised():
     )
     assert runner.step_name(line) == "10-baseline.sh"
     assert runner.step_name("    golden.amazon-ebs.golden: baseline: packages upgraded\n") is None
+    inline = "==> golden.amazon-ebs.golden: Provisioning with shell script: /tmp/packer-shell123\n"
+    assert runner.step_name(inline) is None
 
 
 def test_stack_file_gives_the_staging_image():

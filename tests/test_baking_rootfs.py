@@ -90,3 +90,27 @@ def test_two_first_bakes_debootstrap_once(tmp_path, monkeypatch):
     assert trees[0] == trees[1] and (trees[0] / ".complete").exists()
     assert calls.read_text().splitlines() == ["run"]
     assert len((trees[0] / "etc/built-by").read_text().split()) == 1
+
+
+def test_a_partial_copy_of_a_killed_bake_is_removed_at_once(tmp_path):
+    """A partial spare copy whose bake is gone (its owner record names a pid that does not run)
+    goes with the next bake's copy, not an hour later; a running bake's partial copy stays."""
+    import subprocess
+
+    from baking.scratch import owner_record
+
+    tree = pristine(tmp_path)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    killed = tmp_path / "bookworm-minbase.spare-killed"
+    killed.mkdir()
+    (killed / "half").write_text("copied")
+    Path(f"{killed}.owner").write_text(owner_record(dead.pid).replace("None", "1"))
+    running = tmp_path / "bookworm-minbase.spare-running"
+    running.mkdir()
+    Path(f"{running}.owner").write_text(owner_record())
+    copy = rootfs.SpareCopy(tree)
+    copy.finish()
+    assert not killed.exists() and not Path(f"{killed}.owner").exists()
+    assert running.exists(), "a running bake's copy was removed"
+    assert not Path(f"{copy.partial}.owner").exists()

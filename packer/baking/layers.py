@@ -14,11 +14,13 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from baking.layout import PACKER_DIR
+from baking.processes import port_open
 from components.image_contract import (
     LAYER_APPLICATION,
     LAYER_FOUNDATION,
@@ -237,14 +239,29 @@ def kept_roots(cache: Path) -> dict[str, dict]:
     return records
 
 
-def stale_roots(records: dict[str, dict], endpoint: str, existing: set[str]) -> list[str]:
-    """Kept roots of ``endpoint`` whose AMI that API no longer has (deregistered, or the API was
-    restarted and lost its images)."""
+def stale_roots(
+    records: dict[str, dict],
+    endpoint: str,
+    existing: set[str],
+    answers: Callable[[str], bool] = lambda endpoint: True,
+) -> list[str]:
+    """Kept roots whose image is gone: of ``endpoint``, those whose AMI it no longer has
+    (deregistered, or the API restarted and lost its images); of another API, those whose API
+    no longer ``answers`` (stopped: moto keeps its images in memory only, so they went with it)."""
     return [
         ami
         for ami, record in records.items()
-        if record.get("endpoint") == endpoint and ami not in existing
+        if (record.get("endpoint") == endpoint and ami not in existing)
+        or (record.get("endpoint") != endpoint and not answers(str(record.get("endpoint"))))
     ]
+
+
+def endpoint_answers(endpoint: str) -> bool:
+    """True if something listens on the loopback port of a local API's URL."""
+    match = re.fullmatch(r"http://127\.0\.0\.1:([0-9]{1,5})/?", endpoint)
+    if match is None:
+        return True  # not a local API of ours: never judged
+    return port_open(int(match.group(1)))
 
 
 def remove_roots(cache: Path, amis: list[str] | None = None) -> list[Path]:

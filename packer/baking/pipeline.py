@@ -211,16 +211,16 @@ def _runtime(options: Options, fixed: dict[str, str]) -> str:
 
 
 def _prune_foundation_roots(ec2, endpoint: str) -> None:
-    """Remove the kept roots of this local API's foundations that it no longer has."""
+    """Remove the kept roots whose foundation image is gone (from this local API, or with a
+    stopped one), so the cache holds only roots a bake can still use."""
     records = layers.kept_roots(cache_dir())
-    mine = [ami for ami, record in records.items() if record.get("endpoint") == endpoint]
-    if not mine:
+    if not records:
         return
     existing = {
         image["ImageId"]
         for image in ec2.describe_images(Owners=["self"], IncludeDeprecated=True)["Images"]
     }
-    stale = layers.stale_roots(records, endpoint, existing)
+    stale = layers.stale_roots(records, endpoint, existing, layers.endpoint_answers)
     for path in layers.remove_roots(cache_dir(), stale):
         log(f"removed {path}: its foundation image is gone")
 

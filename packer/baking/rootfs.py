@@ -15,6 +15,7 @@ from pathlib import Path
 from baking.console import log
 from baking.errors import EXIT_PREREQUISITE, BakeError
 from baking.processes import die_with_parent, stop_process
+from baking.scratch import owner_alive, owner_record
 
 
 def cache_dir() -> Path:
@@ -91,19 +92,18 @@ class SpareCopy:
     """Copies the pristine rootfs to the spare in the background; finish() waits and keeps it,
     abort() stops the copy and removes it. Either way nothing of it runs on afterwards."""
 
-    # A copy takes seconds; a partial copy this old was left by a bake that was killed (SIGKILL)
-    # before it could clean up, and is removed so the cache does not grow.
+    # A partial copy records its bake (pid and start time, baking.scratch) beside it: one whose
+    # bake is gone (killed by SIGKILL before it could clean up) is removed at once, so the cache
+    # does not grow. One without a record (an older bake's) is removed after this long.
     STALE_AFTER_S = 3600
+    OWNER_SUFFIX = ".owner"
 
     def __init__(self, pristine: Path) -> None:
         self.spare = spare_rootfs(pristine)
-        for leftover in pristine.parent.glob(f"{self.spare.name}-*"):
-            try:
-                if time.time() - leftover.stat().st_mtime > self.STALE_AFTER_S:
-                    shutil.rmtree(leftover, ignore_errors=True)
-            except OSError:
-                pass
+        remove_abandoned_copies(pristine, self.STALE_AFTER_S)
         self.partial = Path(tempfile.mkdtemp(prefix=f"{self.spare.name}-", dir=pristine.parent))
+        self.owner = Path(f"{self.partial}{self.OWNER_SUFFIX}")
+        self.owner.write_text(owner_record())
         self.process: subprocess.Popen | None = subprocess.Popen(
             ["cp", "-a", f"{pristine}/.", str(self.partial)],
             stdin=subprocess.DEVNULL,
@@ -126,8 +126,33 @@ class SpareCopy:
         except OSError:
             pass
         shutil.rmtree(self.partial, ignore_errors=True)
+        self.owner.unlink(missing_ok=True)
 
     def abort(self) -> None:
         stop_process(self.process)
         self.process = None
         shutil.rmtree(self.partial, ignore_errors=True)
+        self.owner.unlink(missing_ok=True)
+
+
+def remove_abandoned_copies(pristine: Path, stale_after_s: float) -> list[Path]:
+    """Remove partial spare copies whose bake no longer runs (or, without a record, that are
+    older than ``stale_after_s``); returns them."""
+    spare = spare_rootfs(pristine)
+    removed = []
+    for leftover in pristine.parent.glob(f"{spare.name}-*"):
+        if leftover.name.endswith(SpareCopy.OWNER_SUFFIX):
+            continue
+        owner = Path(f"{leftover}{SpareCopy.OWNER_SUFFIX}")
+        try:
+            if owner.exists():
+                abandoned = not owner_alive(owner.read_text())
+            else:
+                abandoned = time.time() - leftover.stat().st_mtime > stale_after_s
+        except OSError:
+            continue
+        if abandoned:
+            shutil.rmtree(leftover, ignore_errors=True)
+            owner.unlink(missing_ok=True)
+            removed.append(leftover)
+    return removed

@@ -53,7 +53,10 @@ LOG_TAIL_LINES = 60
 def step_name(line: str) -> str | None:
     """The script a Packer output line starts, or None."""
     match = _STEP.fullmatch(line.rstrip("\n"))
-    return match.group(1) if match else None
+    # An inline provisioner (Packer's own packer-shell* file) is a preparation, not a step.
+    if match is None or match.group(1).startswith("packer-shell"):
+        return None
+    return match.group(1)
 
 
 def run_packer(

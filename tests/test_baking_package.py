@@ -340,3 +340,50 @@ def test_upload_holds_the_package_and_the_boot_reader_only(tmp_path):
         "app_package_label": f"{SERVICE}_{VERSION}",
     }
     assert ready.description_part() == f"package sha256 {sha256_of(deb)}"
+
+
+# --- the bake's flags -----------------------------------------------------------------------
+
+
+def test_package_flags_reach_the_options():
+    from baking import cli
+
+    options = cli.parse_args(
+        [
+            "--version",
+            VERSION,
+            "--service",
+            SERVICE,
+            "--package",
+            "s3://pkgs/greeter_{version}_all.deb",
+            "--package-sha256-from",
+            "s3",
+            "--package-unit",
+            "greeter-web.service",
+            "--health-check-path",
+            "/ping",
+        ],
+        {},
+    )
+    assert options.package == PackageSource(
+        uri="s3://pkgs/greeter_{version}_all.deb", sha256_from="s3", unit="greeter-web.service"
+    )
+    assert options.health_check_path == "/ping"
+    default = cli.parse_args(["--version", VERSION], {})
+    assert default.package == PackageSource() and default.health_check_path == "/healthz"
+
+
+@pytest.mark.parametrize(
+    ("argv", "pattern"),
+    [
+        (["--health-check-path", "healthz"], r"--health-check-path 'healthz'"),
+        (["--health-check-path", "/a b"], r"--health-check-path '/a b'"),
+        (["--package", "p.deb", "--package-sha256-from", "s3"], r"only to an s3:// package"),
+        (["--package-sha256", "a" * 64], r"only with --package"),
+        (["--package", "p.deb", "--package-sha256-from", "etag"], r"invalid choice"),
+    ],
+)
+def test_bad_package_flags_are_usage_errors(argv, pattern):
+    from baking import cli
+
+    refused(errors.EXIT_USAGE, pattern, cli.parse_args, ["--version", VERSION, *argv], {})

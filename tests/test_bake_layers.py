@@ -279,3 +279,24 @@ def test_cli_application_bake_still_needs_a_version():
     with pytest.raises(BakeError, match="--version"):
         parse_args(["--local"], environ={})
     assert parse_args(["--version", "1.0.0", "--verbose"], environ={}).verbose
+
+
+def test_a_weekly_workflow_bakes_the_foundation_in_the_images_account():
+    """Every Monday (and by hand), from main only, with OIDC credentials and the same pinned,
+    checksummed Packer as staging's deployment."""
+    import yaml
+
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "foundation.yml").read_text())
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
+    (schedule,) = triggers["schedule"]
+    assert re.fullmatch(r"[0-9]+ [0-9]+ \* \* 1", schedule["cron"]), schedule
+    assert "workflow_dispatch" in triggers
+    job = workflow["jobs"]["foundation"]
+    assert job["if"] == "github.ref == 'refs/heads/main'" and job["environment"] == "staging"
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    runs = " ".join(step.get("run", "") for step in job["steps"])
+    assert "packer/bake.py foundation --stack staging" in runs and "sha256sum -c" in runs
+    deploy = yaml.safe_load((REPO / "deploy" / "staging.deploy.yaml").read_text())
+    pinned = deploy["settings"]["operationContext"]["environmentVariables"]
+    assert job["env"]["PACKER_VERSION"] == pinned["PACKER_VERSION"]
+    assert job["env"]["PACKER_SHA256"] == pinned["PACKER_SHA256"]

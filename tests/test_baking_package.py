@@ -73,6 +73,9 @@ def test_uri_template_takes_the_version_and_nothing_else():
     refused(errors.EXIT_USAGE, r"plain http", package.resolve_uri, "http://h/x.deb", "1.0.0")
     refused(errors.EXIT_USAGE, r"s3://BUCKET/KEY", package.resolve_uri, "s3://bucket", "1.0.0")
     refused(errors.EXIT_USAGE, r"expected s3://", package.resolve_uri, "ftp://h/x.deb", "1.0.0")
+    for secret in ("https://u:pw@h/x.deb", "https://h/x.deb?X-Amz-Signature=abc", "http://u:pw@h"):
+        error = refused(errors.EXIT_USAGE, r"no credentials", package.resolve_uri, secret, "1.0.0")
+        assert "pw" not in str(error) and "abc" not in str(error), "the refusal repeats no secret"
 
 
 def test_source_flags_are_checked_before_anything_runs():

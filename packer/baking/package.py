@@ -95,6 +95,19 @@ class Package:
 def resolve_uri(template: str, version: str) -> str:
     """The package URI of ``version``: every ``{version}`` replaced, no other braces allowed."""
     uri = template.replace("{version}", version)
+    if "://" in uri:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(uri)
+        # A user name, password or query (a presigned URL's signature) is a credential: it would
+        # be in the command line, the logs and the stack's config. Checked first, so that no
+        # refusal below repeats it.
+        if parts.username is not None or parts.password is not None or parts.query:
+            raise BakeError(
+                EXIT_USAGE,
+                "--package: a package URI carries no credentials or query; serve it without, "
+                "or use s3:// with the credential chain",
+            )
     if "{" in uri or "}" in uri:
         raise BakeError(
             EXIT_USAGE,

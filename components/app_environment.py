@@ -5,7 +5,7 @@ Contract (README "Bake your own service"): the launch template's user data write
 
     {"service": S, "region": R,
      "environment": {K: V, "GF_APP_PORT": ..., "GF_COLOR": ..., "GF_EXPECTED_VERSION": ...},
-     "secrets": {K: {"secretsManager": ARN} | {"ssmParameter": NAME_OR_ARN}}}
+     "secrets": {K: {"secretsManager": ARN} | {"ssmParameter": NAME}}}
 
 The image's ``golden-fleet-environment.service`` reads it with the instance role and writes
 ``/run/<service>/environment`` for the app's unit. No secret value is ever known to the
@@ -93,7 +93,21 @@ class SecretRef:
     account: str | None = None  # the account the ARN names; None: a name, this account
 
     def boot_entry(self) -> dict[str, str]:
+        """What the boot config names: a secret by its ARN, a parameter by its name (the
+        boot unit reads parameters of the instance's own account and region)."""
+        if self.kind == "ssmParameter":
+            return {self.kind: str(self.parameter_name)}
         return {self.kind: self.reference}
+
+    def account_problem(self, account: str) -> str | None:
+        """Why the deploying ``account`` cannot read this parameter by name, or None."""
+        if self.kind == "ssmParameter" and self.account not in (None, account):
+            return (
+                f"{self.reference} belongs to account {self.account}, but the stack deploys to "
+                f"{account}: instances read parameters of their own account by name; name a "
+                "parameter of this account (or share the value through Secrets Manager)"
+            )
+        return None
 
     def arn(self, partition: str, region: str, account: str) -> str:
         """The resource's ARN; a parameter given by name lives in ``account`` (the stack's)."""

@@ -247,6 +247,9 @@ class Fleet(pulumi.ComponentResource):
         secrets = list(args.secrets.values())
 
         def arns(kind: str, account: str) -> list[str]:
+            problems = [p for p in (s.account_problem(account) for s in secrets) if p]
+            if problems:
+                raise ValueError(f"golden-fleet:app.secrets: {problems[0]}")
             return [s.arn(partition, args.region, account) for s in secrets if s.kind == kind]
 
         account = (

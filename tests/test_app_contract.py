@@ -42,3 +42,34 @@ def test_stack_var_files_do_not_override_the_stacks_packer_variables(staging_con
     in_file = set(re.findall(r"^\s*([a-z_]+)\s*=", text, flags=re.MULTILINE))
     assert in_file, "the var file sets something"
     assert not in_file & from_stack, f"{bake.var_file} overrides the stack's {in_file & from_stack}"
+
+
+def test_the_images_boot_reader_accepts_the_programs_boot_config():
+    """What user data writes (components/app_environment.py) is what the image's
+    golden-fleet-environment.service reads (packer/files/boot-environment.py)."""
+    import base64
+    import importlib.util
+    import json
+
+    from components.app_environment import boot_config, secret_ref, user_data
+
+    spec = importlib.util.spec_from_file_location(
+        "boot_environment", ROOT / "packer" / "files" / "boot-environment.py")
+    reader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reader)
+    secrets = {
+        "DB": secret_ref("arn:aws:secretsmanager:eu-west-1:111111111111:secret:db-AbC123",
+                         "eu-west-1"),
+        "API": secret_ref("arn:aws:ssm:eu-west-1:111111111111:parameter/checkout/api", "eu-west-1"),
+        "TOKEN": secret_ref("/checkout/token", "eu-west-1"),
+    }
+    document = base64.b64decode(user_data(boot_config(
+        "checkout", "eu-west-1", platform_environment(8080, "blue", "1.4.0"),
+        {"LOG_LEVEL": "info"}, secrets))).decode()
+    (written,) = json.loads(document.split("\n", 1)[1])["write_files"]
+    assert written["path"] == reader.CONFIG
+    region, environment, read_secrets = reader.read_config(written["content"], "checkout")
+    assert region == "eu-west-1"
+    assert environment["GF_APP_PORT"] == "8080" and environment["LOG_LEVEL"] == "info"
+    assert read_secrets["API"] == {"ssmParameter": "/checkout/api"}
+    assert set(read_secrets) == {"DB", "API", "TOKEN"}

@@ -7,25 +7,32 @@ import base64
 import json
 
 import pytest
-from harness import ACCOUNT, changed_resources, run_program
+from harness import ACCOUNT, STACK_ACCOUNTS, changed_resources, run_program
 
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 POLICY = "aws:iam/rolePolicy:RolePolicy"
 COMMAND = "command:local:Command"
 SECRET = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:checkout/db-password-Xy12Ab"
 PARAMETER_ARN = "arn:aws:ssm:eu-west-1:111111111111:parameter/checkout/api-key"
+
+
+def parameter_arn(stack: str) -> str:
+    """The API key parameter, by ARN, in the account the stack deploys to."""
+    return PARAMETER_ARN.replace(ACCOUNT, STACK_ACCOUNTS[stack])
 PARAMETER_NAME = "/checkout/feature-token"
 # What the secrets hold in the account; the program never learns it, so it must appear nowhere.
 SECRET_VALUE = "s3cr3t-value-that-must-never-appear"
 COLORS = ("blue", "green")
 
 
-def _app(config: dict, environment: dict | None = None, secrets: dict | None = None) -> dict:
+def _app(config: dict, environment: dict | None = None, secrets: dict | None = None,
+         stack: str = "staging") -> dict:
     config = dict(config)
     config["golden-fleet:app"] = {
         "environment": environment if environment is not None else {"LOG_LEVEL": "info"},
         "secrets": secrets if secrets is not None else {
-            "DB_PASSWORD": SECRET, "API_KEY": PARAMETER_ARN, "FEATURE_TOKEN": PARAMETER_NAME},
+            "DB_PASSWORD": SECRET, "API_KEY": parameter_arn(stack),
+            "FEATURE_TOKEN": PARAMETER_NAME},
     }
     return config
 
@@ -47,7 +54,7 @@ def stack(request, staging_config, prod_config):
 
 def test_the_role_reads_exactly_the_configured_secrets(stack):
     name, config = stack
-    run = run_program(_app(config), stack=name)
+    run = run_program(_app(config, stack=name), stack=name)
     parameter_by_name = f"arn:aws:ssm:eu-west-1:{run.mocks.account}:parameter{PARAMETER_NAME}"
     for color in COLORS:
         by_sid = {s["Sid"]: s for s in _statements(run, f"checkout-{color}-app-secrets")}
@@ -56,7 +63,7 @@ def test_the_role_reads_exactly_the_configured_secrets(stack):
         assert by_sid["ReadConfiguredSecrets"]["Resource"] == [SECRET], where
         assert by_sid["ReadConfiguredParameters"]["Action"] == "ssm:GetParameter"
         assert by_sid["ReadConfiguredParameters"]["Resource"] == sorted(
-            [PARAMETER_ARN, parameter_by_name]), where
+            [parameter_arn(name), parameter_by_name]), where
         secrets_kms = by_sid["DecryptConfiguredSecrets"]["Condition"]["StringEquals"]
         assert secrets_kms == {
             "kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com",
@@ -64,7 +71,8 @@ def test_the_role_reads_exactly_the_configured_secrets(stack):
         ssm_kms = by_sid["DecryptConfiguredParameters"]["Condition"]["StringEquals"]
         assert ssm_kms == {
             "kms:ViaService": "ssm.eu-west-1.amazonaws.com",
-            "kms:EncryptionContext:PARAMETER_ARN": sorted([PARAMETER_ARN, parameter_by_name])}
+            "kms:EncryptionContext:PARAMETER_ARN": sorted([parameter_arn(name),
+                                                           parameter_by_name])}
         for statement in by_sid.values():
             assert statement["Resource"] != "*", statement
         fence = _statements(run, f"checkout-{color}-parameter-fence")
@@ -72,7 +80,7 @@ def test_the_role_reads_exactly_the_configured_secrets(stack):
             "Sid": "NoOtherParameters", "Effect": "Deny",
             "Action": ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath",
                        "ssm:GetParameterHistory"],
-            "NotResource": sorted([PARAMETER_ARN, parameter_by_name])}], where
+            "NotResource": sorted([parameter_arn(name), parameter_by_name])}], where
 
 
 def test_without_secrets_the_role_has_no_secret_statement_and_reads_no_parameter(stack):
@@ -89,7 +97,7 @@ def test_without_secrets_the_role_has_no_secret_statement_and_reads_no_parameter
 
 def test_user_data_holds_references_and_no_secret_value_reaches_the_program(stack):
     name, config = stack
-    run = run_program(_app(config), stack=name)
+    run = run_program(_app(config, stack=name), stack=name)
     for color in COLORS:
         version = config["golden-fleet:fleets"][color]["version"]
         port = str(config["golden-fleet:service"]["port"])
@@ -98,7 +106,8 @@ def test_user_data_holds_references_and_no_secret_value_reaches_the_program(stac
             "region": "eu-west-1",
             "environment": {"GF_APP_PORT": port, "GF_COLOR": color,
                             "GF_EXPECTED_VERSION": version, "LOG_LEVEL": "info"},
-            "secrets": {"API_KEY": {"ssmParameter": PARAMETER_ARN},
+            # A parameter by name: the boot unit reads its own account's parameters.
+            "secrets": {"API_KEY": {"ssmParameter": "/checkout/api-key"},
                         "DB_PASSWORD": {"secretsManager": SECRET},
                         "FEATURE_TOKEN": {"ssmParameter": PARAMETER_NAME}},
         }
@@ -159,6 +168,14 @@ def test_both_colors_serving_both_keep_their_boot_config(staging_config):
     changed = changed_resources(before, after)
     assert not {"checkout-blue-lt", "checkout-green-lt", "checkout-blue-refresh",
                 "checkout-green-refresh"} & changed, changed
+
+
+def test_a_parameter_of_another_account_is_refused(prod_config):
+    """Instances read parameters of their own account by name: prod naming staging's
+    parameter by ARN would read (or be denied) another parameter at boot."""
+    with pytest.raises(Exception, match="belongs to account 111111111111, but the stack "
+                       "deploys to 222222222222"):
+        run_program(_app(prod_config, secrets={"API_KEY": PARAMETER_ARN}), stack="prod")
 
 
 def test_account_of_a_parameter_by_name_is_the_deploying_account(staging_config):

@@ -277,9 +277,10 @@ def test_install_makes_the_venv_with_debians_python_one_line_per_step_then_the_n
     assert [line[:13] for line in lines[:3]] == ["install: [1/3", "install: [2/3", "install: [3/3"]
     assert "already installed" in lines[0]
     assert lines[3].startswith("install: done.")
-    assert lines[4].split("#")[0].strip() == (
-        ". venv/bin/activate && python packer/bake.py --version 1.0.0 --local"
-    )
+    # The next command is the Quick start's bake, verbatim (the staging stack's image).
+    first, _ = quick_start_commands(README)
+    assert lines[4].split("#")[0].strip() == first.removeprefix("bash .ci/install && ")
+    assert "--stack staging" in first.split(" && ")[-1]
     assert lines[5].split("#")[0].strip() == "python -m pytest"
     assert len(lines) == 6 and result.stderr == ""
     config = (project / "venv" / "pyvenv.cfg").read_text()

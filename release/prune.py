@@ -13,6 +13,19 @@ An image is kept when any of these holds (every reason is printed):
 * a launch configuration names it, or a non-terminated instance runs it;
 * it is still ``pending`` (a copy in progress).
 
+Revoked images (``python -m release revoke``) stay exactly as long as something above other than
+``--keep`` holds them (a stack file names the version, a launch template, launch configuration or
+instance uses it): nothing may launch them again, so they are no rollback target, and a revoked
+version does not count among the newest ``--keep``.
+
+Foundation images (``golden-foundation-<runtime>-<timestamp>``, shared by every service of the
+account) are kept when any of these holds: it is the newest foundation of its runtime that is not
+revoked (the next application bake starts there); a stack file pins it (``image.foundation``);
+an image of the account that stays was built on it (tag ``Foundation``, any service's; the
+application images this run deletes do not count, and the re-check before deregistering the
+foundation reads them again); something uses it directly; it is pending. Foundations go after the
+application images of their region.
+
 The kept set is computed completely, in every region, before anything is deleted: a denied or
 failed call, or a stack file that does not parse, stops the command with nothing deleted.
 Without ``--apply`` nothing is written at all.
@@ -62,7 +75,15 @@ from pathlib import Path
 from typing import Any
 
 from components.config import COLORS, BakeImage, ConfigError, StackConfig
-from components.image_contract import SEMVER_PATTERN, TIMESTAMP_PATTERN, version_key
+from components.image_contract import (
+    FOUNDATION_TAG,
+    SEMVER_PATTERN,
+    TIMESTAMP_PATTERN,
+    foundation_runtime,
+    revocation,
+    tag_map,
+    version_key,
+)
 from release import stackfile
 from release.images import PRUNING_TAG, build_time, pruning_mark, utcnow
 from release.transitions import ReleaseError
@@ -135,6 +156,12 @@ class Image:
     state: str
     snapshots: tuple[str, ...]
     mark: str | None = None  # the pruning mark it carried when read (an earlier run's)
+    revoked: str | None = None  # its revocation reason
+    runtime: str | None = None  # set for a foundation (its version is then "")
+
+    @property
+    def is_foundation(self) -> bool:
+        return self.runtime is not None
 
     @property
     def built(self) -> dt.datetime | None:
@@ -156,13 +183,14 @@ class Decision:
 
 
 def image_of(raw: Mapping[str, Any], service: str, region: str) -> Image | None:
-    """The image if its name is exactly ``<service>-<semver>-<timestamp>``, else None (another
-    service's, a hand-made one: never touched)."""
+    """The image if its name is exactly ``<service>-<semver>-<timestamp>`` or a foundation's,
+    else None (another service's, a hand-made one: never touched)."""
     name = raw.get("Name")
     if not isinstance(name, str):
         return None
+    runtime = foundation_runtime(name)
     match = re.fullmatch(rf"{re.escape(service)}-({SEMVER_PATTERN})-{TIMESTAMP_PATTERN}", name)
-    if match is None:
+    if match is None and runtime is None:
         return None
     snapshots = tuple(
         m["Ebs"]["SnapshotId"]
@@ -173,10 +201,12 @@ def image_of(raw: Mapping[str, Any], service: str, region: str) -> Image | None:
         raw["ImageId"],
         region,
         name,
-        match.group(1),
+        match.group(1) if match else "",
         raw.get("State", ""),
         snapshots,
         pruning_mark(raw),
+        revocation(dict(raw)),
+        runtime,
     )
 
 
@@ -185,27 +215,55 @@ def decide(
     keep: int,
     named: Mapping[str, list[str]],
     in_use: Mapping[tuple[str, str], list[str]],
+    children: Mapping[tuple[str, str], list[str]] | None = None,
+    pinned: Mapping[str, list[str]] | None = None,
 ) -> list[Decision]:
     """Each image with the reasons it stays (none: it goes).
 
     ``named`` maps versions to the stack files' colors naming them; ``in_use`` maps
     ``(region, image id)`` to the launch templates, launch configurations and instances using it.
     The newest ``keep`` versions are counted over every region together, so a version copied to
-    several regions is one version.
+    several regions is one version; a revoked image never counts among them. ``children`` maps
+    ``(region, foundation id)`` to the names of the account's images built on it (those of this
+    service are counted only when they stay); ``pinned`` maps foundation names to the stack
+    files pinning them. Application images come before the foundations of their region.
     """
     images = list(images)
-    newest = sorted({i.version for i in images}, key=semver_key, reverse=True)[:keep]
+    apps = [i for i in images if not i.is_foundation]
+    newest = sorted(
+        {i.version for i in apps if not i.revoked}, key=semver_key, reverse=True
+    )[:keep]
     decisions = []
-    for image in sorted(images, key=lambda i: (i.region, semver_key(i.version), i.name)):
+    for image in sorted(apps, key=lambda i: (i.region, semver_key(i.version), i.name)):
         reasons = []
-        if image.version in newest:
+        if image.version in newest and not image.revoked:
             reasons.append(f"newest {keep}")
         reasons.extend(named.get(image.version, []))
         reasons.extend(in_use.get((image.region, image.image_id), []))
         if image.state == PENDING:
             reasons.append("pending")
         decisions.append(Decision(image, reasons))
-    return decisions
+    doomed_names = {(d.image.region, d.image.name) for d in decisions if not d.kept}
+    newest_foundation = {
+        runtime: max(i.name for i in images if i.runtime == runtime and not i.revoked)
+        for runtime in {i.runtime for i in images if i.is_foundation and not i.revoked}
+    }
+    for image in sorted((i for i in images if i.is_foundation), key=lambda i: (i.region, i.name)):
+        reasons = []
+        if newest_foundation.get(image.runtime) == image.name:
+            reasons.append(f"newest {image.runtime} foundation")
+        reasons.extend((pinned or {}).get(image.name, []))
+        built_on = [
+            name for name in (children or {}).get((image.region, image.image_id), [])
+            if (image.region, name) not in doomed_names
+        ]
+        if built_on:
+            reasons.append(f"base of {', '.join(sorted(built_on))}")
+        reasons.extend(in_use.get((image.region, image.image_id), []))
+        if image.state == PENDING:
+            reasons.append("pending")
+        decisions.append(Decision(image, reasons))
+    return sorted(decisions, key=lambda d: (d.image.region, d.image.is_foundation))
 
 
 def render(decisions: list[Decision], now: dt.datetime, applied: bool) -> str:
@@ -222,7 +280,10 @@ def render(decisions: list[Decision], now: dt.datetime, applied: bool) -> str:
             decision = d.outcome or ("not reached: stopped" if applied else "would delete")
         if d.mark_note:
             decision += f"; {d.mark_note}"
-        rows.append((d.image.image_id, d.image.region, d.image.version, age, decision))
+        if d.image.revoked:
+            decision += f"; revoked: {d.image.revoked}"
+        version = d.image.version or f"{d.image.runtime} foundation"
+        rows.append((d.image.image_id, d.image.region, version, age, decision))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
@@ -265,6 +326,16 @@ def named_versions(configs: Mapping[Path, StackConfig], service: str) -> dict[st
         for color in COLORS:
             named[cfg.fleets[color].version].append(f"{path.name} {color.value}")
     return dict(named)
+
+
+def pinned_foundations(configs: Mapping[Path, StackConfig]) -> dict[str, list[str]]:
+    """foundation name -> ``Pulumi.staging.yaml image.foundation`` for every stack pinning it."""
+    pinned: dict[str, list[str]] = defaultdict(list)
+    for path, cfg in configs.items():
+        foundation = getattr(cfg.image, "foundation", None)
+        if foundation:
+            pinned[foundation].append(f"{path.name} image.foundation")
+    return dict(pinned)
 
 
 def enabled_regions(ec2: Any, home: str) -> list[str]:
@@ -323,6 +394,8 @@ class RegionView:
     images: list[Image]
     # snapshot id -> every image of this account in the region that uses it
     snapshot_users: dict[str, set[str]]
+    # foundation id -> the names of every image of this account in the region built on it
+    children: dict[str, list[str]] = field(default_factory=dict)
 
 
 def read_region(ec2: Any, region: str, service: str) -> RegionView:
@@ -330,6 +403,7 @@ def read_region(ec2: Any, region: str, service: str) -> RegionView:
     ``read_usage``'s, read only where this service has images)."""
     images: list[Image] = []
     users: dict[str, set[str]] = defaultdict(set)
+    children: dict[str, list[str]] = defaultdict(list)
     # Every image this account owns, deprecated and disabled ones too: a snapshot any of them
     # uses must stay (DescribeImages hides both kinds unless asked).
     for raw in _pages(
@@ -345,11 +419,14 @@ def read_region(ec2: Any, region: str, service: str) -> RegionView:
             snapshot = (mapping.get("Ebs") or {}).get("SnapshotId")
             if snapshot:
                 users[snapshot].add(raw["ImageId"])
+        base = tag_map(raw).get(FOUNDATION_TAG)
+        if base:
+            children[base].append(raw.get("Name", raw["ImageId"]))
         image = image_of(raw, service, region)
         if image is not None:
             images.append(image)
 
-    return RegionView(region, images, dict(users))
+    return RegionView(region, images, dict(users), dict(children))
 
 
 def read_usage(
@@ -647,8 +724,10 @@ def uses_now(uses: Uses, image: Image) -> tuple[list[str], RegionView]:
     """Everything that uses ``image`` now, and its region's images as they are now (the image's
     own mark, the snapshots' users). The image's own reads come last."""
     region, key = image.region, (image.region, image.image_id)
-    named = named_versions(read_stack_files(uses.paths), uses.service)
-    reasons = list(named.get(image.version, []))
+    configs = read_stack_files(uses.paths)
+    named = named_versions(configs, uses.service)
+    reasons = list(named.get(image.version, [])) if not image.is_foundation else list(
+        pinned_foundations(configs).get(image.name, []))
     for account, other in uses.accounts:
         their = other()
         usage = read_usage(
@@ -659,7 +738,10 @@ def uses_now(uses: Uses, image: Image) -> tuple[list[str], RegionView]:
     ec2 = uses.clients("ec2", region)
     usage = read_usage(ec2, uses.clients("autoscaling", region), region, "", image.image_id)
     reasons += usage.get(key, [])
-    return reasons, read_region(ec2, region, uses.service)
+    view = read_region(ec2, region, uses.service)
+    if image.is_foundation and view.children.get(image.image_id):
+        reasons.append(f"base of {', '.join(sorted(view.children[image.image_id]))}")
+    return reasons, view
 
 
 def delete_marked(
@@ -804,6 +886,8 @@ def run(
         args.keep,
         named_versions(configs, service),
         in_use,
+        {(r, base): names for r, v in views.items() for base, names in v.children.items()},
+        pinned_foundations(configs),
     )
     doomed = [d for d in decisions if not d.kept]
     owned = {

@@ -257,16 +257,18 @@ class Fleet(pulumi.ComponentResource):
             if any(s.kind == "ssmParameter" for s in secrets)
             else pulumi.Output.from_input("")
         )
-        aws.iam.RolePolicy(
+        # The instances read their secrets at boot: the template (and so the group and its
+        # refresh) waits for the role's policies, so no instance boots before it may read them.
+        boot_policies = [aws.iam.RolePolicy(
             f"{name}-parameter-fence",
             role=role.id,
             policy=account.apply(
                 lambda acct: json.dumps(parameter_fence_policy(arns("ssmParameter", acct)))
             ),
             opts=child,
-        )
+        )]
         if secrets:
-            aws.iam.RolePolicy(
+            boot_policies.append(aws.iam.RolePolicy(
                 f"{name}-app-secrets",
                 role=role.id,
                 policy=account.apply(
@@ -280,7 +282,7 @@ class Fleet(pulumi.ComponentResource):
                     )
                 ),
                 opts=child,
-            )
+            ))
         profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, opts=child)
 
         template = aws.ec2.LaunchTemplate(
@@ -321,7 +323,9 @@ class Fleet(pulumi.ComponentResource):
             ],
             update_default_version=True,
             opts=pulumi.ResourceOptions(
-                parent=self, ignore_changes=list(SERVING_KEEPS) if args.serving else None
+                parent=self,
+                depends_on=boot_policies,
+                ignore_changes=list(SERVING_KEEPS) if args.serving else None,
             ),
         )
 

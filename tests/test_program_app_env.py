@@ -75,6 +75,9 @@ def test_the_role_reads_exactly_the_configured_secrets(stack):
                                                            parameter_by_name])}
         for statement in by_sid.values():
             assert statement["Resource"] != "*", statement
+        assert run.one(LT, f"checkout-{color}-lt").options["depends_on"] == sorted(
+            [f"checkout-{color}-app-secrets", f"checkout-{color}-parameter-fence"]), (
+            "instances must not boot before their role may read the secrets")
         fence = _statements(run, f"checkout-{color}-parameter-fence")
         assert fence == [{
             "Sid": "NoOtherParameters", "Effect": "Deny",

@@ -38,9 +38,12 @@ from components.app_environment import (
     value_problem,
 )
 from components.image_contract import (
+    VERSION_PLACEHOLDER,  # noqa: F401  (part of this module's interface)
     is_foundation_name,
     is_valid_version,  # noqa: F401  (part of this module's interface)
+    package_template_problem,
     service_name_problem,
+    unit_name_problem,
     version_problem,
 )
 
@@ -232,47 +235,6 @@ class SourceImageFilter(_Strict):
         return _check(_AMI_NAME_PATTERN, "an AMI name pattern such as debian-12-amd64-*")(value)
 
 
-# golden-fleet:image.app — the service's Debian package, named by a URI template.
-_PACKAGE_CHARS = re.compile(r"[A-Za-z0-9._~/+=-]+")
-_PACKAGE_HTTPS = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~/+%=-]+")
-_PACKAGE_S3 = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/[A-Za-z0-9._~/+=-]+")
-# A systemd unit name (systemd.unit(5)): at most 255 characters of letters, digits and ":-_.\",
-# here a service, optionally a template instance ("name@instance.service").
-_UNIT = re.compile(r"[A-Za-z0-9:_.-]+(@[A-Za-z0-9:_.-]*)?\.service")
-VERSION_PLACEHOLDER = "{version}"
-
-
-def package_problem(template: str) -> str | None:
-    """Why ``template`` cannot name the package of every version, or None. The wrapper
-    substitutes the version for ``{version}``; the result must be an s3:// object, an https://
-    URL without credentials, or a relative path inside the project."""
-    if VERSION_PLACEHOLDER not in template:
-        return f"{template!r} must contain {VERSION_PLACEHOLDER} (one package per version)"
-    sample = template.replace(VERSION_PLACEHOLDER, "1.0.0")
-    if "{" in sample or "}" in sample:
-        return f"{template!r}: {VERSION_PLACEHOLDER} is the only placeholder"
-    if not sample.endswith(".deb"):
-        return f"{template!r} must name a Debian package (*.deb)"
-    if sample.startswith("s3://"):
-        return None if _PACKAGE_S3.fullmatch(sample) else (
-            f"{template!r} is not s3://<bucket>/<key> (letters, digits and ._~/+=- in the key)")
-    if sample.startswith("https://"):
-        return None if _PACKAGE_HTTPS.fullmatch(sample) else (
-            f"{template!r} is not https://<host>/<path> (no credentials, query or fragment: "
-            "the URL is part of the bake's command line)")
-    if "://" in sample:
-        return f"{template!r}: only s3:// and https:// packages (or a project path) are fetched"
-    parts = sample.split("/")
-    if sample.startswith("/") or ".." in parts or "" in parts or not _PACKAGE_CHARS.fullmatch(
-        sample
-    ):
-        return (
-            f"{template!r} must be a relative path inside the project (no leading /, no .. "
-            "or empty segment; letters, digits and ._~/+=-)"
-        )
-    return None
-
-
 class AppPackage(_Strict):
     """The service's Debian package: which one each version bakes, and how it is verified."""
 
@@ -288,7 +250,7 @@ class AppPackage(_Strict):
     @field_validator("package")
     @classmethod
     def _package(cls, value: str) -> str:
-        problem = package_problem(value)
+        problem = package_template_problem(value)
         if problem:
             raise ValueError(problem)
         return value
@@ -296,10 +258,9 @@ class AppPackage(_Strict):
     @field_validator("unit")
     @classmethod
     def _unit(cls, value: str | None) -> str | None:
-        if value is not None and (len(value) > 255 or not _UNIT.fullmatch(value)):
-            raise ValueError(
-                f"{value!r} is not a systemd service unit name such as checkout.service"
-            )
+        problem = unit_name_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
         return value
 
     @model_validator(mode="after")

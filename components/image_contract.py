@@ -311,3 +311,54 @@ def revocation(image: dict) -> str | None:
     owner account), else its description's prefix (seen by every account)."""
     reason = tag_map(image).get(REVOKED_TAG)
     return reason if reason else revocation_in_description(image.get("Description"))
+
+
+# ---------------------------------------------------------------------------------------------
+# The application package (image.app): the template naming each version's package, its unit
+# ---------------------------------------------------------------------------------------------
+_PACKAGE_CHARS = re.compile(r"[A-Za-z0-9._~/+=-]+")
+_PACKAGE_HTTPS = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~/+%=-]+")
+_PACKAGE_S3 = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/[A-Za-z0-9._~/+=-]+")
+# A systemd unit name (systemd.unit(5)): at most 255 characters of letters, digits and ":-_.\",
+# here a service, optionally a template instance ("name@instance.service").
+_UNIT = re.compile(r"[A-Za-z0-9:_.-]+(@[A-Za-z0-9:_.-]*)?\.service")
+UNIT_NAME_MAX = 255
+VERSION_PLACEHOLDER = "{version}"
+
+
+def package_template_problem(template: str) -> str | None:
+    """Why ``template`` cannot name the package of every version, or None. The wrapper
+    substitutes the version for ``{version}``; the result must be an s3:// object, an https://
+    URL without credentials, or a relative path inside the project."""
+    if VERSION_PLACEHOLDER not in template:
+        return f"{template!r} must contain {VERSION_PLACEHOLDER} (one package per version)"
+    sample = template.replace(VERSION_PLACEHOLDER, "1.0.0")
+    if "{" in sample or "}" in sample:
+        return f"{template!r}: {VERSION_PLACEHOLDER} is the only placeholder"
+    if not sample.endswith(".deb"):
+        return f"{template!r} must name a Debian package (*.deb)"
+    if sample.startswith("s3://"):
+        return None if _PACKAGE_S3.fullmatch(sample) else (
+            f"{template!r} is not s3://<bucket>/<key> (letters, digits and ._~/+=- in the key)")
+    if sample.startswith("https://"):
+        return None if _PACKAGE_HTTPS.fullmatch(sample) else (
+            f"{template!r} is not https://<host>/<path> (no credentials, query or fragment: "
+            "the URL is part of the bake's command line)")
+    if "://" in sample:
+        return f"{template!r}: only s3:// and https:// packages (or a project path) are fetched"
+    parts = sample.split("/")
+    if sample.startswith("/") or ".." in parts or "" in parts or not _PACKAGE_CHARS.fullmatch(
+        sample
+    ):
+        return (
+            f"{template!r} must be a relative path inside the project (no leading /, no .. "
+            "or empty segment; letters, digits and ._~/+=-)"
+        )
+    return None
+
+
+def unit_name_problem(unit: str) -> str | None:
+    """Why ``unit`` is not a systemd service unit name, or None."""
+    if len(unit) > UNIT_NAME_MAX or not _UNIT.fullmatch(unit):
+        return f"{unit!r} is not a systemd service unit name such as checkout.service"
+    return None

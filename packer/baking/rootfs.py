@@ -47,6 +47,7 @@ def _debootstrap(rootfs: Path) -> Path:
     shutil.rmtree(partial, ignore_errors=True)
     partial.parent.mkdir(parents=True, exist_ok=True)
     log(f"building the Debian 12 build host once into {rootfs}")
+    # debootstrap's few hundred lines are printed only when it fails (its last 40).
     result = subprocess.run(
         [
             debootstrap,
@@ -56,11 +57,14 @@ def _debootstrap(rootfs: Path) -> Path:
             str(partial),
         ],
         stdin=subprocess.DEVNULL,
-        stdout=sys.stderr,
-        stderr=sys.stderr,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
     )
     if result.returncode != 0:
         shutil.rmtree(partial, ignore_errors=True)
+        print("\n".join(result.stdout.splitlines()[-40:]), file=sys.stderr, flush=True)
         raise BakeError(EXIT_PREREQUISITE, f"debootstrap failed with exit code {result.returncode}")
     (partial / ".complete").touch()
     shutil.rmtree(rootfs, ignore_errors=True)

@@ -416,7 +416,7 @@ def run(
         out(render(targets, stopped=True))
         cause = f"AWS refused a call ({_code(error)})" if isinstance(
             error, _aws_errors()) else f"interrupted ({type(error).__name__})"
-        if not isinstance(error, Exception):
+        if not isinstance(error, Exception):  # an interrupt stays one: said, then re-raised
             out(f"{cause}: {summary(targets)} — run the same command again to complete it")
             raise
         raise RevokeError(

@@ -4,6 +4,7 @@ exactly and completed by a rerun. Against the local AWS API (tests/layered_image
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import shutil
 
@@ -141,9 +142,8 @@ def test_a_stop_midway_says_what_was_revoked_and_a_rerun_completes_it(
                                   "ModifyImageAttribute")
             return real.modify_image_attribute(**kwargs)
 
-    args = revoke.add_parser(__import__("argparse").ArgumentParser().add_subparsers()
-                             ).parse_args([foundation[1], "--reason", REASON,
-                                           "--file", str(staging_file)])
+    args = revoke.add_parser(argparse.ArgumentParser().add_subparsers()).parse_args(
+        [foundation[1], "--reason", REASON, "--file", str(staging_file)])
     lines: list[str] = []
     with pytest.raises(revoke.RevokeError) as stopped:
         revoke.run(args, tmp_path, out=lines.append, clients=lambda region: Flaky())
@@ -187,6 +187,25 @@ def test_a_promote_stack_is_sent_to_the_baking_account(capsys, images, tmp_path)
     shutil.copyfile(stack_file("prod"), prod)
     code, _, err = run(capsys, prod, "1.5.0", "--reason", REASON)
     assert code == 1 and "revoke where they are baked" in err, err
+
+
+def test_without_stack_or_file_the_projects_only_bake_stack_is_taken(images, tmp_path):
+    """staging bakes, prod promotes: staging's service and region are searched."""
+    for stack in ("staging", "prod"):
+        shutil.copyfile(stack_file(stack), tmp_path / f"Pulumi.{stack}.yaml")
+    (tmp_path / "Pulumi.yaml").write_text("name: golden-fleet\nruntime: python\n")
+    image_id = images.application("1.5.0", NOW - DAY)
+    args = revoke.add_parser(argparse.ArgumentParser().add_subparsers()).parse_args(
+        ["1.5.0", "--reason", REASON])
+    lines: list[str] = []
+    assert revoke.run(args, tmp_path, out=lines.append) == 0
+    assert lines[0].startswith("revoke 1.5.0 (Pulumi.staging.yaml: checkout, eu-west-1)"), lines
+    assert_revoked(images.get(image_id), REASON)
+    (tmp_path / "Pulumi.other.yaml").write_text(
+        (tmp_path / "Pulumi.staging.yaml").read_text().replace("name: checkout",
+                                                               "name: payments", 1))
+    with pytest.raises(revoke.RevokeError, match="name the one that baked the image with --stack"):
+        revoke.run(args, tmp_path, out=lines.append)
 
 
 def test_nothing_to_revoke_is_an_error(capsys, images, staging_file):

@@ -73,6 +73,7 @@ def bake_args(endpoint: str, version: str, package: str, *extra: str) -> list[st
         package,
         "--health-check-path",
         HEALTH,
+        "--verbose",  # the image tests' own lines are asserted
         *extra,
     ]
 

@@ -44,6 +44,7 @@ def baked(local_api, tmp_path_factory):
             local_api,
             "--workdir",
             str(workdir),
+            "--verbose",  # the image tests' own lines are asserted below
         ]
     )
     assert result.returncode == 0, (

@@ -288,8 +288,9 @@ def test_promote_mode_looks_up_by_owner_and_exact_name(prod_config):
     assert not bake_commands(run), "prod must never bake"
     assert sorted(c.name for c in run.of_type(COMMAND)) == REFRESHES
     lookups = [args for token, args in run.mocks.calls if token.endswith("getAmiIds")]
-    # Per color one lookup without and one with deprecated images (tests/test_program_images.py).
-    assert len(lookups) == 4
+    # Per color one lookup without and one with deprecated images (tests/test_program_images.py),
+    # and one for its revoked images (tests/test_program_revoked.py).
+    assert len(lookups) == 6
     for args in lookups:
         assert args["owners"] == ["111111111111"]
         assert {"name": "name", "values": ["checkout-1.4.0-*"]} in args["filters"]

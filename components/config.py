@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -1005,13 +1005,27 @@ def _format(error: dict[str, Any]) -> str:
     return f"{_key_path(loc)}: {message}"
 
 
-def parse_stack_config(config: Mapping[str, Any]) -> StackConfig:
+# Keys whose values the program writes where anyone who may describe a launch template reads
+# them: a Pulumi secret there would be published in clear.
+PUBLISHED_KEYS = (f"{NAMESPACE}:app",)
+
+
+def parse_stack_config(
+    config: Mapping[str, Any], secret_keys: Iterable[str] = ()
+) -> StackConfig:
     """Validate a stack's whole ``config:`` mapping (``"golden-fleet:service": {...}`` etc.).
 
     Keys of other namespaces are left alone, except ``aws:region``, which the bake and the
-    image lookup need. Raises :class:`ConfigError` listing every fault with its key path.
+    image lookup need. ``secret_keys``: the keys Pulumi holds as secrets (``pulumi config set
+    --secret``). Raises :class:`ConfigError` listing every fault with its key path.
     """
-    problems: list[str] = []
+    problems: list[str] = [
+        f"{key}: holds a Pulumi secret, but its values are written into the launch template's "
+        "user data, readable by anyone who may describe it — keep secrets in Secrets Manager "
+        "or SSM and name them in app.secrets"
+        for key in PUBLISHED_KEYS
+        if key in set(secret_keys)
+    ]
     data: dict[str, Any] = {}
     if "aws:region" in config:
         data["region"] = config["aws:region"]

@@ -32,4 +32,8 @@ def read_stack_config() -> StackConfig:
         for key, value in values.items()
         if key.startswith(f"{NAMESPACE}:") or key == "aws:region"
     }
-    return parse_stack_config(wanted)
+    # Which keys the engine holds as secrets, by the same two channels.
+    secret_keys = set(runtime_config.get_config_secret_keys_env()) | {
+        key for key in wanted if runtime_config.is_config_secret(key)
+    }
+    return parse_stack_config(wanted, secret_keys)

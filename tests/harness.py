@@ -292,6 +292,7 @@ def run_program(
     record_into: dict[str, Registered] | None = None,
     main: Path = MAIN,
     previous: ProgramRun | None = None,
+    secret_keys: Iterable[str] = (),
 ) -> ProgramRun:
     """Run the real ``__main__.py`` on ``config`` under mocks; return what it registered.
 
@@ -300,6 +301,7 @@ def run_program(
     staging baked). Exceptions of the program (bad config, unbaked version) propagate;
     ``record_into`` then still shows what had been registered before the failure.
     ``previous`` is the run this one updates: inputs a resource ignores keep its values.
+    ``secret_keys``: config keys the engine holds as secrets (``pulumi config set --secret``).
     """
     if images is None:
         images = _images_for(config)
@@ -346,7 +348,7 @@ def run_program(
     mocks.new_resource = new_resource  # type: ignore[method-assign]
 
     pulumi_settings.reset_options()
-    pulumi.runtime.set_all_config(_encode_config(config))
+    pulumi.runtime.set_all_config(_encode_config(config), list(secret_keys))
     pulumi_mocks.set_mocks(
         mocks, project="golden-fleet", stack=stack, preview=preview, logger=_ENGINE_LOG
     )

@@ -115,8 +115,8 @@ def test_secret_references_of_unknown_shape_or_elsewhere_are_refused(staging_con
 
 
 def test_secret_ref_names_the_stacks_partition():
-    assert secret_ref("arn:aws-cn:ssm:cn-north-1:111111111111:parameter/a", "cn-north-1").arn(
-        "aws-cn", "cn-north-1", "222222222222") == "arn:aws-cn:ssm:cn-north-1:111111111111:parameter/a"
+    arn = "arn:aws-cn:ssm:cn-north-1:111111111111:parameter/a"
+    assert secret_ref(arn, "cn-north-1").arn("aws-cn", "cn-north-1", "222222222222") == arn
     with pytest.raises(ValueError, match="partition and region"):
         secret_ref("arn:aws:ssm:cn-north-1:111111111111:parameter/a", "cn-north-1")
 
@@ -195,3 +195,10 @@ def test_the_unit_may_be_named(staging_config):
         "package": "s3://golden-artifacts/c_{version}.deb", "sha256": "s3",
         "unit": "checkout-api.service"}))
     assert cfg.image.app.unit_of("checkout") == "checkout-api.service"
+
+
+def test_a_pulumi_secret_in_the_app_section_is_refused(staging_config):
+    config = _with(staging_config, app={"environment": {"A": "x"}})
+    with pytest.raises(ConfigError, match="golden-fleet:app: holds a Pulumi secret"):
+        parse_stack_config(config, secret_keys=["golden-fleet:app"])
+    assert parse_stack_config(config, secret_keys=["golden-fleet:logs"]).app.environment

@@ -236,3 +236,17 @@ def test_without_image_app_the_bake_builds_the_sample_package(staging_config):
     run = run_program(staging_config)
     argv = _bake_argv(run, "blue")
     assert not [a for a in argv if a.startswith("--package")], argv
+
+
+def test_a_pulumi_secret_in_the_app_section_is_refused_before_anything_is_registered(
+    staging_config,
+):
+    """app.* is written into user data, readable by whoever may describe the launch template:
+    a value set with `pulumi config set --secret` there would be published in clear."""
+    from components.config import ConfigError
+
+    registered: dict = {}
+    with pytest.raises(ConfigError, match="golden-fleet:app: holds a Pulumi secret"):
+        run_program(_app(staging_config), secret_keys=["golden-fleet:app"],
+                    record_into=registered)
+    assert not [r for r in registered.values() if not r.type_.startswith("pulumi:")], registered

@@ -573,6 +573,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
         except ReleaseError as error:
             print(f"{PROG}: error: {one_line(str(error))}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:  # the table above says what was written; no stack file
+            print(f"{PROG}: interrupted — run the same revoke again to complete it",
+                  file=sys.stderr)
+            return 130
     path = args.file or root / f"Pulumi.{args.stack.split('/')[-1]}.yaml"
     with transitions.hints_for_file(str(args.file) if args.file else None):
         return _run(args, path, root)

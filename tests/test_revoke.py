@@ -208,6 +208,47 @@ def test_without_stack_or_file_the_projects_only_bake_stack_is_taken(images, tmp
         revoke.run(args, tmp_path, out=lines.append)
 
 
+def test_copies_in_the_copy_regions_are_revoked_by_name(capsys, images, staging_file):
+    text = staging_file.read_text().replace("copyToRegions: []", "copyToRegions: [eu-central-1]")
+    staging_file.write_text(text)
+    home = images.application("1.5.0", NOW - DAY, images.foundation(NOW - 2 * DAY))
+    copies = Images("eu-central-1")
+    copy = copies.ec2.register_image(Name=images.get(home)["Name"], Description="copy",
+                                     RootDeviceName="/dev/xvda")["ImageId"]
+    other = copies.application("1.6.0", NOW - DAY)
+    code, out, err = run(capsys, staging_file, "1.5.0", "--reason", REASON)
+    assert code == 0, err
+    assert_revoked(copies.get(copy), REASON)
+    assert revocation(copies.get(other)) is None
+    assert "version 1.5.0 (copy)" in out
+
+
+def test_an_interrupt_says_what_was_written_and_stays_an_interrupt(images, staging_file,
+                                                                    tmp_path):
+    first = images.application("1.5.0", NOW - 2 * DAY)
+    second = images.application("1.5.0", NOW - DAY)
+    real = images.ec2
+
+    class Interrupting:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def enable_image_deprecation(self, **kwargs):
+            if kwargs["ImageId"] == second:
+                raise KeyboardInterrupt
+            return real.enable_image_deprecation(**kwargs)
+
+    args = revoke.add_parser(argparse.ArgumentParser().add_subparsers()).parse_args(
+        ["1.5.0", "--reason", REASON, "--file", str(staging_file)])
+    lines: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        revoke.run(args, tmp_path, out=lines.append, clients=lambda region: Interrupting())
+    said = "\n".join(lines)
+    assert "interrupted (KeyboardInterrupt)" in said
+    assert f"partly revoked: {second} (eu-west-1: tags, description written)" in said, said
+    assert_revoked(images.get(first), REASON)
+
+
 def test_nothing_to_revoke_is_an_error(capsys, images, staging_file):
     code, _, err = run(capsys, staging_file, "9.9.9", "--reason", REASON)
     assert code == 1 and "no image of 9.9.9" in err, err

@@ -23,7 +23,8 @@ def test_baked_agent_config_matches_what_the_role_allows():
     """The CloudWatch agent writes only where the instance role's policy lets it."""
     from components.policies import log_group_name, metric_namespace
 
-    script = (ROOT / "packer" / "scripts" / "30-agents.sh").read_text()
+    # The application layer configures the agents (the foundation only installs them).
+    script = (ROOT / "packer" / "scripts" / "55-agent-config.sh").read_text()
     assert f'"namespace": "{metric_namespace("${GF_SERVICE}")}"' in script
     assert f'"log_group_name": "{log_group_name("${GF_SERVICE}")}"' in script
 

@@ -5,8 +5,10 @@ Slow (minutes); runs in CI."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -25,11 +27,17 @@ def cache_env(tmp_path_factory):
     """A cache directory of its own (its shared local API and kept roots are this module's), the
     machine's cached Debian 12 tree linked in, and a TMPDIR of its own to check for leftovers."""
     require("packer", "debootstrap", "moto_server", "unshare", "chroot", "ssh-keygen")
-    pristine = rootfs.pristine_rootfs()
     base = tmp_path_factory.mktemp("layers")
     cache = base / "xdg" / "golden-fleet"
     cache.mkdir(parents=True)
-    (cache / pristine.name).symlink_to(pristine)
+    # A copy of the machine's cached tree, taken under its lock: other bakes on this machine may
+    # rebuild theirs meanwhile, and a half-built tree would fail this module's bakes.
+    pristine = rootfs.pristine_rootfs()
+    with open(pristine.with_name(pristine.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        assert (pristine / ".complete").exists(), f"{pristine} is being rebuilt; run again"
+        subprocess.run(["cp", "-a", str(pristine), str(cache / pristine.name)], check=True)
+    assert (cache / pristine.name / ".complete").exists()
     scratch = base / "tmp"
     scratch.mkdir()
     env = dict(os.environ, XDG_CACHE_HOME=str(base / "xdg"), TMPDIR=str(scratch))

@@ -7,6 +7,7 @@ namespaces so nothing it starts outlives it.
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import socket
@@ -43,6 +44,35 @@ def run_in_host(
     return subprocess.run(host_command(root, argv, own_network), **kwargs)
 
 
+def cloud_image_sources(sources_list: str) -> str:
+    """The apt sources of a Debian 12 cloud image, from the one line debootstrap writes.
+
+    debootstrap lists the release alone (``deb <mirror> bookworm main``); Debian's cloud images
+    list the release, its updates and the security suite, so the baseline's full upgrade takes
+    the security updates there and must here too. The security suite is read from the same
+    archive's ``-security`` tree (Debian's layout)."""
+    lines = [line.split() for line in sources_list.splitlines() if line.strip()]
+    debs = [parts for parts in lines if parts[0] == "deb"]
+    if len(debs) != 1 or len(debs[0]) < 4 or not re.fullmatch(r"https?://\S+", debs[0][1]):
+        raise BakeError(
+            EXIT_PREREQUISITE,
+            f"the build host's sources.list is not debootstrap's one line: {sources_list!r}",
+        )
+    _, uri, suite, *components = debs[0]
+    uri = uri.rstrip("/")
+    entry = (
+        "Types: deb\nURIs: {uri}\nSuites: {suites}\nComponents: {components}\n"
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+    )
+    return (
+        entry.format(uri=uri, suites=f"{suite} {suite}-updates", components=" ".join(components))
+        + "\n"
+        + entry.format(
+            uri=f"{uri}-security", suites=f"{suite}-security", components=" ".join(components)
+        )
+    )
+
+
 @dataclass
 class BuildHost:
     workdir: Path
@@ -75,6 +105,12 @@ class BuildHost:
                 if not take_spare(pristine, self.root):
                     subprocess.run(["cp", "-a", str(pristine), str(self.root)], check=True)
             (self.root / ".complete").unlink(missing_ok=True)
+            sources_list = self.root / "etc/apt/sources.list"
+            if sources_list.exists():  # as a Debian 12 cloud image lists them (deb822)
+                (self.root / "etc/apt/sources.list.d/debian.sources").write_text(
+                    cloud_image_sources(sources_list.read_text())
+                )
+                sources_list.unlink()
             # The next bake's copy is made now, while this one provisions (stop() waits for it).
             self.spare_copy = SpareCopy(pristine)
         subprocess.run(

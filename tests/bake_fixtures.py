@@ -51,14 +51,49 @@ def run_bake(
     )
 
 
+def boot_mount_commands(root: Path) -> list[str]:
+    """Shell commands that mount, in a private mount namespace, what the image's boot mounts
+    over its tree: each enabled mount unit of /etc/systemd/system (tmpfs, or a bind with its
+    options) and the fstab remount of /dev/shm. Options are read from the image's files."""
+    commands: list[str] = []
+    wants = root / "etc/systemd/system/local-fs.target.wants"
+    for unit in sorted(wants.glob("*.mount")) if wants.is_dir() else []:
+        fields = dict(
+            line.split("=", 1)
+            for line in (root / "etc/systemd/system" / unit.name).read_text().splitlines()
+            if "=" in line and not line.startswith(("#", ";"))
+        )
+        where, what = fields.get("Where", ""), fields.get("What", "")
+        options = fields.get("Options", "").replace("%%", "%")
+        if not re.fullmatch(r"/[A-Za-z0-9/_.-]+", where) or not re.fullmatch(
+            r"[A-Za-z0-9/_.%=,-]*", options
+        ):
+            raise AssertionError(f"{unit.name}: unexpected mount unit {fields}")
+        if fields.get("Type") == "tmpfs":
+            commands.append(f"mount -t tmpfs -o {options} tmpfs {where}")
+        elif "bind" in options.split(","):
+            flags = ",".join(o for o in options.split(",") if o != "bind")
+            commands.append(f"mount --bind {what} {where}")
+            commands.append(f"mount -o remount,bind,{flags} {where}")
+    for line in (root / "etc/fstab").read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[1] == "/dev/shm":
+            flags = ",".join(o for o in parts[3].split(",") if o in {"nodev", "nosuid", "noexec"})
+            # A bind remount changes this namespace's mount only, never the machine's /dev/shm.
+            commands.append(f"mount -o remount,bind,{flags} /dev/shm")
+    return commands
+
+
 def lynis_index(root: Path) -> tuple[int, str]:
     """Run the machine's lynis inside the build host and return (hardening index, its log).
 
-    Lynis runs in its own network namespace in which the image's net.* sysctls are applied, as
-    the instance's boot would apply them; kernel.* and fs.* values are the machine's kernel's and
-    count as lynis finds them. Lynis's files are copied in and removed afterwards."""
+    Lynis runs in its own network and mount namespaces, in which the image's boot is applied as
+    far as it can be without touching the machine: the net.* sysctls, and the mounts its units
+    and fstab declare (tmpfs /tmp, /var/tmp and /dev/shm with their options). kernel.* and fs.*
+    values, running daemons and AppArmor are the machine's and count as lynis finds them. Lynis's
+    files are copied in (under /opt: /tmp is mounted noexec) and removed afterwards."""
     require("lynis", "unshare", "chroot")
-    staging = root / "tmp" / "lynis"
+    staging = root / "opt" / "lynis-scan"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
@@ -69,10 +104,12 @@ def lynis_index(root: Path) -> tuple[int, str]:
                 shutil.copy2(source, staging / target)
         script = (
             "grep -h '^net\\.' /etc/sysctl.d/*.conf | sysctl -q -e -p - >/dev/null 2>&1 || true; "
-            "cd /tmp/lynis && ./lynis audit system --quick --no-colors "
-            "--profile /tmp/lynis/default.prf "
-            "--logfile /tmp/lynis/lynis.log --report-file /tmp/lynis/report.dat >/dev/null 2>&1; "
-            "cat /tmp/lynis/report.dat"
+            + "".join(f"{command}; " for command in boot_mount_commands(root))
+            + "cd /opt/lynis-scan && ./lynis audit system --quick --no-colors "
+            "--profile /opt/lynis-scan/default.prf "
+            "--logfile /opt/lynis-scan/lynis.log --report-file /opt/lynis-scan/report.dat "
+            ">/dev/null 2>&1; "
+            "cat /opt/lynis-scan/report.dat"
         )
         result = build_host.run_in_host(
             root,

@@ -10,10 +10,11 @@ apt-get -q update
 apt-get "${apt_opts[@]}" full-upgrade
 apt-get "${apt_opts[@]}" install --no-install-recommends \
   systemd systemd-sysv ca-certificates curl gnupg procps kmod iproute2 python3-minimal \
-  cron rsyslog logrotate debsums apt-show-versions apt-listchanges needrestart \
+  cron rsyslog logrotate debsums apt-show-versions apt-listchanges \
   acct sysstat chkrootkit aide fail2ban
 
-# Immutable infrastructure: updates arrive as a new image, so no timer upgrades at boot.
+# Immutable infrastructure: updates arrive as a new image, so no timer upgrades at boot (and no
+# needrestart: nothing is upgraded in place, and it would bring binutils, an assembler and linker).
 for unit in apt-daily.timer apt-daily-upgrade.timer; do
   systemctl mask "$unit" >/dev/null 2>&1 || true
 done

@@ -22,6 +22,9 @@ cat >/etc/aide/aide.conf.d/99_golden-fleet_exclusions <<'CONF'
 !/var/cache/
 CONF
 chmod 0644 /etc/aide/aide.conf.d/99_golden-fleet_exclusions
+# CIS 6.3 and FIPS-grade digests: sha512 rather than every algorithm AIDE knows (Debian's `H`).
+sed -i -E 's/^Checksums\s*=.*/Checksums = sha512/' /etc/aide/aide.conf
+grep -qx 'Checksums = sha512' /etc/aide/aide.conf
 # The check itself: CIS 6.3.2 asks for a regular check; Debian's timer runs it daily.
 systemctl enable dailyaidecheck.timer >/dev/null 2>&1
 aide --config /etc/aide/aide.conf --config-check

@@ -15,17 +15,17 @@ fi
 # On the local build host the bake started sshd itself and package scripts start and stop nothing.
 if dpkg -s openssh-server >/dev/null 2>&1; then
   apt-get -y -q purge openssh-server openssh-sftp-server
-  # apt recreates its lists' auxfiles directory after 90-cleanup emptied the lists.
-  rm -rf /var/lib/apt/lists/auxfiles
 fi
+# fail2ban's one jail (Debian's default) watches sshd's logins: with no sshd it would guard nothing.
+if dpkg -s fail2ban >/dev/null 2>&1; then
+  apt-get -y -q purge fail2ban
+fi
+# apt recreates its lists' auxfiles directory after 90-cleanup emptied the lists.
+rm -rf /var/lib/apt/lists/auxfiles
 # What the purge leaves because the bake wrote it, not the package.
 rm -rf /etc/ssh/sshd_config /etc/ssh/sshd_config.d /etc/ssh/ssh_host_* /etc/systemd/system/ssh.service.d
 rm -f /etc/systemd/system/sshd.service /etc/systemd/system/multi-user.target.wants/ssh.service \
   /etc/systemd/system/sockets.target.wants/ssh.socket
-# fail2ban's Debian default watches sshd only: with no sshd it would guard nothing.
-if [ -f /etc/fail2ban/jail.d/defaults-debian.conf ]; then
-  sed -i -E 's/^enabled\s*=\s*true/enabled = false/' /etc/fail2ban/jail.d/defaults-debian.conf
-fi
 # The purge wrote to dpkg's and apt's logs after the clean-up emptied them (and apt created its
 # anew, 0644): emptied again, and 0640 as 90-cleanup leaves every log file.
 find /var/log -type f \( -name 'dpkg.log' -o -path '/var/log/apt/*' \) -exec truncate -s 0 {} + \

@@ -91,6 +91,7 @@ def bake_command(
     python: str | None = None,
     app: AppPackage | None = None,
     health_check_path: str | None = None,
+    foundation: str | None = None,
 ) -> str:
     """The bake wrapper's command line, run by the program's interpreter (``python``, by
     default :func:`program_python`). Every value is validated and quoted; no secrets: the
@@ -111,6 +112,9 @@ def bake_command(
         ]
     if health_check_path is not None:
         parts += ["--health-check-path", health_check_path]
+    if foundation is not None:
+        # image.foundation: the application layer is baked on this foundation, not the newest.
+        parts += ["--foundation", foundation]
     return shlex.join(parts)
 
 
@@ -213,6 +217,7 @@ class GoldenImage(pulumi.ComponentResource):
                 create=bake_command(
                     args.service, args.version, args.region, source.var_file,
                     app=source.app, health_check_path=args.health_check_path,
+                    foundation=source.foundation,
                 ),
                 update=REEMIT_PREVIOUS_IMAGE,
                 environment=bake_environment(source, args.kms_key_arn),

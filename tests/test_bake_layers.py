@@ -300,3 +300,17 @@ def test_a_weekly_workflow_bakes_the_foundation_in_the_images_account():
     pinned = deploy["settings"]["operationContext"]["environmentVariables"]
     assert job["env"]["PACKER_VERSION"] == pinned["PACKER_VERSION"]
     assert job["env"]["PACKER_SHA256"] == pinned["PACKER_SHA256"]
+
+
+def test_the_programs_bake_command_passes_the_pinned_foundation():
+    """image.foundation reaches the bake as --foundation; without a pin the bake picks the newest."""
+    import shlex
+
+    from components.golden_image import bake_command
+
+    name = "golden-foundation-python-20261201T044100Z"
+    pinned = shlex.split(bake_command("checkout", "1.0.0", "eu-west-1", None, foundation=name))
+    assert pinned[pinned.index("--foundation") + 1] == name
+    assert "--foundation" not in shlex.split(bake_command("checkout", "1.0.0", "eu-west-1", None))
+    options = parse_args(pinned[2:], environ={})
+    assert options.foundation == name and options.layer == "application"

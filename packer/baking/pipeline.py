@@ -369,6 +369,7 @@ def _build(
         command = packer_build_command(packer, variables, options.var_file)
 
         log(f"baking {name} in {options.region} (template digest {digest[:12]})")
+        log(f"description: {description}")
         # Packer's own temporary files (its packer-shell* script copies) go to the bake's
         # scratch directory, which is removed with it, not to the system's temporary folder.
         packer_tmp = stack.enter_context(scratch_dir("packer-tmp"))

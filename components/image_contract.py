@@ -153,7 +153,8 @@ def foundation_name(runtime: str, build_time: str) -> str:
 
 
 def foundation_name_filter(runtime: str) -> str:
-    """The EC2 ``name`` filter of one runtime's foundations (narrow with :func:`is_foundation_name`)."""
+    """The EC2 ``name`` filter of one runtime's foundations (narrow the result with
+    :func:`is_foundation_name`)."""
     return f"{FOUNDATION_NAME_PREFIX}{runtime}-*"
 
 

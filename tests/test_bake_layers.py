@@ -303,7 +303,7 @@ def test_a_weekly_workflow_bakes_the_foundation_in_the_images_account():
 
 
 def test_the_programs_bake_command_passes_the_pinned_foundation():
-    """image.foundation reaches the bake as --foundation; without a pin the bake picks the newest."""
+    """image.foundation reaches the bake as --foundation; without a pin, the bake picks."""
     import shlex
 
     from components.golden_image import bake_command

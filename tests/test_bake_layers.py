@@ -199,6 +199,24 @@ def test_copy_root_is_independent_of_its_source(tmp_path):
     assert (source / "etc" / "issue").stat().st_nlink == 1
 
 
+def test_copy_root_of_a_linked_tree_copies_the_tree_not_the_link(tmp_path):
+    """A cache directory may link the machine's cached tree in: the build host is a copy of the
+    tree, never a link through which the bake would provision (and break) the cached tree."""
+    tree = tmp_path / "machine" / "bookworm-minbase"
+    (tree / "etc").mkdir(parents=True)
+    (tree / ".complete").touch()
+    link = tmp_path / "cache" / "bookworm-minbase"
+    link.parent.mkdir()
+    link.symlink_to(tree)
+    host = tmp_path / "work" / "rootfs"
+    host.parent.mkdir()
+    layers.copy_root(link, host)
+    assert host.is_dir() and not host.is_symlink()
+    (host / ".complete").unlink()
+    (host / "etc" / "written-by-the-bake").touch()
+    assert (tree / ".complete").exists() and not (tree / "etc" / "written-by-the-bake").exists()
+
+
 def test_packer_step_lines_are_recognised():
     line = (
         "==> golden.amazon-ebs.golden: Provisioning with shell script: "

@@ -103,7 +103,7 @@ class BuildHost:
             pristine = pristine_rootfs()
             with PHASES("rootfs copy"):
                 if not take_spare(pristine, self.root):
-                    subprocess.run(["cp", "-a", str(pristine), str(self.root)], check=True)
+                    copy_root(pristine, self.root)
             (self.root / ".complete").unlink(missing_ok=True)
             sources_list = self.root / "etc/apt/sources.list"
             if sources_list.exists():  # as a Debian 12 cloud image lists them (deb822)

@@ -221,8 +221,11 @@ def copy_root(source: Path, target: Path) -> None:
     """A full, independent copy of a root (--reflink=auto shares blocks on file systems that can,
     and copies elsewhere; never hard links, which would let the application bake write through
     into the foundation)."""
+    # The resolved source: `cp -a` copies a symbolic link as a link, and a cache directory may
+    # link the machine's cached tree in (the tests do); a build host that is a link would
+    # provision that tree itself.
     subprocess.run(
-        ["cp", "-a", "--reflink=auto", str(source), str(target)],
+        ["cp", "-a", "--reflink=auto", str(source.resolve()), str(target)],
         check=True,
         stdin=subprocess.DEVNULL,
     )

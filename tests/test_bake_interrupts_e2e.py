@@ -44,13 +44,12 @@ def _processes_mentioning(text: str) -> list[int]:
 def _start_bake(local_api: str, workdir: Path, service: str) -> subprocess.Popen:
     require("packer", "debootstrap", "unshare", "chroot", "ssh-keygen")
     log = open(workdir.parent / f"{service}.log", "w")
+    # The foundation layer: the longest build, and the one a first --version bake starts with;
+    # --workdir applies to it when it is baked alone.
     argv = [
         sys.executable,
         str(BAKE),
-        "--version",
-        "1.0.0",
-        "--service",
-        service,
+        "foundation",
         "--local",
         "--endpoint",
         local_api,
@@ -117,7 +116,7 @@ def test_sigterm_mid_build_exits_130_leaving_no_process_and_no_image(local_api, 
         assert "interrupted; everything started was stopped" in log
         assert _wait_gone(workdir, sessions, timeout=10) == []
         time.sleep(2)  # a Packer that ran on would register its image now
-        assert describe_images_named(local_api, "sigterm-*") == []
+        assert describe_images_named(local_api, "golden-foundation-*") == []
     finally:
         _end(_left(workdir, sessions))
 
@@ -134,7 +133,7 @@ def test_sigkill_mid_build_leaves_no_process_and_no_image(local_api, tmp_path):
         bake.wait(10)
         assert _wait_gone(workdir, sessions) == [], "processes outlived the killed bake"
         time.sleep(2)
-        assert describe_images_named(local_api, "sigkill-*") == []
+        assert describe_images_named(local_api, "golden-foundation-*") == []
     finally:
         _end(_left(workdir, sessions))
         if bake.stdout:

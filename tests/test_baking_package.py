@@ -390,3 +390,37 @@ def test_bad_package_flags_are_usage_errors(argv, pattern):
     from baking import cli
 
     refused(errors.EXIT_USAGE, pattern, cli.parse_args, ["--version", VERSION, *argv], {})
+
+
+def test_stack_file_gives_the_package_the_program_would_bake(tmp_path, monkeypatch):
+    """--stack reads image.app and service.healthCheckPath; flags on the command line win."""
+    from baking import cli, stackfile
+
+    (tmp_path / "Pulumi.shop.yaml").write_text(
+        "config:\n"
+        "  aws:region: eu-west-1\n"
+        "  golden-fleet:service:\n    name: greeter\n    healthCheckPath: /ping\n"
+        "  golden-fleet:image:\n    app:\n"
+        "      package: s3://pkgs/greeter_{version}_all.deb\n"
+        "      sha256: s3\n      unit: greeter-web.service\n"
+    )
+    stack = stackfile.read_stack("shop", tmp_path)
+    assert (stack.package, stack.package_sha256_from, stack.package_unit) == (
+        "s3://pkgs/greeter_{version}_all.deb",
+        "s3",
+        "greeter-web.service",
+    )
+    monkeypatch.setattr(cli, "read_stack", lambda name: stackfile.read_stack(name, tmp_path))
+    options = cli.parse_args(["--stack", "shop", "--version", VERSION], {})
+    assert options.service == SERVICE and options.health_check_path == "/ping"
+    assert options.package == PackageSource(
+        uri="s3://pkgs/greeter_{version}_all.deb", sha256_from="s3", unit="greeter-web.service"
+    )
+    own = cli.parse_args(
+        ["--stack", "shop", "--version", VERSION, "--package", "g.deb", "--health-check-path", "/"],
+        {},
+    )
+    assert own.package == PackageSource(uri="g.deb") and own.health_check_path == "/"
+    (tmp_path / "Pulumi.bare.yaml").write_text("config:\n  golden-fleet:service:\n    name: x1\n")
+    bare = cli.parse_args(["--stack", "bare", "--version", VERSION], {})
+    assert bare.package == PackageSource() and bare.health_check_path == "/healthz"

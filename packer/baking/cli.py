@@ -132,7 +132,8 @@ def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Option
     parser.add_argument(
         "--package",
         help="the service's Debian package: s3://BUCKET/KEY, https://... or a path, {version} "
-        "replaced by --version (default: the sample service built from app/)",
+        "replaced by --version (default: the stack's image.app, else the sample service built "
+        "from app/)",
     )
     parser.add_argument(
         "--package-sha256", help="expected sha256 of the package (wins over --package-sha256-from)"
@@ -140,7 +141,7 @@ def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Option
     parser.add_argument(
         "--package-sha256-from",
         choices=DIGEST_SOURCES,
-        default=SIDECAR,
+        default=None,
         help="where the expected digest comes from: the sidecar <package>.sha256 (sha256sum "
         "format; default) or the S3 object's ChecksumSHA256",
     )
@@ -149,8 +150,9 @@ def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Option
     )
     parser.add_argument(
         "--health-check-path",
-        default="/healthz",
-        help="path the image tests expect a 200 from, on the service's port (default /healthz)",
+        default=None,
+        help="path the image tests expect a 200 from, on the service's port (default: the "
+        "stack's service.healthCheckPath, else /healthz)",
     )
     parser.add_argument(
         "--local-reset",
@@ -174,6 +176,12 @@ def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Option
         args.var_file = args.var_file or stack.var_file
         args.runtime = args.runtime or stack.runtime
         args.foundation = args.foundation or stack.foundation
+        # The stack's package, as the program's bake command passes it (image.app).
+        if args.package is None and stack.package is not None:
+            args.package = stack.package
+            args.package_sha256_from = args.package_sha256_from or stack.package_sha256_from
+            args.package_unit = args.package_unit or stack.package_unit
+        args.health_check_path = args.health_check_path or stack.health_check_path
     args.service = args.service or "sample"
     if args.runtime is not None and not re.fullmatch(RUNTIME_PATTERN, args.runtime):
         raise BakeError(EXIT_USAGE, f"invalid --runtime {args.runtime!r}: e.g. python")
@@ -218,11 +226,11 @@ def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Option
             PackageSource(
                 uri=args.package,
                 sha256=args.package_sha256,
-                sha256_from=args.package_sha256_from,
+                sha256_from=args.package_sha256_from or SIDECAR,
                 unit=args.package_unit,
             )
         ),
-        health_check_path=validate_health_check_path(args.health_check_path),
+        health_check_path=validate_health_check_path(args.health_check_path or "/healthz"),
     )
 
 

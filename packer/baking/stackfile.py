@@ -24,6 +24,11 @@ class StackBake:
     var_file: Path | None
     runtime: str | None
     foundation: str | None
+    # image.app and service.healthCheckPath: the package the program's bake command passes.
+    package: str | None = None
+    package_sha256_from: str | None = None
+    package_unit: str | None = None
+    health_check_path: str | None = None
 
 
 def stack_file(stack: str, repo: Path = REPO_DIR) -> Path:
@@ -64,10 +69,19 @@ def read_stack(stack: str, repo: Path = REPO_DIR) -> StackBake:
     service = section("golden-fleet:service")
     image = section("golden-fleet:image")
     var_file = text(image.get("varFile"), "golden-fleet:image.varFile")
+    app = image.get("app") or {}
+    if not isinstance(app, dict):
+        raise ValueError(f"{path.name}: golden-fleet:image.app must be a mapping")
     return StackBake(
         service=text(service.get("name"), "golden-fleet:service.name"),
         region=text(config.get("aws:region"), "aws:region"),
         var_file=(repo / var_file).resolve() if var_file else None,
         runtime=text(image.get("runtime"), "golden-fleet:image.runtime"),
         foundation=text(image.get("foundation"), "golden-fleet:image.foundation"),
+        package=text(app.get("package"), "golden-fleet:image.app.package"),
+        package_sha256_from=text(app.get("sha256"), "golden-fleet:image.app.sha256"),
+        package_unit=text(app.get("unit"), "golden-fleet:image.app.unit"),
+        health_check_path=text(
+            service.get("healthCheckPath"), "golden-fleet:service.healthCheckPath"
+        ),
     )

@@ -58,35 +58,68 @@ table inet filter {
 NFT
 chmod 0600 /etc/nftables.conf
 
-# The boot-time half: reads /etc/golden-fleet/boot-config.json ("network": {"vpcCidr": ...},
-# the port from "environment"'s GF_APP_PORT, else the image's) and adds them to the sets.
+# The boot-time half: reads /etc/golden-fleet/boot-config.json ("network": {"vpcCidr": ...}, else
+# the VPC's CIDR blocks from the instance metadata; the port from "environment"'s GF_APP_PORT,
+# else the image's) and adds them to the sets.
 install -d -m 0755 /usr/local/lib/golden-fleet
 cat >/usr/local/lib/golden-fleet/firewall.py <<'PY'
-"""Write the service port's nftables elements from the boot config (CONFIG PORT OUTPUT), or fail."""
+"""Write the service port's nftables elements (CONFIG PORT OUTPUT), or fail.
+
+The sources are the boot config's network.vpcCidr; without it, the VPC's IPv4 CIDR blocks from
+the instance metadata (IMDSv2: the instance's primary interface). Neither: the unit fails."""
 import ipaddress
 import json
+import os
 import sys
+import urllib.request
 
 CONFIG, DEFAULT_PORT, OUTPUT = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+IMDS = os.environ.get("GF_IMDS_URL", "http://169.254.169.254")
+
+
+def metadata_vpc_cidrs():
+    token = urllib.request.Request(
+        f"{IMDS}/latest/api/token", method="PUT",
+        headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"},
+    )
+    headers = {"X-aws-ec2-metadata-token": urllib.request.urlopen(token, timeout=2).read().decode()}
+
+    def get(path):
+        request = urllib.request.Request(f"{IMDS}/latest/meta-data/{path}", headers=headers)
+        return urllib.request.urlopen(request, timeout=2).read().decode()
+
+    mac = get("mac").strip()
+    return get(f"network/interfaces/macs/{mac}/vpc-ipv4-cidr-blocks").split()
 
 
 def render(config):
     network = config.get("network") or {}
-    cidr = network.get("vpcCidr")
-    if not isinstance(cidr, str) or not cidr:
-        raise ValueError("network.vpcCidr is missing: the service port stays closed")
-    try:
-        net = ipaddress.ip_network(cidr, strict=True)
-    except ValueError as error:
-        raise ValueError(f"network.vpcCidr {cidr!r} is not a network in CIDR notation: {error}")
+    cidrs = [network["vpcCidr"]] if network.get("vpcCidr") else None
+    if cidrs is None:
+        try:
+            cidrs = metadata_vpc_cidrs()
+        except OSError as error:
+            raise ValueError(
+                f"network.vpcCidr is missing and the instance metadata gave no VPC CIDR ({error}):"
+                " the service port stays closed"
+            )
+    nets = []
+    for cidr in cidrs:
+        try:
+            nets.append(ipaddress.ip_network(str(cidr), strict=True))
+        except ValueError as error:
+            raise ValueError(f"VPC CIDR {cidr!r} is not a network in CIDR notation: {error}")
+    if not nets:
+        raise ValueError("no VPC CIDR: the service port stays closed")
     port = (config.get("environment") or {}).get("GF_APP_PORT", DEFAULT_PORT)
     if not str(port).isascii() or not str(port).isdigit() or not 1 <= int(port) <= 65535:
         raise ValueError(f"environment.GF_APP_PORT {port!r} must be a port number 1-65535")
-    family = "v4" if net.version == 4 else "v6"
-    return (
-        f"add element inet filter service_ports {{ {int(port)} }}\n"
-        f"add element inet filter service_sources_{family} {{ {net} }}\n"
-    )
+    lines = [f"add element inet filter service_ports {{ {int(port)} }}"]
+    for version in (4, 6):
+        family = [str(n) for n in nets if n.version == version]
+        if family:
+            lines.append(f"add element inet filter service_sources_v{version} {{ {', '.join(family)} }}")
+    return "\n".join(lines) + "\n"
 
 
 try:
@@ -108,7 +141,7 @@ After=nftables.service cloud-init.service
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-# No boot config or no vpcCidr fails the unit, visibly; the port then stays closed.
+# No boot config, or no CIDR from it or the metadata, fails the unit visibly; the port stays closed.
 ExecStart=/usr/bin/python3 /usr/local/lib/golden-fleet/firewall.py /etc/golden-fleet/boot-config.json ${GF_APP_PORT} /run/golden-fleet-firewall.nft
 ExecStart=/usr/sbin/nft -f /run/golden-fleet-firewall.nft
 

@@ -29,9 +29,9 @@ UNIT
 chmod 0644 /etc/systemd/system/tmp.mount /etc/systemd/system/var-tmp.mount
 systemctl enable tmp.mount var-tmp.mount >/dev/null 2>&1
 
-# /dev/shm is mounted by systemd before fstab is read; systemd-remount-fs applies an fstab line for
-# an API file system as a remount with these options.
-shm='tmpfs /dev/shm tmpfs defaults,rw,nodev,nosuid,noexec 0 0'
-sed -i -E '\|^\S+\s+/dev/shm\s|d' /etc/fstab
-echo "$shm" >>/etc/fstab
-echo "mounts: /tmp (tmpfs), /var/tmp and /dev/shm nodev,nosuid,noexec at boot"
+# /dev and /dev/shm are mounted by systemd before fstab is read; systemd-remount-fs applies an
+# fstab line for an API file system as a remount with these options. Nothing runs from /dev.
+sed -i -E '\|^\S+\s+/dev(/shm)?\s|d' /etc/fstab
+echo 'devtmpfs /dev devtmpfs defaults,rw,nosuid,noexec,mode=0755 0 0' >>/etc/fstab
+echo 'tmpfs /dev/shm tmpfs defaults,rw,nodev,nosuid,noexec 0 0' >>/etc/fstab
+echo "mounts: /tmp (tmpfs), /var/tmp and /dev/shm nodev,nosuid,noexec, /dev nosuid,noexec at boot"

@@ -175,6 +175,7 @@ def test_package_is_installed_enabled_and_answers_in_the_build_host(baked):
     assert "Requires=golden-fleet-environment.service" in drop_in
     assert "After=golden-fleet-environment.service" in drop_in
     assert f"EnvironmentFile=/run/{SERVICE}/environment" in drop_in
+    assert "RuntimeDirectoryPreserve=yes" in drop_in, "a restart finds its environment"
 
 
 # --- the boot environment, against the local API --------------------------------------------

@@ -54,6 +54,9 @@ After=golden-fleet-environment.service
 
 [Service]
 EnvironmentFile=/run/$GF_SERVICE/environment
+# A unit with RuntimeDirectory=$GF_SERVICE would otherwise have systemd remove /run/$GF_SERVICE
+# when it stops, and a restart would then find no environment (systemd.exec(5)).
+RuntimeDirectoryPreserve=yes
 UNIT
 chmod 0644 /etc/systemd/system/golden-fleet-environment.service "/etc/systemd/system/$unit.d/golden-fleet.conf"
 

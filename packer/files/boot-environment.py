@@ -38,7 +38,8 @@ class Refused(Exception):
 
 def quote(value: str) -> str:
     """A value for systemd's EnvironmentFile: double-quoted; inside double quotes systemd reads
-    a backslash before one of " \\ ` $ as that character and keeps newlines."""
+    a backslash before one of " \\ ` $ as that character and keeps newlines (systemd's
+    src/basic/env-file.c, state DOUBLE_QUOTE_VALUE_ESCAPE, SHELL_NEED_ESCAPE)."""
     if "\0" in value:
         raise ValueError("a NUL character cannot be passed in an environment")
     return '"' + re.sub(r'(["\\`$])', r"\\\1", value) + '"'

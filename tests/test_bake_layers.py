@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from bake_fixtures import PACKER_DIR, REPO
@@ -332,3 +333,22 @@ def test_the_programs_bake_command_passes_the_pinned_foundation():
     assert "--foundation" not in shlex.split(bake_command("checkout", "1.0.0", "eu-west-1", None))
     options = parse_args(pinned[2:], environ={})
     assert options.foundation == name and options.layer == "application"
+
+
+def test_packers_own_directory_sits_on_a_base_short_enough_for_its_plugin_sockets(
+    tmp_path, monkeypatch
+):
+    """A long TMPDIR (pytest's) would put Packer's plugin sockets past the 107 characters of a
+    Unix socket path ("bind: invalid argument"): Packer's directory then goes under /tmp."""
+    from baking import scratch
+
+    long_base = tmp_path / ("x" * 60)
+    long_base.mkdir()
+    monkeypatch.setattr(scratch.tempfile, "tempdir", str(long_base))
+    assert scratch.short_base() == Path("/tmp")
+    with scratch.scratch_dir("packer-tmp", scratch.short_base()) as path:
+        socket_path = path / "packer-plugin123456789"
+        assert len(str(socket_path)) <= 107 and path.parent == Path("/tmp")
+    assert not path.exists()
+    monkeypatch.setattr(scratch.tempfile, "tempdir", "/tmp")
+    assert scratch.short_base() is None

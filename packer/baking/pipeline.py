@@ -27,7 +27,7 @@ from baking.package import Package, PackageSource, prepare_upload
 from baking.registry import decide, find_images, remove_images
 from baking.rootfs import cache_dir
 from baking.runner import packer_build_command, run_packer
-from baking.scratch import remove_orphans, scratch_dir
+from baking.scratch import remove_orphans, scratch_dir, short_base
 from baking.varfiles import CONTENT_DEFAULTS, read_var_file, resolve_variables
 from components.image_contract import (
     LAYER_APPLICATION,
@@ -126,7 +126,7 @@ def bake(options: Options) -> str:
             digest = image_digest(options, dict(os.environ), fixed)
 
     with PHASES("orphans"):
-        for path in remove_orphans():
+        for path in remove_orphans() + (remove_orphans(short_base()) if short_base() else []):
             log(f"removed {path}, left by a bake that was killed")
 
     with TimedExitStack("teardown") as stack:
@@ -370,9 +370,9 @@ def _build(
 
         log(f"baking {name} in {options.region} (template digest {digest[:12]})")
         log(f"description: {description}")
-        # Packer's own temporary files (its packer-shell* script copies) go to the bake's
-        # scratch directory, which is removed with it, not to the system's temporary folder.
-        packer_tmp = stack.enter_context(scratch_dir("packer-tmp"))
+        # Packer's own temporary files (its packer-shell* script copies, its plugins' sockets)
+        # go to a directory of the bake's, removed with it; on a short base (scratch.short_base).
+        packer_tmp = stack.enter_context(scratch_dir("packer-tmp", short_base()))
         packer_env = dict(env, TMPDIR=str(packer_tmp), PACKER_TMP_DIR=str(packer_tmp))
         log_path = None if options.verbose else packer_tmp / "packer.log"
         try:

@@ -42,10 +42,22 @@ def owner_alive(record: str) -> bool:
     return _start_time(pid) == started
 
 
+# Packer's plugins listen on Unix sockets in its TMPDIR, and a socket path has at most 107
+# characters (sockaddr_un.sun_path, unix(7)): Packer's own directory sits on a short base.
+SOCKET_BASE_MAX = 40
+SHORT_BASE = Path("/tmp")
+
+
+def short_base() -> Path | None:
+    """Where a directory that holds Unix sockets goes: $TMPDIR if its path is short, else /tmp."""
+    return None if len(tempfile.gettempdir()) <= SOCKET_BASE_MAX else SHORT_BASE
+
+
 @contextlib.contextmanager
-def scratch_dir(kind: str = "work") -> Iterator[Path]:
-    """A fresh directory under $TMPDIR owned by this process, removed on the way out."""
-    path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{kind}-"))
+def scratch_dir(kind: str = "work", base: Path | None = None) -> Iterator[Path]:
+    """A fresh directory under ``base`` ($TMPDIR by default) owned by this process, removed on
+    the way out."""
+    path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{kind}-", dir=base))
     try:
         (path / OWNER_FILE).write_text(owner_record())
         yield path

@@ -83,7 +83,7 @@ def test_image_is_registered_named_and_tagged(baked, local_api):
     assert re.fullmatch(r"[0-9a-f]{64}", tags["TemplateDigest"])
     # Exactly the contract's tags, with the values the contract gives for this bake.
     assert re.fullmatch(r"[0-9a-f]{32}", tags["BakeRun"])
-    assert tags == image_contract.image_tags(
+    contract = image_contract.image_tags(
         SERVICE,
         VERSION,
         tags["TemplateDigest"],
@@ -91,6 +91,14 @@ def test_image_is_registered_named_and_tagged(baked, local_api):
         tags["BuildTime"],
         tags["BakeRun"],
     )
+    assert {key: tags.get(key) for key in contract} == contract
+    # An application image on its foundation: the layer's tags, no others.
+    assert set(tags) == set(image_contract.COMMON_TAG_KEYS) | set(
+        image_contract.APPLICATION_TAG_KEYS
+    ), sorted(tags)
+    assert tags["Layer"] == "application"
+    assert image_contract.is_foundation_name(tags["FoundationName"], "python")
+    assert tags["FoundationName"].endswith(tags["FoundationBuildTime"])
 
 
 def test_agent_user_reads_every_file_its_config_ships(baked):

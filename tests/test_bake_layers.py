@@ -352,3 +352,14 @@ def test_packers_own_directory_sits_on_a_base_short_enough_for_its_plugin_socket
     assert not path.exists()
     monkeypatch.setattr(scratch.tempfile, "tempdir", "/tmp")
     assert scratch.short_base() is None
+
+
+def test_only_the_newest_foundations_root_of_a_runtime_is_kept():
+    records = {
+        "ami-old": {"endpoint": "e1"},
+        "ami-new": {"endpoint": "e1"},
+        "ami-nodejs": {"endpoint": "e1"},
+        "ami-other-api": {"endpoint": "e2"},
+    }
+    python = [{"ImageId": "ami-old"}, {"ImageId": "ami-new"}, {"ImageId": "ami-other-api"}]
+    assert layers.superseded_roots(records, "e1", python, "ami-new") == ["ami-old"]

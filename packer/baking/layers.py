@@ -259,6 +259,20 @@ def stale_roots(
     ]
 
 
+def superseded_roots(
+    records: dict[str, dict], endpoint: str, foundations: list[dict], newest: str
+) -> list[str]:
+    """Kept roots of ``endpoint`` whose image is one of ``foundations`` (one runtime's) other
+    than ``newest``: an application bake builds on the newest, so only its root is kept (about
+    0.45 GB each); pinning an older one locally means baking a foundation again."""
+    of_runtime = {image["ImageId"] for image in foundations}
+    return [
+        ami
+        for ami, record in records.items()
+        if record.get("endpoint") == endpoint and ami in of_runtime and ami != newest
+    ]
+
+
 def endpoint_answers(endpoint: str) -> bool:
     """True if something listens on the loopback port of a local API's URL."""
     match = re.fullmatch(r"http://127\.0\.0\.1:([0-9]{1,5})/?", endpoint)

@@ -404,6 +404,14 @@ def _build(
                 with PHASES("foundation root keep"):
                     kept = layers.keep_foundation_root(host.root, cache_dir(), ami, endpoint)
                 log(f"kept the foundation's root for application bakes: {kept}")
+                older = layers.superseded_roots(
+                    layers.kept_roots(cache_dir()),
+                    endpoint,
+                    layers.find_foundations(ec2, runtime),
+                    ami,
+                )
+                for path in layers.remove_roots(cache_dir(), older):
+                    log(f"removed {path}: a newer foundation of {runtime} is kept")
             log(f"baked {name}: {ami}")
             return ami
         except BaseException:

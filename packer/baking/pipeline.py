@@ -232,14 +232,20 @@ def _foundation(options: Options, session: _Session) -> layers.Foundation:
     runtime = _runtime(options, session.fixed)
     with PHASES("foundation"):
         images = layers.find_foundations(session.ec2, runtime, options.foundation)
-        if options.local:
-            images = [
-                i for i in images if layers.foundation_root(cache_dir(), i["ImageId"]).is_dir()
-            ]
         if options.foundation:
             problem = layers.pinned_foundation_problem(images, options.foundation, runtime)
             if problem:
                 raise BakeError(EXIT_PREREQUISITE, f"foundation: {problem}")
+        if options.local:
+            images = [
+                i for i in images if layers.foundation_root(cache_dir(), i["ImageId"]).is_dir()
+            ]
+            if options.foundation and not images:
+                raise BakeError(
+                    EXIT_PREREQUISITE,
+                    f"foundation: {options.foundation} has no provisioned root kept here (a "
+                    "local bake keeps the newest foundation's only): bake without --foundation",
+                )
         image = layers.newest_foundation(images, runtime)
     if image is None:
         log(f"no foundation of runtime {runtime} yet: baking one first")

@@ -162,6 +162,35 @@ def test_no_ssh_daemon_in_the_image(baked):
     assert "image-test ok:   no sshd: no sshd binary" in stderr
 
 
+def test_keep_sshd_keeps_the_hardened_daemon(baked, local_api, tmp_path):
+    """image.keepSshd (PKR_VAR_keep_sshd=true, as the program passes it): another version on the
+    same foundation keeps openssh-server, and the image tests check sshd's effective values."""
+    env = dict(os.environ, PKR_VAR_keep_sshd="true")
+    result = run_bake(
+        [
+            "--version",
+            "1.4.1",
+            "--service",
+            SERVICE,
+            "--local",
+            "--endpoint",
+            local_api,
+            "--workdir",
+            str(tmp_path / "keep"),
+            "--verbose",
+        ],
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-6000:]
+    root = tmp_path / "keep" / "rootfs"
+    assert "remove-sshd: SKIPPED - image.keepSshd is true" in result.stderr
+    assert (root / "usr/sbin/sshd").exists()
+    assert (root / "etc/ssh/sshd_config.d/10-cis.conf").exists()
+    for line in ("sshd permitrootlogin no", "sshd passwordauthentication no", "sshd banner"):
+        assert f"image-test ok:   {line}" in result.stderr, line
+    assert not list((root / "etc/ssh").glob("ssh_host_*"))
+
+
 def test_sysctl_audit_and_module_files(baked):
     _, root, _ = baked
     sysctl = (root / "etc/sysctl.d/60-cis.conf").read_text()

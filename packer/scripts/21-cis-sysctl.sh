@@ -11,6 +11,7 @@ kernel.yama.ptrace_scope = 1
 kernel.dmesg_restrict = 1
 kernel.kptr_restrict = 2
 kernel.sysrq = 0
+kernel.ctrl-alt-del = 0
 kernel.core_uses_pid = 1
 kernel.unprivileged_bpf_disabled = 1
 kernel.perf_event_paranoid = 3

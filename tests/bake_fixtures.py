@@ -54,7 +54,8 @@ def run_bake(
 def boot_mount_commands(root: Path) -> list[str]:
     """Shell commands that mount, in a private mount namespace, what the image's boot mounts
     over its tree: each enabled mount unit of /etc/systemd/system (tmpfs, or a bind with its
-    options) and the fstab remounts of /dev and /dev/shm. Options are read from the image's files."""
+    options) and the fstab remounts of /dev and /dev/shm. Options are read from the image's
+    files."""
     commands: list[str] = []
     wants = root / "etc/systemd/system/local-fs.target.wants"
     for unit in sorted(wants.glob("*.mount")) if wants.is_dir() else []:
@@ -89,9 +90,9 @@ def lynis_index(root: Path) -> tuple[int, str]:
 
     Lynis runs in its own network and mount namespaces, in which the image's boot is applied as
     far as it can be without touching the machine: the net.* sysctls, and the mounts its units
-    and fstab declare (tmpfs /tmp, /var/tmp, /dev and /dev/shm with their options). kernel.* and fs.*
-    values, running daemons and AppArmor are the machine's and count as lynis finds them. Lynis's
-    files are copied in (under /opt: /tmp is mounted noexec) and removed afterwards."""
+    and fstab declare (tmpfs /tmp, /var/tmp, /dev and /dev/shm with their options). kernel.* and
+    fs.* values, running daemons and AppArmor are the machine's and count as lynis finds them.
+    Lynis's files are copied in (under /opt: /tmp is mounted noexec) and removed afterwards."""
     require("lynis", "unshare", "chroot")
     staging = root / "opt" / "lynis-scan"
     shutil.rmtree(staging, ignore_errors=True)

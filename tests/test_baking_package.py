@@ -99,7 +99,7 @@ def test_source_flags_are_checked_before_anything_runs():
     )
     refused(
         errors.EXIT_USAGE,
-        r"NAME\.service",
+        r"--package-unit: .* is not a systemd service unit name",
         package.check_source,
         PackageSource(uri="p.deb", unit="greeter; rm -rf /"),
     )

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from baking.errors import EXIT_CONFLICT, EXIT_PREREQUISITE, EXIT_USAGE, BakeError
 from baking.layout import APP_DIR, PACKER_DIR
+from components.image_contract import unit_name_problem
 
 SIDECAR = "sidecar"
 S3 = "s3"
@@ -34,7 +35,6 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _SIDECAR_LINE = re.compile(r"([0-9A-Fa-f]{64})(?:[ ][ *][^\r\n]+)?")
 # Debian's version syntax (deb-version(7)): [epoch:]upstream[-revision].
 _DEBIAN_VERSION = re.compile(r"(?:[0-9]+:)?[0-9][A-Za-z0-9.+~:-]*")
-_UNIT = re.compile(r"[A-Za-z0-9:_.@-]+\.service")
 _S3_URI = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)")
 # The sample service's sources, relative to app/, and where the package puts them.
 SAMPLE_SERVER = "server.py"
@@ -136,10 +136,9 @@ def check_source(source: PackageSource) -> PackageSource:
         raise BakeError(
             EXIT_USAGE, f"--package-sha256 {source.sha256!r}: expected 64 hexadecimal digits"
         )
-    if source.unit is not None and not _UNIT.fullmatch(source.unit):
-        raise BakeError(
-            EXIT_USAGE, f"--package-unit {source.unit!r}: expected a systemd unit NAME.service"
-        )
+    unit_problem = unit_name_problem(source.unit) if source.unit is not None else None
+    if unit_problem:
+        raise BakeError(EXIT_USAGE, f"--package-unit: {unit_problem}")
     if source.uri is None and (source.sha256 is not None or source.unit is not None):
         raise BakeError(EXIT_USAGE, "--package-sha256 and --package-unit apply only with --package")
     if source.uri is not None and source.sha256_from == S3 and not source.uri.startswith("s3://"):

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
-from local_aws import moto_server
+from local_aws import moto_server, use_test_credentials
 
 BAKER = "111111111111"  # staging's account: the one that bakes (prod's ownerAccountId)
 REGION = "eu-west-1"
@@ -84,17 +82,7 @@ def local_aws() -> Iterator[str]:
 
 def use_local_aws(monkeypatch: Any, url: str, account: str = BAKER) -> None:
     """This test's boto3 clients talk to ``url`` with test credentials only, its state reset."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    monkeypatch.setenv("MOTO_ACCOUNT_ID", account)
-    reset = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
-    urllib.request.urlopen(reset, timeout=5).close()
+    use_test_credentials(monkeypatch, url, account)
     teach_image_lifecycle(monkeypatch)
 
 

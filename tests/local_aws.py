@@ -22,3 +22,27 @@ def moto_server() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+def use_test_credentials(
+    monkeypatch, endpoint: str | None = None, account: str | None = None
+) -> None:
+    """This test's AWS clients get test credentials only (nothing of the caller's AWS_* settings,
+    files or profiles); with ``endpoint``, they talk to that local server, whose state is reset;
+    with ``account``, moto answers as that account."""
+    import os
+    import urllib.request
+
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    if account is not None:
+        monkeypatch.setenv("MOTO_ACCOUNT_ID", account)
+    if endpoint is not None:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+        urllib.request.urlopen(reset, timeout=5).close()

@@ -22,7 +22,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from harness import stack_file
-from local_aws import moto_server
+from local_aws import moto_server, use_test_credentials
 from moto import mock_aws
 
 from release import prune
@@ -57,13 +57,7 @@ def project(tmp_path) -> Path:
 
 
 def credentials(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    use_test_credentials(monkeypatch)
     # moto otherwise loads thousands of public images per region: slow, and not this account's.
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 

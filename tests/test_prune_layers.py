@@ -7,13 +7,13 @@ tests/test_prune.py's style."""
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 from pathlib import Path
 
 import boto3
 import pytest
 from harness import stack_file
+from local_aws import use_test_credentials
 from moto import mock_aws
 
 from release import prune
@@ -91,13 +91,7 @@ def test_foundations_stay_while_newest_pinned_or_under_a_kept_image():
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture
 def account(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    use_test_credentials(monkeypatch)
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     with mock_aws():
         yield boto3.client("ec2", region_name=HOME)

@@ -7,15 +7,13 @@ credential chain and ``AWS_ENDPOINT_URL``, exactly as the command does against A
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import shutil
-import urllib.request
 
 import pytest
 from botocore.exceptions import ClientError
 from harness import load_stack_config, stack_file
-from local_aws import moto_server
+from local_aws import moto_server, use_test_credentials
 
 from components.config import Color, ConfigError, StackConfig, parse_stack_config
 from release.cli import main
@@ -35,17 +33,7 @@ def aws_endpoint():
 @pytest.fixture
 def aws(aws_endpoint, monkeypatch):
     """Credentials for the emulator, its state reset; ``register(name, account)`` bakes."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_endpoint)
-    monkeypatch.setenv("MOTO_ACCOUNT_ID", BAKER)
-    reset = urllib.request.Request(f"{aws_endpoint}/moto-api/reset", method="POST")
-    urllib.request.urlopen(reset, timeout=5).close()
+    use_test_credentials(monkeypatch, aws_endpoint, BAKER)
 
     import boto3
 

@@ -5,13 +5,12 @@ stand-in opener for https://."""
 from __future__ import annotations
 
 import hashlib
-import os
 import urllib.error
 import urllib.request
 
 import pytest
 from harness import load_stack_config, stack_file
-from local_aws import moto_server
+from local_aws import moto_server, use_test_credentials
 
 from components.config import parse_stack_config
 from release import packages
@@ -33,16 +32,7 @@ def aws_endpoint():
 @pytest.fixture
 def aws(aws_endpoint, monkeypatch):
     """Credentials for the emulator, its state reset, and the artifact bucket."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_endpoint)
-    reset = urllib.request.Request(f"{aws_endpoint}/moto-api/reset", method="POST")
-    urllib.request.urlopen(reset, timeout=5).close()
+    use_test_credentials(monkeypatch, aws_endpoint)
     import boto3
 
     s3 = boto3.client("s3", region_name="eu-west-1")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bake_fixtures  # noqa: F401  (puts packer/, the bake package's home, on sys.path)
 import boto3
 import pytest
-from baking.registry import decide, find_images, remove_images
+from baking.registry import conflict_without_foundation, decide, find_images, remove_images
 from moto import mock_aws
 
 NAME = "checkout-1.0.0-20261126T080000Z"
@@ -43,6 +43,28 @@ def test_same_digest_is_reused_other_digest_refused_nothing_built():
 )
 def test_what_is_not_this_versions_available_managed_image_is_no_conflict(other):
     assert decide([other], "checkout", "1.0.0", "d1").action == "build"
+
+
+@pytest.mark.parametrize("digest", ["d1", "d2"])
+def test_a_version_baked_on_another_foundation_conflicts_before_a_foundation_is_baked(digest):
+    """With no foundation to build on, any available image of the version is a conflict, whatever
+    its digest: the new foundation's digest is part of the new image's, so content differs."""
+    decision = conflict_without_foundation([image(NAME, digest)], "checkout", "1.0.0")
+    assert decision.action == "conflict" and decision.image["Name"] == NAME
+    assert conflict_without_foundation([], "checkout", "1.0.0").action == "build"
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        image(NAME, "d2", state="failed"),
+        image("checkout-1.0.0-rc.1-20261126T080000Z", "d2"),
+        image(NAME, "d2", managed=False),
+    ],
+    ids=["failed", "other-version", "not-managed"],
+)
+def test_without_a_foundation_what_is_not_this_versions_image_is_no_conflict(other):
+    assert conflict_without_foundation([other], "checkout", "1.0.0").action == "build"
 
 
 @pytest.fixture()

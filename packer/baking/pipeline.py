@@ -24,7 +24,7 @@ from baking.layout import PACKER_DIR
 from baking.legacy import assemble_legacy_template, packer_is_legacy
 from baking.manifest import parse_manifest
 from baking.package import Package, PackageSource, prepare_upload
-from baking.registry import decide, find_images, remove_images
+from baking.registry import conflict_without_foundation, decide, find_images, remove_images
 from baking.rootfs import cache_dir
 from baking.runner import packer_build_command, run_packer
 from baking.scratch import remove_orphans, scratch_dir, short_base
@@ -248,6 +248,20 @@ def _foundation(options: Options, session: _Session) -> layers.Foundation:
                 )
         image = layers.newest_foundation(images, runtime)
     if image is None:
+        with PHASES("describe_images"):
+            early = conflict_without_foundation(
+                find_images(session.ec2, options.service, options.version),
+                options.service,
+                options.version,
+            )
+        if early.action == "conflict":
+            raise BakeError(
+                EXIT_CONFLICT,
+                f"version {options.version} already exists as {early.image['ImageId']} "
+                f"({early.image['Name']}) on another foundation, and no foundation of runtime "
+                f"{runtime} exists to build it on: other content under the same version (one "
+                "version, one content); bake a new version",
+            )
         log(f"no foundation of runtime {runtime} yet: baking one first")
         foundation_options = replace(
             options, layer=LAYER_FOUNDATION, version=None, workdir=None, foundation=None

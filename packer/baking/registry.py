@@ -16,23 +16,36 @@ class Decision:
     image: dict | None = None
 
 
-def decide(images: list[dict], service: str, version: str, digest: str) -> Decision:
-    """Reuse an available image with this digest; refuse one of this version with another digest."""
+def version_images(images: list[dict], service: str, version: str) -> list[dict]:
+    """The available managed images of this service's version, oldest first."""
     ours = [
         i
         for i in images
         if is_image_name(i.get("Name"), service, version)
         and tag_map(i).get("ManagedBy") == MANAGED_BY
     ]
-    available = sorted(
+    return sorted(
         (i for i in ours if i.get("State") == "available"), key=lambda i: i.get("CreationDate", "")
     )
+
+
+def decide(images: list[dict], service: str, version: str, digest: str) -> Decision:
+    """Reuse an available image with this digest; refuse one of this version with another digest."""
+    available = version_images(images, service, version)
     for image in reversed(available):
         if tag_map(image).get("TemplateDigest") == digest:
             return Decision("reuse", image)
     if available:
         return Decision("conflict", available[-1])
     return Decision("build")
+
+
+def conflict_without_foundation(images: list[dict], service: str, version: str) -> Decision:
+    """The decision when no foundation exists to build this version on: any image of the version
+    was built on another foundation (its digest covers the foundation's), so a new foundation means
+    other content. A conflict is known before the foundation is baked, not minutes after."""
+    available = version_images(images, service, version)
+    return Decision("conflict", available[-1]) if available else Decision("build")
 
 
 def find_images(ec2, service: str, version: str) -> list[dict]:

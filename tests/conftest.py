@@ -17,6 +17,17 @@ from harness import load_stack_config, stack_file  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
+def _program_runs_shared_unless_patched(request):
+    """Program runs are shared within the session (harness.memo), except in a test that uses
+    ``monkeypatch``: it may patch what the program runs, which a run's key cannot see."""
+    import harness
+
+    harness.memo.enabled = "monkeypatch" not in request.fixturenames
+    yield
+    harness.memo.enabled = True
+
+
+@pytest.fixture(autouse=True)
 def _clean_pulumi_runtime():
     """Each test starts and ends with no mocks, config or root stack left from another."""
     import pulumi
@@ -78,3 +89,16 @@ def world(monkeypatch, request):
         made = World(getattr(request, "param", LISTENER_ORDERS[0]))
         yield made
         made.stubber.assert_no_pending_responses()
+
+
+@pytest.fixture(scope="session")
+def bake_cache(tmp_path_factory):
+    """The session's bake cache (tests/shared_bakes.py): one foundation and each application
+    bake made once, on first use; removed with its local API at the end of the session."""
+    from shared_bakes import BakeCache
+
+    cache = BakeCache(tmp_path_factory.mktemp("bakes"))
+    try:
+        yield cache
+    finally:
+        cache.close()

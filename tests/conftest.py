@@ -95,8 +95,9 @@ def world(monkeypatch, request):
 def bake_cache(tmp_path_factory):
     """The session's bake cache (tests/shared_bakes.py): one foundation and each application
     bake made once, on first use; removed with its local API at the end of the session."""
-    from shared_bakes import BakeCache
+    from shared_bakes import BakeCache, claim_for_this_worker
 
+    claim_for_this_worker(tmp_path_factory.getbasetemp())
     cache = BakeCache(tmp_path_factory.mktemp("bakes"))
     try:
         yield cache

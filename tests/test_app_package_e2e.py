@@ -2,29 +2,28 @@
 --local from a local path and from s3:// in the local AWS API; it runs and answers in the build
 host. Packages that do not fit (digest, version, name, a rebuild under a baked version) are
 refused before Packer starts. The image's boot-environment unit reads secrets from the local
-API's Secrets Manager and SSM inside the baked build host. Slow (one foundation and two
-application bakes); runs in CI."""
+API's Secrets Manager and SSM inside the baked build host. Two application bakes on the
+session's shared foundation (tests/shared_bakes.py); runs in CI."""
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import re
 import shutil
 import stat
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from app_packages import build_deb, sha256_of, write_sidecar
 from bake_fixtures import describe_image, require, run_bake
-from baking import build_host, emulator, errors, layers, rootfs
+from baking import build_host, emulator, errors
 
 from components import image_contract
 
-pytestmark = pytest.mark.e2e
+# One xdist group: these tests share the session's bake cache (one foundation, one local API),
+# and a session fixture is one per worker.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-bake")]
 SERVICE, VERSION, S3_VERSION = "greeter", "2.1.0", "2.2.0"
 HEALTH = "/ping"
 BUCKET = "packages"
@@ -45,32 +44,16 @@ def aws(endpoint: str, service: str):
     )
 
 
-@pytest.fixture(scope="module")
-def cache_env(tmp_path_factory):
-    """A cache directory of this module's (its kept foundation root is removed at the end), with
-    a copy of the machine's cached Debian 12 tree taken under its lock (another bake may rebuild
-    that tree meanwhile): the environment of every bake below."""
-    require("packer", "debootstrap", "unshare", "chroot", "ssh-keygen")
-    pristine = rootfs.pristine_rootfs()
-    xdg = tmp_path_factory.mktemp("xdg")
-    cache = xdg / "golden-fleet"
-    cache.mkdir()
-    with open(pristine.with_name(pristine.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        assert (pristine / ".complete").exists(), f"{pristine} is being rebuilt; run again"
-        subprocess.run(["cp", "-a", str(pristine), str(cache / pristine.name)], check=True)
-    try:
-        yield dict(os.environ, XDG_CACHE_HOME=str(xdg))
-    finally:
-        layers.remove_roots(cache)
-        shutil.rmtree(cache / pristine.name, ignore_errors=True)
+@pytest.fixture
+def cache_env(bake_cache):
+    """The environment of every bake below: the session's bake cache (tests/shared_bakes.py)."""
+    return bake_cache.env
 
 
-@pytest.fixture(scope="module")
-def local_api(tmp_path_factory):
-    require("moto_server")
-    with emulator.local_emulator(tmp_path_factory.mktemp("moto")) as url:
-        yield url
+@pytest.fixture
+def local_api(bake_cache):
+    """The session's shared local EC2 API, which also serves S3, Secrets Manager and SSM."""
+    return bake_cache.url
 
 
 @pytest.fixture(scope="module")
@@ -101,16 +84,16 @@ def bake_args(endpoint: str, version: str, package: str, *extra: str) -> list[st
     ]
 
 
-@pytest.fixture(scope="module")
-def baked(cache_env, local_api, packages, tmp_path_factory):
-    """One bake from a local path, its build host kept: (AMI id, root, stderr)."""
-    workdir = tmp_path_factory.mktemp("bake")
+@pytest.fixture
+def baked(bake_cache, local_api, packages):
+    """The session's bake of greeter 2.1.0 from a local path, its build host kept:
+    (AMI id, root, stderr)."""
     template = str(packages / "greeter_{version}_all.deb")
-    result = run_bake(
-        bake_args(local_api, VERSION, template, "--workdir", str(workdir)), env=cache_env
-    )
-    assert result.returncode == 0, f"bake failed ({result.returncode}):\n{result.stderr[-6000:]}"
-    return result.stdout.strip(), workdir / "rootfs", result.stderr
+    args = bake_args(local_api, VERSION, template)
+    assert args[:5] == ["--version", VERSION, "--service", SERVICE, "--local"]
+    args = args[5:]  # bake_cache.application() gives the first five itself
+    bake = bake_cache.application(VERSION, *args, service=SERVICE, keep_root=True)
+    return bake.ami, bake.root, bake.stderr
 
 
 @pytest.fixture

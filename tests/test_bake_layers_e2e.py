@@ -1,69 +1,46 @@
 """End to end: a foundation bake, then two application versions on it, on the local build host
 and the local EC2 API. Both application bakes start from a copy of the foundation's kept root
-(no foundation is baked again), carry its lineage, and `--local-reset` removes the kept root.
-Slow (minutes); runs in CI."""
+(no foundation is baked again) and carry its lineage. The session's shared bakes
+(tests/shared_bakes.py); `--local-reset` is tested in test_bake_local_reuse_e2e.py."""
 
 from __future__ import annotations
 
-import fcntl
-import os
 import re
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from bake_fixtures import describe_image, require, run_bake
-from baking import layers, local_api, rootfs
+from bake_fixtures import describe_image
+from baking import layers, local_api
 
 from components import image_contract
 
-pytestmark = pytest.mark.e2e
+# One xdist group: these tests share the session's bake cache (one foundation, one local API),
+# and a session fixture is one per worker.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-bake")]
 SERVICE = "checkout"
 
 
-@pytest.fixture(scope="module")
-def cache_env(tmp_path_factory):
-    """A cache directory of its own (its shared local API and kept roots are this module's), the
-    machine's cached Debian 12 tree linked in, and a TMPDIR of its own to check for leftovers."""
-    require("packer", "debootstrap", "moto_server", "unshare", "chroot", "ssh-keygen")
-    base = tmp_path_factory.mktemp("layers")
-    cache = base / "xdg" / "golden-fleet"
-    cache.mkdir(parents=True)
-    # A copy of the machine's cached tree, taken under its lock: other bakes on this machine may
-    # rebuild theirs meanwhile, and a half-built tree would fail this module's bakes.
-    pristine = rootfs.pristine_rootfs()
-    with open(pristine.with_name(pristine.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        assert (pristine / ".complete").exists(), f"{pristine} is being rebuilt; run again"
-        subprocess.run(["cp", "-a", str(pristine), str(cache / pristine.name)], check=True)
-    assert (cache / pristine.name / ".complete").exists()
-    scratch = base / "tmp"
-    scratch.mkdir()
-    env = dict(os.environ, XDG_CACHE_HOME=str(base / "xdg"), TMPDIR=str(scratch))
-    try:
-        yield cache, scratch, env
-    finally:
-        local_api.stop(cache)
-        layers.remove_roots(cache)
+@pytest.fixture
+def cache_env(bake_cache):
+    """The session's bake cache (tests/shared_bakes.py): its directory, its TMPDIR (checked for
+    leftovers) and the environment of its bakes."""
+    return bake_cache.cache, bake_cache.scratch, bake_cache.env
 
 
-@pytest.fixture(scope="module")
-def baked(cache_env):
-    """foundation, then 1.0.0 and 1.1.0 on it: (foundation id, [(version, ami, stderr, s)])."""
-    _, _, env = cache_env
-    foundation = run_bake(["foundation", "--local"], env=env)
-    assert foundation.returncode == 0, f"foundation bake failed:\n{foundation.stderr[-6000:]}"
-    assert re.fullmatch(r"ami-[0-9a-f]+\n", foundation.stdout), foundation.stdout
+@pytest.fixture
+def baked(bake_cache):
+    """The session's foundation, then two versions on it, 1.0.0 (without --verbose) and 1.4.0
+    (--verbose, its build host kept, as the image tests read it): (foundation id,
+    [(version, ami, stderr, s)])."""
+    foundation = bake_cache.foundation()
     apps = []
-    for version in ("1.0.0", "1.1.0"):
-        started = time.monotonic()
-        result = run_bake(["--version", version, "--service", SERVICE, "--local"], env=env)
-        elapsed = time.monotonic() - started
-        assert result.returncode == 0, f"{version} failed:\n{result.stderr[-6000:]}"
-        apps.append((version, result.stdout.strip(), result.stderr, elapsed))
+    for bake, version in (
+        (bake_cache.application("1.0.0"), "1.0.0"),
+        (bake_cache.application("1.4.0", "--verbose", keep_root=True), "1.4.0"),
+    ):
+        apps.append((version, bake.ami, bake.stderr, bake.seconds))
     print(f"application layer bakes on an existing foundation: {[round(a[3]) for a in apps]} s")
-    return foundation.stdout.strip(), apps
+    return foundation.ami, apps
 
 
 def endpoint(cache: Path) -> str:
@@ -127,7 +104,7 @@ def test_application_bakes_start_from_the_kept_foundation_root(baked, cache_env)
 def test_output_is_one_line_per_step(baked):
     """No Packer or apt output without --verbose: the wrapper's own lines and one per script."""
     _, apps = baked
-    stderr = apps[1][2]
+    (stderr,) = [stderr for version, _, stderr, _ in apps if version == "1.0.0"]  # not --verbose
     lines = stderr.splitlines()
     assert all(line.startswith("bake: ") for line in lines), [
         line for line in lines if not line.startswith("bake: ")
@@ -142,12 +119,3 @@ def test_nothing_is_left_in_the_bakes_temporary_folder(baked, cache_env):
     which it writes under the TMPDIR the bake gives it) go with the bake."""
     _, scratch, _ = cache_env
     assert list(scratch.iterdir()) == []
-
-
-def test_reset_removes_the_kept_foundation_roots(baked, cache_env):
-    cache, _, env = cache_env
-    foundation_ami, _ = baked
-    result = run_bake(["--local-reset"], env=env)
-    assert result.returncode == 0, result.stderr
-    assert "removed the kept foundation root" in result.stderr
-    assert not layers.foundation_root(cache, foundation_ami).exists()

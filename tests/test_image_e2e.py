@@ -4,7 +4,6 @@ the build host and the running app are checked. Slow (minutes cold); runs in CI.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import time
@@ -12,45 +11,30 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from bake_fixtures import describe_image, lynis_index, require, run_bake
+from bake_fixtures import describe_image, lynis_index, run_bake
 from baking import build_host, emulator, errors, processes
 
 from components import image_contract
 
-pytestmark = pytest.mark.e2e
+# One xdist group: these tests share the session's bake cache (one foundation, one local API),
+# and a session fixture is one per worker.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-bake")]
 SERVICE, VERSION = "checkout", "1.4.0"
 
 
-@pytest.fixture(scope="module")
-def local_api(tmp_path_factory):
-    require("moto_server")
-    with emulator.local_emulator(tmp_path_factory.mktemp("moto")) as url:
-        yield url
+@pytest.fixture
+def local_api(bake_cache):
+    """The session's shared local EC2 API (the bakes' own, as ``--local`` starts it)."""
+    return bake_cache.url
 
 
-@pytest.fixture(scope="module")
-def baked(local_api, tmp_path_factory):
-    """One local bake shared by the tests below: (AMI id, build host root, stderr)."""
-    require("packer", "debootstrap", "unshare", "chroot", "ssh-keygen")
-    workdir = tmp_path_factory.mktemp("bake")
-    result = run_bake(
-        [
-            "--version",
-            VERSION,
-            "--service",
-            SERVICE,
-            "--local",
-            "--endpoint",
-            local_api,
-            "--workdir",
-            str(workdir),
-            "--verbose",  # the image tests' own lines are asserted below
-        ]
+@pytest.fixture
+def baked(bake_cache):
+    """The session's bake of checkout 1.4.0, its build host kept: (stdout, root, stderr)."""
+    bake = bake_cache.application(
+        VERSION, "--verbose", keep_root=True  # the image tests' own lines are asserted below
     )
-    assert result.returncode == 0, (
-        f"local bake failed ({result.returncode}):\n{result.stderr[-6000:]}"
-    )
-    return result.stdout, workdir / "rootfs", result.stderr
+    return f"{bake.ami}\n", bake.root, bake.stderr
 
 
 def in_host(root: Path, *argv: str) -> str:
@@ -113,26 +97,32 @@ def test_agent_user_reads_every_file_its_config_ships(baked):
         assert f"image-test ok:   agent user cwagent reads {path}" in stderr, path
 
 
-def test_rerun_reuses_the_image_at_once(baked, local_api):
+def test_rerun_reuses_the_image_at_once(baked, bake_cache):
     """Same service, version and content: the existing image id, no bake, well under 2 s."""
     stdout, _, _ = baked
     started = time.monotonic()
-    result = run_bake(
-        ["--version", VERSION, "--service", SERVICE, "--local", "--endpoint", local_api]
-    )
+    result = run_bake(["--version", VERSION, "--service", SERVICE, "--local"], env=bake_cache.env)
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr
     assert result.stdout == stdout and "reusing" in result.stderr
     assert elapsed < 2.0, f"reuse took {elapsed:.2f}s"
 
 
-def test_same_version_with_other_content_is_refused(baked, local_api):
-    env = dict(os.environ, PKR_VAR_runtime="nodejs")
-    result = run_bake(
-        ["--version", VERSION, "--service", SERVICE, "--local", "--endpoint", local_api], env=env
-    )
+@pytest.mark.parametrize(
+    "variable, value", [("runtime", "nodejs"), ("app_port", "9090")], ids=["runtime", "app-port"]
+)
+def test_same_version_with_other_content_is_refused(baked, bake_cache, variable, value):
+    """Another runtime (no foundation of it exists: refused before one is baked, in seconds) or
+    another value of the application layer (on the same foundation): one version, one content."""
+    env = dict(bake_cache.env, **{f"PKR_VAR_{variable}": value})
+    started = time.monotonic()
+    result = run_bake(["--version", VERSION, "--service", SERVICE, "--local"], env=env)
+    elapsed = time.monotonic() - started
     assert result.returncode == errors.EXIT_CONFLICT and result.stdout == ""
     assert "one version, one content" in result.stderr
+    assert "baking golden-foundation" not in result.stderr and elapsed < 10, (
+        f"refused after {elapsed:.0f} s:\n{result.stderr}"
+    )
 
 
 def test_no_ssh_daemon_in_the_image(baked):
@@ -162,10 +152,11 @@ def test_no_ssh_daemon_in_the_image(baked):
     assert "image-test ok:   no sshd: no sshd binary" in stderr
 
 
-def test_keep_sshd_keeps_the_hardened_daemon(baked, local_api, tmp_path):
+def test_keep_sshd_keeps_the_hardened_daemon(bake_cache, tmp_path):
     """image.keepSshd (PKR_VAR_keep_sshd=true, as the program passes it): another version on the
     same foundation keeps openssh-server, and the image tests check sshd's effective values."""
-    env = dict(os.environ, PKR_VAR_keep_sshd="true")
+    env = dict(bake_cache.env, PKR_VAR_keep_sshd="true")
+    bake_cache.foundation()
     result = run_bake(
         [
             "--version",
@@ -173,8 +164,6 @@ def test_keep_sshd_keeps_the_hardened_daemon(baked, local_api, tmp_path):
             "--service",
             SERVICE,
             "--local",
-            "--endpoint",
-            local_api,
             "--workdir",
             str(tmp_path / "keep"),
             "--verbose",
@@ -183,6 +172,7 @@ def test_keep_sshd_keeps_the_hardened_daemon(baked, local_api, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-6000:]
     root = tmp_path / "keep" / "rootfs"
+    assert "baking golden-foundation" not in result.stderr, "a foundation was baked again"
     assert "remove-sshd: SKIPPED - image.keepSshd is true" in result.stderr
     assert (root / "usr/sbin/sshd").exists()
     assert (root / "etc/ssh/sshd_config.d/10-cis.conf").exists()

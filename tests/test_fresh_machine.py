@@ -3,8 +3,8 @@ agree with each other, and `.ci/install` behaves (one line per step, idempotent,
 with the log on failure) when run for real in a scratch copy with apt replaced by recorders.
 
 The proof itself (the Quick start verbatim in a debootstrapped Debian 12) is
-`tests/fresh_machine.py`, run by `.ci/run` after the suite: inside that proof the suite runs
-again, so it cannot be a test of the suite without recursing."""
+`tests/fresh_machine.py`, run by `.ci/run`: inside that proof the suite runs (the README's test
+command, CI's one run of it), so it cannot be a test of the suite without recursing."""
 
 from __future__ import annotations
 
@@ -46,8 +46,10 @@ def test_the_quick_start_is_two_commands_that_install_then_use_the_venv():
     assert second == "python -m pytest"
 
 
-def test_ci_run_runs_exactly_the_quick_starts_set_up_and_test_command_then_the_proof():
-    """`.ci/run` is the Quick start's set-up, its test command verbatim, then the proof."""
+def test_ci_run_sets_up_then_runs_the_proof_whose_second_command_is_the_test_command():
+    """`.ci/run` is the Quick start's set-up, then the proof; the proof runs the README's two
+    commands verbatim, the second being the test command (the suite's one run in CI) and checks
+    that pytest passed."""
     first, second = quick_start_commands(README)
     lines = [
         line
@@ -58,9 +60,14 @@ def test_ci_run_runs_exactly_the_quick_starts_set_up_and_test_command_then_the_p
     assert steps == [
         "bash .ci/install",
         ". venv/bin/activate",
-        second,
         "python tests/fresh_machine.py",
     ]
+    assert second == "python -m pytest" and second in fresh_machine.session_script(
+        [first, second], "/root/golden-fleet"
+    ).splitlines()
+    assert check_transcript(["=== 1 failed, 3 passed in 1.0s ==="], [first, second]), (
+        "the proof must fail on a failed test"
+    )
     assert first.split(" && ")[:2] == steps[:2], "the README sets up as .ci/run does"
 
 

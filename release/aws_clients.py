@@ -104,12 +104,13 @@ def _refuse_unreachable(endpoint: str) -> Any:
     return before_call
 
 
-def client(service: str, region: str, patient: bool = False) -> Any:
+def client(service: str, region: str, patient: bool = False, made_by: Any = None) -> Any:
     """A boto3 client for ``service`` in ``region`` with the timeouts and retries above
     (``patient``: the refresh command's). An interactive client does not send a read to an
     endpoint that timed out in the last ``UNREACHABLE_FOR_S`` seconds: it fails at once; writes
-    are always sent."""
-    made = session(region).client(service, config=client_config(patient))
+    are always sent. ``made_by``: a session of ``region`` already made (one session loads the
+    SDK's data files once)."""
+    made = (made_by or session(region)).client(service, config=client_config(patient))
     if not patient:
         endpoint = made.meta.endpoint_url
         made.meta.events.register("after-call-error", _remember(endpoint))

@@ -17,17 +17,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from components.config import ConfigError, PromoteImage, StackConfig, parse_stack_config
-from release import (
-    automation,
-    canary,
-    gates,
-    images,
-    live,
-    packages,
-    rollout,
-    stackfile,
-    transitions,
-)
+
+# Only what building the parser and every command need; a command's own modules are imported
+# where it runs (`rollback --now` is the operator's fastest path and pays for no other command).
+from release import images, rollout, stackfile, transitions
 from release import prune as prune_
 from release import revoke as revoke_
 from release.transitions import BakeCheck, BakeStatus, Plan, ReleaseError
@@ -374,6 +367,8 @@ def _bake_check(cfg: StackConfig, version: str, require: bool) -> BakeCheck | No
 def _package_check(plan: Plan, cfg: StackConfig, version: str, require: bool, root: Path) -> Plan:
     """Refuse a version whose package (image.app) or its digest is missing; a check that could
     not be made warns, or refuses with --require-baked, like the image lookup."""
+    from release import packages
+
     check = packages.check_package(cfg, version, root)
     if check is None:
         return plan
@@ -408,6 +403,8 @@ def _plan(args: argparse.Namespace, cfg: StackConfig, root: Path | None = None) 
                               root or project_root())
     if args.command == "shift":
         transitions.shift(cfg, stack, args.percent)  # refuse before any AWS call
+        from release import canary
+
         size = canary.for_shift(cfg, stack, args.percent, require_healthy=args.require_healthy)
         return transitions.shift(cfg, stack, args.percent, size, cap_at_max=args.force)
     if args.command == "rollback":
@@ -417,6 +414,8 @@ def _plan(args: argparse.Namespace, cfg: StackConfig, root: Path | None = None) 
 
 def _live_gate(args: argparse.Namespace, cfg: StackConfig) -> list[str]:
     """Look at AWS before a shift or finish is written (see :mod:`release.gates`)."""
+    from release import gates
+
     if args.command == "shift":
         colors, weights = gates.for_shift(cfg, args.percent)
     elif args.command == "finish":
@@ -446,6 +445,8 @@ def run_edit(
     root: Path,
     out: Callable[[str], None] = print,
 ) -> int:
+    from release import automation
+
     if args.apply:
         automation.require_cli()
         if path.resolve() != (root / f"Pulumi.{args.stack.split('/')[-1]}.yaml").resolve():
@@ -514,6 +515,8 @@ def _emit(lines: list[str], out: Callable[[str], None]) -> None:
 def run_status(
     args: argparse.Namespace, path: Path, root: Path, out: Callable[[str], None] = print
 ) -> int:
+    from release import automation, live
+
     cfg = _parse(stackfile.load(path))
     amis, note = ({}, "AMI: not read (--no-outputs)")
     if not args.no_outputs:

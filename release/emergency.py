@@ -54,6 +54,10 @@ class LiveListener:
     load_balancer_arn: str
     actions: tuple[dict[str, Any], ...]  # DefaultActions as DescribeListeners returned them
     target_groups: Mapping[str, str]  # color -> target group ARN
+    # The listener's own tags (the release lock, the halt mark), read in the same DescribeTags
+    # call as the target groups' (it takes any ELBv2 resource ARNs, 20 at a time): --now's
+    # halt mark then needs no read of its own. None: not read.
+    tags: Mapping[str, str] | None = None
 
     @property
     def weights(self) -> dict[str, int]:
@@ -184,7 +188,9 @@ def find_listener(elbv2: Any, stack: str, service: str, region: str = "") -> Liv
     arns = sorted(
         {arn for listener in listeners for arn in forward_arns(listener["DefaultActions"])}
     )
-    colors = {arn: tag.get("Color", "") for arn, tag in _tags(elbv2, arns).items()}
+    listener_arns = [listener["ListenerArn"] for listener in listeners]
+    tags = _tags(elbv2, [*arns, *listener_arns])
+    colors = {arn: tags.get(arn, {}).get("Color", "") for arn in arns}
     try:
         listener, groups = pick_listener(listeners, colors)
     except ListenerNotFound as error:
@@ -194,6 +200,7 @@ def find_listener(elbv2: Any, stack: str, service: str, region: str = "") -> Liv
         load_balancer_arn=listener["LoadBalancerArn"],
         actions=tuple(listener["DefaultActions"]),
         target_groups=groups,
+        tags=tags.get(listener["ListenerArn"]),
     )
 
 
@@ -336,11 +343,15 @@ def run_now(
     target = {color: (100 if color == stable else 0) for color in COLORS}
     short = stack.split("/")[-1]  # the Stack tag holds the short stack name
     if client is None:
-        from release.aws_clients import client, has_credentials
+        from release import aws_clients
 
-        if not has_credentials(cfg.region):
+        region_session = aws_clients.session(cfg.region)
+        if region_session.get_credentials() is None:  # aws_clients.has_credentials, no new session
             err(f"error: no AWS credentials for {cfg.region} — {_instead(stack)}")
             return 1
+
+        def client(service: str, region: str) -> Any:
+            return aws_clients.client(service, region, made_by=region_session)
     from botocore.exceptions import BotoCoreError, ClientError
 
     elbv2 = client("elbv2", cfg.region)
@@ -361,7 +372,9 @@ def run_now(
     from release import lock as locks
 
     try:  # first: a rollout holding the lock stops at its next check and never re-applies
-        halted = locks.halt(elbv2, listener.arn, locks.default_holder(), datetime.now(UTC))
+        halted = locks.halt(
+            elbv2, listener.arn, locks.default_holder(), datetime.now(UTC), listener.tags
+        )
     except (BotoCoreError, ClientError) as error:
         halted = None
         err(f"warning: could not mark {short} halted on the listener ({error}); going on")

@@ -135,10 +135,13 @@ def baked_record(color: str, version: str, percent: int) -> str:
     return f"{color} {version} {percent}"
 
 
-def halt(elbv2: Any, arn: str, by: str, now: datetime) -> Holder | None:
+def halt(
+    elbv2: Any, arn: str, by: str, now: datetime, tags: Mapping[str, str] | None = None
+) -> Holder | None:
     """Mark the stack halted for the rollout holding the lock (if any); that rollout stops at its
-    next check. Returns the holder that was halted."""
-    current = holder_of(read_tags(elbv2, arn))
+    next check. Returns the holder that was halted. ``tags``: the listener's tags as just read
+    (None: read them here)."""
+    current = holder_of(read_tags(elbv2, arn) if tags is None else dict(tags))
     put_tags(
         elbv2,
         arn,

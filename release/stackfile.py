@@ -29,6 +29,7 @@ import copy
 import difflib
 import errno
 import fcntl
+import functools
 import json
 import os
 import re
@@ -70,9 +71,17 @@ def describe_yaml_error(error: Exception, name: str) -> str:
     return f"{name}: {first}"
 
 
+@functools.lru_cache(maxsize=8)
+def _loaded(text: str) -> Any:
+    return YAML(typ="safe", pure=True).load(text)
+
+
 def _safe_load(text: str, name: str = "the stack file") -> Any:
+    """The document of ``text``. One command reads the same text several times (the file, its
+    plan's check, the render's check): it is parsed once per process, so the result is shared
+    and never mutated here (:func:`load_config_text` hands out a copy)."""
     try:
-        return YAML(typ="safe", pure=True).load(text)
+        return _loaded(text)
     except YAMLError as error:
         raise ReleaseError(f"{describe_yaml_error(error, name)} — fix the YAML first") from None
 

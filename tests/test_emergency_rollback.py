@@ -97,6 +97,16 @@ def test_one_modify_listener_call_and_nothing_else_written(aws, split_file):
     mutating = [name for name in calls if not name.startswith("Describe")]
     assert mutating == ["AddTags", "ModifyListener"], calls
     assert live.weights() == {"blue": 100, "green": 0}
+    # The fastest path makes no call it can spare: the listener's own tags (the lock the halt
+    # mark reads) come in the target groups' DescribeTags, not in a call of their own.
+    assert calls == [
+        "DescribeLoadBalancers",
+        "DescribeTags",
+        "DescribeListeners",
+        "DescribeTags",
+        "AddTags",
+        "ModifyListener",
+    ], calls
 
 
 def test_a_missing_listener_is_one_clear_error_and_nothing_is_written(aws, split_file, capsys):

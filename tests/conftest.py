@@ -16,6 +16,17 @@ for path in (ROOT, ROOT / "tests"):
 from harness import load_stack_config, stack_file  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _moto_without_its_public_images():
+    """moto's EC2 loads its list of public images into every region's backend at every start of
+    a mock (about 0.3 s each, some 200 starts a run); no test uses them: each registers the
+    images it needs. A server started with MOTO_AMIS_PATH (the local bake's) still loads its
+    seed file (moto/ec2/models/amis.py reads MOTO_AMIS_PATH first)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _program_runs_shared_unless_patched(request):
     """Program runs are shared within the session (harness.memo), except in a test that uses

@@ -13,6 +13,7 @@ sys.path.insert(0, str(ROOT))  # deploy.settings_file: the settings files' one r
 
 from bootstrap import config as platform_config  # noqa: E402
 from bootstrap.account_access import AccountAccess, AccountAccessArgs  # noqa: E402
+from bootstrap.ci_login import CiLogin, CiLoginArgs  # noqa: E402
 from bootstrap.guardrails import Guardrails, GuardrailsArgs  # noqa: E402
 from bootstrap.iam_documents import duration_seconds  # noqa: E402
 from bootstrap.stack_deployments import StackDeployments, StackDeploymentsArgs  # noqa: E402
@@ -32,8 +33,18 @@ for stack, target in cfg.stacks.items():
     )
     oidc = settings["operationContext"]["oidc"]["aws"]
     account, role_name = platform_config.deploy_role(oidc["roleArn"], stack, target)
+    # Each account through its own admin role, assumed from the platform's credentials (the
+    # organization's management or a delegated account): ambient credentials are one account,
+    # and allowed_account_ids refuses any other before a call is made.
     provider = aws.Provider(
-        f"{stack}-aws", region=target.region, allowed_account_ids=[target.account_id]
+        f"{stack}-aws",
+        region=target.region,
+        allowed_account_ids=[target.account_id],
+        assume_roles=[
+            aws.ProviderAssumeRoleArgs(
+                role_arn=target.admin_role(), session_name=f"golden-fleet-platform-{stack}"
+            )
+        ],
     )
     access[stack] = AccountAccess(
         f"{stack}-access",
@@ -57,6 +68,15 @@ for stack, target in cfg.stacks.items():
         ),
         opts=pulumi.ResourceOptions(providers={"aws": provider}),
     )
+
+CiLogin(
+    "ci-login",
+    CiLoginArgs(
+        organization=cfg.organization,
+        repository=cfg.repository,
+        environments=[target.environment for target in cfg.stacks.values()],
+    ),
+)
 
 Guardrails(
     "guardrails",

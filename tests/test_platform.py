@@ -270,3 +270,86 @@ def test_prod_must_be_mandatory_and_accounts_must_match_the_settings_files():
     config["golden-fleet-platform:stacks"]["prod"]["accountId"] = "333333333333"
     with pytest.raises(Exception, match=r"stacks\.prod\.accountId: 333333333333 is not the"):
         run_platform(config)
+
+
+def test_each_account_is_reached_through_its_own_admin_role(platform_run):
+    """Ambient credentials are one account: each stack's provider assumes that account's admin
+    role (by default the one AWS Organizations creates), and is refused any other account."""
+    mocks, _ = platform_run
+    providers = _of(mocks, "pulumi:providers:aws")
+    assert sorted(providers) == ["prod-aws", "staging-aws"]
+    for stack, account in (("staging", "111111111111"), ("prod", "222222222222")):
+        provider = providers[f"{stack}-aws"]
+        allowed = _doc(provider["allowedAccountIds"])
+        (assumed,) = _doc(provider["assumeRoles"])
+        assert allowed == [account], provider
+        assert assumed["roleArn"] == f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
+        assert assumed["sessionName"] == f"golden-fleet-platform-{stack}"
+    # Every AWS resource goes through one of them, and lands in that provider's account.
+    for name, (token, _inputs, provider) in mocks.registered.items():
+        if token.startswith("aws:"):
+            assert provider and "pulumi:providers:aws::" in provider, name
+            stack = "staging" if "staging-aws" in provider else "prod"
+            assert name.startswith(f"{stack}-"), (name, provider)
+
+
+def test_a_named_admin_role_is_assumed_and_must_be_in_its_account():
+    config = platform_config()
+    role = "arn:aws:iam::222222222222:role/platform/GoldenFleetBootstrap"
+    config["golden-fleet-platform:stacks"]["prod"]["adminRoleArn"] = role
+    mocks, _ = run_platform(config)
+    (assumed,) = _doc(_of(mocks, "pulumi:providers:aws")["prod-aws"]["assumeRoles"])
+    assert assumed["roleArn"] == role
+    config["golden-fleet-platform:stacks"]["prod"]["adminRoleArn"] = (
+        "arn:aws:iam::111111111111:role/OrganizationAccountAccessRole")
+    with pytest.raises(Exception, match=r"stacks\.prod: .*adminRoleArn .* is in account "
+                                        r"111111111111, not the stack's account 222222222222"):
+        run_platform(config)
+    config["golden-fleet-platform:stacks"]["prod"]["adminRoleArn"] = "OrganizationAccountAccessRole"
+    with pytest.raises(Exception, match=r"stacks\.prod\.adminRoleArn: String should match"):
+        run_platform(config)
+
+
+def _login_subjects_of_the_workflows(environments: dict[str, str]) -> set[str]:
+    """GitHub's `sub` for every job that runs pulumi/auth-actions: its environment's, or the
+    pull request's for a job without one on a pull_request trigger. An environment given as an
+    expression is one of the stacks' environments (the callers pass only those)."""
+    import yaml
+
+    subjects = set()
+    for path in sorted((ROOT / ".github" / "workflows").glob("*.yml")):
+        workflow = yaml.safe_load(path.read_text())
+        triggers = workflow.get(True) or workflow.get("on")
+        for name, job in workflow["jobs"].items():
+            if not any("pulumi/auth-actions" in str(s.get("uses", "")) for s in
+                       job.get("steps", [])):  # fmt: skip
+                continue
+            environment = job.get("environment")
+            if environment is None:
+                assert "pull_request" in triggers, f"{path.name}:{name} logs in from where?"
+                subjects.add("repo:acme/golden-fleet:pull_request")
+            elif "${{" in str(environment):
+                subjects |= {f"repo:acme/golden-fleet:environment:{e}"
+                             for e in environments.values()}  # fmt: skip
+            else:
+                subjects.add(f"repo:acme/golden-fleet:environment:{environment}")
+    return subjects
+
+
+def test_github_may_log_in_to_pulumi_cloud_from_exactly_the_jobs_that_do(platform_run):
+    """The workflows' auth-actions exchange needs GitHub registered as an OIDC issuer with an
+    authorization policy: organization tokens, audience urn:pulumi:org:<org>, and one subject per
+    place a workflow logs in from (pull requests, each stack's environment), nothing wider."""
+    mocks, _ = platform_run
+    (issuer,) = _of(mocks, "pulumiservice:index:OidcIssuer").values()
+    assert issuer["organization"] == "acme"
+    assert issuer["url"] == "https://token.actions.githubusercontent.com"
+    assert issuer["maxExpirationSeconds"] == 14400  # the rollout job's 4 hours
+    policies = issuer["policies"]
+    assert all(p["decision"] == "allow" and p["tokenType"] == "organization" for p in policies)
+    assert all(p["rules"]["aud"] == "urn:pulumi:org:acme" for p in policies), policies
+    assert all(set(p["rules"]) == {"aud", "sub"} and "*" not in p["rules"]["sub"]
+               for p in policies), policies  # fmt: skip
+    environments = {s: t["environment"]
+                    for s, t in platform_config()["golden-fleet-platform:stacks"].items()}
+    assert {p["rules"]["sub"] for p in policies} == _login_subjects_of_the_workflows(environments)

@@ -6,11 +6,21 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 NAMESPACE = "golden-fleet-platform"
 KEYS = ("organization", "repository", "policyPackVersion", "driftSchedule", "stacks")
 STACKS = ("staging", "prod")
+# What AWS Organizations names the admin role it creates in a new member account, trusted by the
+# management account (Organizations user guide, "Accessing a member account ... with the role").
+DEFAULT_ADMIN_ROLE = "OrganizationAccountAccessRole"
 
 
 class PlatformConfigError(ValueError):
@@ -33,6 +43,30 @@ class StackTarget(_Strict):
         description="The policy pack's enforcement on this stack's updates."
     )
     bakes: bool = Field(description="Whether its deployment bakes the image (Packer).")
+    admin_role_arn: str | None = Field(
+        default=None,
+        alias="adminRoleArn",
+        pattern=r"^arn:aws:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$",
+        description="The role the platform assumes in this account to create its roles. "
+        "Default: OrganizationAccountAccessRole, which AWS Organizations creates in every "
+        "account it creates (an invited account needs it made, or another role named here).",
+    )
+
+    @model_validator(mode="after")
+    def _admin_role_in_its_account(self) -> StackTarget:
+        account = self.admin_role().split(":")[4]
+        if account != self.account_id:
+            raise ValueError(
+                f"adminRoleArn {self.admin_role()} is in account {account}, not the stack's "
+                f"account {self.account_id}: the platform creates its roles where it assumes it"
+            )
+        return self
+
+    def admin_role(self) -> str:
+        """The ARN of the role the platform's AWS provider assumes in this account."""
+        return self.admin_role_arn or (
+            f"arn:aws:iam::{self.account_id}:role/{DEFAULT_ADMIN_ROLE}"
+        )
 
 
 class PlatformConfig(_Strict):

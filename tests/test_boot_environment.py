@@ -96,3 +96,79 @@ def test_without_secrets_no_client_is_made_and_a_missing_config_fails(reader, tm
     path.unlink()
     assert reader.main([*argv, "--run-dir", str(tmp_path)]) == 1
     assert "boot-config.json: cannot read" in capsys.readouterr().err
+
+
+class _Clock:
+    """Time moves only when the reader sleeps."""
+
+    def __init__(self):
+        self.now, self.sleeps = 0.0, []
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def monotonic(self):
+        return self.now
+
+
+def _answers(*outcomes):
+    """A clients() whose calls answer ``outcomes`` in order: an error code or a value."""
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    calls = []
+
+    class Client:
+        def get_secret_value(self, SecretId):
+            calls.append(SecretId)
+            outcome = outcomes[min(len(calls), len(outcomes)) - 1]
+            if outcome == "no-network":
+                raise EndpointConnectionError(endpoint_url="https://secretsmanager")
+            if outcome.startswith("code:"):
+                raise ClientError({"Error": {"Code": outcome[5:]}}, "GetSecretValue")
+            return {"SecretString": outcome}
+
+    return (lambda name: Client()), calls
+
+
+def test_a_denied_read_is_retried_until_iam_has_propagated(reader, capsys):
+    """AccessDenied right after the role was given the secret (IAM is eventually consistent),
+    then no network, then the value: read, after backoff 1 s, 2 s on the reader's own clock."""
+    clock = _Clock()
+    clients, calls = _answers("code:AccessDeniedException", "no-network", "s3cret")
+    value = reader.read_secret(clients, "DB_PASSWORD", {"secretsManager": ARN},
+                               sleep=clock.sleep, monotonic=clock.monotonic)  # fmt: skip
+    assert value == "s3cret" and len(calls) == 3 and clock.sleeps == [1.0, 2.0]
+    err = capsys.readouterr().err
+    assert "DB_PASSWORD: AccessDeniedException; trying again in 1 s" in err
+    assert "s3cret" not in err
+
+
+def test_a_denial_that_lasts_is_refused_at_the_deadline_naming_the_key(reader):
+    clock = _Clock()
+    clients, calls = _answers("code:AccessDeniedException")
+    with pytest.raises(reader.Refused, match=r"secret key DB_PASSWORD: .*AccessDeniedException; "
+                                             r"still after \d+ attempts in 180 s"):
+        reader.read_secret(clients, "DB_PASSWORD", {"secretsManager": ARN},
+                           sleep=clock.sleep, monotonic=clock.monotonic)  # fmt: skip
+    assert sum(clock.sleeps) == pytest.approx(180.0) and max(clock.sleeps) == 20.0
+    assert clock.sleeps[:5] == [1.0, 2.0, 4.0, 8.0, 16.0] and len(calls) == len(clock.sleeps) + 1
+
+
+@pytest.mark.parametrize("code", ["ResourceNotFoundException", "ValidationException"])
+def test_a_missing_or_malformed_secret_is_refused_at_once(reader, code):
+    """The stack's mistake does not get better by waiting: no retry, no sleep."""
+    clock = _Clock()
+    clients, calls = _answers(f"code:{code}")
+    with pytest.raises(reader.Refused, match=rf"secret key DB_PASSWORD: .*\({code}\)$"):
+        reader.read_secret(clients, "DB_PASSWORD", {"secretsManager": ARN},
+                           sleep=clock.sleep, monotonic=clock.monotonic)  # fmt: skip
+    assert len(calls) == 1 and clock.sleeps == []
+
+
+def test_the_unit_waits_longer_than_the_reader_retries(reader):
+    """systemd would kill a start that outlasts TimeoutStartSec: the unit gives the reader its
+    retry window plus one last attempt (5 tries of at most 5 + 10 s)."""
+    script = (PACKER_DIR / "scripts" / "50-app.sh").read_text()
+    (timeout,) = [line for line in script.splitlines() if line.startswith("TimeoutStartSec=")]
+    assert int(timeout.split("=")[1]) >= reader.RETRY_FOR_S + 5 * (5 + 10)

@@ -19,6 +19,7 @@ import pwd
 import re
 import sys
 import tempfile
+import time
 
 CONFIG = "/etc/golden-fleet/boot-config.json"
 PLATFORM_KEYS = frozenset({"GF_APP_PORT", "GF_COLOR", "GF_EXPECTED_VERSION"})
@@ -84,23 +85,65 @@ def read_config(text: str, service: str) -> tuple[str, dict[str, str], dict[str,
     return region, environment, secrets
 
 
-def read_secret(clients, key: str, reference: dict) -> str:
+# Answers that can turn into a value without anyone changing the stack: IAM is eventually
+# consistent, so an instance launched right after its role was given a secret is denied for a
+# while ("Troubleshoot IAM": changes take time to propagate); throttling and server errors pass;
+# the network may not be up yet early in boot. A missing secret or parameter, or a malformed
+# name, is the stack's mistake: refused at once, naming the key.
+RETRIED_CODES = frozenset({
+    "AccessDenied", "AccessDeniedException", "ThrottlingException", "Throttling",
+    "TooManyRequestsException", "InternalServiceError", "InternalFailure", "InternalServerError",
+    "ServiceUnavailable", "ServiceUnavailableException", "RequestTimeout",
+})
+# How long one start keeps trying (the unit's TimeoutStartSec is longer): a retry of the whole
+# unit (Restart=) would not help, because the app's start job has already failed with its
+# Requires= dependency and nothing starts it again; the instance would stay unhealthy.
+RETRY_FOR_S = 180.0
+FIRST_WAIT_S, LONGEST_WAIT_S = 1.0, 20.0
+
+
+def read_secret(
+    clients,
+    key: str,
+    reference: dict,
+    retry_for_s: float = RETRY_FOR_S,
+    sleep=time.sleep,
+    monotonic=time.monotonic,
+) -> str:
+    """The secret's value; a transient refusal (RETRIED_CODES, no answer) is retried with
+    exponential backoff for ``retry_for_s`` on this process's monotonic clock."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     kind, name = next(iter(reference.items()))
-    try:
-        if kind == "secretsManager":
-            answer = clients("secretsmanager").get_secret_value(SecretId=name)
-            value = answer.get("SecretString")
-        else:
-            answer = clients("ssm").get_parameter(Name=name, WithDecryption=True)
-            value = answer["Parameter"]["Value"]
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "error")
-        raise Refused(f"secret key {key}: cannot read {kind} {name} ({code})") from None
-    except BotoCoreError as error:
-        problem = type(error).__name__
-        raise Refused(f"secret key {key}: cannot read {kind} {name} ({problem})") from None
+    deadline = monotonic() + retry_for_s
+    wait = FIRST_WAIT_S
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            if kind == "secretsManager":
+                answer = clients("secretsmanager").get_secret_value(SecretId=name)
+                value = answer.get("SecretString")
+            else:
+                answer = clients("ssm").get_parameter(Name=name, WithDecryption=True)
+                value = answer["Parameter"]["Value"]
+            break
+        except ClientError as error:
+            problem = error.response.get("Error", {}).get("Code", "error")
+            if problem not in RETRIED_CODES:
+                raise Refused(f"secret key {key}: cannot read {kind} {name} ({problem})") from None
+        except BotoCoreError as error:
+            problem = type(error).__name__
+        left = deadline - monotonic()
+        if left <= 0:
+            raise Refused(
+                f"secret key {key}: cannot read {kind} {name} ({problem}; still after "
+                f"{attempts} attempts in {retry_for_s:.0f} s)"
+            )
+        print(f"boot-environment: secret key {key}: {problem}; trying again in "
+              f"{min(wait, left):.0f} s", file=sys.stderr)  # fmt: skip
+        sleep(min(wait, left))
+        wait = min(wait * 2, LONGEST_WAIT_S)
     if not isinstance(value, str):
         raise Refused(f"secret key {key}: {kind} {name} holds no string")
     return value

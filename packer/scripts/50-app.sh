@@ -40,6 +40,9 @@ Before=$unit
 [Service]
 Type=oneshot
 RemainAfterExit=yes
+# The reader retries a transient refusal (IAM propagation, throttling) for 180 s itself, plus
+# one last attempt (its client: 5 tries of at most 15 s).
+TimeoutStartSec=300
 ExecStart=/usr/bin/python3 $reader --service $GF_SERVICE --user $user
 
 [Install]

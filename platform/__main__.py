@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # deploy.settings_file: the settings files' one reader
 
 from bootstrap import config as platform_config  # noqa: E402
+from bootstrap import pack_source  # noqa: E402
 from bootstrap.account_access import AccountAccess, AccountAccessArgs  # noqa: E402
 from bootstrap.ci_login import CiLogin, CiLoginArgs  # noqa: E402
 from bootstrap.guardrails import Guardrails, GuardrailsArgs  # noqa: E402
@@ -21,6 +22,10 @@ from bootstrap.stack_deployments import StackDeployments, StackDeploymentsArgs  
 from deploy.settings_file import fill_placeholders, load_settings, settings_path  # noqa: E402
 
 cfg = platform_config.read()
+PACK_DIR = ROOT / "policy"
+# Before anything is registered: policy/ must be what the repository holds, or the published
+# content hash would differ from a clean clone's (bootstrap/pack_source.py).
+pack_source.check_pack_source(PACK_DIR)
 
 access: dict[str, AccountAccess] = {}
 for stack, target in cfg.stacks.items():
@@ -82,10 +87,11 @@ Guardrails(
     "guardrails",
     GuardrailsArgs(
         organization=cfg.organization,
-        pack_dir=str(ROOT / "policy"),
+        pack_dir=str(PACK_DIR),
         pack_version=cfg.policy_pack_version,
+        pack_policies=pack_source.pack_policies(PACK_DIR, "mandatory"),
         pack_configs={
-            stack: json.loads((ROOT / "policy" / f"{stack}.json").read_text(encoding="utf-8"))
+            stack: json.loads((PACK_DIR / f"{stack}.json").read_text(encoding="utf-8"))
             for stack in cfg.stacks
         },
     ),

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import runpy
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -31,6 +33,28 @@ def _platform_on_path(monkeypatch):
     yield
     for name in [m for m in sys.modules if m == "bootstrap" or m.startswith("bootstrap.")]:
         del sys.modules[name]
+
+
+_checkout: dict[str, Path] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _clean_checkout(tmp_path_factory):
+    """The repository's tracked files, copied as a clean clone has them, for the platform to run
+    from: policy/ in the working tree may hold a venv or bytecode the tests made, which the
+    platform refuses (bootstrap/pack_source.py), as it should."""
+    copy = tmp_path_factory.mktemp("checkout")
+    tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True,
+                             check=True).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, tracked):
+        if (ROOT / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, copy / name)
+    subprocess.run(["git", "init", "-q", str(copy)], check=True)
+    subprocess.run(["git", "-C", str(copy), "add", "-A"], check=True)
+    _checkout["root"] = copy
+    yield copy
+    _checkout.clear()
 
 
 def platform_config() -> dict:
@@ -75,13 +99,13 @@ async def _resolve(value):
     return value
 
 
-def run_platform(config: dict) -> tuple[PlatformMocks, dict]:
-    mocks = PlatformMocks()
+def run_platform(config: dict, mocks: PlatformMocks | None = None) -> tuple[PlatformMocks, dict]:
+    mocks = mocks if mocks is not None else PlatformMocks()
     pulumi_settings.reset_options()
     pulumi.runtime.set_all_config(_encode_config(config))
     pulumi_mocks.set_mocks(mocks, project="golden-fleet-platform", stack="org", preview=False)
     def program() -> None:
-        runpy.run_path(str(PLATFORM / "__main__.py"), run_name="__main__")
+        runpy.run_path(str(_checkout["root"] / "platform" / "__main__.py"), run_name="__main__")
 
     try:
         _sync_await(pulumi.runtime.stack.run_pulumi_func(program))
@@ -143,7 +167,8 @@ def test_the_pack_is_mandatory_on_prod_and_advisory_on_staging(platform_run):
     policy/<stack>.json (prod: all mandatory)."""
     mocks, _ = platform_run
     (pack,) = _of(mocks, "pulumiservice:index:PolicyPack").values()
-    assert pack["name"] == "golden-fleet" and Path(pack["sourcePath"]) == ROOT / "policy"
+    assert pack["name"] == "golden-fleet"
+    assert Path(pack["sourcePath"]) == _checkout["root"] / "policy"
     groups = _of(mocks, "pulumiservice:index:PolicyGroup")
     for stack, level in (("prod", "mandatory"), ("staging", "advisory")):
         group = groups[f"guardrails-{stack}"]
@@ -353,3 +378,32 @@ def test_github_may_log_in_to_pulumi_cloud_from_exactly_the_jobs_that_do(platfor
     environments = {s: t["environment"]
                     for s, t in platform_config()["golden-fleet-platform:stacks"].items()}
     assert {p["rules"]["sub"] for p in policies} == _login_subjects_of_the_workflows(environments)
+
+
+def test_the_pack_is_published_with_its_policies_and_never_run(platform_run):
+    """With each policy's metadata given, the provider does not spawn the pack to read it
+    (resolvePolicies, provider/pkg/resources/policy_pack.go): the platform needs no venv of it."""
+    mocks, _ = platform_run
+    (pack,) = _of(mocks, "pulumiservice:index:PolicyPack").values()
+    names = [policy["name"] for policy in pack["policies"]]
+    assert len(names) == 14 and len(set(names)) == 14 and "listener-tls13-or-redirect" in names
+    assert all(p["description"] and p["enforcementLevel"] == "mandatory" for p in pack["policies"])
+
+
+def test_a_policy_dir_holding_more_than_the_repository_is_refused_before_anything(
+    _clean_checkout,
+):
+    """A venv or bytecode in policy/ would change the pack's content hash and republish its
+    version: refused, naming the file, with nothing registered."""
+    stray = _clean_checkout / "policy" / "__pycache__" / "rules.cpython-311.pyc"
+    stray.parent.mkdir()
+    stray.write_bytes(b"x")
+    mocks = PlatformMocks()
+    try:
+        with pytest.raises(Exception, match=r"policy/ holds files the repository does not "
+                                            r"\(__pycache__/rules\.cpython-311\.pyc\)"):
+            run_platform(platform_config(), mocks)
+        assert mocks.registered == {}, sorted(mocks.registered)
+    finally:
+        stray.unlink()
+        stray.parent.rmdir()

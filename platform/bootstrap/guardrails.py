@@ -4,7 +4,7 @@ API alike)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,9 @@ class GuardrailsArgs:
     pack_dir: str  # policy/, tarballed and uploaded
     pack_version: str  # semver; versions are immutable: bump it to publish a change
     pack_configs: Mapping[str, Mapping[str, Any]]  # stack -> policy/<stack>.json
+    # Each policy's metadata (bootstrap/pack_source.py): given, the provider never runs the pack
+    # to read it, so publishing needs no virtual environment of the pack.
+    pack_policies: Sequence[Mapping[str, Any]] = ()
 
 
 class Guardrails(pulumi.ComponentResource):
@@ -34,6 +37,16 @@ class Guardrails(pulumi.ComponentResource):
             organization=args.organization,
             source_path=args.pack_dir,
             version_tag=args.pack_version,
+            policies=[
+                ps.PolicyPackPolicyInputArgs(
+                    name=policy["name"],
+                    description=policy["description"],
+                    enforcement_level=policy["enforcement_level"],
+                    config_schema=policy.get("config_schema"),
+                )
+                for policy in args.pack_policies
+            ]
+            or None,
             opts=pulumi.ResourceOptions(parent=self),
         )
         # `preventative` groups run during operations; each stack's enforcement comes from its

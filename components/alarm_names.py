@@ -61,6 +61,14 @@ def load_balancer_alarm_name(service: str, stack: str, kind: str) -> str:
     return load_balancer_alarm_prefix(service, stack) + kind
 
 
+def is_load_balancer_alarm(name: str) -> bool:
+    """True for a load-balancer alarm's name (``<service>-<stack>-lb-<kind>``): no color's
+    alarm ends so, since ``lb`` is not a color and the kinds differ."""
+    return any(
+        name.endswith(f"-{LOAD_BALANCER_SCOPE}-{kind}") for kind in LOAD_BALANCER_ALARM_KINDS
+    )
+
+
 def watched_alarm_prefixes(service: str, stack: str, color: str) -> tuple[str, str]:
     """The prefixes of every alarm that judges one color: its own, then the load balancer's
     (which sees the 5xx the load balancer answers for a crashing color's requests)."""

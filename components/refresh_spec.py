@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from components.alarm_names import is_load_balancer_alarm
 from components.config import InstanceRefreshConfig
 
 _REGION = re.compile(r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-[0-9]")
@@ -137,6 +138,21 @@ def refresh_preferences(
     if alarm_names:
         preferences["AlarmSpecification"] = {"Alarms": list(alarm_names)}
     return preferences
+
+
+def idle_color_preferences(preferences: Mapping[str, Any]) -> dict[str, Any]:
+    """``preferences`` for a refresh of a color that takes no traffic: without the load
+    balancer's alarms. They have no color dimension and judge whichever color serves, so while
+    the live color serves errors they would roll back the idle color's refresh (the fix, often)
+    for an outage it has no part in. The color's own alarms stay."""
+    result = dict(preferences)
+    alarms = list(result.get("AlarmSpecification", {}).get("Alarms", []))
+    kept = [name for name in alarms if not is_load_balancer_alarm(name)]
+    if kept:
+        result["AlarmSpecification"] = {"Alarms": kept}
+    else:
+        result.pop("AlarmSpecification", None)
+    return result
 
 
 # ---------------------------------------------------------------------------------------------

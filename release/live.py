@@ -690,6 +690,35 @@ def other_target_groups(
     return arns
 
 
+def target_group_weight(clients: Clients, target_group_arn: str) -> int | None:
+    """The share (percent) ``target_group_arn`` gets on its load balancer's weighted listener
+    (a forward to two target groups or more; a color's attachment listener forwards to its own
+    group alone and is never it); None when no such listener forwards to it."""
+    groups = _aws(
+        "reading the target group",
+        clients.elbv2.describe_target_groups,
+        TargetGroupArns=[target_group_arn],
+    ).get("TargetGroups", [])
+    weights = []
+    for balancer in sorted({lb for g in groups for lb in g.get("LoadBalancerArns", [])}):
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"LoadBalancerArn": balancer}
+            if token:
+                kwargs["Marker"] = token
+            page = _aws("reading listeners", clients.elbv2.describe_listeners, **kwargs)
+            for listener in page.get("Listeners", []):
+                for action in listener.get("DefaultActions", []):
+                    forwarded = (action.get("ForwardConfig") or {}).get("TargetGroups") or []
+                    if action.get("Type") == "forward" and len(forwarded) > 1:
+                        weights += [int(g.get("Weight", 1)) for g in forwarded
+                                    if g["TargetGroupArn"] == target_group_arn]  # fmt: skip
+            token = page.get("NextMarker")
+            if not token:
+                break
+    return max(weights) if weights else None
+
+
 def listener_weights(
     clients: Clients,
     target_group_arns: Mapping[Color, str | None],

@@ -49,7 +49,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from components.refresh_spec import RefreshSpec, SpecError, parse_spec
+from components.alarm_names import is_load_balancer_alarm
+from components.refresh_spec import RefreshSpec, SpecError, idle_color_preferences, parse_spec
 from release.live import (
     SUCCESSFUL,
     Clients,
@@ -63,6 +64,7 @@ from release.live import (
     problems,
     progress_line,
     read_group,
+    target_group_weight,
 )
 
 PROG = "python -m release.refresh"
@@ -243,6 +245,26 @@ class Run:
         self.last_state = state
         return state
 
+    def preferences(self) -> dict:
+        """The spec's preferences; for a color the weighted listener gives no traffic, without
+        the load balancer's alarms (refresh_spec.idle_color_preferences): read right before the
+        start. A listener that cannot be read keeps every alarm, and says so."""
+        preferences = dict(self.spec.preferences)
+        dropped = [a for a in self.spec.alarms() if is_load_balancer_alarm(a)]
+        if not dropped:
+            return preferences
+        try:
+            weight = target_group_weight(self.clients, self.spec.target_group_arn)
+        except LiveError as error:
+            self.err(f"{PROG}: {self.spec.group}: could not read its traffic share ({error}); "
+                     "the load balancer's alarms stay in the refresh")  # fmt: skip
+            return preferences
+        if weight != 0:
+            return preferences
+        self.err(f"{PROG}: {self.spec.group} takes no traffic: the load balancer's alarms "
+                 f"({', '.join(dropped)}) judge the serving color, not this refresh")  # fmt: skip
+        return idle_color_preferences(preferences)
+
     def start(self) -> str:
         answer = _aws(
             f"starting an instance refresh of {self.spec.group}",
@@ -250,7 +272,7 @@ class Run:
             AutoScalingGroupName=self.spec.group,
             Strategy="Rolling",
             DesiredConfiguration=self.spec.desired_configuration(),
-            Preferences=dict(self.spec.preferences),
+            Preferences=self.preferences(),
         )
         return answer["InstanceRefreshId"]
 

@@ -12,6 +12,7 @@ Each test states one invariant of issue "the program owns the refresh":
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -471,3 +472,59 @@ def test_the_programs_spec_refreshes_and_rolls_back_truthfully(
         assert "AWS kept the previous configuration" in err[-1]
         again = fleet.run(spec)
         assert again[0] == 1 and len(fleet.model.requests("StartInstanceRefresh")) == 1
+
+
+def _idle_or_serving(fleet, green_weight: int):
+    """Blue serves (1.4.0), green is refreshed onto 1.5.0 with green_weight % of the traffic."""
+    fleet.color(["1.4.0", "1.5.0"], on="1.4.0", color="blue")
+    fleet.color(["1.4.0", "1.5.0"], on="1.4.0", color="green")
+    fleet.world.forward({"blue": 100 - green_weight, "green": green_weight})
+    fleet.model.will("InProgress", "Successful")
+    return fleet.run(fleet.spec("1.5.0"))
+
+
+def test_an_idle_colors_refresh_is_not_judged_by_the_load_balancers_alarms(fleet):
+    """While blue serves errors, the load balancer's 5xx alarm (no color dimension) would roll
+    back idle green's refresh of the fix: green at 0 % is refreshed with its own alarms only, and
+    the command says why."""
+    code, _, err, _ = _idle_or_serving(fleet, 0)
+    assert code == 0, err
+    [start] = fleet.model.requests("StartInstanceRefresh")
+    assert start["Preferences"]["AlarmSpecification"] == {
+        "Alarms": ["checkout-staging-green-unhealthy-hosts"]}
+    assert start["Preferences"]["AutoRollback"] is True
+    assert any("takes no traffic" in line and "checkout-staging-lb-elb-5xx" in line
+               for line in err), err  # fmt: skip
+
+
+def test_a_serving_colors_refresh_keeps_the_load_balancers_alarms(fleet):
+    code, _, err, _ = _idle_or_serving(fleet, 10)
+    assert code == 0, err
+    [start] = fleet.model.requests("StartInstanceRefresh")
+    assert start["Preferences"]["AlarmSpecification"] == {"Alarms": ALARMS}
+
+
+def test_an_unreadable_listener_keeps_every_alarm_and_says_so(fleet):
+    from release import live
+
+    def refused(**_):
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}},
+                          "DescribeTargetGroups")  # fmt: skip
+
+    fleet.color(["1.4.0", "1.5.0"], on="1.4.0", color="green")
+    class Denied:  # the real client, but DescribeTargetGroups is refused
+        def __getattr__(self, name):
+            return refused if name == "describe_target_groups" else getattr(real, name)
+
+    real = fleet.clients.elbv2
+    fleet.clients = dataclasses.replace(fleet.clients, elbv2=Denied())
+    fleet.model.will("InProgress", "Successful")
+    code, _, err, _ = fleet.run(fleet.spec("1.5.0"))
+    assert code == 0, err
+    [start] = fleet.model.requests("StartInstanceRefresh")
+    assert start["Preferences"]["AlarmSpecification"] == {"Alarms": ALARMS}
+    assert any("could not read its traffic share" in line and "AccessDenied" in line
+               for line in err), err  # fmt: skip
+    assert live.target_group_weight  # the one reader of the share

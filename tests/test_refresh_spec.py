@@ -151,3 +151,19 @@ def test_only_the_newest_refresh_of_the_configuration_counts_whatever_the_listin
 
     history = newest_first([refresh("Failed", WANT, 8), refresh("Cancelled", WANT, 9)])
     assert plan(group(), history, WANT, retry=False).action is Action.START
+
+
+def test_an_idle_colors_preferences_drop_only_the_load_balancers_alarms():
+    from components.alarm_names import is_load_balancer_alarm
+    from components.refresh_spec import idle_color_preferences
+
+    both = {"AutoRollback": True, "AlarmSpecification": {"Alarms": [
+        "checkout-prod-green-error-rate", "checkout-prod-lb-elb-5xx"]}}  # fmt: skip
+    assert idle_color_preferences(both) == {
+        "AutoRollback": True, "AlarmSpecification": {"Alarms": ["checkout-prod-green-error-rate"]}}
+    only_lb = {"AlarmSpecification": {"Alarms": ["checkout-prod-lb-elb-5xx"]}}
+    assert idle_color_preferences(only_lb) == {}  # an empty AlarmSpecification is refused by AWS
+    assert both["AlarmSpecification"]["Alarms"][1] == "checkout-prod-lb-elb-5xx"  # not mutated
+    assert is_load_balancer_alarm("my-svc-lb-prod-lb-elb-5xx")
+    assert not is_load_balancer_alarm("checkout-prod-lb-error-rate")
+    assert not is_load_balancer_alarm("checkout-prod-blue-elb-5xx")

@@ -333,15 +333,36 @@ def prove(timeout_s: float) -> dict[str, float]:
             shutil.rmtree(work, ignore_errors=True)
 
 
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP (a CI cancellation, a closed terminal): stop, with the clean-up of
+    :func:`prove` (its ``finally`` ends the namespace and removes the copy). Never an
+    ``Exception``: nothing may catch it on the way."""
+
+
+def stop_on_signals() -> None:
+    """SIGTERM and SIGHUP raise :class:`Stopped` (by default they end the process at once,
+    skipping every ``finally``: the chroot's ``unshare`` and all it runs stayed alive)."""
+
+    def stop(signum: int, _frame: object) -> None:
+        raise Stopped(signal.Signals(signum).name)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timeout-min", type=float, default=90)
     args = parser.parse_args()
+    stop_on_signals()
     try:
         times = prove(args.timeout_min * 60)
     except FreshMachineError as error:
         print(f"{MARK} FAILED: {error}", file=sys.stderr)
         return 1
+    except Stopped as stopped:
+        print(f"{MARK} STOPPED by {stopped}: the tree's processes were ended", file=sys.stderr)
+        return 128 + int(getattr(signal, str(stopped)))
     log("PASSED: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in times.items()))
     return 0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -367,3 +368,23 @@ def test_only_the_certificates_this_machine_adds_are_carried_into_the_tree():
     ).replace("\n", "\r\n")
     assert fresh_machine.extra_certificates(machine, debian) == [_pem("U0lURQ=="), _pem("TUlU")]
     assert fresh_machine.extra_certificates(debian, debian) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_stops_the_proof_through_its_clean_up(signum):
+    """A CI cancellation's SIGTERM must run prove()'s `finally` (ending the tree's namespace,
+    removing the copy), not end the process past it: it raises Stopped, a BaseException."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    cleaned = []
+    try:
+        fresh_machine.stop_on_signals()
+        with pytest.raises(fresh_machine.Stopped, match=signal.Signals(signum).name):
+            try:
+                os.kill(os.getpid(), signum)
+                signal.sigtimedwait([], 0)  # let the handler run here
+            finally:
+                cleaned.append(True)
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+    assert cleaned == [True] and not issubclass(fresh_machine.Stopped, Exception)

@@ -55,9 +55,10 @@ def session(region: str) -> Any:
     return boto3.session.Session(region_name=region)
 
 
-def has_credentials(region: str) -> bool:
-    """False when the default credential chain finds nothing (no call is made)."""
-    return session(region).get_credentials() is not None
+def has_credentials(region: str, made_by: Any = None) -> bool:
+    """False when the default credential chain finds nothing (no call is made). ``made_by``: a
+    session of ``region`` already made."""
+    return (made_by or session(region)).get_credentials() is not None
 
 
 # An endpoint that did not answer within the timeouts and retries is not asked again for a

@@ -346,7 +346,7 @@ def run_now(
         from release import aws_clients
 
         region_session = aws_clients.session(cfg.region)
-        if region_session.get_credentials() is None:  # aws_clients.has_credentials, no new session
+        if not aws_clients.has_credentials(cfg.region, region_session):
             err(f"error: no AWS credentials for {cfg.region} — {_instead(stack)}")
             return 1
 

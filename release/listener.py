@@ -133,5 +133,19 @@ def percentages(actions: Iterable[Mapping[str, Any]], groups: Mapping[C, str]) -
     return {color: round(100 * weight / total) for color, weight in raw.items()}
 
 
+def share_of(listeners: Sequence[Mapping[str, Any]], target_group_arn: str) -> int | None:
+    """``target_group_arn``'s share (percent) on a listener forwarding to it and to another
+    target group: the weighted listener as seen from one color's group alone, when the other
+    color's is not known (a color's attachment listener forwards to its own group only). The
+    largest such share; None when no listener is one."""
+    shares = []
+    for listener in listeners:
+        actions = listener.get("DefaultActions", [])
+        arns = {arn for arn, _ in forwards(actions)}
+        if target_group_arn in arns and len(arns) > 1:
+            shares.append(percentages(actions, {arn: arn for arn in arns})[target_group_arn])
+    return max(shares) if shares else None
+
+
 def _name(color: object) -> str:
     return str(getattr(color, "value", color))

@@ -690,16 +690,14 @@ def other_target_groups(
     return arns
 
 
-def target_group_weight(clients: Clients, target_group_arn: str) -> int | None:
-    """The share (percent) ``target_group_arn`` gets on its load balancer's weighted listener
-    (a forward to two target groups or more; a color's attachment listener forwards to its own
-    group alone and is never it); None when no such listener forwards to it."""
+def _listeners_of_balancers_of(
+    clients: Clients, target_group_arns: Iterable[str], what: str
+) -> list[dict[str, Any]]:
+    """Every listener of the load balancers these target groups belong to, all pages."""
     groups = _aws(
-        "reading the target group",
-        clients.elbv2.describe_target_groups,
-        TargetGroupArns=[target_group_arn],
+        what, clients.elbv2.describe_target_groups, TargetGroupArns=sorted(target_group_arns)
     ).get("TargetGroups", [])
-    weights = []
+    listeners: list[dict[str, Any]] = []
     for balancer in sorted({lb for g in groups for lb in g.get("LoadBalancerArns", [])}):
         token: str | None = None
         while True:
@@ -707,16 +705,22 @@ def target_group_weight(clients: Clients, target_group_arn: str) -> int | None:
             if token:
                 kwargs["Marker"] = token
             page = _aws("reading listeners", clients.elbv2.describe_listeners, **kwargs)
-            for listener in page.get("Listeners", []):
-                for action in listener.get("DefaultActions", []):
-                    forwarded = (action.get("ForwardConfig") or {}).get("TargetGroups") or []
-                    if action.get("Type") == "forward" and len(forwarded) > 1:
-                        weights += [int(g.get("Weight", 1)) for g in forwarded
-                                    if g["TargetGroupArn"] == target_group_arn]  # fmt: skip
+            listeners += page.get("Listeners", [])
             token = page.get("NextMarker")
             if not token:
                 break
-    return max(weights) if weights else None
+    return listeners
+
+
+def target_group_weight(clients: Clients, target_group_arn: str) -> int | None:
+    """The share (percent) ``target_group_arn`` gets on its load balancer's weighted listener
+    (release/listener.py ``share_of``); None when no such listener forwards to it."""
+    from release import listener
+
+    return listener.share_of(
+        _listeners_of_balancers_of(clients, [target_group_arn], "reading the target group"),
+        target_group_arn,
+    )
 
 
 def listener_weights(
@@ -747,24 +751,7 @@ def listener_weights(
             f"no target group found for {' and '.join(missing)}: the weighted listener is the "
             "one forwarding to both colors' groups"
         )
-    groups = _aws(
-        "reading target groups",
-        clients.elbv2.describe_target_groups,
-        TargetGroupArns=sorted(arns.values()),
-    ).get("TargetGroups", [])
-    balancers = sorted({lb for g in groups for lb in g.get("LoadBalancerArns", [])})
-    listeners: list[dict[str, Any]] = []
-    for balancer in balancers:
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"LoadBalancerArn": balancer}
-            if token:
-                kwargs["Marker"] = token
-            page = _aws("reading listeners", clients.elbv2.describe_listeners, **kwargs)
-            listeners += page.get("Listeners", [])
-            token = page.get("NextMarker")
-            if not token:
-                break
+    listeners = _listeners_of_balancers_of(clients, arns.values(), "reading target groups")
     color_of = {arn: color for color, arn in arns.items()}
     try:
         found, by_color = listener.weighted(listeners, color_of, COLORS, exported_arn)

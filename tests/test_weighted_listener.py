@@ -167,3 +167,16 @@ def test_the_rollout_gate_passes_a_healthy_release_at_0(world, monkeypatch):
     world.forward({"blue": 100, "green": 0})
     cfg = parse_stack_config(load_stack_config(stack_file("staging")))
     assert rollout.live_gate("staging")(cfg) == []
+
+
+def test_a_groups_share_seen_from_it_alone_ignores_its_attachment_listener():
+    """The refresh command knows its own target group only: its share is read on the listener
+    forwarding to it and another group, in percent of the weights; the attachment listener
+    (its group alone, 100 %) never counts."""
+    attachment = {"DefaultActions": [_forward((GREEN, 1))]}
+    weighted = {"DefaultActions": [_forward((BLUE, 3), (GREEN, 1))]}
+    assert listener.share_of([attachment, weighted], GREEN) == 25
+    assert listener.share_of([weighted, attachment], GREEN) == 25
+    assert listener.share_of([{"DefaultActions": [_forward((BLUE, 1), (GREEN, 0))]}], GREEN) == 0
+    assert listener.share_of([attachment], GREEN) is None
+    assert listener.share_of([weighted], OTHER) is None

@@ -81,15 +81,10 @@ def validate_health_check_path(path: str) -> str:
     return path
 
 
-def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Options | None:
-    """The bake's options; None for `--local-reset` alone (stop the emulator, bake nothing).
-
-    `foundation` first bakes the foundation layer alone; otherwise `--version` bakes the
-    application layer on the newest foundation of the runtime (or `--foundation NAME`)."""
-    environ = dict(os.environ) if environ is None else environ
-    layer = LAYER_FOUNDATION if argv[:1] == ["foundation"] else LAYER_APPLICATION
-    if layer == LAYER_FOUNDATION:
-        argv = argv[1:]
+def build_parser() -> argparse.ArgumentParser:
+    """The bake's arguments (`foundation` is a first word taken off before them, see
+    parse_args). A function of its own so that the documentation's command reference is
+    generated from this very parser (docs/generate)."""
     parser = argparse.ArgumentParser(prog="bake.py", description=USAGE.split("\n\n")[0])
     parser.add_argument("--version", help="semantic version of the image (required to bake)")
     parser.add_argument(
@@ -160,6 +155,19 @@ def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Option
         help="stop the shared local EC2 API of --local bakes (its images go with it); "
         "alone it only stops it, with --local the bake starts a fresh one",
     )
+    return parser
+
+
+def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Options | None:
+    """The bake's options; None for `--local-reset` alone (stop the emulator, bake nothing).
+
+    `foundation` first bakes the foundation layer alone; otherwise `--version` bakes the
+    application layer on the newest foundation of the runtime (or `--foundation NAME`)."""
+    environ = dict(os.environ) if environ is None else environ
+    layer = LAYER_FOUNDATION if argv[:1] == ["foundation"] else LAYER_APPLICATION
+    if layer == LAYER_FOUNDATION:
+        argv = argv[1:]
+    parser = build_parser()
 
     def error(message: str):
         raise BakeError(EXIT_USAGE, f"usage: {message}")
@@ -237,12 +245,8 @@ def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Option
 _ENDPOINT = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?/?")
 
 
-def seed_base_image(argv: list[str]) -> int:
-    """`seed-base-image`: the Debian 12 stand-in for an EC2 emulator the bake does not start.
-
-    --amis-file writes moto's seed file (start moto_server with MOTO_AMIS_PATH pointing at it);
-    --endpoint checks that an emulator offers the base image the template would pick and prints
-    its id. No EC2 call can create an image owned by Debian's account, so there is no third way."""
+def build_seed_parser() -> argparse.ArgumentParser:
+    """`seed-base-image`'s arguments (also read by the documentation's command reference)."""
     parser = argparse.ArgumentParser(
         prog="bake.py seed-base-image",
         description="The Debian 12 stand-in for an EC2 emulator that `--local --endpoint` uses.",
@@ -250,6 +254,16 @@ def seed_base_image(argv: list[str]) -> int:
     parser.add_argument("--amis-file", type=Path, help="write moto's seed file (MOTO_AMIS_PATH)")
     parser.add_argument("--endpoint", help="check this emulator for the base image; prints its id")
     parser.add_argument("--region", default="us-east-1", help="region to check (default us-east-1)")
+    return parser
+
+
+def seed_base_image(argv: list[str]) -> int:
+    """`seed-base-image`: the Debian 12 stand-in for an EC2 emulator the bake does not start.
+
+    --amis-file writes moto's seed file (start moto_server with MOTO_AMIS_PATH pointing at it);
+    --endpoint checks that an emulator offers the base image the template would pick and prints
+    its id. No EC2 call can create an image owned by Debian's account, so there is no third way."""
+    parser = build_seed_parser()
 
     def error(message: str):
         raise BakeError(EXIT_USAGE, f"usage: {message}")

@@ -49,28 +49,25 @@ class AccountAccess(pulumi.ComponentResource):
         prefix = f"golden-fleet-{args.stack}"
         env = docs.github_subjects(args.repository, environment=args.environment)
         self.roles: dict[str, aws.iam.Role] = {}
+        actions = docs.role_actions(bakes=args.bakes, prunes=args.prunes,
+                                    image_usage=bool(args.image_usage_trusted))  # fmt: skip
         self._role(name, "preview", f"{prefix}-preview", self.github, docs.GITHUB_ISSUER,
                    docs.GITHUB_AUDIENCE,
                    # pull-request previews, and the deployment job's live-weights check
                    docs.github_subjects(args.repository, pull_requests=True) + env,
-                   sorted(set(docs.read_actions()) | set(docs.LIVE_READ)),
-                   PREVIEW_SESSION_S)  # fmt: skip
+                   actions["preview"], PREVIEW_SESSION_S)  # fmt: skip
         self._role(name, "deploy", args.deploy_role_name, self.pulumi, docs.PULUMI_ISSUER,
                    args.organization, [docs.pulumi_deploy_subject(args.organization, args.stack)],
-                   docs.update_actions(args.bakes),
+                   actions["deploy"],
                    max(args.deploy_session_s, docs.DEFAULT_SESSION_S))  # fmt: skip
         self._role(name, "rollout", f"{prefix}-rollout", self.github, docs.GITHUB_ISSUER,
-                   docs.GITHUB_AUDIENCE, env,
-                   sorted(set(docs.update_actions(args.bakes)) | set(docs.RELEASE)),
-                   ROLLOUT_SESSION_S)  # fmt: skip
+                   docs.GITHUB_AUDIENCE, env, actions["rollout"], ROLLOUT_SESSION_S)  # fmt: skip
         if args.prunes:
             self._role(name, "prune-read", f"{prefix}-prune-read", self.github,
-                       docs.GITHUB_ISSUER, docs.GITHUB_AUDIENCE, env, docs.PRUNE_READ,
+                       docs.GITHUB_ISSUER, docs.GITHUB_AUDIENCE, env, actions["prune-read"],
                        PRUNE_SESSION_S)  # fmt: skip
             self._role(name, "prune", f"{prefix}-prune", self.github, docs.GITHUB_ISSUER,
-                       docs.GITHUB_AUDIENCE, env,
-                       sorted(set(docs.PRUNE_READ) | set(docs.PRUNE_APPLY)),
-                       PRUNE_SESSION_S)  # fmt: skip
+                       docs.GITHUB_AUDIENCE, env, actions["prune"], PRUNE_SESSION_S)  # fmt: skip
         if args.image_usage_trusted:
             usage = aws.iam.Role(
                 f"{name}-image-usage",
@@ -82,7 +79,7 @@ class AccountAccess(pulumi.ComponentResource):
             aws.iam.RolePolicy(
                 f"{name}-image-usage-policy",
                 role=usage.name,
-                policy=docs.permission_policy(docs.PRUNE_READ),
+                policy=docs.permission_policy(actions["image-usage"]),
                 opts=child,
             )
             self.roles["image-usage"] = usage

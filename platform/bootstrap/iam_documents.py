@@ -182,6 +182,28 @@ def read_actions() -> tuple[str, ...]:
     return tuple(sorted(a for a in everything if a.split(":", 1)[1].startswith(_READ_VERBS)))
 
 
+def role_actions(*, bakes: bool, prunes: bool, image_usage: bool) -> dict[str, tuple[str, ...]]:
+    """Each role of a stack's account (AccountAccess) and the actions its policy allows: the
+    one place that says which role gets what (the documentation's IAM reference reads it too).
+
+    preview: pull-request previews and the deployment job's live-weights check (reads only);
+    deploy: Pulumi Deployments' `pulumi up`; rollout: `pulumi up` plus the release command;
+    prune-read / prune: image retention's dry run / --apply (the baking account);
+    image-usage: what prune reads in an account the images are shared with."""
+    update = update_actions(bakes)
+    roles = {
+        "preview": tuple(sorted(set(read_actions()) | set(LIVE_READ))),
+        "deploy": update,
+        "rollout": tuple(sorted(set(update) | set(RELEASE))),
+    }
+    if prunes:
+        roles["prune-read"] = PRUNE_READ
+        roles["prune"] = tuple(sorted(set(PRUNE_READ) | set(PRUNE_APPLY)))
+    if image_usage:
+        roles["image-usage"] = PRUNE_READ
+    return roles
+
+
 def permission_policy(actions: Iterable[str]) -> str:
     actions = sorted(set(actions))
     wildcards = [a for a in actions if "*" in a]

@@ -137,9 +137,14 @@ def check_version(version: str) -> str:
 # ---------------------------------------------------------------------------------------------
 class ServiceConfig(_Strict):
     name: str = Field(description="Service name; lowercase, used in AWS resource names.")
+    """2-14 characters, `[a-z][a-z0-9-]*[a-z0-9]`: target-group names must fit 32 characters (14
+    + `-green-tg` + 8 random)."""
     port: int = Field(ge=1024, le=65535, description="Port the app listens on (unprivileged).")
     health_check_path: str = Field(alias="healthCheckPath", default="/healthz")
+    """The path the load balancer's health check and the image tests expect a 200 from; an
+    absolute URL path."""
     instance_types: list[str] = Field(alias="instanceTypes", min_length=1, max_length=20)
+    """1-20 distinct EC2 instance types; more than one makes the group a mixed-instances policy."""
 
     @field_validator("name")
     @classmethod
@@ -172,10 +177,16 @@ SubnetId = Annotated[str, Field(pattern=_SUBNET_ID.pattern)]
 
 class NetworkConfig(_Strict):
     vpc_id: str = Field(alias="vpcId", pattern=_VPC_ID.pattern)
+    """The VPC of the load balancer and the instances."""
     public_subnet_ids: list[SubnetId] = Field(alias="publicSubnetIds", min_length=2)
+    """At least 2 distinct subnets, for the load balancer."""
     private_subnet_ids: list[SubnetId] = Field(alias="privateSubnetIds", min_length=2)
+    """At least 2 distinct subnets, for the instances; none of them in the public list."""
     certificate_arn: str | None = Field(alias="certificateArn", default=None)
+    """An ACM certificate ARN: with it the load balancer serves HTTPS and redirects HTTP to it
+    (301); without it, plain HTTP."""
     ingress_cidrs: list[str] = Field(alias="ingressCidrs", default=["0.0.0.0/0"], min_length=1)
+    """IPv4 CIDR blocks allowed to reach the load balancer."""
 
     @field_validator("public_subnet_ids", "private_subnet_ids")
     @classmethod
@@ -227,7 +238,9 @@ class SourceImageFilter(_Strict):
     """Which base image Packer starts from: the newest match, never a hard-coded id."""
 
     owners: list[AccountId] = Field(default=["136693071363"], min_length=1)  # Debian's account
+    """The accounts the base image may come from (Debian's by default)."""
     name: str = Field(default="debian-12-amd64-*")
+    """The base image's name pattern; the newest match at bake time is used."""
 
     @field_validator("name")
     @classmethod
@@ -239,13 +252,20 @@ class AppPackage(_Strict):
     """The service's Debian package: which one each version bakes, and how it is verified."""
 
     package: str = Field(description="URI template with {version}: s3://, https:// or a path.")
+    """A template ending in `.deb` with `{version}` as its only placeholder:
+    `s3://<bucket>/<key>`, `https://<host>/<path>` (no credentials, query or fragment: it is
+    part of the bake's command line) or a relative path inside the project (no leading `/`, no
+    `..`)."""
     sha256: Literal["sidecar", "s3"] = Field(
         default="sidecar",
         description="Where the digest comes from: <package>.sha256, or S3's ChecksumSHA256.",
     )
+    """`sidecar`: `<package>.sha256`, in `sha256sum` format; `s3`: the object's
+    `ChecksumSHA256`, only with an `s3://` package."""
     unit: str | None = Field(
         default=None, description="The systemd unit the package ships (default <service>.service)."
     )
+    """`[A-Za-z0-9:_.-]+(@...)?.service`."""
 
     @field_validator("package")
     @classmethod
@@ -280,12 +300,26 @@ class BakeImage(_Strict):
     """This stack bakes its images with Packer (``packer/bake.py``)."""
 
     mode: Literal["bake"]
+    """`bake`: this stack bakes its images (Packer, packer/bake.py); `promote`: it runs the
+    images another stack baked. Decides which other `image` keys are allowed."""
     source: SourceImageFilter = Field(default_factory=SourceImageFilter)
     runtime: Runtime = Runtime.PYTHON
+    """The language runtime in the foundation layer."""
     build_instance_type: str = Field(alias="buildInstanceType", default="t3.small")
+    """The instance type Packer builds on."""
     share_with_accounts: list[AccountId] = Field(alias="shareWithAccounts", default=[])
+    """Distinct 12-digit account ids that may launch the images: launch permissions on each
+    image and copy, admitted by each image key's policy. Adding one reaches the images the
+    colors already run on the next `pulumi up`; removing one drops it from the key policies but
+    keeps its launch permissions (retained: that account may run them; revoke on purpose, see
+    Accounts, sharing and encryption)."""
     copy_to_regions: list[Region] = Field(alias="copyToRegions", default=[])
+    """Distinct regions other than `aws:region` the images are copied to, each with its own
+    image key. Removing one keeps that region's copies, their permissions and its key (retained:
+    prod may run them); `python -m release prune --all-regions` deregisters the copies once
+    nothing uses them."""
     var_file: str | None = Field(alias="varFile", default=None)
+    """A Packer variables file, `*.pkrvars.hcl`, by a relative path inside the project."""
     keep_sshd: bool = Field(
         alias="keepSshd",
         default=False,
@@ -297,6 +331,7 @@ class BakeImage(_Strict):
         description="A foundation image name (golden-foundation-<runtime>-<timestamp>) the "
         "application layer is baked on; default: the newest foundation of the runtime.",
     )
+    """Another runtime's foundation is refused; `prune` keeps a pinned foundation."""
     app: AppPackage | None = Field(
         default=None, description="The service's package; without it the sample app is baked."
     )
@@ -338,12 +373,16 @@ class PromoteImage(_Strict):
     """This stack never bakes: it runs the images another stack baked, found by name."""
 
     mode: Literal["promote"]
+    """`promote`: this stack runs the images another stack baked, found by owner and name."""
     owner_account_id: str = Field(alias="ownerAccountId", pattern=_ACCOUNT_ID.pattern)
+    """The only account whose images are trusted (12 digits)."""
     kms_key_arn: str = Field(
         alias="kmsKeyArn",
         description="The baking stack's image key in this stack's region (its imageKeyArns "
         "output): this stack grants its Auto Scaling service-linked role the use of it.",
     )
+    """A full key ARN, `arn:aws:kms:<region>:<account>:key/<uuid or mrk-...>` (an alias cannot
+    be granted across accounts), of the `ownerAccountId` account and in `aws:region`."""
 
     @field_validator("kms_key_arn")
     @classmethod
@@ -373,8 +412,13 @@ ImageConfig = Annotated[BakeImage | PromoteImage, Field(discriminator="mode")]
 # ---------------------------------------------------------------------------------------------
 class Capacity(_Strict):
     min: int = Field(ge=0, le=1000)
+    """Fewest instances: Auto Scaling never goes below it. A color with traffic needs at least
+    1. `min <= desired <= max`."""
     desired: int = Field(ge=0, le=1000)
+    """The count the group is created with; with `scaling.enabled` the autoscaler owns it
+    afterwards, and an edit of it alone changes nothing in AWS."""
     max: int = Field(ge=0, le=1000)
+    """Most instances the autoscaler may run."""
 
     @model_validator(mode="after")
     def _ordered(self) -> Capacity:
@@ -388,7 +432,10 @@ class Capacity(_Strict):
 
 class FleetConfig(_Strict):
     version: str
+    """An immutable semantic version (`1.4.0`, `2.0.0-rc.1`); `latest`, `v1.4`, build metadata
+    and shell metacharacters are refused."""
     capacity: Capacity
+    """The color's instance counts."""
 
     @field_validator("version")
     @classmethod
@@ -398,7 +445,9 @@ class FleetConfig(_Strict):
 
 class Fleets(_Strict):
     blue: FleetConfig
+    """The blue color's version and capacity."""
     green: FleetConfig
+    """The green color's version and capacity."""
 
     def __getitem__(self, color: Color) -> FleetConfig:
         return getattr(self, Color(color).value)
@@ -408,7 +457,9 @@ class Traffic(_Strict):
     """Percent of requests each color receives. Both colors always appear in the listener."""
 
     blue: int = Field(ge=0, le=100)
+    """Percent of requests blue receives; blue + green = 100."""
     green: int = Field(ge=0, le=100)
+    """Percent of requests green receives; blue + green = 100."""
 
     def __getitem__(self, color: Color) -> int:
         return getattr(self, Color(color).value)
@@ -430,14 +481,25 @@ class InstanceRefreshConfig(_Strict):
     """Rolling replacement inside one color when its launch template changes."""
 
     min_healthy_percentage: int = Field(alias="minHealthyPercentage", default=90, ge=0, le=100)
+    """Share of the group kept in service while a refresh replaces instances."""
     max_healthy_percentage: int = Field(alias="maxHealthyPercentage", default=100, ge=100, le=200)
+    """Share the group may grow to during a refresh; at most 100 above `minHealthyPercentage`
+    (AWS)."""
     instance_warmup: int = Field(alias="instanceWarmup", default=120, ge=0, le=INSTANCE_WARMUP_MAX)
+    """Seconds a new instance warms up before it counts (also the group's default warmup and
+    health-check grace period)."""
     checkpoint_percentages: list[int] = Field(alias="checkpointPercentages", default=[])
+    """Where a refresh pauses: each 1-100, strictly ascending, the last 100."""
     checkpoint_delay: int = Field(
         alias="checkpointDelay", default=600, ge=0, le=CHECKPOINT_DELAY_MAX
     )
+    """Seconds a refresh waits at each checkpoint (AWS's limit: 172800); sent only with
+    checkpoints."""
     skip_matching: bool = Field(alias="skipMatching", default=True)
+    """Instances already on the desired configuration are not replaced."""
     auto_rollback: bool = Field(alias="autoRollback", default=True)
+    """A failed refresh (or one stopped by an alarm) rolls back to the configuration saved
+    before it."""
 
     @field_validator("checkpoint_percentages")
     @classmethod
@@ -480,7 +542,11 @@ class AccessLogs(_Strict):
     one (components/access_log_bucket.py); with it, the named bucket is used as it is."""
 
     bucket: str | None = None
+    """An S3 bucket to log into, used as it is; without it the stack creates its own
+    (AccessLogBucket)."""
     prefix: str = ""
+    """Key prefix: at most 200 of `A-Z a-z 0-9 ! _ . ' ( ) - /`, not starting or ending with
+    `/`, no empty segment, no `AWSLogs` (no wildcard can widen the bucket policy)."""
     expiration_days: StrictInt | None = Field(
         alias="expirationDays", default=None, ge=1, le=ACCESS_LOG_EXPIRATION_MAX,
         description="Days the created bucket keeps a log object (default 90); only for a "
@@ -529,14 +595,20 @@ class AccessLogs(_Strict):
 
 class LoadBalancerConfig(_Strict):
     deletion_protection: bool = Field(alias="deletionProtection", default=False)
+    """On in prod."""
     idle_timeout: int = Field(alias="idleTimeout", default=60, ge=1, le=4000)
+    """Seconds a connection may stay idle."""
     desync_mitigation_mode: Literal["monitor", "defensive", "strictest"] = Field(
         alias="desyncMitigationMode", default="defensive"
     )
+    """How the load balancer treats requests that could be HTTP desync attacks."""
     ssl_policy: str = Field(alias="sslPolicy", default="ELBSecurityPolicy-TLS13-1-2-Res-2021-06")
+    """The HTTPS listener's policy: an `ELBSecurityPolicy-TLS13-*` policy."""
     deregistration_delay: int = Field(alias="deregistrationDelay", default=30, ge=0, le=3600)
+    """Seconds a deregistering target keeps serving its requests in flight."""
     # Access logs are always on: without a configured bucket the program creates one.
     access_logs: AccessLogs = Field(alias="accessLogs", default_factory=AccessLogs)
+    """Access logs are always on."""
 
     @field_validator("ssl_policy")
     @classmethod
@@ -578,6 +650,8 @@ class ReleaseConfig(_Strict):
         "Defaults to the color with the larger weight (blue on a tie).",
     )
     standby: Standby = Standby.WARM
+    """After `finish`: `warm` keeps the old color's capacity (a rollback is one listener
+    change), `cold` scales it to 0 (a rollback waits for instances to boot)."""
     # `status` warns when a color taking traffic runs an image older than this. 90 days is a
     # quarterly rebake: every image then carries at most a quarter's unapplied patches. The
     # bake deprecates images after 365 days, so a larger limit would warn only after that.
@@ -629,8 +703,11 @@ class AlarmWindow(_Strict):
     """How long a condition must hold before an alarm fires: M of N periods."""
 
     period: StrictInt = Field(default=60, ge=ALB_METRIC_PERIOD, le=ALARM_WINDOW_MAX)
+    """Seconds per data point: a multiple of 60 (load balancer metrics are per minute)."""
     evaluation_periods: StrictInt = Field(alias="evaluationPeriods", default=3, ge=1, le=1440)
+    """N of "M of N"; period x evaluationPeriods at most 86400 (CloudWatch)."""
     datapoints_to_alarm: StrictInt = Field(alias="datapointsToAlarm", default=2, ge=1, le=1440)
+    """M of "M of N": breaching periods that fire the alarm; at most evaluationPeriods."""
 
     @field_validator("period")
     @classmethod
@@ -663,13 +740,17 @@ class ErrorRateAlarm(AlarmWindow):
     to one), as a percentage of its requests."""
 
     threshold_percent: StrictFloat = Field(alias="thresholdPercent", default=5.0, gt=0, le=100)
+    """Alarm above this percentage of the color's requests failing on its targets (target 5xx
+    and connection errors)."""
     min_requests: StrictInt = Field(alias="minRequests", default=20, ge=1, le=1_000_000)
+    """Periods with fewer requests count as 0 %."""
 
 
 class UnhealthyHostsAlarm(AlarmWindow):
     """Targets of the color failing the load balancer's health check."""
 
     threshold: StrictInt = Field(default=1, ge=1, le=1000)
+    """Alarm at this many unhealthy targets."""
 
 
 class LatencyAlarm(AlarmWindow):
@@ -678,6 +759,7 @@ class LatencyAlarm(AlarmWindow):
     threshold_seconds: StrictFloat = Field(
         alias="thresholdSeconds", default=2.0, gt=0, le=LATENCY_THRESHOLD_MAX
     )
+    """Alarm above this p99 response time, in seconds."""
 
 
 class LoadBalancer5xxAlarm(AlarmWindow):
@@ -685,7 +767,11 @@ class LoadBalancer5xxAlarm(AlarmWindow):
     reset or time out), as a percentage of all of its requests."""
 
     threshold_percent: StrictFloat = Field(alias="thresholdPercent", default=1.0, gt=0, le=100)
+    """Alarm above this percentage of the load balancer's requests answered 5xx by the load
+    balancer itself (`HTTPCode_ELB_5XX_Count`: targets crashing, resetting, timing out); judges
+    both colors."""
     min_requests: StrictInt = Field(alias="minRequests", default=20, ge=1, le=1_000_000)
+    """Periods with fewer requests to the whole load balancer count as 0 %."""
 
 
 class HealthConfig(_Strict):
@@ -695,18 +781,25 @@ class HealthConfig(_Strict):
         alias="capacityTimeout", default=900, ge=CAPACITY_TIMEOUT_MIN, le=CAPACITY_TIMEOUT_MAX,
         description="Seconds a group waits for its desired instances to be healthy targets.",
     )
+    """Applies to colors whose desired count the program owns (scaling off, or desired 0)."""
     refresh_timeout: StrictInt = Field(
         alias="refreshTimeout", default=3600, ge=60, le=REFRESH_TIMEOUT_MAX,
         description="Seconds a color's refresh resource waits for its refresh and healthy targets.",
     )
+    """More than (checkpoints x `checkpointDelay`) + `instanceWarmup`, the least a refresh
+    takes."""
     error_rate: ErrorRateAlarm = Field(alias="errorRate", default_factory=ErrorRateAlarm)
+    """The color's error-rate alarm."""
     unhealthy_hosts: UnhealthyHostsAlarm = Field(
         alias="unhealthyHosts", default_factory=UnhealthyHostsAlarm
     )
+    """The color's unhealthy-hosts alarm."""
     p99_latency: LatencyAlarm = Field(alias="p99Latency", default_factory=LatencyAlarm)
+    """The color's p99-latency alarm."""
     load_balancer_5xx: LoadBalancer5xxAlarm = Field(
         alias="loadBalancer5xx", default_factory=LoadBalancer5xxAlarm
     )
+    """The load balancer's own 5xx alarm (elb-5xx), shared by both colors."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -726,6 +819,8 @@ class LogsConfig(_Strict):
     own log key."""
 
     retention_days: StrictInt = Field(alias="retentionDays", default=LOG_RETENTION_DAYS_DEFAULT)
+    """One of CloudWatch Logs' retention values of at least a year, for the service's and the
+    WAF's log groups."""
 
     @field_validator("retention_days")
     @classmethod
@@ -793,10 +888,20 @@ class AppConfig(_Strict):
     environment: dict[str, str] = Field(
         default={}, description="Plain KEY: value pairs (no secrets: they are readable)."
     )
+    """Strings the service gets at boot, readable in the launch template: no secrets. Keys
+    `[A-Za-z_][A-Za-z0-9_]*`, not starting with `GF_` or `AWS_` (any case); values without
+    newline, carriage return or NUL; the whole boot config must keep user data within EC2's 16
+    KB; a `pulumi config set --secret` value here is refused (it would be published in user
+    data)."""
     secrets: dict[str, str] = Field(
         default={},
         description="KEY: a Secrets Manager secret's full ARN, or an SSM parameter name or ARN.",
     )
+    """Resolved at boot with the instance role: a Secrets Manager secret's full ARN (with its
+    6-character suffix), an SSM parameter name `/path/name` or its ARN, of the deploying account
+    (instances read parameters of their own account by name); in the stack's partition and
+    region; `aws`/`ssm` parameter prefixes refused. Same key rules as `environment`, and no key
+    in both maps."""
 
     @field_validator("environment", "secrets")
     @classmethod
@@ -848,6 +953,7 @@ CONFIG_KEYS: dict[str, str] = {
 
 class StackConfig(_Strict):
     region: str = Field(pattern=_REGION.pattern)
+    """The stack's AWS region, from `aws:region`."""
     service: ServiceConfig
     network: NetworkConfig
     image: ImageConfig

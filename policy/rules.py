@@ -47,6 +47,13 @@ def _list(value: Any) -> list[Any]:
 # Launch templates
 # ---------------------------------------------------------------------------------------------
 def launch_template_imdsv2(props: Mapping[str, Any]) -> list[str]:
+    """Launch templates require IMDSv2 tokens with a hop limit of 1.
+
+    Fires on: a launch template without `http_tokens = "required"`, or with a metadata response
+    hop limit other than 1.
+
+    Fix: set `metadata_options.http_tokens = "required"` and `http_put_response_hop_limit = 1`.
+    """
     options = props.get("metadataOptions") or {}
     problems = []
     if options.get("httpTokens") != "required":
@@ -64,6 +71,13 @@ def launch_template_imdsv2(props: Mapping[str, Any]) -> list[str]:
 
 
 def launch_template_no_public_ip(props: Mapping[str, Any]) -> list[str]:
+    """Launch templates never ask for a public IP.
+
+    Fires on: a network interface asking for a public IP.
+
+    Fix: `associate_public_ip_address = "false"`: instances sit in private subnets behind the
+    load balancer.
+    """
     return [
         f"network interface {index} asks for a public IP: set associate_public_ip_address = "
         '"false" (instances sit in private subnets behind the load balancer)'
@@ -73,6 +87,13 @@ def launch_template_no_public_ip(props: Mapping[str, Any]) -> list[str]:
 
 
 def launch_template_encrypted_volumes(props: Mapping[str, Any]) -> list[str]:
+    """Launch templates declare every EBS volume encrypted.
+
+    Fires on: no block device mapping (the image's own mapping may be unencrypted), or an
+    unencrypted EBS volume.
+
+    Fix: `ebs.encrypted = "true"` on every mapping.
+    """
     mappings = _list(props.get("blockDeviceMappings"))
     if not mappings:
         return [
@@ -101,6 +122,13 @@ def _template_versions(props: Mapping[str, Any]) -> list[Any]:
 
 
 def group_numbered_version(props: Mapping[str, Any]) -> list[str]:
+    """Groups run a launch template at a numbered version.
+
+    Fires on: a group on `$Latest`, `$Default` or no launch template.
+
+    Fix: pin the numbered version (`latest_version`), so a template edit is reviewed and an
+    instance-refresh rollback works.
+    """
     versions = _template_versions(props)
     if not versions:
         return ["the group names no launch template: use a launch template at a numbered version"]
@@ -113,7 +141,13 @@ def group_numbered_version(props: Mapping[str, Any]) -> list[str]:
 
 
 def group_no_provider_refresh(props: Mapping[str, Any]) -> list[str]:
-    """Groups leave instance refreshes to the color's refresh resource, never the provider."""
+    """Groups leave instance refreshes to the color's refresh resource, never the provider.
+
+    Fires on: a group with an `instance_refresh` block: the provider would save the new version
+    on the group before refreshing, so AWS's rollback would restore the new version.
+
+    Fix: leave refreshes to the color's refresh resource (`release/refresh.py`).
+    """
     if props.get("instanceRefresh"):
         return [
             "instance_refresh on the group: the provider saves the new launch-template version "
@@ -124,6 +158,13 @@ def group_no_provider_refresh(props: Mapping[str, Any]) -> list[str]:
 
 
 def group_elb_health_checks(props: Mapping[str, Any]) -> list[str]:
+    """Groups replace instances the load balancer finds unhealthy.
+
+    Fires on: a group whose health check type is not `ELB` (EC2 checks alone keep an instance
+    whose app is down in service).
+
+    Fix: `health_check_type = "ELB"`.
+    """
     if props.get("healthCheckType") != "ELB":
         return [
             'health_check_type must be "ELB": EC2 checks alone keep an instance whose app is '
@@ -141,6 +182,12 @@ LOG_RETENTION_MIN_DAYS = 365
 
 
 def log_group_retained_and_encrypted(props: Mapping[str, Any]) -> list[str]:
+    """Log groups are kept a year and encrypted with a key the stack owns.
+
+    Fires on: a log group kept less than 365 days, or without a KMS key.
+
+    Fix: `retention_in_days` >= 365 and `kms_key_id` a customer managed key.
+    """
     problems = []
     retention = props.get("retentionInDays") or 0
     if retention and retention < LOG_RETENTION_MIN_DAYS:
@@ -157,6 +204,12 @@ def log_group_retained_and_encrypted(props: Mapping[str, Any]) -> list[str]:
 # Load balancer and listeners
 # ---------------------------------------------------------------------------------------------
 def load_balancer_drops_invalid_headers(props: Mapping[str, Any]) -> list[str]:
+    """Application load balancers drop malformed headers.
+
+    Fires on: an application load balancer that forwards malformed headers (request smuggling).
+
+    Fix: `drop_invalid_header_fields = True`.
+    """
     if props.get("loadBalancerType", "application") != "application":
         return []
     if props.get("dropInvalidHeaderFields") is not True:
@@ -170,6 +223,15 @@ def _redirects_to_https(action: Mapping[str, Any]) -> bool:
 
 
 def listener_tls13_or_redirect(props: Mapping[str, Any], allow_plain_http: bool) -> list[str]:
+    """Listeners serve HTTPS with a TLS 1.3 policy or redirect HTTP to HTTPS.
+
+    Fires on: an HTTPS listener without an `ELBSecurityPolicy-TLS13-*` policy; an HTTP listener
+    that serves instead of redirecting (allowed only with the policy's `allowPlainHttp`,
+    staging's config).
+
+    Fix: a TLS 1.3 policy such as `ELBSecurityPolicy-TLS13-1-2-Res-2021-06`, or a redirect to
+    HTTPS.
+    """
     protocol = props.get("protocol")
     actions = _list(props.get("defaultActions"))
     if protocol == "HTTPS":
@@ -191,6 +253,13 @@ def listener_tls13_or_redirect(props: Mapping[str, Any], allow_plain_http: bool)
 
 
 def listener_weights(props: Mapping[str, Any]) -> list[str]:
+    """Forward weights are whole, not negative, and sum to 100.
+
+    Fires on: forward weights that are not whole, are below 0 or do not sum to 100 (a share that
+    goes nowhere is an outage for it); one target group named twice.
+
+    Fix: weights summing to 100, each target group once.
+    """
     problems = []
     for action in _list(props.get("defaultActions")):
         if action.get("type") != "forward" or not isinstance(action.get("forward"), Mapping):
@@ -216,7 +285,12 @@ def listener_weights(props: Mapping[str, Any]) -> list[str]:
 def forward_to_existing_target_groups(
     resources: Iterable[tuple[str, str, Mapping[str, Any]]],
 ) -> list[tuple[str, str]]:
-    """(resource name, message) for each forward to a target group this stack does not own."""
+    """(resource name, message) for each forward to a target group this stack does not own.
+
+    Fires on: a listener forwarding to a target group the stack does not own.
+
+    Fix: forward only to this stack's colors: weights move traffic between them.
+    """
     resources = list(resources)
     owned = {props.get("arn") for type_, _, props in resources if type_ == TARGET_GROUP}
     problems = []
@@ -237,7 +311,14 @@ def forward_to_existing_target_groups(
 def open_ingress_only_to_the_load_balancer(
     resources: Iterable[tuple[str, str, Mapping[str, Any]]],
 ) -> list[tuple[str, str]]:
-    """(resource name, message) for ingress from anywhere other than to the ALB on 80/443."""
+    """(resource name, message) for ingress from anywhere other than to the ALB on 80/443.
+
+    Fires on: ingress from `0.0.0.0/0` or `::/0` to anything but the load balancer's security
+    group on 80/443, or inline ingress from anywhere.
+
+    Fix: restrict the source or the port; separate ingress rules, open only to the load balancer
+    on 80 and 443.
+    """
     resources = list(resources)
     balancer_groups = {
         group
@@ -312,7 +393,14 @@ def _reads_secrets(actions: Any) -> list[str]:
 
 
 def role_policy_names_each_secret(props: Mapping[str, Any]) -> list[str]:
-    """Roles read only the secrets and parameters they name, never "*" or a wildcard."""
+    """Roles read only the secrets and parameters they name, never "*" or a wildcard.
+
+    Fires on: a role policy allowing `secretsmanager:GetSecretValue`/`BatchGetSecretValue` or
+    `ssm:GetParameter*` on `"*"`, a wildcard, no resource, or with `NotResource`/`NotAction`.
+
+    Fix: name each secret by its full ARN and each parameter by its ARN (`golden-
+    fleet:app.secrets`).
+    """
     problems = []
     for index, statement in enumerate(_statements(props)):
         if statement.get("Effect") != "Allow":
@@ -338,7 +426,14 @@ def role_policy_names_each_secret(props: Mapping[str, Any]) -> list[str]:
 def parameter_reads_fenced(
     resources: Iterable[tuple[str, str, Mapping[str, Any]]],
 ) -> list[tuple[str, str]]:
-    """A role given AmazonSSMManagedInstanceCore denies reading parameters it does not name."""
+    """A role given AmazonSSMManagedInstanceCore denies reading parameters it does not name.
+
+    Fires on: a role given `AmazonSSMManagedInstanceCore` (which allows `ssm:GetParameter(s)` on
+    every parameter) without a deny of the parameter reads on everything it does not name.
+
+    Fix: the color's `parameter-fence` policy: a Deny of the parameter reads on `NotResource` =
+    the configured parameters (`components/policies.py`, `parameter_fence_policy`).
+    """
     fenced: set[str] = set()
     exposed: dict[str, str] = {}
     for type_, name, props in resources:

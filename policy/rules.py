@@ -285,7 +285,9 @@ def listener_weights(props: Mapping[str, Any]) -> list[str]:
 def forward_to_existing_target_groups(
     resources: Iterable[tuple[str, str, Mapping[str, Any]]],
 ) -> list[tuple[str, str]]:
-    """(resource name, message) for each forward to a target group this stack does not own.
+    """Listeners forward only to target groups of this stack.
+
+    Returns (resource name, message) for each forward to a target group it does not own.
 
     Fires on: a listener forwarding to a target group the stack does not own.
 
@@ -311,7 +313,9 @@ def forward_to_existing_target_groups(
 def open_ingress_only_to_the_load_balancer(
     resources: Iterable[tuple[str, str, Mapping[str, Any]]],
 ) -> list[tuple[str, str]]:
-    """(resource name, message) for ingress from anywhere other than to the ALB on 80/443.
+    """Only the load balancer is open to the internet, and only on 80 and 443.
+
+    Returns (resource name, message) for ingress from anywhere to anything else.
 
     Fires on: ingress from `0.0.0.0/0` or `::/0` to anything but the load balancer's security
     group on 80/443, or inline ingress from anywhere.
@@ -398,8 +402,8 @@ def role_policy_names_each_secret(props: Mapping[str, Any]) -> list[str]:
     Fires on: a role policy allowing `secretsmanager:GetSecretValue`/`BatchGetSecretValue` or
     `ssm:GetParameter*` on `"*"`, a wildcard, no resource, or with `NotResource`/`NotAction`.
 
-    Fix: name each secret by its full ARN and each parameter by its ARN (`golden-
-    fleet:app.secrets`).
+    Fix: name each secret by its full ARN and each parameter by its ARN
+    (`golden-fleet:app.secrets`).
     """
     problems = []
     for index, statement in enumerate(_statements(props)):

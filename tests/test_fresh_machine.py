@@ -63,9 +63,11 @@ def test_ci_run_sets_up_then_runs_the_proof_whose_second_command_is_the_test_com
         ". venv/bin/activate",
         "python tests/fresh_machine.py",
     ]
-    assert second == "python -m pytest" and second in fresh_machine.session_script(
-        [first, second], "/root/golden-fleet"
-    ).splitlines()
+    assert (
+        second == "python -m pytest"
+        and second
+        in fresh_machine.session_script([first, second], "/root/golden-fleet").splitlines()
+    )
     assert check_transcript(["=== 1 failed, 3 passed in 1.0s ==="], [first, second]), (
         "the proof must fail on a failed test"
     )
@@ -80,15 +82,41 @@ def test_the_venv_is_the_one_pulumi_yaml_names():
     assert re.search(r"^SYSTEM_PYTHON=/usr/bin/python3$", INSTALL.read_text(), re.MULTILINE)
 
 
-def test_the_readme_states_the_apt_packages_install_installs():
-    """Every place the README lists the Debian packages names exactly what .ci/install installs."""
-    quick_start = README[README.index("## Quick start") : README.index("## Layout")]
+def _section(text: str, heading: str) -> str:
+    """From ``heading`` to the next heading of the same level."""
+    start = text.index(heading)
+    level = heading.split(" ")[0] + " "
+    end = text.find("\n" + level, start + len(heading))
+    return text[start : end if end != -1 else len(text)]
+
+
+@pytest.mark.parametrize(
+    "where, heading",
+    [
+        ("README.md", "## Quick start"),
+        ("docs/get-started.md", "## Bake the image and run the tests"),
+    ],
+)
+def test_the_docs_state_the_apt_packages_install_installs(where: str, heading: str):
+    """Every place the documentation lists the Debian packages (the README's Quick start, and the
+    Get started page its explanation moved to) names exactly what .ci/install installs."""
+    quick_start = _section((ROOT / where).read_text(encoding="utf-8"), heading)
     stated = re.findall(
         r"`([a-z0-9.+-]+)`", quick_start.split("Debian packages (")[1].split(";")[0]
     )
     assert stated == install_packages()
     for name in install_packages():
         assert f"`{name}`" in quick_start
+
+
+def test_the_get_started_page_runs_the_readme_s_two_commands_verbatim():
+    """The site's tutorial shows exactly the two commands the proof runs from the README."""
+    page = (ROOT / "docs" / "get-started.md").read_text(encoding="utf-8")
+    section = _section(page, "## Bake the image and run the tests")
+    shown = quick_start_commands(
+        section.replace("## Bake the image and run the tests", "## Quick start", 1)
+    )
+    assert shown == quick_start_commands(README)
 
 
 @pytest.mark.parametrize("path", [INSTALL, RUN, ROOT / "tests" / "fresh_machine.py"])

@@ -1,6 +1,6 @@
 """The service's environment at boot: names, secret references, the boot config and user data.
 
-Contract (README "Bake your own service"): the launch template's user data writes
+Contract (docs/guides/bake-your-service.md): the launch template's user data writes
 ``/etc/golden-fleet/boot-config.json`` (root:root 0644) holding *references only*::
 
     {"service": S, "region": R,

@@ -18,7 +18,7 @@ docs, resource options, deletedWith), and a config edit deletes a copy while its
 stays. ``python -m release prune`` deregisters images and their copies, in every region they
 live in, once nothing uses them (release/prune.py); deregistering an image ends its launch
 permissions with it. Revoking an account's permission on purpose is a deliberate act outside
-the program (README, "Accounts, sharing and encryption").
+the program (docs/explanation/accounts-and-encryption.md).
 
 One distribution exists per *version*, not per color: when both colors run one version they run
 one image, and two resources managing one launch permission would revoke it for both as soon

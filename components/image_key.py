@@ -10,7 +10,7 @@ service-linked role, example 2 for each account the images are shared with. Thos
 then create a grant for their own service-linked role (components/image_grant.py); the grant
 has to come from the account that owns the Auto Scaling group.
 
-The README's "Accounts, sharing and encryption" quotes the statements this module writes.
+docs/explanation/accounts-and-encryption.md quotes the statements this module writes.
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ Guardrails(
     ),
 )
 
-# The repository variables the workflows read (README "Set up a new organization").
+# The repository variables the workflows read (docs/guides/new-organization.md).
 pulumi.export(
     "repositoryVariables",
     {

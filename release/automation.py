@@ -110,7 +110,9 @@ def ami_outputs(outputs: Mapping[str, Any]) -> dict[Color, str]:
 def read_amis(stack: str, work_dir: Path) -> tuple[dict[Color, str], str | None]:
     """(image per color, a note when they could not be read)."""
     if pulumi_cli() is None:
-        return {}, "AMI: not read — the pulumi CLI is not on PATH (see --apply in the README)"
+        return {}, (
+            "AMI: not read — the pulumi CLI is not on PATH (see --apply in docs/guides/release.md)"
+        )
     try:
         outputs = _select(stack, work_dir).outputs()
     except Exception as error:  # any failure only costs the AMI column

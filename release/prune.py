@@ -58,7 +58,7 @@ is found by name in any region read, and ``--all-regions`` finds it without anyo
 where it was. What uses an image is read only in the regions where this service has images: a
 launch template or instance can only use an image of its own region. Images shared with other
 accounts are protected there by the stack files and ``--keep``, and by those accounts' launch
-templates and instances when ``--usage-role`` can read them (README, "Image retention").
+templates and instances when ``--usage-role`` can read them (docs/guides/image-retention.md).
 """
 
 from __future__ import annotations
@@ -366,7 +366,7 @@ def _call(what: str, region: str, call: Callable[..., dict], **kwargs: Any) -> d
         code = error.response.get("Error", {}).get("Code", "error")
         raise PruneError(
             f"{what} in {region} was refused ({code}) — the images in use cannot be known, so "
-            'nothing was deleted; grant the call (README, "Image retention") and run again'
+            'nothing was deleted; grant the call (docs/guides/image-retention.md) and run again'
         ) from None
     except BotoCoreError as error:
         raise PruneError(
@@ -636,7 +636,7 @@ def delete(
 # the key every lookup goes by, across accounts too, so it must stay what the bake made. A tag is
 # added and removed per image at once, the owner account sees it in the DescribeImages answer
 # the lookups already read, and DeleteTags given the value removes only that exact mark (never
-# a newer run's). Accounts the image is shared with do not see it: README, "Image retention".
+# a newer run's). Accounts the image is shared with do not see it: docs/guides/image-retention.md.
 MARK_CHUNK = 500  # images per CreateTags call (one region's)
 
 

@@ -142,7 +142,7 @@ def test_deploy_refuses_a_version_whose_image_is_being_pruned(capsys, aws, tmp_p
     """prune has marked 1.3.0's only image and may deregister it at any moment: deploy refuses,
     naming the image and the mark, says what to do, and leaves the file alone. The same holds
     in the bake stack, which would reuse the image; here the baking account reads its own
-    tags (a promoting account does not see them: README, "Image retention")."""
+    tags (a promoting account does not see them: docs/guides/image-retention.md)."""
     path = tmp_path / f"Pulumi.{stack}.yaml"
     shutil.copyfile(stack_file(stack), path)
     image_id = aws("checkout-1.3.0-20261101T120000Z")

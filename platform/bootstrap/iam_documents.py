@@ -153,7 +153,8 @@ RELEASE = ("cloudwatch:DescribeAlarms", "elasticloadbalancing:ModifyListener",
 # deploy/live_weights.py before a deployment: the weighted listener and the colors' groups.
 LIVE_READ = ("elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeListeners",
              "autoscaling:DescribeAutoScalingGroups")  # fmt: skip
-# Image retention (README "Image retention"): the dry run reads; --apply also marks and deletes.
+# Image retention (docs/guides/image-retention.md): the dry run reads; --apply also marks and
+# deletes.
 PRUNE_READ = ("ec2:DescribeImages", "ec2:DescribeSnapshots", "ec2:DescribeRegions",
               "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions",
               "ec2:DescribeInstances", "autoscaling:DescribeAutoScalingGroups",

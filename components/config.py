@@ -678,6 +678,10 @@ class ReleaseConfig(_Strict):
         description="Written by the first shift of a release, removed by finish: the canary's "
         "own min and desired, which finish restores.",
     )
+    """Edit it by hand only to give the raised capacity back without a release (set the color's
+    capacity.min and .desired to the recorded values and delete the record). `color` must be the
+    non-stable color, and min <= desired <= fleets.<color>.capacity.max; every fault names its
+    key (golden-fleet:release.canaryRestore.desired: ...)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -819,8 +823,8 @@ class LogsConfig(_Strict):
     own log key."""
 
     retention_days: StrictInt = Field(alias="retentionDays", default=LOG_RETENTION_DAYS_DEFAULT)
-    """One of CloudWatch Logs' retention values of at least a year, for the service's and the
-    WAF's log groups."""
+    """One of CloudWatch Logs' retention values of at least a year ({LOG_RETENTION_DAYS_ALLOWED}),
+    for the service's and the WAF's log groups."""
 
     @field_validator("retention_days")
     @classmethod
@@ -901,7 +905,7 @@ class AppConfig(_Strict):
     6-character suffix), an SSM parameter name `/path/name` or its ARN, of the deploying account
     (instances read parameters of their own account by name); in the stack's partition and
     region; `aws`/`ssm` parameter prefixes refused. Same key rules as `environment`, and no key
-    in both maps."""
+    in both maps. A YAML duplicate key is refused by the release command's loader."""
 
     @field_validator("environment", "secrets")
     @classmethod

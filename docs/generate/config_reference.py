@@ -9,6 +9,7 @@ import ast
 import enum
 import inspect
 import json
+import re
 import types
 import typing
 from collections.abc import Iterator
@@ -41,12 +42,15 @@ refused, at the top level and inside every object. Validation is strict: `true`,
 
 `Pulumi.staging.yaml` bakes (small capacity, HTTP, cold standby, access logs into its own
 bucket, WAF off); `Pulumi.prod.yaml` promotes what staging baked (larger capacity, HTTPS,
-deletion protection, access logs into a given bucket, WAF on, warm standby, stricter alarms and
-a 90-minute refresh wait for its 3 x 600 s checkpoints). Their comments show what an operator
-edits. The *example* column quotes them.
+deletion protection, access logs into a given bucket, WAF on, warm standby, stricter alarms:
+1 % errors, 0.5 % load-balancer 5xx, 1 s p99, and a 90-minute refresh wait for its 3 x 600 s
+checkpoints). Their comments show what an operator edits. The *example* column quotes them.
 
 Each table lists the keys of one object of the config; *rule* gathers the constraints the model
-checks and what the field's documentation says.
+checks and what the field's documentation says. How `image.app` and `app` are used:
+[Bake your own service](../guides/bake-your-service.md); `release.*` is written by
+[`python -m release`](release-command.md); `health.*` sets the
+[health gate](../explanation/health-gate.md)'s alarms and waits.
 """
 
 
@@ -158,8 +162,22 @@ def constraints(annotation: Any, metadata: list[Any], item: bool = False) -> lis
     return said
 
 
+def _constants(text: str) -> str:
+    """``{NAME}`` in a field's documentation stands for the config module's constant NAME (a
+    tuple of allowed values, a bound), so the page quotes the value the validator uses."""
+
+    def value(match: re.Match[str]) -> str:
+        found = getattr(config, match[1])
+        if isinstance(found, tuple | list):
+            return ", ".join(str(v) for v in found)
+        return str(found)
+
+    return re.sub(r"\{([A-Z][A-Z0-9_]*)\}", value, text)
+
+
 def rule_text(checks: list[str], said: list[str]) -> str:
     """The checks the types make, then what the field's documentation says, as sentences."""
+    said = [_constants(s) for s in said]
     joined = ", ".join(checks)
     sentences = [joined[:1].upper() + joined[1:] + "."] if checks else []
     sentences += [prose(s) if s.endswith(".") else prose(s) + "." for s in said]
@@ -253,17 +271,22 @@ def _key(name: str, info: FieldInfo) -> str:
 
 
 def sections(
-    model: type[BaseModel], path: str, examples: dict[str, dict[str, Any]], title: str
+    model: type[BaseModel],
+    path: str,
+    examples: dict[str, dict[str, Any]],
+    title: str,
+    field_words: str = "",
 ) -> Iterator[Section]:
     """One section per object: its scalar keys as rows, then each nested object's section."""
     rows: list[tuple[str, ...]] = []
-    nested: list[tuple[type[BaseModel], str, str]] = []
+    nested: list[tuple[type[BaseModel], str, str, str]] = []
     for name, info in model.model_fields.items():
         key = f"{path}.{_key(name, info)}"
         if _variants(info.annotation):
             raise ValueError(f"{key}: a union below the top level is not rendered yet")
         if (inner := _model_of(info.annotation)) is not None:
-            nested.append((inner, key, code(key)))
+            own = [w for w in (info.description, _docstring(model, name)) if w]
+            nested.append((inner, key, code(key), " ".join(_constants(w) for w in own)))
             continue
         said = [w for w in (info.description, _docstring(model, name)) if w]
         rows.append(
@@ -275,13 +298,14 @@ def sections(
                 example_text(examples.get(key, {})),
             )
         )
-    intro = prose(inspect.cleandoc(model.__doc__ or "")) if model.__doc__ else ""
+    intro = inspect.cleandoc(model.__doc__ or "") if model.__doc__ else ""
     if intro.startswith(("A base class", "Usage docs")):  # pydantic's own docstring
         intro = ""
+    intro = prose("\n\n".join(part for part in (intro, field_words) if part))
     if rows:
         yield Section(title, intro, rows)
-    for inner, key, inner_title in nested:
-        yield from sections(inner, key, examples, inner_title)
+    for inner, key, inner_title, words in nested:
+        yield from sections(inner, key, examples, inner_title, words)
 
 
 def render() -> str:

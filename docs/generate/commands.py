@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import re
 import textwrap
 
 from docs.generate.importing import from_directory
@@ -118,10 +119,12 @@ def render_bake() -> str:
     with from_directory("packer", "baking.cli", "baking.errors") as (bake_cli, errors):
         parser = bake_cli.build_parser()
         seed = bake_cli.build_seed_parser()
+        # each EXIT_ constant's trailing comment says what the code means
         codes = [
-            (code(value), name.removeprefix("EXIT_").lower().replace("_", " "))
-            for name, value in vars(errors).items()
-            if name.startswith("EXIT_")
+            (code(value), prose(meaning))
+            for value, meaning in re.findall(
+                r"^EXIT_[A-Z_]+ = ([0-9]+)  # (.+)$", inspect.getsource(errors), re.MULTILINE
+            )
         ]
         examples = bake_cli.USAGE
         # parse_args' docstring: its first paragraph is about the function, the rest about
@@ -142,7 +145,7 @@ def render_bake() -> str:
             (seed.description or "") + "\n\n",
             usage(seed) + "\n",
             arguments(seed),
-            "\n## Exit codes\n\n",
+            "\n## Exit codes\n\nEach failure prints one line on stderr and nothing on stdout.\n\n",
             table(("code", "meaning"), codes),
         ]
     )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_PREREQUISITE = 3
-EXIT_CREDENTIALS = 4
-EXIT_CONFLICT = 5
-EXIT_BUILD = 6
-EXIT_INTERRUPTED = 130
+# Each code's comment is its meaning in the command reference (docs/reference/bake-command.md).
+EXIT_OK = 0  # the AMI id is on stdout (built, or reused)
+EXIT_USAGE = 2  # invalid arguments: version, service, region, var file (the line is named)
+EXIT_PREREQUISITE = 3  # a tool, the endpoint's base image, or the package or its digest is missing
+EXIT_CREDENTIALS = 4  # AWS credentials missing or rejected (checked with STS before anything else)
+EXIT_CONFLICT = 5  # one version, one content: other content, or not the package asked for
+EXIT_BUILD = 6  # the build failed; the image this run registered, if any, is deregistered
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM: Packer cancelled, the same removal
 
 
 class BakeError(Exception):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+from fnmatch import fnmatchcase
 from typing import Any
 
 import pytest
@@ -75,12 +76,20 @@ def _documents_of(where: str, registered: dict[str, tuple[str, dict]]) -> dict[s
 
 
 @pytest.fixture(scope="module")
-def registered() -> dict[str, dict[str, tuple[str, dict]]]:
+def program_runs() -> dict[str, Any]:
+    return {
+        stack: run_program(load_stack_config(stack_file(stack)), stack=stack)
+        for stack in ("staging", "prod")
+    }
+
+
+@pytest.fixture(scope="module")
+def registered(program_runs) -> dict[str, dict[str, tuple[str, dict]]]:
     """Per source (each stack of the program, the platform): resource name -> (type, inputs)."""
-    runs = {}
-    for stack in ("staging", "prod"):
-        run = run_program(load_stack_config(stack_file(stack)), stack=stack)
-        runs[stack] = {r.name: (r.type_, r.inputs) for r in run.resources.values()}
+    runs = {
+        stack: {r.name: (r.type_, r.inputs) for r in run.resources.values()}
+        for stack, run in program_runs.items()
+    }
     sys.path.insert(0, str(PLATFORM))
     try:
         mocks, _ = run_platform(platform_config())
@@ -341,3 +350,30 @@ def test_a_service_whose_roles_would_include_the_platforms_is_refused(monkeypatc
     with pytest.raises(PlatformConfigError, match=r"golden-fleet:service\.name 'golden' would "
                        r"let the deploy roles pass \['golden-fleet-staging-deploy', "):  # fmt: skip
         check_outside_service_roles("golden", "staging", names)
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_what_the_program_creates_is_within_the_deploy_roles_reach(program_runs, registered, stack):
+    """The names the provider gives the program's roles, instance profiles and buckets fall in
+    the scoped statements' resources, and its launch templates carry the Service tag those
+    statements ask for (the provider's default_tags): else pulumi up would be refused."""
+    run = program_runs[stack]
+    _, inputs = registered["platform"][f"{stack}-access-deploy-policy"]
+    scoped = {s.get("Sid"): s for s in _json(inputs["policy"])["Statement"]}
+    for token, sid, field in (
+        ("aws:iam/role:Role", "ServiceRolesCarryTheBoundary", "arn"),
+        ("aws:iam/instanceProfile:InstanceProfile", "ServiceInstanceProfiles", "arn"),
+        ("aws:s3/bucket:Bucket", "ServiceBuckets", "bucket"),
+    ):
+        pattern = scoped[sid]["Resource"]
+        for resource in run.of_type(token):
+            value = resource.state[field]
+            arn = value if value.startswith("arn:") else f"arn:aws:s3:::{value}"
+            # The harness's mocks write staging's account into every ARN; the names are real.
+            arn = arn.replace(":111111111111:", f":{STACK_ACCOUNTS[stack]}:")
+            assert fnmatchcase(arn, pattern), (resource.name, arn, pattern)
+    (provider,) = [r for r in run.resources.values() if r.type_ == "pulumi:providers:aws"]
+    tags = _json(provider.inputs["defaultTags"])["tags"]
+    wanted = scoped["ServiceLaunchTemplates"]["Condition"]["StringEquals"]
+    assert wanted == {"aws:ResourceTag/Service": tags["Service"]}
+    assert run.of_type("aws:ec2/launchTemplate:LaunchTemplate")

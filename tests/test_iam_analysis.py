@@ -377,3 +377,21 @@ def test_what_the_program_creates_is_within_the_deploy_roles_reach(program_runs,
     wanted = scoped["ServiceLaunchTemplates"]["Condition"]["StringEquals"]
     assert wanted == {"aws:ResourceTag/Service": tags["Service"]}
     assert run.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+
+
+def test_the_platform_reads_the_service_from_the_stack_file_and_refuses_a_bad_one(
+    monkeypatch, tmp_path
+):
+    """The scope's service is the stack file's golden-fleet:service.name, validated as the
+    program validates it; a bad one, or no file, is refused naming the file."""
+    monkeypatch.syspath_prepend(str(PLATFORM))
+    from bootstrap.config import PlatformConfigError, main_service
+
+    root = stack_file("staging").parent
+    assert main_service("staging", root) == "checkout"
+    text = stack_file("staging").read_text().replace("name: checkout", "name: Checkout_1", 1)
+    (tmp_path / "Pulumi.staging.yaml").write_text(text)
+    with pytest.raises(PlatformConfigError, match=r"^Pulumi\.staging\.yaml: .*service\.name"):
+        main_service("staging", tmp_path)
+    with pytest.raises(PlatformConfigError, match=r"^Pulumi\.prod\.yaml: "):
+        main_service("prod", tmp_path)

@@ -395,3 +395,15 @@ def test_the_platform_reads_the_service_from_the_stack_file_and_refuses_a_bad_on
         main_service("staging", tmp_path)
     with pytest.raises(PlatformConfigError, match=r"^Pulumi\.prod\.yaml: "):
         main_service("prod", tmp_path)
+
+
+def test_every_role_policy_fits_iams_size_quota(registered):
+    """IAM refuses a role whose inline policies exceed 10,240 characters together, whitespace
+    not counted (IAM User Guide, "IAM and AWS STS quotas"): the scoped statements must fit."""
+    for where, resources in registered.items():
+        per_role: dict[str, int] = {}
+        for token, inputs in resources.values():
+            if token == "aws:iam/rolePolicy:RolePolicy":
+                size = len("".join(json.dumps(_json(inputs["policy"])).split()))
+                per_role[str(inputs["role"])] = per_role.get(str(inputs["role"]), 0) + size
+        assert per_role and max(per_role.values()) <= 10_240, (where, per_role)

@@ -143,7 +143,12 @@ ACTIONS_BY_TYPE: Mapping[str, tuple[str, ...]] = {
 # whatever policy the role is given and forbids changing any boundary. Sid -> actions.
 SCOPED_STATEMENTS: Mapping[str, tuple[str, ...]] = {
     # iam:PermissionsBoundary is the boundary the role has (or, for CreateRole and
-    # PutRolePermissionsBoundary, will have): Service Authorization Reference, IAM.
+    # PutRolePermissionsBoundary, will have): Service Authorization Reference, IAM. The
+    # provider updates a role with UpdateAssumeRolePolicy, UpdateRoleDescription, UpdateRole
+    # and PutRolePermissionsBoundary, and deletes one by removing it from its instance
+    # profiles, deleting its inline policies, then DeleteRole; it calls
+    # DeleteRolePermissionsBoundary only when a boundary is removed, which no role may do
+    # (terraform-provider-aws internal/service/iam/role.go: resourceRoleUpdate, DeleteRole).
     "ServiceRolesCarryTheBoundary": (
         "iam:CreateRole", "iam:DeleteRole", "iam:UpdateRole", "iam:UpdateRoleDescription",
         "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy",

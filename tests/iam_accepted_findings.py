@@ -142,3 +142,56 @@ ACCEPTED: tuple[Accepted, ...] = (
         "image and snapshot ids are unknown beforehand.",
     ),
 )
+
+
+@dataclass(frozen=True)
+class ClosedEscalation:
+    """An escalation method whose actions a document holds only under constraints, which
+    cloudsplaining's default scan trusts and its "flag everything" mode ignores: the statements
+    (by Sid) that hold them, and why those close the path."""
+
+    method: str  # cloudsplaining's name of the method
+    statements: tuple[str, ...]  # the Sids granting its constrained actions
+    reason: str
+
+
+_BOUNDARY = (
+    "only on roles named <service>-* that carry the service's boundary, which caps whatever "
+    "the role is given to the instances' work and denies every IAM change and sts:AssumeRole"
+)
+# What the deploy and rollout roles hold, scanned with every constraint ignored.
+CLOSED_ESCALATIONS: tuple[ClosedEscalation, ...] = (
+    ClosedEscalation("PutRolePolicy", ("ServiceRolesCarryTheBoundary",), _BOUNDARY + "."),
+    ClosedEscalation(
+        "AttachRolePolicy",
+        ("AttachOnlyTheInstancePolicies",),
+        _BOUNDARY + ", and only AmazonSSMManagedInstanceCore (iam:PolicyARN).",
+    ),
+    ClosedEscalation(
+        "UpdateRolePolicyToAssumeIt",
+        ("ServiceRolesCarryTheBoundary",),
+        "A new trust " + _BOUNDARY + ": assuming such a role gives no more than the boundary.",
+    ),
+    ClosedEscalation(
+        "AttachRolePolicyThenUpdateAssumeRolePolicy",
+        ("AttachOnlyTheInstancePolicies", "ServiceRolesCarryTheBoundary"),
+        "Both halves " + _BOUNDARY + ".",
+    ),
+    ClosedEscalation(
+        "PutRolePolicyThenUpdateAssumeRolePolicy",
+        ("ServiceRolesCarryTheBoundary",),
+        "Both halves " + _BOUNDARY + ".",
+    ),
+    ClosedEscalation(
+        "CreateEC2WithExistingIP",
+        ("PassServiceRolesToEc2",),
+        "PassRole only of roles named <service>-* (the boundary's roles; the platform refuses a "
+        "service name covering its own) and only to ec2.amazonaws.com.",
+    ),
+    ClosedEscalation(
+        "ModifyExistingEC2LaunchTemplate",
+        ("ServiceLaunchTemplates",),
+        "New versions and default changes only of launch templates tagged Service=<service>, "
+        "whose instances get only the service's roles.",
+    ),
+)

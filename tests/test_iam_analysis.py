@@ -20,7 +20,7 @@ import pytest
 from cloudsplaining.command.scan_policy_file import scan_policy
 from cloudsplaining.shared.constants import DEFAULT_EXCLUSIONS_CONFIG, PRIVILEGE_ESCALATION_METHODS
 from harness import load_stack_config, run_program, stack_file
-from iam_accepted_findings import ACCEPTED, RISKS
+from iam_accepted_findings import ACCEPTED, CLOSED_ESCALATIONS, RISKS
 
 # The platform runs from a clean copy of the tracked files (test_platform's fixtures, used here
 # as they are: pytest takes a module's fixtures from its globals).
@@ -407,3 +407,40 @@ def test_every_role_policy_fits_iams_size_quota(registered):
                 size = len("".join(json.dumps(_json(inputs["policy"])).split()))
                 per_role[str(inputs["role"])] = per_role.get(str(inputs["role"]), 0) + size
         assert per_role and max(per_role.values()) <= 10_240, (where, per_role)
+
+
+def test_every_escalation_the_constraints_close_is_named_with_the_statements_that_close_it(
+    documents,
+):
+    """cloudsplaining's default scan trusts any condition or resource constraint; scanned with
+    every constraint ignored, each method the deploy and rollout roles could form must be in
+    CLOSED_ESCALATIONS, and each of its actions the document grants is granted only by the
+    statements named there (so the constraint that closes it is really what grants it)."""
+    seen: set[str] = set()
+    for name, document in documents.items():
+        results = scan_policy(
+            document, DEFAULT_EXCLUSIONS_CONFIG, flag_conditional_statements=True,
+            flag_resource_arn_statements=True,
+        )  # fmt: skip
+        for method in results["PrivilegeEscalation"]["findings"]:
+            (closed,) = [c for c in CLOSED_ESCALATIONS if c.method == method["type"]] or [None]
+            assert closed is not None, f"{name}: {method['type']} is not in CLOSED_ESCALATIONS"
+            seen.add(closed.method)
+            sids = {s.get("Sid") for s in document["Statement"]}
+            assert set(closed.statements) <= sids, (name, closed.method, closed.statements)
+            for statement in _statements(document, "Allow"):
+                granted = {a.lower() for a in _actions(statement)} & set(method["actions"])
+                constrained = statement.get("Sid") in closed.statements
+                assert constrained or not granted & _constrained_actions(closed, document), (
+                    name, closed.method, statement.get("Sid"), granted)  # fmt: skip
+    assert {c.method for c in CLOSED_ESCALATIONS} - seen == set(), "stale: remove them"
+
+
+def _constrained_actions(closed, document) -> set[str]:
+    """The method's actions the named statements grant."""
+    return {
+        a.lower()
+        for s in document["Statement"]
+        if s.get("Sid") in closed.statements
+        for a in _actions(s)
+    }

@@ -190,7 +190,7 @@ SCOPED_STATEMENTS: Mapping[str, tuple[str, ...]] = {
     # role, which launches the encrypted images (components/image_grant.py).
     "GrantsOnlyForEc2AndAutoScaling": ("kms:CreateGrant",),
 }  # fmt: skip
-_SCOPED_STATEMENT = {a: sid for sid, actions in SCOPED_STATEMENTS.items() for a in actions}
+_SCOPED_ACTIONS = frozenset(a for actions in SCOPED_STATEMENTS.values() for a in actions)
 SERVICE_LINKED_ROLE_SERVICES = ("autoscaling.amazonaws.com", "elasticloadbalancing.amazonaws.com")
 
 
@@ -321,13 +321,13 @@ def permission_policy(actions: Iterable[str], scope: ServiceScope | None = None)
     wildcards = [a for a in actions if "*" in a]
     if wildcards:
         raise ValueError(f"actions must be written out, not {wildcards}")
-    unscoped = [a for a in actions if a.startswith("iam:") and a not in _SCOPED_STATEMENT]
+    unscoped = [a for a in actions if a.startswith("iam:") and a not in _SCOPED_ACTIONS]
     if unscoped:
         raise ValueError(f"{unscoped} have no statement scoped to the service's resources")
-    scoped = [a for a in actions if a in _SCOPED_STATEMENT]
+    scoped = [a for a in actions if a in _SCOPED_ACTIONS]
     if scoped and scope is None:
         raise ValueError(f"{scoped} are granted only on a service's resources: give its scope")
-    anywhere = [a for a in actions if a not in _SCOPED_STATEMENT]
+    anywhere = [a for a in actions if a not in _SCOPED_ACTIONS]
     statements = [{"Effect": "Allow", "Action": anywhere, "Resource": "*"}] if anywhere else []
     if scope is not None:
         statements += scope.statements(scoped)

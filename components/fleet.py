@@ -58,9 +58,12 @@ from components.config import Capacity, HealthConfig, InstanceRefreshConfig, Sca
 from components.fleet_scaling import FleetScaling, FleetScalingArgs, group_capacity_settings
 from components.interpreter import program_python
 from components.policies import (
+    SSM_MANAGED_INSTANCE_CORE,
     app_secrets_policy,
+    boundary_policy_arn,
     cloudwatch_agent_policy,
     ec2_assume_role_policy,
+    managed_policy_arn,
     parameter_fence_policy,
 )
 from components.refresh_spec import RefreshSpec, refresh_preferences
@@ -223,16 +226,26 @@ class Fleet(pulumi.ComponentResource):
         super().__init__("golden-fleet:index:Fleet", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
+        partition = partition_of(args.region)
+        account = aws.get_caller_identity_output(
+            opts=pulumi.InvokeOutputOptions(parent=self)
+        ).account_id
+        # The role is named <service>-<color>-role-<suffix> (autonaming): the deploy roles may
+        # create and change only roles named <service>-* that carry the service's boundary,
+        # which platform/ creates in the account (docs/explanation/least-privilege.md).
         role = aws.iam.Role(
             f"{name}-role",
             description=f"Instances of {args.service} ({args.color}): SSM and CloudWatch agents",
             assume_role_policy=json.dumps(ec2_assume_role_policy()),
+            permissions_boundary=account.apply(
+                lambda acct: boundary_policy_arn(partition, acct, args.service)
+            ),
             opts=child,
         )
         aws.iam.RolePolicyAttachment(
             f"{name}-ssm",
             role=role.name,
-            policy_arn=aws.iam.ManagedPolicy.AMAZON_SSM_MANAGED_INSTANCE_CORE,
+            policy_arn=managed_policy_arn(partition, SSM_MANAGED_INSTANCE_CORE),
             opts=child,
         )
         aws.iam.RolePolicy(
@@ -243,7 +256,6 @@ class Fleet(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        partition = partition_of(args.region)
         secrets = list(args.secrets.values())
 
         def arns(kind: str, account: str) -> list[str]:
@@ -252,11 +264,6 @@ class Fleet(pulumi.ComponentResource):
                 raise ValueError(f"golden-fleet:app.secrets: {problems[0]}")
             return [s.arn(partition, args.region, account) for s in secrets if s.kind == kind]
 
-        account = (
-            aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
-            if any(s.kind == "ssmParameter" for s in secrets)
-            else pulumi.Output.from_input("")
-        )
         # The instances read their secrets at boot: the template (and so the group and its
         # refresh) waits for the role's policies, so no instance boots before it may read them.
         boot_policies = [aws.iam.RolePolicy(

@@ -166,3 +166,135 @@ def parameter_fence_policy(parameter_arns: list[str]) -> dict[str, Any]:
             }
         ],
     }
+
+
+# --- The permissions boundary every role of the program carries ------------------------------
+# platform/ creates it in each stack's account (bootstrap/account_access.py); the deploy and
+# rollout roles may create, change and pass a role only when it carries it
+# (platform/bootstrap/iam_documents.py). docs/explanation/least-privilege.md explains the whole.
+
+# The AWS managed policies the program attaches to its roles: the deploy roles may attach these
+# and no other (iam:PolicyARN).
+SSM_MANAGED_INSTANCE_CORE = "AmazonSSMManagedInstanceCore"
+BOUNDARY_PATH = "/golden-fleet/"
+
+# AmazonSSMManagedInstanceCore's actions (its version v2), which the boundary must let through
+# for Session Manager to work; tests/test_iam_analysis.py compares them with the policy itself.
+SSM_AGENT_ACTIONS = (
+    "ssm:DescribeAssociation", "ssm:GetDeployablePatchSnapshotForInstance", "ssm:GetDocument",
+    "ssm:DescribeDocument", "ssm:GetManifest", "ssm:GetParameter", "ssm:GetParameters",
+    "ssm:ListAssociations", "ssm:ListInstanceAssociations", "ssm:PutInventory",
+    "ssm:PutComplianceItems", "ssm:PutConfigurePackageResult", "ssm:UpdateAssociationStatus",
+    "ssm:UpdateInstanceAssociationStatus", "ssm:UpdateInstanceInformation",
+    "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
+    "ec2messages:AcknowledgeMessage", "ec2messages:DeleteMessage", "ec2messages:FailMessage",
+    "ec2messages:GetEndpoint", "ec2messages:GetMessages", "ec2messages:SendReply",
+)  # fmt: skip
+
+# Changing a role's boundary, or the boundary policy itself: never, by any role under it.
+BOUNDARY_CHANGES = (
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:PutRolePermissionsBoundary",
+    "iam:DeleteUserPermissionsBoundary",
+    "iam:PutUserPermissionsBoundary",
+)
+BOUNDARY_POLICY_CHANGES = (
+    "iam:CreatePolicyVersion",
+    "iam:DeletePolicy",
+    "iam:DeletePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+)
+# At least one action of every privilege-escalation method cloudsplaining knows (Rhino Security
+# Labs' and pathfinding.cloud's): tests/test_iam_analysis.py fails when a method gets through.
+ESCALATION_ACTIONS = (
+    "iam:AddUserToGroup", "iam:AttachGroupPolicy", "iam:AttachRolePolicy",
+    "iam:AttachUserPolicy", "iam:CreateAccessKey", "iam:CreateLoginProfile", "iam:CreatePolicy",
+    "iam:CreatePolicyVersion", "iam:CreateRole", "iam:CreateUser", "iam:PassRole",
+    "iam:PutGroupPolicy", "iam:PutRolePolicy", "iam:PutUserPolicy", "iam:SetDefaultPolicyVersion",
+    "iam:UpdateAssumeRolePolicy", "iam:UpdateLoginProfile", "sts:AssumeRole",
+    "ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate", "ec2:ModifyInstanceAttribute",
+    "ec2-instance-connect:SendSSHPublicKey", "ecs:ExecuteCommand", "lambda:UpdateFunctionCode",
+    "glue:UpdateDevEndpoint", "sagemaker:CreatePresignedNotebookInstanceUrl",
+    "sagemaker:UpdateNotebookInstance", "bedrock-agentcore:InvokeCodeInterpreter",
+    "cloudformation:ExecuteChangeSet",
+)  # fmt: skip
+
+
+def managed_policy_arn(partition: str, name: str) -> str:
+    return f"arn:{partition}:iam::aws:policy/{name}"
+
+
+def boundary_policy_name(service: str) -> str:
+    return f"{service}-boundary"
+
+
+def boundary_policy_arn(partition: str, account: str, service: str) -> str:
+    """Where platform/ creates the service's boundary, which the program's roles name."""
+    return f"arn:{partition}:iam::{account}:policy{BOUNDARY_PATH}{boundary_policy_name(service)}"
+
+
+def instance_boundary_policy(partition: str, account: str, service: str) -> dict[str, Any]:
+    """The most any role of the service may ever do: what its instances do, nothing more.
+
+    A boundary caps a role's identity policies (the effective permissions are their
+    intersection: IAM User Guide, "Permissions boundaries for IAM entities"), so a role the
+    deploy role creates, or an inline policy it writes, can reach no further than this whatever
+    it says. The allows are the instance role's work (Session Manager, the CloudWatch agent into
+    the service's own log group and namespace, reading secrets and parameters and decrypting
+    through those two services only); the denies hold even if an allow grows: no change to
+    any boundary or to this policy, and no action of any known privilege-escalation path.
+    """
+    log_group = f"arn:{partition}:logs:*:{account}:log-group:{log_group_name(service)}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "SessionManagerAndSecrets",
+                "Effect": "Allow",
+                "Action": sorted({*SSM_AGENT_ACTIONS, "secretsmanager:GetSecretValue",
+                                  "ec2:DescribeTags", "ec2:DescribeVolumes"}),
+                "Resource": "*",
+            },
+            {
+                "Sid": "OwnLogGroup",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:DescribeLogStreams",
+                           "logs:PutLogEvents"],
+                "Resource": [log_group, f"{log_group}:*"],
+            },
+            {
+                "Sid": "OwnMetrics",
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"cloudwatch:namespace": metric_namespace(service)}},
+            },
+            {
+                "Sid": "DecryptThroughSecretStores",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {"StringLike": {"kms:ViaService": [
+                    "secretsmanager.*.amazonaws.com", "ssm.*.amazonaws.com"]}},
+            },
+            {
+                "Sid": "KeepEveryBoundary",
+                "Effect": "Deny",
+                "Action": list(BOUNDARY_CHANGES),
+                "Resource": "*",
+            },
+            {
+                "Sid": "KeepThisPolicy",
+                "Effect": "Deny",
+                "Action": list(BOUNDARY_POLICY_CHANGES),
+                "Resource": boundary_policy_arn(partition, account, service),
+            },
+            {
+                "Sid": "NoPathToMorePrivilege",
+                "Effect": "Deny",
+                "Action": list(ESCALATION_ACTIONS),
+                "Resource": "*",
+            },
+        ],
+    }  # fmt: skip

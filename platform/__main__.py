@@ -13,7 +13,7 @@ sys.path.insert(0, str(ROOT))  # deploy.settings_file: the settings files' one r
 
 from bootstrap import config as platform_config  # noqa: E402
 from bootstrap import pack_source  # noqa: E402
-from bootstrap.account_access import AccountAccess, AccountAccessArgs  # noqa: E402
+from bootstrap.account_access import AccountAccess, AccountAccessArgs, role_names  # noqa: E402
 from bootstrap.ci_login import CiLogin, CiLoginArgs  # noqa: E402
 from bootstrap.guardrails import Guardrails, GuardrailsArgs  # noqa: E402
 from bootstrap.iam_documents import duration_seconds  # noqa: E402
@@ -26,6 +26,20 @@ PACK_DIR = ROOT / "policy"
 # Before anything is registered: policy/ must be what the repository holds, or the published
 # content hash would differ from a clean clone's (bootstrap/pack_source.py).
 pack_source.check_pack_source(PACK_DIR)
+
+# Each stack's service, whose roles the stack's deploy roles may change (<service>-*): checked
+# for every stack before anything is registered.
+services = {stack: platform_config.main_service(stack, ROOT) for stack in cfg.stacks}
+for stack, target in cfg.stacks.items():
+    role_arn = load_settings(settings_path(stack))["operationContext"]["oidc"]["aws"]["roleArn"]
+    platform_config.check_outside_service_roles(
+        services[stack],
+        stack,
+        [
+            *role_names(stack, platform_config.deploy_role(role_arn, stack, target)[1]).values(),
+            target.admin_role().rsplit("/", 1)[1],
+        ],
+    )
 
 access: dict[str, AccountAccess] = {}
 for stack, target in cfg.stacks.items():
@@ -55,6 +69,8 @@ for stack, target in cfg.stacks.items():
         f"{stack}-access",
         AccountAccessArgs(
             stack=stack,
+            service=services[stack],
+            account_id=target.account_id,
             organization=cfg.organization,
             repository=cfg.repository,
             environment=target.environment,

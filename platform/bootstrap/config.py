@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
@@ -142,3 +143,32 @@ def read() -> PlatformConfig:
     values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     prefix = f"{NAMESPACE}:"
     return load({k[len(prefix):]: decode(v) for k, v in values.items() if k.startswith(prefix)})
+
+
+def main_service(stack: str, root: Path) -> str:
+    """The service the main project's stack runs (``golden-fleet:service.name`` of
+    ``Pulumi.<stack>.yaml``, validated as the main program validates it): its roles are named
+    ``<service>-*``, and only those may the stack's deploy roles change."""
+    from components.config import ConfigError
+    from release import stackfile
+    from release.transitions import ReleaseError
+
+    path = root / f"Pulumi.{stack}.yaml"
+    try:
+        return stackfile.load(path).parse().service.name
+    except ConfigError as error:
+        raise PlatformConfigError(f"{path.name}: {'; '.join(error.problems)}") from None
+    except (OSError, ReleaseError) as error:
+        raise PlatformConfigError(f"{path.name}: {error}") from None
+
+
+def check_outside_service_roles(service: str, stack: str, role_names: Iterable[str]) -> None:
+    """The deploy roles may change roles named ``<service>-*`` (that carry the boundary) and
+    pass any of them to EC2: a role the platform makes, or assumes, must not be one of them."""
+    inside = sorted(name for name in role_names if name.lower().startswith(f"{service}-"))
+    if inside:
+        raise PlatformConfigError(
+            f"Pulumi.{stack}.yaml: golden-fleet:service.name {service!r} would let the deploy "
+            f"roles pass {inside} (they may pass roles named {service}-*): rename the service "
+            "or those roles"
+        )

@@ -5,12 +5,20 @@ Every permission is written out (no ``*`` action). The deployment and rollout ro
 resource type the program registers (``ACTIONS_BY_TYPE``; tests/test_platform.py fails when the
 program registers a type this table lacks), plus what the instance refresh command, the bake
 (staging only) and the release command call directly.
+
+No action that changes IAM, or a launch template, is granted on ``"*"``: those are granted only
+on the service's own roles, instance profiles and launch templates, and a role may be created,
+changed or given a policy only while it carries the service's permissions boundary
+(``ServiceScope``; docs/explanation/least-privilege.md says why there is no path to admin).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from components import policies
 
 GITHUB_ISSUER = "token.actions.githubusercontent.com"
 PULUMI_ISSUER = "api.pulumi.com/oidc"
@@ -56,7 +64,8 @@ ACTIONS_BY_TYPE: Mapping[str, tuple[str, ...]] = {
         "autoscaling:DeleteTags", "autoscaling:AttachLoadBalancerTargetGroups",
         "autoscaling:DetachLoadBalancerTargetGroups", "autoscaling:SetInstanceProtection",
         "autoscaling:EnableMetricsCollection", "autoscaling:DisableMetricsCollection",
-        "autoscaling:DescribeLoadBalancerTargetGroups", *_LT, *_LB),
+        "autoscaling:DescribeLoadBalancerTargetGroups", "iam:CreateServiceLinkedRole", *_LT,
+        *_LB),
     "aws:autoscaling/policy:Policy": (
         "autoscaling:PutScalingPolicy", "autoscaling:DeletePolicy",
         "autoscaling:DescribePolicies"),
@@ -80,7 +89,7 @@ ACTIONS_BY_TYPE: Mapping[str, tuple[str, ...]] = {
         "iam:TagInstanceProfile", "iam:UntagInstanceProfile", *_IAM),
     "aws:iam/role:Role": (
         "iam:CreateRole", "iam:DeleteRole", "iam:UpdateRole", "iam:UpdateAssumeRolePolicy",
-        *_IAM),
+        "iam:UpdateRoleDescription", "iam:PutRolePermissionsBoundary", *_IAM),
     "aws:iam/rolePolicy:RolePolicy": (
         "iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy", *_IAM),
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": (
@@ -102,7 +111,7 @@ ACTIONS_BY_TYPE: Mapping[str, tuple[str, ...]] = {
         "elasticloadbalancing:ModifyLoadBalancerAttributes",
         "elasticloadbalancing:SetSecurityGroups", "elasticloadbalancing:SetSubnets",
         "ec2:DescribeSubnets", "ec2:DescribeAccountAttributes", "ec2:DescribeInternetGateways",
-        *_LB),
+        "iam:CreateServiceLinkedRole", *_LB),
     "aws:lb/targetGroup:TargetGroup": (
         "elasticloadbalancing:CreateTargetGroup", "elasticloadbalancing:ModifyTargetGroup",
         "elasticloadbalancing:DeleteTargetGroup",
@@ -126,6 +135,129 @@ ACTIONS_BY_TYPE: Mapping[str, tuple[str, ...]] = {
         "wafv2:DeleteLoggingConfiguration", "logs:CreateLogDelivery", "logs:DeleteLogDelivery",
         "logs:PutResourcePolicy", "logs:DescribeResourcePolicies"),
 }  # fmt: skip
+
+# --- What only the service's own resources may receive ---------------------------------------
+# IAM changes are where a deploy role could make itself admin (a policy on a role it can assume
+# or pass, a new trust, a new role): each is granted only on roles named ``<service>-*`` that
+# carry the service's boundary (components/policies.py: instance_boundary_policy), which caps
+# whatever policy the role is given and forbids changing any boundary. Sid -> actions.
+SCOPED_STATEMENTS: Mapping[str, tuple[str, ...]] = {
+    # iam:PermissionsBoundary is the boundary the role has (or, for CreateRole and
+    # PutRolePermissionsBoundary, will have): Service Authorization Reference, IAM. The
+    # provider updates a role with UpdateAssumeRolePolicy, UpdateRoleDescription, UpdateRole
+    # and PutRolePermissionsBoundary, and deletes one by removing it from its instance
+    # profiles, deleting its inline policies, then DeleteRole; it calls
+    # DeleteRolePermissionsBoundary only when a boundary is removed, which no role may do
+    # (terraform-provider-aws internal/service/iam/role.go: resourceRoleUpdate, DeleteRole).
+    "ServiceRolesCarryTheBoundary": (
+        "iam:CreateRole", "iam:DeleteRole", "iam:UpdateRole", "iam:UpdateRoleDescription",
+        "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy",
+        "iam:PutRolePermissionsBoundary"),
+    "AttachOnlyTheInstancePolicies": ("iam:AttachRolePolicy", "iam:DetachRolePolicy"),
+    "ReadAndTagServiceRoles": (
+        "iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies",
+        "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:TagRole",
+        "iam:UntagRole"),
+    "ServiceInstanceProfiles": (
+        "iam:CreateInstanceProfile", "iam:DeleteInstanceProfile", "iam:GetInstanceProfile",
+        "iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile",
+        "iam:TagInstanceProfile", "iam:UntagInstanceProfile"),
+    # To EC2 only: a launch template's instance profile, passed when the group or a refresh
+    # launches instances (EC2 Auto Scaling guide, "API permissions": iam:PassRole "to EC2
+    # instances on launch") and when the role joins the profile (IAM API reference,
+    # AddRoleToInstanceProfile: the caller needs PassRole on the role). The groups use Auto
+    # Scaling's default service-linked role, which nobody passes.
+    "PassServiceRolesToEc2": ("iam:PassRole",),
+    # The first group and the first load balancer of an account create their service's
+    # service-linked role (EC2 Auto Scaling guide, "API permissions"); only those two.
+    "AutoScalingAndLoadBalancingServiceLinkedRoles": ("iam:CreateServiceLinkedRole",),
+    # A new version of a launch template some group launches from with its own role is a path
+    # to that role (cloudsplaining: ModifyExistingEC2LaunchTemplate): only the service's
+    # templates, which carry its Service tag (the provider's default_tags, components/tags.py).
+    "ServiceLaunchTemplates": (
+        "ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate", "ec2:DeleteLaunchTemplate",
+        "ec2:DeleteLaunchTemplateVersions"),
+    # A bucket policy could open any bucket of the account: only the service's buckets
+    # (the access-log bucket is named <service>-access-logs-bucket-<suffix>).
+    "ServiceBuckets": tuple(_S3),
+    # Keys' data only through EC2 (the bake's encrypted image copies: EBS calls KMS on the
+    # caller's behalf, KMS guide "How Amazon EBS uses AWS KMS"), never directly.
+    "KeysOnlyThroughEc2": (
+        "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+        "kms:GenerateDataKeyWithoutPlaintext"),
+    # A grant lets its grantee use a key: only grants EC2 makes for its volumes and snapshots
+    # (kms:GrantIsForAWSResource), or the ones for the account's Auto Scaling service-linked
+    # role, which launches the encrypted images (components/image_grant.py).
+    "GrantsOnlyForEc2AndAutoScaling": ("kms:CreateGrant",),
+}  # fmt: skip
+_SCOPED_ACTIONS = frozenset(a for actions in SCOPED_STATEMENTS.values() for a in actions)
+SERVICE_LINKED_ROLE_SERVICES = ("autoscaling.amazonaws.com", "elasticloadbalancing.amazonaws.com")
+
+
+@dataclass(frozen=True)
+class ServiceScope:
+    """The main program's own IAM resources in one account: roles and instance profiles named
+    ``<service>-*`` (``Fleet`` names them ``<service>-<color>-role-<suffix>`` and
+    ``-profile-<suffix>``), its boundary and the managed policies it attaches."""
+
+    service: str
+    account_id: str
+    partition: str = "aws"
+
+    def _arn(self, kind: str) -> str:
+        return f"arn:{self.partition}:iam::{self.account_id}:{kind}/{self.service}-*"
+
+    def boundary_arn(self) -> str:
+        return policies.boundary_policy_arn(self.partition, self.account_id, self.service)
+
+    def statements(self, actions: Iterable[str]) -> list[dict]:
+        """The statements of each ``SCOPED_STATEMENTS`` entry that ``actions`` use, in its
+        order (an entry whose actions are allowed in two ways has two)."""
+        from components.image_key import autoscaling_service_linked_role_arn
+
+        roles, boundary = self._arn("role"), {"iam:PermissionsBoundary": self.boundary_arn()}
+        iam = f"arn:{self.partition}:iam::{self.account_id}"
+        shapes = {
+            "ServiceRolesCarryTheBoundary": [(roles, {"StringEquals": boundary})],
+            "AttachOnlyTheInstancePolicies": [(roles, {
+                "StringEquals": boundary,
+                "ArnEquals": {"iam:PolicyARN": [
+                    policies.managed_policy_arn(self.partition, name)
+                    for name in INSTANCE_MANAGED_POLICIES]}})],
+            "ReadAndTagServiceRoles": [(roles, None)],
+            "ServiceInstanceProfiles": [(self._arn("instance-profile"), None)],
+            "PassServiceRolesToEc2": [
+                (roles, {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}})],
+            "AutoScalingAndLoadBalancingServiceLinkedRoles": [(
+                f"{iam}:role/aws-service-role/*",
+                {"StringEquals": {"iam:AWSServiceName": list(SERVICE_LINKED_ROLE_SERVICES)}})],
+            "ServiceLaunchTemplates": [
+                ("*", {"StringEquals": {"aws:ResourceTag/Service": self.service}})],
+            "ServiceBuckets": [(f"arn:{self.partition}:s3:::{self.service}-*", None)],
+            "KeysOnlyThroughEc2": [
+                ("*", {"StringLike": {"kms:ViaService": "ec2.*.amazonaws.com"}})],
+            "GrantsOnlyForEc2AndAutoScaling": [
+                ("*", {"Bool": {"kms:GrantIsForAWSResource": "true"}}),
+                ("*", {"StringEquals": {"kms:GranteePrincipal": (
+                    autoscaling_service_linked_role_arn(self.partition, self.account_id))}}),
+            ],
+        }  # fmt: skip
+        wanted = set(actions)
+        statements = []
+        for sid, granted in SCOPED_STATEMENTS.items():
+            used = sorted(wanted & set(granted))
+            for index, (resource, condition) in enumerate(shapes[sid] if used else []):
+                statement = {"Sid": f"{sid}{index or ''}", "Effect": "Allow", "Action": used,
+                             "Resource": resource}  # fmt: skip
+                if condition:
+                    statement["Condition"] = condition
+                statements.append(statement)
+        return statements
+
+
+# The managed policies Fleet attaches; AttachRolePolicy is limited to these (iam:PolicyARN).
+INSTANCE_MANAGED_POLICIES = (policies.SSM_MANAGED_INSTANCE_CORE,)
+
 
 # The program's lookups (image by name, account, subnets) and the engine's refresh reads.
 LOOKUPS = ("ec2:DescribeImages", "ec2:DescribeSubnets", "ec2:DescribeVpcs", "sts:GetCallerIdentity",
@@ -205,16 +337,24 @@ def role_actions(*, bakes: bool, prunes: bool, image_usage: bool) -> dict[str, t
     return roles
 
 
-def permission_policy(actions: Iterable[str]) -> str:
+def permission_policy(actions: Iterable[str], scope: ServiceScope | None = None) -> str:
+    """One statement of the actions that may act on ``"*"``, then ``scope``'s statements for
+    the actions that may act only on the service's own resources."""
     actions = sorted(set(actions))
     wildcards = [a for a in actions if "*" in a]
     if wildcards:
         raise ValueError(f"actions must be written out, not {wildcards}")
-    return json.dumps(
-        {"Version": "2012-10-17",
-         "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]},
-        sort_keys=True,
-    )  # fmt: skip
+    unscoped = [a for a in actions if a.startswith("iam:") and a not in _SCOPED_ACTIONS]
+    if unscoped:
+        raise ValueError(f"{unscoped} have no statement scoped to the service's resources")
+    scoped = [a for a in actions if a in _SCOPED_ACTIONS]
+    if scoped and scope is None:
+        raise ValueError(f"{scoped} are granted only on a service's resources: give its scope")
+    anywhere = [a for a in actions if a not in _SCOPED_ACTIONS]
+    statements = [{"Effect": "Allow", "Action": anywhere, "Resource": "*"}] if anywhere else []
+    if scope is not None:
+        statements += scope.statements(scoped)
+    return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
 
 
 def web_identity_trust(

@@ -657,13 +657,12 @@ def expected_alarms(service: str, stack: str, color: str) -> tuple[str, ...]:
     """Every alarm the program creates that judges ``color``: its own, then the load
     balancer's (components/alarm_names.py)."""
     from components.alarm_names import (
-        ALARM_KINDS,
         LOAD_BALANCER_ALARM_KINDS,
-        alarm_name,
+        color_alarm_names,
         load_balancer_alarm_name,
     )
 
-    return tuple(alarm_name(service, stack, color, kind) for kind in ALARM_KINDS) + tuple(
+    return color_alarm_names(service, stack, color) + tuple(
         load_balancer_alarm_name(service, stack, kind) for kind in LOAD_BALANCER_ALARM_KINDS
     )
 

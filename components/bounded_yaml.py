@@ -23,6 +23,7 @@ nothing heavy at import time (ruamel.yaml lazily).
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,7 @@ def check_size(text: str, name: str) -> None:
         raise _too_big(name, size)
 
 
+@functools.cache
 def _composer_class() -> type:
     from ruamel.yaml.composer import Composer
     from ruamel.yaml.events import AliasEvent, ScalarEvent
@@ -126,6 +128,7 @@ def _composer_class() -> type:
     return _BoundedComposer
 
 
+@functools.cache
 def _scanner_class(base: type) -> type:
     class _BoundedScanner(base):  # type: ignore[misc, valid-type]
         """The scanner looks ahead up to 1,024 characters for a possible simple key after each

@@ -12,10 +12,15 @@ Two scopes, each with its own prefix:
   dimension and so judge whichever color is serving. The scope ``lb`` is not a color, so no
   color's prefix matches a load-balancer alarm, nor the load-balancer prefix a color's alarm.
 
-A color is judged by both: :func:`watched_alarm_prefixes`.
+A color is judged by both: :func:`watched_alarm_prefixes`. Its own alarms are what say whether
+the color itself has data: :func:`unjudged_alarms` names each that is missing or has none, so a
+load-balancer alarm in ``OK`` never stands in for a color nobody measured.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
 
 # Every alarm a color has, by kind: the share of requests that failed on its targets (metric
 # math over HTTPCode_Target_5XX_Count, TargetConnectionErrorCount and RequestCount),
@@ -27,6 +32,14 @@ LOAD_BALANCER_SCOPE = "lb"
 # Every alarm the load balancer has, by kind: the 5xx the load balancer itself answered
 # (HTTPCode_ELB_5XX_Count) as a share of its requests.
 LOAD_BALANCER_ALARM_KINDS: tuple[str, ...] = ("elb-5xx",)
+
+
+# The states in which an alarm has evaluated data: CloudWatch's DescribeAlarms answers OK, ALARM
+# or INSUFFICIENT_DATA. With missing data treated as notBreaching (components/color_alarms.py) an
+# idle color's alarms read OK, so INSUFFICIENT_DATA means an alarm never evaluated (just created)
+# or cannot evaluate (its metric or metric math yields nothing): it judges nothing.
+EVALUATED_STATES = frozenset({"OK", "ALARM"})
+_SHOWN_STATE = re.compile(r"[A-Z_]{1,32}")  # a state as AWS spells one; anything else shows "?"
 
 
 def _stack_prefix(service: str, stack: str) -> str:
@@ -44,6 +57,28 @@ def alarm_name(service: str, stack: str, color: str, kind: str) -> str:
     if kind not in ALARM_KINDS:
         raise ValueError(f"unknown alarm kind {kind!r} (known: {', '.join(ALARM_KINDS)})")
     return alarm_name_prefix(service, stack, color) + kind
+
+
+def color_alarm_names(service: str, stack: str, color: str) -> tuple[str, ...]:
+    """Every alarm the program creates on ``color``'s own target group, one per kind."""
+    return tuple(alarm_name(service, stack, color, kind) for kind in ALARM_KINDS)
+
+
+def unjudged_alarms(names: Iterable[str], states: Mapping[str, str]) -> list[str]:
+    """One line for each alarm of ``names`` (a color's own, :func:`color_alarm_names`) that does
+    not judge the color now: missing from ``states`` (alarm name -> state as read), or in a
+    state without data (``INSUFFICIENT_DATA``). Empty when every one has evaluated data; ALARM
+    is a judgement, reported by its readers. The load balancer's alarms are not asked: they
+    see every color at once, so their ``OK`` says nothing about whether this one was measured."""
+    lines = []
+    for name in names:
+        state = states.get(name)
+        if state is None:
+            lines.append(f"alarm {name} is missing (run `pulumi up` to create it)")
+        elif state not in EVALUATED_STATES:
+            shown = state if _SHOWN_STATE.fullmatch(state) else "?"
+            lines.append(f"alarm {name} is {shown}: it has no data, so it judges nothing")
+    return lines
 
 
 def load_balancer_alarm_prefix(service: str, stack: str) -> str:

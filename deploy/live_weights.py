@@ -30,9 +30,15 @@ def difference(file: Mapping[str, int], live: Mapping[str, int]) -> str | None:
 
 def file_weights(stack: str, root: Path = ROOT) -> tuple[dict[str, int], str, str]:
     """(traffic, region, service name) from Pulumi.<stack>.yaml."""
-    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
 
-    config = YAML(typ="safe").load((root / f"Pulumi.{stack}.yaml").read_text("utf-8"))["config"]
+    from components import bounded_yaml
+
+    path = root / f"Pulumi.{stack}.yaml"
+    try:  # within the bounds every reader of a stack file keeps: size, aliases, depth
+        config = bounded_yaml.safe_load(bounded_yaml.read_text(path), path.name)["config"]
+    except YAMLError as error:
+        raise ValueError(f"not valid YAML: {' '.join(str(error).split())[:200]}") from None
     traffic = config["golden-fleet:traffic"]
     return ({c: int(traffic[c]) for c in ("blue", "green")}, config["aws:region"],
             config["golden-fleet:service"]["name"])  # fmt: skip
@@ -59,7 +65,10 @@ def main(
     try:
         weights, region, service = file_weights(args.stack)
     except (OSError, KeyError, TypeError, ValueError) as error:
-        print(f"error: Pulumi.{args.stack}.yaml: {error}", file=sys.stderr)
+        from components.bounded_yaml import InputLimitError
+
+        named = "" if isinstance(error, InputLimitError) else f"Pulumi.{args.stack}.yaml: "
+        print(f"error: {named}{error}", file=sys.stderr)
         return 2
     live = read_live(f"{args.org}/golden-fleet/{args.stack}", region, service)
     problem = difference(weights, live)

@@ -3,7 +3,8 @@
 The file is the whole truth about a stack's settings, and two readers use it through this
 module only: platform/ declares it as the stack's ``DeploymentSettings`` resource, and
 deploy/run_deployment.py sends it, with the commit in place of the branch, in every deployment
-request (``inheritSettings: false``). Imports nothing heavy (ruamel.yaml, lazily).
+request (``inheritSettings: false``). Imports nothing heavy (ruamel.yaml, lazily, through
+components/bounded_yaml.py: the bounds every reader of these files keeps).
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ def settings_path(stack: str) -> Path:
 
 def load_settings(path: Path) -> dict[str, Any]:
     """The ``settings:`` mapping of a settings file (the only top-level key allowed)."""
-    from ruamel.yaml import YAML
+    from components import bounded_yaml
 
     try:
-        document = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+        document = bounded_yaml.safe_load(bounded_yaml.read_text(path, str(path)), str(path))
     except OSError as exc:
         raise SettingsError(f"{path}: cannot read: {exc.strerror}") from exc
+    except bounded_yaml.InputLimitError as exc:  # size, aliases, depth: names file and rule
+        raise SettingsError(str(exc)) from exc
     except Exception as exc:  # ruamel's parse errors share no public base class
         raise SettingsError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(document, Mapping) or not isinstance(document.get("settings"), Mapping):

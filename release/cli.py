@@ -40,7 +40,11 @@ a release, step by step:
   %(prog)s finish prod             the new color, at 100%%, becomes stable
 
 Each edit changes Pulumi.<STACK>.yaml only; review the diff, then run the printed
-`pulumi preview` (or pass --apply to preview and update through the Automation API)."""
+`pulumi preview` (or pass --apply to preview and update through the Automation API).
+
+exit status: 0 done; 1 refused (one line says why) or rolled back; 2 bad arguments;
+3 a rollout's rollback incomplete; 70 an unexpected error: one line names it and the log
+file holding its traceback ($XDG_STATE_HOME/golden-fleet/errors/); 130 interrupted."""
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -564,6 +568,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return 0
+    except Exception as error:  # the last guard: one line, the traceback in a log file;
+        # stop signals (BaseException) pass through (release/error_log.py)
+        from release import error_log
+
+        return error_log.report(
+            error, argv, lambda line: print(f"{PROG}: {one_line(line)}", file=sys.stderr)
+        )
     return code
 
 

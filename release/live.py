@@ -31,7 +31,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.alarm_names import alarm_label, alarm_name_prefix, watched_alarm_prefixes
+from components.alarm_names import (
+    alarm_label,
+    alarm_name_prefix,
+    color_alarm_names,
+    unjudged_alarms,
+    watched_alarm_prefixes,
+)
 from components.config import Color, StackConfig
 from components.image_contract import revocation
 
@@ -781,7 +787,9 @@ def gate(
 
     Per color: its group exists; no instance refresh in progress and the latest did not fail;
     every in-service instance on the group's launch-template version; healthy targets >=
-    desired; the group's image is the image of the file's version (no drift). With ``weights``
+    desired; none of its alarms or the load balancer's in ALARM, and each of its own alarms
+    there with data (not INSUFFICIENT_DATA); the group's image is the image of the file's
+    version (no drift). With ``weights``
     (the percentages the file sets now), the live listener must forward exactly those.
     """
     clients = clients or Clients.for_region(cfg.region)
@@ -794,6 +802,10 @@ def gate(
             found.append(f"{color.value}: no Auto Scaling group tagged for it (not deployed?)")
             continue
         found += [f"{color.value}: {p}" for p in problems(state)]
+        # Judged by its own alarms: each must exist and have data, whatever the load
+        # balancer's alarm says (components/alarm_names.py).
+        own = color_alarm_names(cfg.service.name, stack.split("/")[-1], color.value)
+        found += [f"{color.value}: {p}" for p in unjudged_alarms(own, state.alarms)]
         version = cfg.fleets[color].version
         facts = image_facts(clients, cfg, version, state)
         drifted = drift(version, state, facts)

@@ -23,7 +23,7 @@ reads the release lock (:mod:`release.lock`: still this rollout's, not halted by
 --now``; its heartbeat refreshed), the stack file (it must hold exactly what the rollout last
 wrote) and every alarm the program creates for the color and the load balancer (each must exist,
 none in ALARM). Any of those failing, a failed edit or update, an alarm read that fails, a bake in
-which no alarm ever left INSUFFICIENT_DATA, or SIGINT/SIGTERM (whatever AWS call is in flight:
+which a color's own alarm ends INSUFFICIENT_DATA, or SIGINT/SIGTERM (whatever call is in flight:
 :class:`Interrupted` is a ``BaseException``) rolls back: the ordinary ``rollback`` plan (stable
 color 100 %) is written and applied, and the command exits 1 with a timeline of what happened
 and when. If the rollback's ``pulumi up`` fails, the stable weights are set on the live listener
@@ -483,13 +483,16 @@ class Rollout:
         self.timeline.add(f"{when}: {self.new.value} fit for traffic (live state checked)")
 
     def _bake(self, label: str, percent: int) -> None:
-        """Watch for the bake time from its start; every poll is a full :meth:`_check`. A bake
-        in which no alarm ever left INSUFFICIENT_DATA judged nothing: it fails."""
+        """Watch for the bake time from its start; every poll is a full :meth:`_check`. The bake
+        passes only if, at its end, every alarm of the new color's own has data: one still in
+        INSUFFICIENT_DATA judged nothing, whatever the load balancer's alarm says (it sees both
+        colors). A color that has just received traffic may lack data at the first polls."""
+        from components.alarm_names import is_load_balancer_alarm, unjudged_alarms
+
+        own = [name for name in self.expected if not is_load_balancer_alarm(name)]
         start = self.clock.monotonic()
-        judged = False
         while True:
             states = self._check(f"alarm during the bake of {label}", phase="bake")
-            judged = judged or any(s != "INSUFFICIENT_DATA" for s in states.values())
             elapsed = self.clock.monotonic() - start
             summary = alarm_summary(states)
             self.progress.show(
@@ -499,10 +502,11 @@ class Rollout:
             )
             if elapsed >= self.bake_s:
                 self.progress.end()
-                if not judged:
+                unjudged = unjudged_alarms(own, states)
+                if unjudged:
                     raise AlarmFired(
-                        f"no alarm had data during the whole bake of {label} ({summary}): "
-                        "the step was not judged"
+                        f"the bake of {label} judged nothing of {self.new.value}: "
+                        f"{'; '.join(unjudged)} ({summary})"
                     )
                 return
             self.clock.sleep(min(self.poll_s, self.bake_s - elapsed))
@@ -653,13 +657,12 @@ def expected_alarms(service: str, stack: str, color: str) -> tuple[str, ...]:
     """Every alarm the program creates that judges ``color``: its own, then the load
     balancer's (components/alarm_names.py)."""
     from components.alarm_names import (
-        ALARM_KINDS,
         LOAD_BALANCER_ALARM_KINDS,
-        alarm_name,
+        color_alarm_names,
         load_balancer_alarm_name,
     )
 
-    return tuple(alarm_name(service, stack, color, kind) for kind in ALARM_KINDS) + tuple(
+    return color_alarm_names(service, stack, color) + tuple(
         load_balancer_alarm_name(service, stack, kind) for kind in LOAD_BALANCER_ALARM_KINDS
     )
 

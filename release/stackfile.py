@@ -41,10 +41,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from components import bounded_yaml
 from components.config import NAMESPACE, StackConfig, parse_stack_config
 from release.transitions import Plan, ReleaseError, apply_plan
 
@@ -73,15 +73,18 @@ def describe_yaml_error(error: Exception, name: str) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _loaded(text: str) -> Any:
-    return YAML(typ="safe", pure=True).load(text)
+    return bounded_yaml.safe_load(text, "the stack file")
 
 
 def _safe_load(text: str, name: str = "the stack file") -> Any:
     """The document of ``text``. One command reads the same text several times (the file, its
     plan's check, the render's check): it is parsed once per process, so the result is shared
-    and never mutated here (:func:`load_config_text` hands out a copy)."""
+    and never mutated here (:func:`load_config_text` hands out a copy). Within the bounds of
+    :mod:`components.bounded_yaml`: size, aliases, depth."""
     try:
         return _loaded(text)
+    except bounded_yaml.InputLimitError as error:
+        raise ReleaseError(str(error.renamed(name))) from None
     except YAMLError as error:
         raise ReleaseError(f"{describe_yaml_error(error, name)} — fix the YAML first") from None
 
@@ -139,7 +142,9 @@ class StackFile:
 
 def _read(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        return bounded_yaml.read_bytes(path)  # never more than its size cap
+    except bounded_yaml.InputLimitError as error:
+        raise ReleaseError(str(error)) from None
     except FileNotFoundError:
         raise ReleaseError(
             f"{path} does not exist — create the stack file, or point at it with --file"
@@ -161,8 +166,10 @@ def load(path: Path) -> StackFile:
             f"{path.name}: byte {error.start} is not UTF-8 — stack files are UTF-8 text"
         ) from None
     try:
-        root = YAML(typ="rt").compose(text)
+        root = bounded_yaml.compose(text, path.name)
         _safe_load(text, path.name)  # duplicate keys and other load-time faults, with position
+    except bounded_yaml.InputLimitError as error:
+        raise ReleaseError(str(error)) from None
     except YAMLError as error:
         raise ReleaseError(
             f"{path} is not readable YAML ({describe_yaml_error(error, path.name)}) — fix it first"
@@ -243,8 +250,8 @@ def render_scalar(value: Any, style: str | None = None) -> str:
 
 def _reads_back(plain: str) -> Any:
     try:
-        return YAML(typ="safe", pure=True).load(f"v: {plain}\n")["v"]
-    except YAMLError:
+        return bounded_yaml.safe_load(f"v: {plain}\n", "a scalar")["v"]
+    except (YAMLError, bounded_yaml.InputLimitError):
         return None
 
 
@@ -289,9 +296,16 @@ def _insert(text: str, mapping: MappingNode, keys: tuple[str, ...], value: Any) 
     return text[:at] + _new_block(keys, value, indent, _newline(text)) + text[at:]
 
 
+def _compose(text: str, name: str) -> Any:
+    try:
+        return bounded_yaml.compose(text, name)
+    except bounded_yaml.InputLimitError as error:
+        raise ReleaseError(str(error)) from None
+
+
 def set_value(text: str, path: tuple[str, ...], value: Any, name: str = "stack file") -> str:
     """``text`` with the scalar at ``path`` replaced by ``value`` (added if missing)."""
-    node = YAML(typ="rt").compose(text)
+    node = _compose(text, name)
     for depth, key in enumerate(path):
         if not isinstance(node, MappingNode):
             raise ReleaseError(
@@ -340,7 +354,7 @@ def remove_value(text: str, path: tuple[str, ...], name: str = "stack file") -> 
     last line, comments on those lines included); in a flow mapping the entry and one comma.
     The last key of a block mapping is refused: the mapping would be left empty (null).
     """
-    node = YAML(typ="rt").compose(text)
+    node = _compose(text, name)
     parent: MappingNode | None = None
     index = -1
     for depth, key in enumerate(path):

@@ -104,6 +104,43 @@ def test_a_long_denial_is_one_short_line(proxy, split_file):
     assert split_file.read_bytes() == before
 
 
+def test_a_denied_lock_write_at_acquire_is_one_line_and_a_logged_traceback(
+    proxy, split_file, tmp_path
+):
+    """``rollout --apply`` with the release lock's first write denied (AddTags on the listener;
+    a conditional PutItem/UpdateItem of a lock table likewise): no handler names that error,
+    so the last guard makes it one line naming the log that holds its traceback, exit 70, and
+    nothing was written. A stand-in ``pulumi`` on PATH lets --apply start; it is never run."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copyfile(ROOT / "Pulumi.yaml", project / "Pulumi.yaml")
+    stack_path = project / f"Pulumi.{STACK}.yaml"
+    shutil.copyfile(split_file, stack_path)
+    before = stack_path.read_bytes()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text("#!/bin/sh\necho 'pulumi must not run here' >&2\nexit 99\n")
+    (bin_dir / "pulumi").chmod(0o755)
+    for action in ("AddTags", "PutItem", "UpdateItem"):
+        proxy.set(action, deny("User is not authorized to perform: " + action))
+    env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url, "PYTHONPATH": str(ROOT),
+           "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+           "XDG_STATE_HOME": str(tmp_path / "state")}
+    done = subprocess.run(
+        [sys.executable, "-m", "release", "rollout", STACK, "--apply", "--bake", "1m"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=120,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 70, (done.stdout, done.stderr)
+    [line] = done.stderr.strip().splitlines()
+    assert "unexpected error: ClientError" in line and "AccessDenied" in line, line
+    assert "Traceback" not in done.stderr
+    log = Path(line.split("the traceback is in ", 1)[1])
+    assert log.is_relative_to(tmp_path / "state") and "AccessDenied" in log.read_text()
+    assert stack_path.read_bytes() == before
+    assert {"AddTags", "PutItem", "UpdateItem"} & set(proxy.seen), proxy.seen
+
+
 def test_an_html_502_is_named_as_such(proxy, split_file):
     proxy.set("DescribeLoadBalancers", HTML_502)
     code, _out, err, _ = release(proxy, "rollback", STACK, "--now", "--file", str(split_file))

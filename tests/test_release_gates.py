@@ -116,6 +116,50 @@ def test_shift_refuses_while_an_alarm_of_the_color_is_in_alarm(capsys, world, st
     assert code == 0
 
 
+@pytest.mark.parametrize("kind", ["error-rate", "unhealthy-hosts", "p99-latency"])
+def test_shift_refuses_an_alarm_of_the_color_without_data_naming_it(
+    capsys, world, staging, kind
+):
+    """One of green's own alarms is INSUFFICIENT_DATA: it judges nothing, and the load
+    balancer's alarm in OK (it sees both colors) does not stand in for it."""
+    rolled(world)
+    world.load_balancer_alarm("OK")
+    world.set_alarm("green", kind, "INSUFFICIENT_DATA")
+    err = refused(capsys, staging, "shift", "staging", "10")
+    name = f"checkout-staging-green-{kind}"
+    assert f"green: alarm {name} is INSUFFICIENT_DATA: it has no data" in err, err
+    assert "--force" in err
+
+
+def test_shift_refuses_a_missing_alarm_of_the_color_naming_it(capsys, world, staging):
+    rolled(world)
+    world.load_balancer_alarm("OK")
+    world.cloudwatch.delete_alarms(AlarmNames=["checkout-staging-green-p99-latency"])
+    err = refused(capsys, staging, "shift", "staging", "10")
+    assert "green: alarm checkout-staging-green-p99-latency is missing" in err, err
+
+
+def test_finish_refuses_an_alarm_of_the_new_color_without_data(capsys, world, staging):
+    """At 100 % on the live listener, but green's error rate never evaluated: not finished."""
+    at_100(staging)
+    rolled(world)
+    world.forward({"blue": 0, "green": 100})
+    world.set_alarm("green", "error-rate", "INSUFFICIENT_DATA")
+    world.cloudwatch.delete_alarms(AlarmNames=["checkout-staging-green-unhealthy-hosts"])
+    err = refused(capsys, staging, "finish", "staging")
+    assert "green: alarm checkout-staging-green-error-rate is INSUFFICIENT_DATA" in err, err
+    assert "green: alarm checkout-staging-green-unhealthy-hosts is missing" in err, err
+
+
+def test_the_idle_stable_colors_alarms_are_not_asked_by_a_shift(capsys, world, staging):
+    """Only the colors gaining traffic are judged: blue's alarm without data does not block a
+    shift onto green."""
+    rolled(world)
+    world.set_alarm("blue", "error-rate", "INSUFFICIENT_DATA")
+    code, _out, err = release(capsys, staging, "shift", "staging", "10")
+    assert code == 0, err
+
+
 def test_shift_refuses_instances_on_another_version(capsys, world, staging):
     world.color("green", ["1.4.0", "1.5.0"], group_on="1.5.0", instances_on="1.4.0", desired=1)
     world.refresh("green", None)

@@ -259,13 +259,44 @@ def test_a_bake_in_which_no_alarm_ever_had_data_fails(aws, path):
         _set(name, "INSUFFICIENT_DATA")
     applier, lines = ClientApplier(path), []
     assert _rollout(path, FakeClock(), applier, lines).run() == rollout.ROLLED_BACK
-    assert any("no alarm had data during the whole bake of step 1/3" in line for line in lines)
+    assert any("the bake of step 1/3 judged nothing of green" in line for line in lines), lines
     assert [a["green"] for a in applier.applied] == [10, 0]
 
 
-def test_a_bake_with_data_at_some_poll_passes(aws, path):
+def test_the_load_balancers_ok_does_not_judge_a_color_without_data(aws, path):
+    """The color's own three alarms stay INSUFFICIENT_DATA through the bake while the load
+    balancer's (which sees both colors) is OK: the color was not measured, its bake fails,
+    naming each of its alarms, and green never gets more than the first step."""
+    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
+    for name in live.alarms["green"]:
+        _set(name, "INSUFFICIENT_DATA")
+    for name in live.load_balancer_alarms:
+        _set(name, "OK")
+    applier, lines = ClientApplier(path), []
+    assert _rollout(path, FakeClock(), applier, lines).run() == rollout.ROLLED_BACK
+    failed = next(line for line in lines if "judged nothing of green" in line)
+    for name in live.alarms["green"]:
+        assert f"alarm {name} is INSUFFICIENT_DATA" in failed, failed
+    assert [a["green"] for a in applier.applied] == [10, 0]
+    assert live.weights() == {"blue": 100, "green": 0} == _file_traffic(path)
+
+
+def test_one_alarm_of_the_color_without_data_at_the_bakes_end_fails_it(aws, path):
+    """Two of the color's alarms evaluate, the third never does: still not judged."""
+    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
+    silent = live.alarms["green"][2]
+    _set(silent, "INSUFFICIENT_DATA")
+    applier, lines = ClientApplier(path), []
+    assert _rollout(path, FakeClock(), applier, lines).run() == rollout.ROLLED_BACK
+    failed = next(line for line in lines if "judged nothing of green" in line)
+    assert f"alarm {silent} is INSUFFICIENT_DATA" in failed, failed
+    assert live.alarms["green"][0] not in failed, failed
+    assert max(a["green"] for a in applier.applied) == 10
+
+
+def test_a_bake_with_data_by_its_end_passes(aws, path):
     """INSUFFICIENT_DATA at first (a color that has just received traffic) is not a failure
-    once an alarm evaluates during the bake."""
+    once every alarm of the color evaluates during the bake."""
     live = build(STACK, SERVICE, {"blue": 100, "green": 0})
     names = live.alarms["green"] + live.load_balancer_alarms
     for name in names:
@@ -273,7 +304,8 @@ def test_a_bake_with_data_at_some_poll_passes(aws, path):
 
     def evaluate(n: int) -> None:
         if n == 5:
-            _set(names[0], "OK")
+            for name in names:
+                _set(name, "OK")
 
     assert _rollout(path, FakeClock(evaluate), ClientApplier(path), []).run() == 0
 

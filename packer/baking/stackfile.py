@@ -42,12 +42,18 @@ def stack_file(stack: str, repo: Path = REPO_DIR) -> Path:
 
 def read_stack(stack: str, repo: Path = REPO_DIR) -> StackBake:
     """What the stack's file says about its image; ValueError naming the key on bad input."""
-    import yaml
+    from ruamel.yaml.error import YAMLError
+
+    from components import bounded_yaml
 
     path = stack_file(stack, repo)
     try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
+        # Within the bounds every reader of a stack file keeps (size, aliases, depth): an
+        # InputLimitError is a ValueError naming the file and the rule.
+        document = bounded_yaml.safe_load(bounded_yaml.read_text(path), path.name) or {}
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path.name}: byte {error.start} is not UTF-8") from None
+    except YAMLError as error:
         raise ValueError(f"{path.name}: not YAML: {' '.join(str(error).split())[:160]}") from None
     config = document.get("config") if isinstance(document, dict) else None
     if not isinstance(config, dict):

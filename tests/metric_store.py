@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +34,9 @@ class MetricStore:
         self.values: dict[tuple[str, str, tuple], dict[datetime, float]] = defaultdict(dict)
         self.calls: list[dict[str, Any]] = []
         self.failing: str | None = None  # a StatusCode to answer every query with
+        # Runs with each call's EndTime before it is answered (a traffic model publishes the
+        # minutes up to it).
+        self.before_answer: Callable[[datetime], None] = lambda end: None
 
     def put(
         self, dimensions: dict[str, str], metric: str, stat: str, minute: datetime, value: float
@@ -52,6 +56,7 @@ class MetricStore:
 
     def answer(self, params: dict[str, Any]) -> dict[str, Any]:
         self.calls.append(params)
+        self.before_answer(params["EndTime"])
         start, end = params["StartTime"], params["EndTime"]
         descending = params.get("ScanBy", "TimestampDescending") == "TimestampDescending"
         skip = json.loads(params["NextToken"]) if params.get("NextToken") else {}

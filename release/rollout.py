@@ -548,8 +548,8 @@ class Rollout:
 
     def _report(self) -> None:
         """The canary report and timeline PNG, whatever the outcome (release/canary_report.py)."""
-        if self.analysis is None or self.report_dir is None:
-            return
+        if self.analysis is None or self.report_dir is None or not self.started:
+            return  # refused before the first step: nothing to show
         from release import canary_report
 
         outcome = self.timeline.events[-1][1] if self.timeline.events else "nothing done"

@@ -82,8 +82,13 @@ class CanaryAnalysis:
 
     def judge(self, label: str, percent: int, start: datetime, end: datetime, used: int = 0):
         """One window: both colors over it, and over their hour before it."""
-        now = self.read(start, end)
-        past = self.read(start - HISTORY, start)
+        try:
+            now = self.read(start, end)
+            past = self.read(start - HISTORY, start)
+        except Exception as error:  # MetricsError, botocore's: a step never passes unjudged
+            raise CanaryFailed(
+                f"could not read both colors' metrics for {label} ({error}): not judged"
+            ) from None
         canary, baseline = now[self.canary], now[self.baseline]
         alone = percent >= 100  # no baseline serves beside the canary: its last hour instead
         judgement = judge_window(

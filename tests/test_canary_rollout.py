@@ -171,3 +171,13 @@ def test_a_shared_outage_pauses_and_moves_no_traffic(aws, path, tmp_path):
     assert "paused: step 1/3: both colors are worse than their own last hour" in s.text
     assert "rolling back" not in s.text
     s.assert_report("shared", "paused")
+
+
+def test_metrics_that_cannot_be_read_roll_back(aws, path, tmp_path):
+    """GetMetricData answers InternalError: the step was not judged, so it does not pass."""
+    s = Scenario(path, tmp_path, _healthy)
+    s.store.failing = "InternalError"
+    assert s.run() == rollout.ROLLED_BACK
+    assert "could not read both colors' metrics for step 1/3" in s.text
+    assert "green_requests InternalError" in s.text
+    assert s.live.weights() == {"blue": 100, "green": 0}

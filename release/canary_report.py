@@ -154,7 +154,10 @@ def timeline_png(path: Path, records: Sequence[StepRecord], canary: str, baselin
         errors.set_ylabel("errors % of requests")
         p99.set_ylabel("p99 response time (s)")
         p99.set_xlabel("UTC")
-        errors.legend(loc="upper left")
+        if records:
+            errors.legend(loc="upper left")
+        else:  # stopped before its first bake ended: the Markdown's timeline says why
+            weights.text(0.5, 0.5, "no window was judged", ha="center", transform=weights.transAxes)
         weights.set_title(f"canary {canary} against {baseline}: shading is each window's verdict")
         figure.savefig(path, dpi=80)
     finally:

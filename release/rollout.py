@@ -16,7 +16,10 @@ linear/canary configurations with alarms):
 3. **bake** -- watch the new color's CloudWatch alarms and the load balancer's (every alarm whose
    name starts with one of :func:`components.alarm_names.watched_alarm_prefixes`: the 5xx the
    load balancer answers for a crashing color carry no target-group dimension) for the bake
-   time, with a live progress line.
+   time, with a live progress line;
+4. **judge** -- with ``golden-fleet:analysis`` enabled, the new color against the stable one over
+   the bake (:mod:`release.analysis`): inconclusive baked again, a failure rolls back, an outage
+   both colors share pauses (exit 4, weights kept, the step not recorded as baked).
 
 Every check -- before each step, again right before its write, and at every poll of a bake --
 reads the release lock (:mod:`release.lock`: still this rollout's, not halted by ``rollback
@@ -753,6 +756,12 @@ def plan_lines(stack: str, cfg: Any, steps: tuple[int, ...], bake_s: float) -> l
             f"  step {number}/{len(todo)}: check {new.value}'s live state, shift {new.value} "
             f"{step}% / {stable.value} {100 - step}%{sizing}, pulumi preview + up, bake "
             f"{duration(bake_s)} watching {watching(prefixes)}"
+            + (
+                f", then judge {new.value} against {stable.value} over the bake (canary "
+                "analysis)"
+                if cfg.analysis.enabled
+                else ""
+            )
         )
     if todo:
         lines.append(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -181,3 +182,42 @@ def test_metrics_that_cannot_be_read_roll_back(aws, path, tmp_path):
     assert "could not read both colors' metrics for step 1/3" in s.text
     assert "green_requests InternalError" in s.text
     assert s.live.weights() == {"blue": 100, "green": 0}
+
+
+def test_ctrl_c_while_the_metrics_are_read_rolls_back(aws, path, tmp_path):
+    """SIGINT arriving inside GetMetricData is not taken for a failed read: it rolls back as an
+    interruption (a BaseException the analysis never catches)."""
+    s = Scenario(path, tmp_path, _healthy)
+
+    def interrupted(end):
+        raise rollout.Interrupted(signal.SIGINT)
+
+    s.store.before_answer = interrupted
+    assert s.run() == rollout.ROLLED_BACK
+    assert "rolling back: interrupted (SIGINT)" in s.text
+    assert "could not read" not in s.text
+
+
+def test_a_paused_step_is_judged_again_by_the_same_rollout_once_the_outage_is_over(
+    aws, path, tmp_path
+):
+    """Paused on a shared outage at 10 %; once it is over, the same command applies that step
+    again, bakes and judges it from its start, and goes on to 100 %."""
+    outage = {"on": True}
+
+    def behaviours(minute):
+        ratio = 0.05 if outage["on"] and minute >= START + timedelta(minutes=2) else 0.002
+        return {"blue": Behaviour(error_ratio=ratio), "green": Behaviour(error_ratio=ratio)}
+
+    s = Scenario(path, tmp_path, behaviours)
+    assert s.run() == rollout.PAUSED
+    outage["on"] = False
+    s.model.history(START + timedelta(minutes=65), {"blue": 90, "green": 10})  # an hour later
+    s.clock.now = 65 * 60.0
+    again = _rollout(path, s.clock, s.applier, s.lines)
+    again.analysis, again.report_dir = s.analysis, s.rollout.report_dir
+    assert again.run() == 0
+    assert s.live.weights() == {"blue": 0, "green": 100}
+    judged = [(r.percent, r.judgement.verdict.value) for r in s.analysis.records]
+    assert judged == [(10, "shared"), (10, "pass"), (50, "pass"), (100, "pass")]
+    assert "resume: Pulumi.staging.yaml says green 10% but no bake of it passed" in s.text

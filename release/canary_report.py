@@ -135,9 +135,9 @@ def timeline_png(path: Path, records: Sequence[StepRecord], canary: str, baselin
                 r.end, r.percent, f" {r.judgement.verdict.value}", fontsize=8, va="bottom",
                 ha="right", color=VERDICT_SHADE[r.judgement.verdict],
             )  # fmt: skip
-            shown = [(canary, r.canary)]
-            if not r.baseline_is_history:
-                shown.append((baseline, r.baseline))
+            # The baseline first: the canary, dashed, is drawn over it and stays visible.
+            shown = [] if r.baseline_is_history else [(baseline, r.baseline)]
+            shown.append((canary, r.canary))
             for color, series in shown:
                 # The canary dashed over the baseline: equal series stay visible as both.
                 style = {

@@ -125,13 +125,33 @@ def test_a_canary_equal_to_its_baseline_goes_all_the_way(aws, path, tmp_path):
     ]  # fmt: skip
     assert records[-1].baseline_is_history and not records[0].baseline_is_history
     s.assert_report("done", "against blue's last hour")
+
+
+def test_a_latency_regression_under_load_is_rolled_back_at_its_step(aws, path, tmp_path):
+    """green's p99 is blue's at 10 %, then 40 % above it once it takes half the load (0.7 s,
+    far under the 2 s alarm): step 1 passes, step 2 fails on p99 and rolls back."""
+    assert 0.7 * 1.05 < HealthConfig().p99_latency.threshold_seconds
+
+    def behaviours(minute):
+        loaded = minute >= START + timedelta(minutes=5)
+        return {"blue": Behaviour(), "green": Behaviour(p99=0.7 if loaded else 0.5)}
+
+    s = Scenario(path, tmp_path, behaviours)
+    assert s.run() == rollout.ROLLED_BACK
+    judged = [(r.percent, r.judgement.verdict.value) for r in s.analysis.records]
+    assert judged == [(10, "pass"), (50, "fail")]
+    p99 = next(r for r in s.analysis.records[1].judgement.results if r.metric.name == "p99Latency")
+    assert p99.effect == pytest.approx(0.4, abs=0.01) and p99.verdict.value == "fail"
+    assert s.live.weights() == {"blue": 100, "green": 0}
+    s.assert_report("rolled back", "p99 response time")
     if os.environ.get(REGENERATE):  # the documentation's picture is this test's
         shutil.copyfile(s.rollout.report_dir / canary_report.TIMELINE, DOCS_IMAGE)
 
 
 def test_the_documentation_shows_a_timeline_this_suite_draws():
     """docs/images/canary-timeline.png is a PNG of the size the report draws; regenerate it with
-    GOLDEN_FLEET_DOCS_IMAGES=1 and test_a_canary_equal_to_its_baseline_goes_all_the_way."""
+    GOLDEN_FLEET_DOCS_IMAGES=1 and test_a_latency_regression_under_load_is_rolled_back_at_its_step.
+    """
     data = DOCS_IMAGE.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from release.judge import METRICS, Sample
@@ -101,6 +101,17 @@ def queries(load_balancer: str, target_groups: Mapping[str, str]) -> list[dict[s
     return result
 
 
+def whole_minutes(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The minutes wholly inside ``start``-``end``: a minute the window only touches holds
+    requests from before a shift or after the bake. CloudWatch also asks for ``StartTime`` and
+    ``EndTime`` aligned with the period (GetMetricData API reference)."""
+    floor = end.replace(second=0, microsecond=0)
+    ceiling = start.replace(second=0, microsecond=0)
+    if ceiling < start:
+        ceiling += timedelta(minutes=1)
+    return ceiling, max(floor, ceiling)
+
+
 def read(
     cloudwatch: Any,
     load_balancer: str,
@@ -108,7 +119,11 @@ def read(
     start: datetime,
     end: datetime,
 ) -> dict[str, Series]:
-    """Each color's :class:`Series` from ``start`` to ``end`` (every page read)."""
+    """Each color's :class:`Series` over the whole minutes from ``start`` to ``end`` (every page
+    read)."""
+    start, end = whole_minutes(start, end)
+    if start >= end:  # no whole minute: nothing to ask (the API refuses StartTime >= EndTime)
+        return {color: Series() for color in target_groups}
     asked = queries(load_balancer, target_groups)
     joined: dict[str, list[tuple[datetime, float]]] = {q["Id"]: [] for q in asked}
     status: dict[str, str] = {}  # the last page's status of each query

@@ -83,3 +83,27 @@ def test_arn_suffixes_are_cloudwatchs_dimension_values():
     tg = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/checkout-blue/6d0ecf"
     assert metrics.arn_suffix(lb) == "app/checkout/50dc6c"
     assert metrics.arn_suffix(tg) == "targetgroup/checkout-blue/6d0ecf"
+
+
+def test_the_window_is_the_whole_minutes_inside_it(cloudwatch):
+    """A bake from 06:00:30 to 06:05:10 reads 06:01-06:05: the minute of the shift held
+    requests at the old weights, the last one is not over."""
+    client, store = cloudwatch
+    _fill(store)
+    read = metrics.read(
+        client, LB, GROUPS, T0 + timedelta(seconds=30), T0 + timedelta(minutes=5, seconds=10)
+    )
+    assert store.calls[0]["StartTime"] == T0 + timedelta(minutes=1)
+    assert store.calls[0]["EndTime"] == T0 + timedelta(minutes=5)
+    assert [t.minute for t, _ in read["blue"].points["p99"]] == [1, 2, 3, 4]
+    assert metrics.whole_minutes(T0, T0) == (T0, T0)
+    assert metrics.whole_minutes(T0 + timedelta(seconds=5), T0 + timedelta(seconds=50)) == (
+        T0 + timedelta(minutes=1), T0 + timedelta(minutes=1),
+    )  # fmt: skip
+
+
+def test_a_window_without_a_whole_minute_asks_nothing(cloudwatch):
+    client, store = cloudwatch
+    _fill(store)
+    read = metrics.read(client, LB, GROUPS, T0 + timedelta(seconds=5), T0 + timedelta(seconds=50))
+    assert store.calls == [] and read["green"].sample().requests == 0

@@ -171,9 +171,21 @@ def run(
     start, end = window(args, now())
     canary, baseline = transitions.new_color(cfg).value, cfg.stable_color.value
     short = args.stack.split("/")[-1]
-    listener = emergency.find_listener(
-        elbv2 or client("elbv2", cfg.region), short, cfg.service.name, cfg.region
-    )
+    if elbv2 is None:
+        from release.aws_clients import has_credentials
+
+        if not has_credentials(cfg.region):
+            raise transitions.ReleaseError(
+                f"no AWS credentials for {cfg.region}: analyze reads the stack's listener and "
+                "both target groups' CloudWatch metrics"
+            )
+        elbv2 = client("elbv2", cfg.region)
+    try:
+        listener = emergency.find_listener(elbv2, short, cfg.service.name, cfg.region)
+    except transitions.ReleaseError:
+        raise
+    except Exception as error:  # botocore's: access denied, throttled, unreachable
+        raise transitions.ReleaseError(f"could not read the stack's listener ({error})") from None
     judge = analysis.for_listener(cfg, listener, canary, baseline, cloudwatch)
     percent = listener.weights.get(canary, 0)
     try:

@@ -157,3 +157,14 @@ def test_help_documents_the_exit_status(capsys):
     text = capsys.readouterr().out
     for line in ("0  pass", "1  fail", "3  inconclusive", "4  shared"):
         assert line in text
+
+
+def test_without_credentials_it_says_so_in_one_line(path, capsys, no_aws_credentials):
+    assert main(["analyze", STACK, "--file", str(path)]) == 1
+    assert "no AWS credentials for eu-west-1: analyze reads" in capsys.readouterr().err
+
+
+def test_without_the_stacks_listener_it_says_so_in_one_line(aws, path, capsys):
+    """moto holds no load balancer tagged for the stack: refused, naming the tags."""
+    assert main(["analyze", STACK, "--file", str(path)]) == 1
+    assert "no application load balancer tagged Stack=staging" in capsys.readouterr().err

@@ -32,6 +32,7 @@ from components.fleet import Fleet, FleetArgs
 from components.load_balancer_alarms import LoadBalancerAlarms, LoadBalancerAlarmsArgs
 from components.log_key import LogKey, LogKeyArgs
 from components.policies import log_group_name
+from components.service_dashboard import ServiceDashboard, ServiceDashboardArgs
 from components.tags import fleet_tags, instance_tags
 from components.web_acl import WebAcl, WebAclArgs, waf_log_group_name
 
@@ -310,6 +311,22 @@ class BlueGreenService(pulumi.ComponentResource):
                 ),
                 opts=after_lb_alarms,
             )
+
+        ServiceDashboard(
+            f"{name}-dashboard",
+            ServiceDashboardArgs(
+                service=args.service,
+                stack=args.stack,
+                region=args.region,
+                load_balancer_arn_suffix=alb.arn_suffix,
+                target_group_arn_suffixes={
+                    color: fleet.target_group_arn_suffix for color, fleet in self.fleets.items()
+                },
+                alarm_arns={color: fleet.alarm_arns for color, fleet in self.fleets.items()},
+                load_balancer_alarm_arns=lb_alarms.arns,
+            ),
+            opts=child,
+        )
 
         forward = forward_action(
             {color: fleet.target_group_arn for color, fleet in self.fleets.items()},

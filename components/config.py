@@ -935,6 +935,95 @@ def refresh_time_floor(refresh: InstanceRefreshConfig) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# golden-fleet:analysis -- how a rollout judges the new color against the stable one
+# (release/judge.py). The judge needs no AWS, so the defaults live here, beside the rules.
+# ---------------------------------------------------------------------------------------------
+# metric -> (tolerance, weight, critical). Errors are critical: a significant rise of more than a
+# quarter fails the step whatever the score; so is p99, the tail users notice first.
+ANALYSIS_METRIC_DEFAULTS: dict[str, tuple[float, float, bool]] = {
+    "target5xx": (0.25, 30.0, True),
+    "connectionErrors": (0.25, 20.0, True),
+    "p50Latency": (0.20, 10.0, False),
+    "p90Latency": (0.20, 15.0, False),
+    "p99Latency": (0.25, 25.0, True),
+}
+
+
+class MetricAnalysis(_Strict):
+    """One judged metric; a key left out keeps that metric's default."""
+
+    enabled: bool = True
+    tolerance: StrictFloat | StrictInt | None = Field(
+        default=None, ge=0, le=100,
+        description="Relative effect below which a difference does not count (0.25 = 25 %).",
+    )
+    weight: StrictFloat | StrictInt | None = Field(default=None, ge=0, le=100)
+    critical: bool | None = Field(
+        default=None, description="A failure fails the window whatever the score."
+    )
+
+
+class AnalysisMetrics(_Strict):
+    target5xx: MetricAnalysis = Field(default_factory=MetricAnalysis)
+    connection_errors: MetricAnalysis = Field(
+        alias="connectionErrors", default_factory=MetricAnalysis
+    )
+    p50_latency: MetricAnalysis = Field(alias="p50Latency", default_factory=MetricAnalysis)
+    p90_latency: MetricAnalysis = Field(alias="p90Latency", default_factory=MetricAnalysis)
+    p99_latency: MetricAnalysis = Field(alias="p99Latency", default_factory=MetricAnalysis)
+
+    def resolved(self) -> dict[str, tuple[float, float, bool]]:
+        """Every enabled metric by its key: (tolerance, weight, critical), defaults filled in."""
+        chosen = {}
+        for field_name, info in type(self).model_fields.items():
+            key = info.alias or field_name
+            metric: MetricAnalysis = getattr(self, field_name)
+            if not metric.enabled:
+                continue
+            tolerance, weight, critical = ANALYSIS_METRIC_DEFAULTS[key]
+            chosen[key] = (
+                float(tolerance if metric.tolerance is None else metric.tolerance),
+                float(weight if metric.weight is None else metric.weight),
+                critical if metric.critical is None else metric.critical,
+            )
+        return chosen
+
+
+class AnalysisConfig(_Strict):
+    """How each step's bake is judged: the new color against the stable one, same window."""
+
+    enabled: bool = Field(default=True, description="Off: the alarms alone judge each step.")
+    confidence: StrictFloat = Field(default=0.95, ge=0.8, le=0.999)
+    min_requests: StrictInt = Field(
+        alias="minRequests", default=300, ge=1, le=100_000_000,
+        description="Requests each color must serve in a window for it to be judged.",
+    )
+    max_extensions: StrictInt = Field(
+        alias="maxExtensions", default=2, ge=0, le=10,
+        description="Times an inconclusive or marginal window is extended before it fails.",
+    )
+    pass_score: StrictFloat | StrictInt = Field(alias="passScore", default=95.0, gt=0, le=100)
+    marginal_score: StrictFloat | StrictInt = Field(
+        alias="marginalScore", default=75.0, ge=0, le=100
+    )
+    metrics: AnalysisMetrics = Field(default_factory=AnalysisMetrics)
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> AnalysisConfig:
+        if self.marginal_score > self.pass_score:
+            raise ValueError(
+                f"[marginalScore] must not exceed passScore (got {self.marginal_score} > "
+                f"{self.pass_score})"
+            )
+        if not any(weight > 0 for _, weight, _ in self.metrics.resolved().values()):
+            raise ValueError(
+                "[metrics] at least one metric must be enabled with a weight above 0: the "
+                "score would judge nothing"
+            )
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
 # The whole stack
 # ---------------------------------------------------------------------------------------------
 # config key (after "golden-fleet:") -> model field name
@@ -952,6 +1041,7 @@ CONFIG_KEYS: dict[str, str] = {
     "waf": "waf",
     "scaling": "scaling",
     "app": "app",
+    "analysis": "analysis",
 }
 
 
@@ -971,6 +1061,7 @@ class StackConfig(_Strict):
     waf: WafConfig = Field(default_factory=WafConfig)
     scaling: ScalingConfig = Field(default_factory=ScalingConfig)
     app: AppConfig = Field(default_factory=AppConfig)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
 
     @model_validator(mode="after")
     def _app_secrets_in_region(self) -> StackConfig:

@@ -493,6 +493,9 @@ class Fleet(pulumi.ComponentResource):
         self.launch_template_version = template.latest_version
         self.live_launch_template_version = self.refresh.stdout.apply(live_version)
         self.alarm_names = alarms.names
+        # The stack's dashboard (components/service_dashboard.py) charts and lists these.
+        self.target_group_arn_suffix = target_group.arn_suffix
+        self.alarm_arns = alarms.arns
         self.register_outputs(
             {
                 "asgName": self.asg_name,

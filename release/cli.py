@@ -20,6 +20,7 @@ from components.config import ConfigError, PromoteImage, StackConfig, parse_stac
 
 # Only what building the parser and every command need; a command's own modules are imported
 # where it runs (`rollback --now` is the operator's fastest path and pays for no other command).
+from release import analyze as analyze_
 from release import images, rollout, stackfile, transitions
 from release import prune as prune_
 from release import revoke as revoke_
@@ -244,7 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
         "rollout",
         "shift in steps, baking each against the new color's alarms; roll back on any alarm",
         "For each step: shift, `pulumi preview` and `pulumi up` (Automation API), then watch "
-        "the new color's CloudWatch alarms for the bake time. The first step from 0% also "
+        "the new color's CloudWatch alarms for the bake time, then judge it against the stable "
+        "color over that window (canary analysis, golden-fleet:analysis): extended while "
+        "inconclusive, rolled back on a failure, paused (exit 4, weights kept) when both colors "
+        "are worse than their last hour. The first step from 0% also "
         "raises the new color's min to the stable color's live desired capacity, as shift "
         "does (refused before anything is written when that cannot be read or is above the "
         "new color's max). Any alarm in ALARM, a failed "
@@ -323,6 +327,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--apply", action="store_true", help="delete (without it nothing is changed)"
     )
     revoke_.add_parser(commands)
+    analyze_.add_arguments(
+        command(
+            "analyze",
+            "judge the new color against the stable one as they serve now (canary analysis)",
+            "The rollout's canary judge on demand: each metric of the new color against the "
+            "stable one over a window (error ratios by a one-sided two-proportion test, "
+            "p50/p90/p99 by Mann-Whitney U, each with its tolerance), the weighted score and "
+            "the verdict; a Markdown report and PNG timeline in --report-dir.",
+        )
+    )
     images.add_arguments(
         command(
             "images",
@@ -602,6 +616,8 @@ def _run(args: argparse.Namespace, path: Path, root: Path) -> int:
             return run_status(args, path, root)
         if args.command == "rollout":
             return rollout.run(args, path, root)
+        if args.command == "analyze":
+            return analyze_.run(args, path)
         if args.command == "prune":
             return prune_.run(args, path, root)
         if args.command == "images":

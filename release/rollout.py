@@ -16,7 +16,10 @@ linear/canary configurations with alarms):
 3. **bake** -- watch the new color's CloudWatch alarms and the load balancer's (every alarm whose
    name starts with one of :func:`components.alarm_names.watched_alarm_prefixes`: the 5xx the
    load balancer answers for a crashing color carry no target-group dimension) for the bake
-   time, with a live progress line.
+   time, with a live progress line;
+4. **judge** -- with ``golden-fleet:analysis`` enabled, the new color against the stable one over
+   the bake (:mod:`release.analysis`): inconclusive baked again, a failure rolls back, an outage
+   both colors share pauses (exit 4, weights kept, the step not recorded as baked).
 
 Every check -- before each step, again right before its write, and at every poll of a bake --
 reads the release lock (:mod:`release.lock`: still this rollout's, not halted by ``rollback
@@ -60,6 +63,7 @@ PLAIN_EVERY_S = 60.0  # without a terminal: a progress line on every change and 
 
 ROLLED_BACK = 1
 ROLLBACK_FAILED = 3
+PAUSED = 4  # canary analysis saw both colors worse than their past: weights left as they are
 
 _STEPS = re.compile(r"[1-9][0-9]{0,2}(?:,[1-9][0-9]{0,2})*")
 _BAKE = re.compile(r"([1-9][0-9]{0,5})([smh])")
@@ -270,6 +274,12 @@ class Rollout:
     # weighted listener (release.lock.ListenerLock, which the command always passes). None: no
     # lock, and a resumed rollout re-bakes the step the file is at.
     lock: Any = None
+    # The canary judged against the stable color after each bake (release.analysis
+    # .CanaryAnalysis); None: the alarms alone judge. Its report and timeline PNG go to
+    # report_dir, the report also to step_summary ($GITHUB_STEP_SUMMARY) when set.
+    analysis: Any = None
+    report_dir: Path | None = None
+    step_summary: Path | None = None
 
     def __post_init__(self) -> None:
         self.timeline = Timeline(self.clock, self.out)
@@ -316,6 +326,11 @@ class Rollout:
                 return self._run(cfg, current, todo, states)
             except (Interrupted, AlarmFired, ReleaseError, Exception) as error:
                 self.progress.end()
+                if self.started and self.analysis is not None:
+                    from release.analysis import Paused
+
+                    if isinstance(error, Paused):
+                        return self._pause(str(error))
                 self._signals(self._note)
                 if not self.started:  # nothing written yet: a refusal, not a rollback
                     if isinstance(error, Interrupted):
@@ -325,6 +340,7 @@ class Rollout:
             finally:
                 if self.lock is not None:
                     self._release_lock()
+                self._report()
         finally:
             self._restore(previous)
 
@@ -403,7 +419,7 @@ class Rollout:
         self.timeline.add(f"{label}: pulumi preview + up")
         self.applier.preview_and_up(self.stack, self.out)
         self.timeline.add(f"{label}: applied")
-        self._bake(label, percent)
+        self._bake_and_judge(label, percent)
         if self.lock is not None:
             self.lock.record_baked(locks.baked_record(self.new.value, self.version, percent))
         self.timeline.add(f"{label}: bake of {duration(self.bake_s)} passed")
@@ -510,6 +526,50 @@ class Rollout:
                     )
                 return
             self.clock.sleep(min(self.poll_s, self.bake_s - elapsed))
+
+    def _bake_and_judge(self, label: str, percent: int) -> None:
+        """The bake (the alarms, the fast trip-wire); then, with canary analysis, the canary
+        against the stable color over the bake's window (release/analysis.py: extended while it
+        cannot say, :class:`Paused` on a shared outage, a failure rolls back)."""
+        start = self.clock.wall()
+
+        def bake() -> datetime:
+            self._bake(label, percent)
+            return self.clock.wall()
+
+        if self.analysis is None:
+            bake()
+        else:
+            self.analysis.settle(label, percent, start, bake, self.timeline.add)
+
+    def _pause(self, reason: str) -> int:
+        """A shared outage: the weights stay (rolling the canary back would not help, moving on
+        would be blind); the step is not recorded as baked, so a re-run judges it again."""
+        self.timeline.add(
+            f"paused: {reason} — the weights stay as they are; when the shared cause is fixed "
+            f"run the same rollout again (it judges this step again), or `python -m release "
+            f"rollback {self.stack}`"
+        )
+        self.out(self.timeline.report(f"rollout {self.stack}: PAUSED"))
+        return PAUSED
+
+    def _report(self) -> None:
+        """The canary report and timeline PNG, whatever the outcome (release/canary_report.py)."""
+        if self.analysis is None or self.report_dir is None or not self.started:
+            return  # refused before the first step: nothing to show
+        from release import canary_report
+
+        outcome = self.timeline.events[-1][1] if self.timeline.events else "nothing done"
+        try:
+            report, png = canary_report.write(
+                self.report_dir, f"rollout {self.stack}: {outcome.split(':')[0]}",
+                self.analysis.records, self.new.value, self.stable.value,
+                self.timeline.events, self.step_summary,
+            )  # fmt: skip
+        except OSError as error:  # the rollout's outcome stands without its pictures
+            self.out(f"could not write the canary report in {self.report_dir} ({error})")
+        else:
+            self.out(f"canary report: {report} (timeline {png.name} beside it)")
 
     def _read(self) -> dict[str, str]:
         try:
@@ -699,6 +759,12 @@ def plan_lines(stack: str, cfg: Any, steps: tuple[int, ...], bake_s: float) -> l
             f"  step {number}/{len(todo)}: check {new.value}'s live state, shift {new.value} "
             f"{step}% / {stable.value} {100 - step}%{sizing}, pulumi preview + up, bake "
             f"{duration(bake_s)} watching {watching(prefixes)}"
+            + (
+                f", then judge {new.value} against {stable.value} over the bake (canary "
+                "analysis)"
+                if cfg.analysis.enabled
+                else ""
+            )
         )
     if todo:
         lines.append(
@@ -762,7 +828,14 @@ def run(
         elbv2, listener.arn, args.stack, wall=clock.wall,
         take_over=getattr(args, "take_over_stale_lock", False),
     )
+    from release import analysis, canary_report
+
     rollout = Rollout(
+        analysis=analysis.for_listener(cfg, listener, transitions.new_color(cfg).value, stable)
+        if cfg.analysis.enabled
+        else None,
+        report_dir=canary_report.REPORT_DIR,
+        step_summary=canary_report.step_summary(),
         lock=release_lock,
         direct=lambda: emergency.roll_back_listener(
             cfg.region, args.stack.split("/")[-1], cfg.service.name, stable

@@ -178,6 +178,8 @@ class FleetMocks(pulumi.runtime.Mocks):
             resource_id = f"{_hex('waf', name, length=8)}-{suffix[:4]}-{suffix[4:8]}"
             state["arn"] = arn_base.format(service="wafv2") + (
                 f":regional/webacl/{inputs.get('name') or name}/{resource_id}")
+        elif token == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            state["arn"] = arn_base.format(service="cloudwatch") + f":alarm:{inputs['name']}"
         elif token == "aws:ec2/amiCopy:AmiCopy":
             resource_id = f"ami-{_hex('ami-copy', inputs.get('region'), inputs['sourceAmiId'])}"
             state["arn"] = f"arn:aws:ec2:{inputs.get('region')}::image/{resource_id}"

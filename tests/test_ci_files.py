@@ -548,7 +548,7 @@ def test_the_rollout_is_dispatched_by_hand_with_stack_steps_and_bake(workflows):
     assert re.search(
         r"-m release rollout \S+\s+--steps \"\$\{STEPS\}\" --bake \"\$\{BAKE\}\" --apply", run
     )
-    emergency = _steps(job)[-2]
+    emergency = _steps(job)[-3]
     assert emergency["if"] == "always() && steps.rollout.outcome == 'cancelled'"
     assert emergency["run"].startswith("exec ") and "rollback" in emergency["run"]
     assert "--now" in emergency["run"]
@@ -557,6 +557,10 @@ def test_the_rollout_is_dispatched_by_hand_with_stack_steps_and_bake(workflows):
     final = _steps(job)[-1]
     assert final["if"] == "always() && steps.rollout.outcome != 'skipped'"
     assert "git push origin" in final["run"] and "gh auth setup-git" in final["run"]
+    upload = _steps(job)[-2]
+    assert upload["uses"].startswith("actions/upload-artifact@")
+    assert upload["if"] == "always() && steps.rollout.outcome != 'skipped'"
+    assert upload["with"]["path"] == "canary-report/", "release/canary_report.py REPORT_DIR"
 
 
 def _git(cwd, *args):

@@ -217,6 +217,9 @@ def test_every_permission_is_written_out_and_preview_only_reads(platform_run):
     staging = actions_of("staging-access-deploy-policy")
     prod = actions_of("prod-access-deploy-policy")
     assert "ec2:CreateImage" in staging and "ec2:CreateImage" not in prod  # prod never bakes
+    for stack in ("staging", "prod"):  # the rollout's canary analysis (release/metrics.py)
+        rollout = _doc(policies[f"{stack}-access-rollout-policy"]["policy"])["Statement"][0]
+        assert "cloudwatch:GetMetricData" in rollout["Action"], stack
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])

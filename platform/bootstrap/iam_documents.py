@@ -69,6 +69,10 @@ ACTIONS_BY_TYPE: Mapping[str, tuple[str, ...]] = {
     "aws:autoscaling/policy:Policy": (
         "autoscaling:PutScalingPolicy", "autoscaling:DeletePolicy",
         "autoscaling:DescribePolicies"),
+    # The stack's dashboard (components/service_dashboard.py): the provider reads it back with
+    # GetDashboard and deletes with DeleteDashboards (the CloudWatch API has no tags on them).
+    "aws:cloudwatch/dashboard:Dashboard": (
+        "cloudwatch:PutDashboard", "cloudwatch:GetDashboard", "cloudwatch:DeleteDashboards"),
     "aws:cloudwatch/logGroup:LogGroup": (
         "logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:DescribeLogGroups",
         "logs:PutRetentionPolicy", "logs:DeleteRetentionPolicy", "logs:AssociateKmsKey",
@@ -277,8 +281,10 @@ BAKE = ("ec2:RunInstances", "ec2:TerminateInstances", "ec2:StopInstances", "ec2:
         "ec2:ModifyImageAttribute", "ec2:DescribeRegions", "ec2:EnableImageDeprecation",
         "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo",
         "kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant")  # fmt: skip
-# The release command on the rollout runner: its reads and `rollback --now` (one ModifyListener).
-RELEASE = ("cloudwatch:DescribeAlarms", "elasticloadbalancing:ModifyListener",
+# The release command on the rollout runner: its reads (GetMetricData: the canary analysis of
+# release/metrics.py) and `rollback --now` (one ModifyListener).
+RELEASE = ("cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData",
+           "elasticloadbalancing:ModifyListener",
            "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeTargetGroups",
            "elasticloadbalancing:DescribeTargetHealth", "autoscaling:DescribeAutoScalingGroups",
            "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeImages")  # fmt: skip

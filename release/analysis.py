@@ -1,0 +1,183 @@
+"""Canary analysis for the release command: the stack's policy, each step's judgement, and what
+the rollout does with it. The statistics are :mod:`release.judge`'s; the metrics are read by
+:mod:`release.metrics`."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from release.judge import (
+    Action,
+    Judgement,
+    MetricPolicy,
+    Policy,
+    Verdict,
+    action_for,
+    judge_window,
+)
+from release.metrics import Series
+from release.transitions import ReleaseError
+
+
+def policy_of(analysis: Any) -> Policy:
+    """The judge's :class:`Policy` from ``golden-fleet:analysis`` (components.config)."""
+    return Policy(
+        metrics={
+            name: MetricPolicy(tolerance, weight, critical)
+            for name, (tolerance, weight, critical) in analysis.metrics.resolved().items()
+        },
+        confidence=analysis.confidence,
+        min_requests=analysis.min_requests,
+        pass_score=float(analysis.pass_score),
+        marginal_score=float(analysis.marginal_score),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# One step: judge after the bake, extend while it cannot say, then go on, pause or roll back
+# ---------------------------------------------------------------------------------------------
+HISTORY = timedelta(hours=1)  # each color's own past, against which `shared` is decided
+
+# colors' per-minute series from start to end (release.metrics.read, bound to a stack)
+MetricReader = Callable[[datetime, datetime], Mapping[str, Series]]
+
+
+class CanaryFailed(ReleaseError):
+    """The judge failed the canary (or could not judge it within its extensions)."""
+
+
+class Paused(Exception):
+    """Both colors are worse than their own past: a shared cause. The weights stay as they are;
+    the canary is not rolled back for it."""
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One judged window, for the report and the timeline."""
+
+    label: str
+    percent: int  # the canary's weight
+    start: datetime
+    end: datetime
+    judgement: Judgement
+    action: Action
+    canary: Series
+    baseline: Series
+    baseline_is_history: bool = False  # the baseline took no traffic: its last hour instead
+
+
+@dataclass
+class CanaryAnalysis:
+    policy: Policy
+    max_extensions: int
+    read: MetricReader
+    canary: str  # color names
+    baseline: str
+    records: list[StepRecord] = field(default_factory=list)
+
+    def judge(self, label: str, percent: int, start: datetime, end: datetime, used: int = 0):
+        """One window: both colors over it, and over their hour before it."""
+        try:
+            now = self.read(start, end)
+            past = self.read(start - HISTORY, start)
+        except Exception as error:  # MetricsError, botocore's: a step never passes unjudged
+            raise CanaryFailed(
+                f"could not read both colors' metrics for {label} ({error}): not judged"
+            ) from None
+        canary, baseline = now[self.canary], now[self.baseline]
+        alone = percent >= 100  # no baseline serves beside the canary: its last hour instead
+        judgement = judge_window(
+            canary.sample(),
+            (past[self.baseline] if alone else baseline).sample(),
+            self.policy,
+            None if alone else past[self.canary].sample(),
+            None if alone else past[self.baseline].sample(),
+        )
+        action = action_for(judgement.verdict, used, self.max_extensions)
+        record = StepRecord(
+            label,
+            percent,
+            start,
+            end,
+            judgement,
+            action,
+            canary,
+            past[self.baseline] if alone else baseline,
+            alone,
+        )
+        self.records.append(record)
+        return record
+
+    def settle(
+        self,
+        label: str,
+        percent: int,
+        start: datetime,
+        bake: Callable[[], datetime],
+        note: Callable[[str], None],
+    ) -> StepRecord:
+        """Judge the window from ``start`` to the end of the bake; while it is inconclusive or
+        marginal, ``bake`` again (the alarms still watched; it returns the new end) and judge the
+        whole longer window, at most ``max_extensions`` times. Returns a passing record; raises
+        :class:`Paused` (shared) or :class:`CanaryFailed`."""
+        end = bake()
+        for used in itertools.count():
+            record = self.judge(label, percent, start, end, used)
+            note(f"{label}: canary analysis {summary(record)}")
+            if record.action is Action.GO_ON:
+                return record
+            if record.action is Action.PAUSE:
+                raise Paused(f"{label}: {record.judgement.reason}")
+            if record.action is Action.ROLL_BACK:
+                raise CanaryFailed(
+                    f"canary analysis of {label} failed: {record.judgement.reason}"
+                    + (f" after {used} extensions" if used else "")
+                )
+            end = bake()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def summary(record: StepRecord) -> str:
+    """``fail (score 70): target5xx +200% p=1e-09 -> roll back``."""
+    j = record.judgement
+    score = "-" if math.isnan(j.score) else f"{j.score:.0f}"
+    failed = [
+        f"{r.metric.name} {r.effect * 100:+.0f}% p={r.p_value:.2g}"
+        for r in j.results
+        if r.verdict is Verdict.FAIL and not math.isinf(r.effect)
+    ]
+    failed += [
+        f"{r.metric.name} from 0"
+        for r in j.results
+        if r.verdict is Verdict.FAIL and math.isinf(r.effect)
+    ]
+    detail = f": {'; '.join(failed)}" if failed else f": {j.reason}"
+    return f"{j.verdict.value} (score {score}){detail} -> {record.action.value}"
+
+
+def for_listener(
+    cfg: Any, listener: Any, canary: str, baseline: str, cloudwatch: Any = None
+) -> CanaryAnalysis:
+    """The stack's analysis over CloudWatch: both colors of the weighted listener
+    (release.emergency.LiveListener), the judge configured by ``golden-fleet:analysis``."""
+    from release import metrics
+    from release.aws_clients import client
+
+    cloudwatch = cloudwatch or client("cloudwatch", cfg.region)
+    balancer = metrics.arn_suffix(listener.load_balancer_arn)
+    groups = {
+        getattr(color, "value", color): metrics.arn_suffix(arn)
+        for color, arn in listener.target_groups.items()
+    }
+    return CanaryAnalysis(
+        policy_of(cfg.analysis),
+        cfg.analysis.max_extensions,
+        lambda start, end: metrics.read(cloudwatch, balancer, groups, start, end),
+        canary,
+        baseline,
+    )

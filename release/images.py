@@ -57,6 +57,10 @@ DAY = dt.timedelta(days=1)
 # kept after all; the value is "<run start, UTC> <run id>" (release/prune.py).
 PRUNING_TAG = "golden-fleet:pruning"
 
+# DescribeImages' State of an image DisableImage turned off: it cannot be launched, and
+# DescribeImages lists it only when asked (IncludeDisabled; DisableImage API reference).
+DISABLED = "disabled"
+
 
 class NoCredentials(Exception):
     """The default credential chain found nothing: no call was made."""
@@ -151,7 +155,8 @@ def newest_image(
     """The image exactly named ``<service>-<version>-<timestamp>``: a current one before a
     deprecated one, and the newest of those (the timestamp suffix sorts chronologically and,
     unlike CreationDate, is what the bake set). An image marked for pruning is skipped: it may
-    be gone by the time anything launches it; a revoked one too: nothing launches it again."""
+    be gone by the time anything launches it; a revoked one too: nothing launches it again; a
+    disabled one cannot be launched."""
     now = now or utcnow()
     matching = [
         dict(i)
@@ -159,6 +164,7 @@ def newest_image(
         if is_image_name(i.get("Name"), service, version)
         and pruning_mark(i) is None
         and not revocation(dict(i))
+        and i.get("State") != DISABLED
     ]
     if not matching:
         return None
@@ -172,6 +178,9 @@ def describe_version_images(ec2: Any, owner: str, service: str, version: str) ->
         "Owners": [owner],
         "Filters": [{"Name": "name", "Values": [image_name_filter(service, version)]}],
         "IncludeDeprecated": True,
+        # The owner sees its disabled images only when it asks: a revoked version whose images
+        # revoke disabled is then refused as revoked, not as never baked.
+        "IncludeDisabled": True,
     }
     while True:
         page = ec2.describe_images(**request)
@@ -302,8 +311,11 @@ def foundation_text(foundation: str | None, built: dt.datetime | None, now: dt.d
     before layers)``."""
     if not foundation:
         return "foundation unknown (baked before layers)"
-    return f"foundation {foundation} ({_days(now - built)} days old)" if built else (
-        f"foundation {foundation}")
+    return (
+        f"foundation {foundation} ({_days(now - built)} days old)"
+        if built
+        else (f"foundation {foundation}")
+    )
 
 
 def foundation_stale(built: dt.datetime | None, limit: int, now: dt.datetime) -> bool:

@@ -40,6 +40,7 @@ from typing import Any
 
 from components.config import COLORS, BakeImage, Color, StackConfig
 from components.image_contract import (
+    DISABLED,
     FOUNDATION_NAME_TAG,
     REVOKED_AT_TAG,
     TIMESTAMP_FORMAT,
@@ -56,10 +57,6 @@ DAY = dt.timedelta(days=1)
 # Set by `prune --apply` on each image it has decided to deregister, removed when the image is
 # kept after all; the value is "<run start, UTC> <run id>" (release/prune.py).
 PRUNING_TAG = "golden-fleet:pruning"
-
-# DescribeImages' State of an image DisableImage turned off: it cannot be launched, and
-# DescribeImages lists it only when asked (IncludeDisabled; DisableImage API reference).
-DISABLED = "disabled"
 
 
 class NoCredentials(Exception):

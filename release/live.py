@@ -513,6 +513,26 @@ def template_image(clients: Clients, template_id: str, version: str) -> str | No
     return versions[0].get("LaunchTemplateData", {}).get("ImageId") if versions else None
 
 
+def image_record(clients: Clients, image_id: str) -> dict[str, Any] | None:
+    """The image as DescribeImages shows it to this account, deprecated and disabled ones too
+    (both are hidden unless asked for); None when EC2 does not know it to this account
+    (deregistered, or no longer shared with it)."""
+    from botocore.exceptions import ClientError
+
+    def describe(**request: Any) -> dict[str, Any]:
+        try:
+            return clients.ec2.describe_images(**request)
+        except ClientError as error:
+            if str(error.response.get("Error", {}).get("Code", "")).startswith("InvalidAMIID"):
+                return {"Images": []}
+            raise
+
+    page = _aws(f"reading image {image_id}", describe, ImageIds=[image_id],
+                IncludeDeprecated=True, IncludeDisabled=True)
+    found = page.get("Images") or []
+    return found[0] if found else None
+
+
 def target_health(clients: Clients, target_group_arn: str) -> dict[str, str]:
     page = _aws(
         "reading target health",

@@ -52,6 +52,7 @@ from typing import Any
 
 from components.config import BakeImage, StackConfig
 from components.image_contract import (
+    DISABLED,
     FOUNDATION_TAG,
     REVOKED_AT_TAG,
     REVOKED_TAG,
@@ -66,7 +67,7 @@ from components.image_contract import (
     tag_map,
 )
 from release import image_usage, stackfile
-from release.images import DISABLED, parse_aws_time, utcnow
+from release.images import parse_aws_time, utcnow
 from release.transitions import ReleaseError
 
 _AMI_ID = re.compile(r"ami-[0-9a-f]{8,17}")

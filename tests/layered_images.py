@@ -230,3 +230,44 @@ class Images:
     def get(self, image_id: str) -> dict:
         """The image as its owner sees it, disabled or not."""
         return self.ec2.describe_images(ImageIds=[image_id], IncludeDisabled=True)["Images"][0]
+
+
+class Fleet:
+    """A color the way the program builds it: a launch template and a group tagged
+    Stack/Service/Color (components/tags.py), launching ``image_id``."""
+
+    def __init__(self) -> None:
+        import boto3
+
+        self.ec2 = boto3.client("ec2", region_name=REGION)
+        self.autoscaling = boto3.client("autoscaling", region_name=REGION)
+        vpc = self.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        self.subnet = self.ec2.create_subnet(
+            VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone=f"{REGION}a"
+        )["Subnet"]["SubnetId"]
+
+    def color(self, color: str, image_id: str, stack: str = "staging", desired: int = 1) -> str:
+        template = self.ec2.create_launch_template(
+            LaunchTemplateName=f"{SERVICE}-{color}-lt-{image_id}",
+            LaunchTemplateData={"ImageId": image_id, "InstanceType": "t3.micro"},
+        )["LaunchTemplate"]["LaunchTemplateId"]
+        group = f"{SERVICE}-{color}-asg-{image_id[-6:]}"
+        self.autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=group,
+            MinSize=desired,
+            MaxSize=2,
+            DesiredCapacity=desired,
+            LaunchTemplate={"LaunchTemplateId": template, "Version": "1"},
+            VPCZoneIdentifier=self.subnet,
+            Tags=[
+                {
+                    "Key": k,
+                    "Value": v,
+                    "PropagateAtLaunch": True,
+                    "ResourceId": group,
+                    "ResourceType": "auto-scaling-group",
+                }
+                for k, v in {"Stack": stack, "Service": SERVICE, "Color": color}.items()
+            ],
+        )
+        return group

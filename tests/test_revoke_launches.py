@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from harness import stack_file
-from layered_images import REGION, SERVICE, Images, local_aws, use_local_aws
+from layered_images import REGION, Fleet, Images, local_aws, use_local_aws
 
 from components.image_contract import revocation
 from release import revoke
@@ -52,45 +52,6 @@ def run(capsys, root, *argv: str) -> tuple[int, str, str]:
         code = exit_.code
     captured = capsys.readouterr()
     return code, captured.out, captured.err
-
-
-class Fleet:
-    """A color the way the program builds it: a launch template and a group tagged
-    Stack/Service/Color (components/tags.py), launching ``image_id``."""
-
-    def __init__(self) -> None:
-        self.ec2 = boto3.client("ec2", region_name=REGION)
-        self.autoscaling = boto3.client("autoscaling", region_name=REGION)
-        vpc = self.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        self.subnet = self.ec2.create_subnet(
-            VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone=f"{REGION}a"
-        )["Subnet"]["SubnetId"]
-
-    def color(self, color: str, image_id: str, stack: str = "staging", desired: int = 1) -> str:
-        template = self.ec2.create_launch_template(
-            LaunchTemplateName=f"{SERVICE}-{color}-lt-{image_id}",
-            LaunchTemplateData={"ImageId": image_id, "InstanceType": "t3.micro"},
-        )["LaunchTemplate"]["LaunchTemplateId"]
-        group = f"{SERVICE}-{color}-asg-{image_id[-6:]}"
-        self.autoscaling.create_auto_scaling_group(
-            AutoScalingGroupName=group,
-            MinSize=desired,
-            MaxSize=2,
-            DesiredCapacity=desired,
-            LaunchTemplate={"LaunchTemplateId": template, "Version": "1"},
-            VPCZoneIdentifier=self.subnet,
-            Tags=[
-                {
-                    "Key": k,
-                    "Value": v,
-                    "PropagateAtLaunch": True,
-                    "ResourceId": group,
-                    "ResourceType": "auto-scaling-group",
-                }
-                for k, v in {"Stack": stack, "Service": SERVICE, "Color": color}.items()
-            ],
-        )
-        return group
 
 
 def launch(image_id: str) -> None:

@@ -23,7 +23,13 @@ would fail ("never baked") for any version a year old, a listener-only rollback 
 second lookup asks for them, and a match that is not deprecated is preferred when both exist.
 A third lookup finds the version's revoked images by the ``REVOKED: `` prefix of their
 description (the only revocation mark another account can read; tags are the owner's): they are
-never picked, and a version with nothing else fails with the reason its description gives.
+never picked for a new use. A version with nothing else is refused with the reason its
+description gives, except on a color that already runs it: its live instances (tags
+Stack/Service/Color, components/tags.py) run one of those images. That color keeps the image it
+runs, with a warning in preview, so that a stack whose serving color was revoked can still
+``pulumi up`` the fix on the other color; its launch template does not change, so nothing is
+refreshed onto it (and the refresh command refuses a refresh toward a revoked image). A color
+with no instance on it (cold, or a new one) is a new use: refused.
 """
 
 from __future__ import annotations
@@ -81,6 +87,10 @@ class GoldenImageArgs:
     the image before it: the Auto Scaling grant on the baking account's key."""
     health_check_path: str | None = None
     """(bake) The path the image's own tests ask the service for (service.healthCheckPath)."""
+    stack: str = ""
+    """(promote) The stack's name: with ``color``, how the color's instances are tagged."""
+    color: str = ""
+    """(promote) The color this image is for: a color running a revoked image may keep it."""
 
 
 def bake_command(
@@ -197,7 +207,27 @@ def revoked_refusal(service: str, version: str, image_id: str, description: str 
     reason = revocation_in_description(description) or "reason not readable"
     return (
         f"{service} {version} is revoked: its image {image_id} says {reason!r} (python -m "
-        "release revoke, in the baking account) — run another version on this color"
+        "release revoke, in the baking account) — run another version on this color (only a "
+        "color whose instances already run it keeps it)"
+    )
+
+
+def kept_revoked_image(revoked: list[str], running: Mapping[str, int]) -> str | None:
+    """The revoked image a color keeps: the newest of ``revoked`` (newest first) that its live
+    instances run (``running``: image id -> how many); None when they run none of them."""
+    return next((image_id for image_id in revoked if running.get(image_id)), None)
+
+
+def kept_revoked_warning(
+    service: str, version: str, color: str, image_id: str, count: int, description: str | None
+) -> str:
+    """The preview's warning for a color that keeps the revoked image it runs."""
+    reason = revocation_in_description(description) or "reason not readable"
+    return (
+        f"{service} {version} is revoked ({reason!r}): {color} keeps {image_id}, which its "
+        f"{count} live instance(s) run, so that this update can go on; nothing new launches "
+        "it through a refresh — put a version that is not revoked on this color and move "
+        "traffic off it"
     )
 
 
@@ -269,28 +299,61 @@ class GoldenImage(pulumi.ComponentResource):
             owner = source.owner_account_id
 
             def choose(found: list[Any]) -> Any:
+                revoked_ids = list(found[2] or [])
                 try:
                     return pick_promoted_image(
                         list(found[0] or []), args.service, args.version, owner,
                         including_deprecated=list(found[1] or []),
-                        revoked=list(found[2] or []),
+                        revoked=revoked_ids,
                     )
                 except RevokedImage as only_revoked:
-                    image_id = only_revoked.image_id
-                # Only now is the reason worth a read: one image, by id.
-                described = aws.ec2.get_ami_output(
-                    owners=[owner],
-                    filters=[{"name": "image-id", "values": [image_id]}],
-                    include_deprecated=True,
-                    opts=pulumi.InvokeOutputOptions(parent=self),
+                    newest = only_revoked.image_id
+                # Only now are the reason and the color's instances worth a read.
+                described = {
+                    image_id: aws.ec2.get_ami_output(
+                        owners=[owner],
+                        filters=[{"name": "image-id", "values": [image_id]}],
+                        include_deprecated=True,
+                        opts=pulumi.InvokeOutputOptions(parent=self),
+                    ).description
+                    for image_id in revoked_ids
+                }
+                running = {image_id: self._instances_on(args, image_id) for image_id in revoked_ids}
+                return pulumi.Output.all(described, running).apply(
+                    lambda read: keep_or_refuse(newest, revoked_ids, read[0], read[1])
                 )
-                return described.description.apply(
-                    lambda text: _refuse(
-                        revoked_refusal(args.service, args.version, image_id, text)
+
+            def keep_or_refuse(
+                newest: str, revoked_ids: list[str], texts: dict, running: dict
+            ) -> str:
+                kept = kept_revoked_image(revoked_ids, running)
+                if kept is None:
+                    return _refuse(
+                        revoked_refusal(args.service, args.version, newest, texts.get(newest))
                     )
+                pulumi.log.warn(
+                    kept_revoked_warning(args.service, args.version, args.color, kept,
+                                         running[kept], texts.get(kept)),
+                    resource=self,
                 )
+                return kept
 
             self.image_id = pulumi.Output.all(
                 current.ids, everything.ids, revoked.ids, args.launchable_after
             ).apply(choose)
         self.register_outputs({"imageId": self.image_id})
+
+    def _instances_on(self, args: GoldenImageArgs, image_id: str) -> pulumi.Output[int]:
+        """How many live instances of this color (its Stack/Service/Color tags) run
+        ``image_id``: read from EC2, not from state, so it is what really runs."""
+        found = aws.ec2.get_instances_output(
+            filters=[
+                {"name": "tag:Stack", "values": [args.stack]},
+                {"name": "tag:Service", "values": [args.service]},
+                {"name": "tag:Color", "values": [args.color]},
+                {"name": "image-id", "values": [image_id]},
+            ],
+            instance_state_names=["pending", "running", "stopping", "stopped"],
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        return found.ids.apply(lambda ids: len(ids or []))

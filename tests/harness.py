@@ -84,9 +84,26 @@ _ELB_ARN_KINDS = {
 }
 
 
+@dataclass(frozen=True)
+class RunningInstance:
+    """A live instance of one color, as the program's tags mark it (components/tags.py)."""
+
+    stack: str
+    service: str
+    color: str
+    image_id: str
+    instance_id: str = "i-0123456789abcdef0"
+
+
 class FleetMocks(pulumi.runtime.Mocks):
-    def __init__(self, images: Iterable[BakedImage] = (), account: str = ACCOUNT):
+    def __init__(
+        self,
+        images: Iterable[BakedImage] = (),
+        account: str = ACCOUNT,
+        instances: Iterable[RunningInstance] = (),
+    ):
         self.images = list(images)
+        self.instances = list(instances)
         self.account = account
         self.calls: list[tuple[str, dict[str, Any]]] = []
         # resource name -> {input: value} kept from the previous update (see run_program)
@@ -194,6 +211,10 @@ class FleetMocks(pulumi.runtime.Mocks):
                 "arn": f"arn:aws:sts::{self.account}:assumed-role/deploy/pulumi",
                 "userId": "AROAEXAMPLEDEPLOYROLE:pulumi",
             }
+        if args.token == "aws:ec2/getInstances:getInstances":
+            found = [i for i in self.instances if _instance_matches(i, dict(args.args))]
+            return {"id": REGION, "ids": [i.instance_id for i in found],
+                    "privateIps": [], "publicIps": [], "ipv6Addresses": []}
         if args.token == "aws:ec2/getAmi:getAmi":
             wanted = {v for f in args.args.get("filters") or [] if f["name"] == "image-id"
                       for v in f["values"]}
@@ -238,6 +259,22 @@ class FleetMocks(pulumi.runtime.Mocks):
         return [image.image_id for image in newest_first]
 
 
+def _instance_matches(instance: RunningInstance, query: dict[str, Any]) -> bool:
+    """DescribeInstances' filters as the getInstances data source sends them: ``tag:<key>``
+    and ``image-id`` (exact values), and instanceStateNames (these instances are running)."""
+    fields = {"tag:Stack": instance.stack, "tag:Service": instance.service,
+              "tag:Color": instance.color, "image-id": instance.image_id}
+    states = query.get("instanceStateNames")
+    if states and "running" not in states:
+        return False
+    for wanted in query.get("filters") or []:
+        if wanted["name"] not in fields:
+            raise NotImplementedError(f"no mock for the instance filter {wanted['name']}")
+        if fields[wanted["name"]] not in wanted["values"]:
+            return False
+    return True
+
+
 def _description(image: BakedImage) -> str:
     return image.description if image.description is not None else (
         f"{image.name}: CIS-hardened Debian 12")
@@ -260,6 +297,7 @@ class ProgramRun:
     resources: dict[str, Registered]
     outputs: dict[str, Any]
     mocks: FleetMocks
+    warnings: list[str] = field(default_factory=list)  # what the program logged as warnings
 
     def of_type(self, token: str) -> list[Registered]:
         return [r for r in self.resources.values() if r.type_ == token]
@@ -296,6 +334,7 @@ def run_program(
     main: Path = MAIN,
     previous: ProgramRun | None = None,
     secret_keys: Iterable[str] = (),
+    instances: Iterable[RunningInstance] = (),
 ) -> ProgramRun:
     """Run the real ``__main__.py`` on ``config`` under mocks; return what it registered.
 
@@ -305,17 +344,21 @@ def run_program(
     ``record_into`` then still shows what had been registered before the failure.
     ``previous`` is the run this one updates: inputs a resource ignores keep its values.
     ``secret_keys``: config keys the engine holds as secrets (``pulumi config set --secret``).
+    ``instances``: the live instances the program's reads of EC2 find (none by default).
     """
     if images is None:
         images = _images_for(config)
     images = list(images)
+    instances = list(instances)
     key = None
     if record_into is None and previous is None and memo.enabled:
-        key = memo.key(config, stack, images, preview, main, secret_keys)
+        key = (*memo.key(config, stack, images, preview, main, secret_keys), repr(instances))
         if key in memo.runs:
             memo.hits += 1
             return copy.deepcopy(memo.runs[key])
-    run = _run_program(config, stack, images, preview, record_into, main, previous, secret_keys)
+    run = _run_program(
+        config, stack, images, preview, record_into, main, previous, secret_keys, instances
+    )
     if key is not None:
         memo.runs[key] = copy.deepcopy(run)
     return run
@@ -361,8 +404,9 @@ def _run_program(
     main: Path,
     previous: ProgramRun | None,
     secret_keys: Iterable[str],
+    instances: list[RunningInstance],
 ) -> ProgramRun:
-    mocks = FleetMocks(images, account=STACK_ACCOUNTS.get(stack, ACCOUNT))
+    mocks = FleetMocks(images, account=STACK_ACCOUNTS.get(stack, ACCOUNT), instances=instances)
     registered: dict[str, Registered] = {} if record_into is None else record_into
 
     def record(args: pulumi.ResourceTransformationArgs):
@@ -410,6 +454,9 @@ def _run_program(
         mocks, project="golden-fleet", stack=stack, preview=preview, logger=_ENGINE_LOG
     )
     outputs: dict[str, Any] = {}
+    warnings: list[str] = []
+    catch = _Warnings(warnings)
+    _ENGINE_LOG.addHandler(catch)
 
     def program() -> None:
         pulumi.runtime.register_stack_transformation(record)
@@ -422,9 +469,22 @@ def _run_program(
         if root is not None and getattr(root, "outputs", None) is not None:
             outputs = _sync_await(_resolve(root.outputs))
     finally:
+        _ENGINE_LOG.removeHandler(catch)
         pulumi_settings.reset_options()
         pulumi.runtime.set_all_config({})
-    return ProgramRun(resources=registered, outputs=outputs, mocks=mocks)
+    return ProgramRun(resources=registered, outputs=outputs, mocks=mocks, warnings=warnings)
+
+
+class _Warnings(logging.Handler):
+    """Collects the program's warnings (pulumi.log.warn) during one run."""
+
+    def __init__(self, into: list[str]) -> None:
+        super().__init__(level=logging.WARNING)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno == logging.WARNING:
+            self.into.append(record.getMessage())
 
 
 def _dependency_names(depends_on: Any) -> list[str]:

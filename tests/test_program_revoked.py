@@ -7,9 +7,14 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from harness import baked_image, run_program
+from harness import RunningInstance, baked_image, run_program
 
-from components.golden_image import RevokedImage, pick_promoted_image, revoked_refusal
+from components.golden_image import (
+    RevokedImage,
+    kept_revoked_image,
+    pick_promoted_image,
+    revoked_refusal,
+)
 
 OWNER = "111111111111"
 REASON = "CVE-2027-0001 in openssl"
@@ -17,8 +22,10 @@ REASON = "CVE-2027-0001 in openssl"
 
 def revoked(image, deprecated: bool = True):
     return dataclasses.replace(
-        image, description=f"REVOKED: {REASON} | {image.name}: CIS-hardened Debian 12",
-        deprecated=deprecated)
+        image,
+        description=f"REVOKED: {REASON} | {image.name}: CIS-hardened Debian 12",
+        deprecated=deprecated,
+    )
 
 
 def test_the_lookup_asks_for_revoked_images_by_description(prod_config):
@@ -36,8 +43,9 @@ def test_promote_skips_a_revoked_image_for_an_older_good_one(prod_config, deprec
     """Deprecation comes within a minute of the revocation: before it, the revoked image is
     still among the current ones, and is skipped all the same."""
     good = baked_image(OWNER, "checkout", "1.4.0", stamp="20261101T120000Z")
-    bad = revoked(baked_image(OWNER, "checkout", "1.4.0", stamp="20261201T120000Z"),
-                  deprecated=deprecated_yet)
+    bad = revoked(
+        baked_image(OWNER, "checkout", "1.4.0", stamp="20261201T120000Z"), deprecated=deprecated_yet
+    )
     run = run_program(prod_config, stack="prod", images=[bad, good])
     assert run.outputs["blue"]["amiId"] == good.image_id
 
@@ -49,11 +57,76 @@ def test_promote_of_a_version_with_only_revoked_images_fails_with_the_reason(pro
 
 
 def test_pick_promoted_image_never_returns_a_revoked_id():
-    assert pick_promoted_image(["ami-r", "ami-a"], "checkout", "1.4.0", OWNER,
-                               ["ami-r", "ami-a"], revoked=["ami-r"]) == "ami-a"
-    assert pick_promoted_image([], "checkout", "1.4.0", OWNER, ["ami-r", "ami-d"],
-                               revoked=["ami-r"]) == "ami-d"
+    assert (
+        pick_promoted_image(
+            ["ami-r", "ami-a"], "checkout", "1.4.0", OWNER, ["ami-r", "ami-a"], revoked=["ami-r"]
+        )
+        == "ami-a"
+    )
+    assert (
+        pick_promoted_image([], "checkout", "1.4.0", OWNER, ["ami-r", "ami-d"], revoked=["ami-r"])
+        == "ami-d"
+    )
     with pytest.raises(RevokedImage) as only:
         pick_promoted_image(["ami-r"], "checkout", "1.4.0", OWNER, ["ami-r"], revoked=["ami-r"])
     assert only.value.image_id == "ami-r"
     assert REASON in revoked_refusal("checkout", "1.4.0", "ami-r", f"REVOKED: {REASON} | x")
+
+
+def serving_revoked(prod_config, instances_of: tuple[str, ...] = ("blue",)):
+    """prod serves 1.4.0 on blue, revoked after its bake (its only image); the fix 1.5.0 goes
+    on green. ``instances_of``: the colors whose live instances run the revoked image."""
+    bad = revoked(baked_image(OWNER, "checkout", "1.4.0"))
+    fix = baked_image(OWNER, "checkout", "1.5.0")
+    prod_config["golden-fleet:fleets"]["green"]["version"] = "1.5.0"
+    running = [
+        RunningInstance("prod", "checkout", color, bad.image_id, f"i-{color}0000000001")
+        for color in instances_of
+    ]
+    return bad, fix, running
+
+
+def test_a_color_running_a_revoked_version_keeps_it_so_the_fix_can_ship(prod_config):
+    """Finding 5 of issue 24: revoking the version prod serves made its promote lookup fail,
+    so prod could not `pulumi up` at all, not even the fix on the other color."""
+    bad, fix, running = serving_revoked(prod_config)
+    run = run_program(prod_config, stack="prod", images=[bad, fix], instances=running, preview=True)
+    assert run.outputs["blue"]["amiId"] == bad.image_id, "blue's template would change"
+    assert run.outputs["green"]["amiId"] == fix.image_id
+    [warning] = [w for w in run.warnings if "is revoked" in w]
+    assert f"blue keeps {bad.image_id}" in warning and REASON in warning, run.warnings
+
+
+def test_a_color_that_does_not_run_the_revoked_image_is_refused(prod_config):
+    """Only the color whose instances run it keeps it: the same version put on a color
+    without them is a new use."""
+    bad, fix, running = serving_revoked(prod_config)
+    prod_config["golden-fleet:fleets"]["green"]["version"] = "1.4.0"
+    with pytest.raises(Exception, match=r"checkout 1\.4\.0 is revoked: .*only a color whose"):
+        run_program(prod_config, stack="prod", images=[bad, fix], instances=running)
+    elsewhere = [RunningInstance("staging", "checkout", "blue", bad.image_id)]
+    with pytest.raises(Exception, match=r"checkout 1\.4\.0 is revoked"):
+        run_program(prod_config, stack="prod", images=[bad, fix], instances=elsewhere)
+
+
+def test_the_color_asks_ec2_for_its_own_instances_on_the_revoked_image(prod_config):
+    bad, fix, running = serving_revoked(prod_config)
+    run = run_program(prod_config, stack="prod", images=[bad, fix], instances=running)
+    asked = [
+        args for token, args in run.mocks.calls if token == "aws:ec2/getInstances:getInstances"
+    ]
+    assert len(asked) == 1, asked  # only blue's version has nothing but revoked images
+    filters = {f["name"]: f["values"] for f in asked[0]["filters"]}
+    assert filters == {
+        "tag:Stack": ["prod"],
+        "tag:Service": ["checkout"],
+        "tag:Color": ["blue"],
+        "image-id": [bad.image_id],
+    }, asked
+
+
+def test_kept_revoked_image_is_the_newest_one_the_color_runs():
+    assert kept_revoked_image(["ami-new", "ami-old"], {"ami-old": 2}) == "ami-old"
+    assert kept_revoked_image(["ami-new", "ami-old"], {"ami-new": 1, "ami-old": 2}) == "ami-new"
+    assert kept_revoked_image(["ami-new"], {"ami-new": 0}) is None
+    assert kept_revoked_image([], {}) is None

@@ -24,12 +24,16 @@ second lookup asks for them, and a match that is not deprecated is preferred whe
 A third lookup finds the version's revoked images by the ``REVOKED: `` prefix of their
 description (the only revocation mark another account can read; tags are the owner's): they are
 never picked for a new use. A version with nothing else is refused with the reason its
-description gives, except on a color that already runs it: its live instances (tags
-Stack/Service/Color, components/tags.py) run one of those images. That color keeps the image it
-runs, with a warning in preview, so that a stack whose serving color was revoked can still
-``pulumi up`` the fix on the other color; its launch template does not change, so nothing is
-refreshed onto it (and the refresh command refuses a refresh toward a revoked image). A color
-with no instance on it (cold, or a new one) is a new use: refused.
+description gives, except on a color that already runs it: the launch template of the color's
+group (found by its Stack/Service/Color tags, components/tags.py) names one of those images in
+its default version, which is what the last ``pulumi up`` gave it (the program's templates make
+each new version their default). That color keeps the image, with a warning in preview, so that
+a stack whose serving color was revoked can still ``pulumi up`` the fix on the other color, and
+a color left cold on it after a finish stays deployable; its launch template does not change,
+so nothing is refreshed onto it (and the refresh command refuses a refresh toward a revoked
+image). The group and its template are read from AWS, not from state, and only when the
+version has nothing but revoked images. Any other color (a new one, one on another image) is a
+new use: refused.
 """
 
 from __future__ import annotations
@@ -90,7 +94,8 @@ class GoldenImageArgs:
     stack: str = ""
     """(promote) The stack's name: with ``color``, how the color's instances are tagged."""
     color: str = ""
-    """(promote) The color this image is for: a color running a revoked image may keep it."""
+    """(promote) The color this image is for: a color whose launch template already names a
+    revoked image keeps it."""
 
 
 def bake_command(
@@ -208,26 +213,40 @@ def revoked_refusal(service: str, version: str, image_id: str, description: str 
     return (
         f"{service} {version} is revoked: its image {image_id} says {reason!r} (python -m "
         "release revoke, in the baking account) — run another version on this color (only a "
-        "color whose instances already run it keeps it)"
+        "color whose launch template already launches it keeps it)"
     )
 
 
-def kept_revoked_image(revoked: list[str], running: Mapping[str, int]) -> str | None:
-    """The revoked image a color keeps: the newest of ``revoked`` (newest first) that its live
-    instances run (``running``: image id -> how many); None when they run none of them."""
-    return next((image_id for image_id in revoked if running.get(image_id)), None)
+def kept_revoked_image(revoked: list[str], launched: str | None) -> str | None:
+    """The revoked image a color keeps: the one its launch template already launches
+    (``launched``), when it is among ``revoked``; None otherwise (a new use)."""
+    return launched if launched is not None and launched in revoked else None
+
+
+def template_of_group(group: Any) -> str | None:
+    """The launch template id of an Auto Scaling group (getGroup's answer): its launch template,
+    or its mixed-instances policy's."""
+    for template in group.launch_templates or []:
+        if template.id:
+            return template.id
+    for policy in group.mixed_instances_policies or []:
+        for template in policy.launch_templates or []:
+            for spec in template.launch_template_specifications or []:
+                if spec.launch_template_id:
+                    return spec.launch_template_id
+    return None
 
 
 def kept_revoked_warning(
-    service: str, version: str, color: str, image_id: str, count: int, description: str | None
+    service: str, version: str, color: str, image_id: str, description: str | None
 ) -> str:
     """The preview's warning for a color that keeps the revoked image it runs."""
     reason = revocation_in_description(description) or "reason not readable"
     return (
         f"{service} {version} is revoked ({reason!r}): {color} keeps {image_id}, which its "
-        f"{count} live instance(s) run, so that this update can go on; nothing new launches "
-        "it through a refresh — put a version that is not revoked on this color and move "
-        "traffic off it"
+        "launch template already launches, so that this update can go on; no refresh puts it "
+        "on new instances — put a version that is not revoked on this color and move traffic "
+        "off it"
     )
 
 
@@ -318,22 +337,22 @@ class GoldenImage(pulumi.ComponentResource):
                     ).description
                     for image_id in revoked_ids
                 }
-                running = {image_id: self._instances_on(args, image_id) for image_id in revoked_ids}
-                return pulumi.Output.all(described, running).apply(
+                return pulumi.Output.all(described, self._launched_image(args)).apply(
                     lambda read: keep_or_refuse(newest, revoked_ids, read[0], read[1])
                 )
 
             def keep_or_refuse(
-                newest: str, revoked_ids: list[str], texts: dict, running: dict
+                newest: str, revoked_ids: list[str], texts: dict, launched: str | None
             ) -> str:
-                kept = kept_revoked_image(revoked_ids, running)
+                kept = kept_revoked_image(revoked_ids, launched)
                 if kept is None:
                     return _refuse(
                         revoked_refusal(args.service, args.version, newest, texts.get(newest))
                     )
                 pulumi.log.warn(
-                    kept_revoked_warning(args.service, args.version, args.color, kept,
-                                         running[kept], texts.get(kept)),
+                    kept_revoked_warning(
+                        args.service, args.version, args.color, kept, texts.get(kept)
+                    ),
                     resource=self,
                 )
                 return kept
@@ -343,17 +362,31 @@ class GoldenImage(pulumi.ComponentResource):
             ).apply(choose)
         self.register_outputs({"imageId": self.image_id})
 
-    def _instances_on(self, args: GoldenImageArgs, image_id: str) -> pulumi.Output[int]:
-        """How many live instances of this color (its Stack/Service/Color tags) run
-        ``image_id``: read from EC2, not from state, so it is what really runs."""
-        found = aws.ec2.get_instances_output(
+    def _launched_image(self, args: GoldenImageArgs) -> pulumi.Output[str | None]:
+        """The image the color's launch template launches (its default version), read from
+        AWS: the color's group by its tags, then its template. None when the color has no group
+        (a first deploy) or more than one (not this program's)."""
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        # pulumi-aws names the aws_autoscaling_groups data source autoscaling.getAmiIds.
+        groups = aws.autoscaling.get_ami_ids_output(
             filters=[
                 {"name": "tag:Stack", "values": [args.stack]},
                 {"name": "tag:Service", "values": [args.service]},
                 {"name": "tag:Color", "values": [args.color]},
-                {"name": "image-id", "values": [image_id]},
             ],
-            instance_state_names=["pending", "running", "stopping", "stopped"],
-            opts=pulumi.InvokeOutputOptions(parent=self),
+            opts=invoke,
         )
-        return found.ids.apply(lambda ids: len(ids or []))
+
+        def template_image(names: list[str] | None) -> Any:
+            if len(names or []) != 1:
+                return None
+            group = aws.autoscaling.get_group_output(name=names[0], opts=invoke)
+
+            def image(template_id: str | None) -> Any:
+                if not template_id:
+                    return None
+                return aws.ec2.get_launch_template_output(id=template_id, opts=invoke).image_id
+
+            return group.apply(template_of_group).apply(image)
+
+        return groups.names.apply(template_image)

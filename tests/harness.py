@@ -85,14 +85,23 @@ _ELB_ARN_KINDS = {
 
 
 @dataclass(frozen=True)
-class RunningInstance:
-    """A live instance of one color, as the program's tags mark it (components/tags.py)."""
+class ColorGroup:
+    """A color's Auto Scaling group already in AWS, tagged as the program tags it
+    (components/tags.py), whose launch template's default version launches ``image_id``."""
 
     stack: str
     service: str
     color: str
     image_id: str
-    instance_id: str = "i-0123456789abcdef0"
+    mixed: bool = False  # the template named in a mixed-instances policy
+
+    @property
+    def name(self) -> str:
+        return f"{self.service}-{self.color}-asg-{_hex(self.stack, length=7)}"
+
+    @property
+    def template_id(self) -> str:
+        return f"lt-{_hex('lt', self.stack, self.color)}"
 
 
 class FleetMocks(pulumi.runtime.Mocks):
@@ -100,10 +109,10 @@ class FleetMocks(pulumi.runtime.Mocks):
         self,
         images: Iterable[BakedImage] = (),
         account: str = ACCOUNT,
-        instances: Iterable[RunningInstance] = (),
+        groups: Iterable[ColorGroup] = (),
     ):
         self.images = list(images)
-        self.instances = list(instances)
+        self.groups = list(groups)
         self.account = account
         self.calls: list[tuple[str, dict[str, Any]]] = []
         # resource name -> {input: value} kept from the previous update (see run_program)
@@ -211,10 +220,24 @@ class FleetMocks(pulumi.runtime.Mocks):
                 "arn": f"arn:aws:sts::{self.account}:assumed-role/deploy/pulumi",
                 "userId": "AROAEXAMPLEDEPLOYROLE:pulumi",
             }
-        if args.token == "aws:ec2/getInstances:getInstances":
-            found = [i for i in self.instances if _instance_matches(i, dict(args.args))]
-            return {"id": REGION, "ids": [i.instance_id for i in found],
-                    "privateIps": [], "publicIps": [], "ipv6Addresses": []}
+        if args.token == "aws:autoscaling/getAmiIds:getAmiIds":  # the groups data source
+            found = [g for g in self.groups if _group_matches(g, dict(args.args))]
+            return {"id": REGION, "names": [g.name for g in found],
+                    "arns": [f"arn:aws:autoscaling:{REGION}:{self.account}:autoScalingGroup:"
+                             f"{g.name}" for g in found]}
+        if args.token == "aws:autoscaling/getGroup:getGroup":
+            [group] = [g for g in self.groups if g.name == args.args["name"]]
+            spec = {"id": group.template_id, "name": f"{group.name}-lt", "version": "3"}
+            mixed = [{"launchTemplates": [{"launchTemplateSpecifications": [
+                {"launchTemplateId": group.template_id, "launchTemplateName": spec["name"],
+                 "version": "3"}], "overrides": []}], "instancesDistributions": []}]
+            return {"id": group.name, "name": group.name,
+                    "launchTemplates": [] if group.mixed else [spec],
+                    "mixedInstancesPolicies": mixed if group.mixed else []}
+        if args.token == "aws:ec2/getLaunchTemplate:getLaunchTemplate":
+            [group] = [g for g in self.groups if g.template_id == args.args["id"]]
+            return {"id": group.template_id, "imageId": group.image_id,
+                    "defaultVersion": 3, "latestVersion": 3}
         if args.token == "aws:ec2/getAmi:getAmi":
             wanted = {v for f in args.args.get("filters") or [] if f["name"] == "image-id"
                       for v in f["values"]}
@@ -259,17 +282,13 @@ class FleetMocks(pulumi.runtime.Mocks):
         return [image.image_id for image in newest_first]
 
 
-def _instance_matches(instance: RunningInstance, query: dict[str, Any]) -> bool:
-    """DescribeInstances' filters as the getInstances data source sends them: ``tag:<key>``
-    and ``image-id`` (exact values), and instanceStateNames (these instances are running)."""
-    fields = {"tag:Stack": instance.stack, "tag:Service": instance.service,
-              "tag:Color": instance.color, "image-id": instance.image_id}
-    states = query.get("instanceStateNames")
-    if states and "running" not in states:
-        return False
+def _group_matches(group: ColorGroup, query: dict[str, Any]) -> bool:
+    """DescribeAutoScalingGroups' ``tag:<key>`` filters (exact values), as the groups data
+    source sends them."""
+    fields = {"tag:Stack": group.stack, "tag:Service": group.service, "tag:Color": group.color}
     for wanted in query.get("filters") or []:
         if wanted["name"] not in fields:
-            raise NotImplementedError(f"no mock for the instance filter {wanted['name']}")
+            raise NotImplementedError(f"no mock for the group filter {wanted['name']}")
         if fields[wanted["name"]] not in wanted["values"]:
             return False
     return True
@@ -334,7 +353,7 @@ def run_program(
     main: Path = MAIN,
     previous: ProgramRun | None = None,
     secret_keys: Iterable[str] = (),
-    instances: Iterable[RunningInstance] = (),
+    groups: Iterable[ColorGroup] = (),
 ) -> ProgramRun:
     """Run the real ``__main__.py`` on ``config`` under mocks; return what it registered.
 
@@ -344,20 +363,21 @@ def run_program(
     ``record_into`` then still shows what had been registered before the failure.
     ``previous`` is the run this one updates: inputs a resource ignores keep its values.
     ``secret_keys``: config keys the engine holds as secrets (``pulumi config set --secret``).
-    ``instances``: the live instances the program's reads of EC2 find (none by default).
+    ``groups``: the colors' groups already in AWS that the program's reads find (none by
+    default).
     """
     if images is None:
         images = _images_for(config)
     images = list(images)
-    instances = list(instances)
+    groups = list(groups)
     key = None
     if record_into is None and previous is None and memo.enabled:
-        key = (*memo.key(config, stack, images, preview, main, secret_keys), repr(instances))
+        key = (*memo.key(config, stack, images, preview, main, secret_keys), repr(groups))
         if key in memo.runs:
             memo.hits += 1
             return copy.deepcopy(memo.runs[key])
     run = _run_program(
-        config, stack, images, preview, record_into, main, previous, secret_keys, instances
+        config, stack, images, preview, record_into, main, previous, secret_keys, groups
     )
     if key is not None:
         memo.runs[key] = copy.deepcopy(run)
@@ -404,9 +424,9 @@ def _run_program(
     main: Path,
     previous: ProgramRun | None,
     secret_keys: Iterable[str],
-    instances: list[RunningInstance],
+    groups: list[ColorGroup],
 ) -> ProgramRun:
-    mocks = FleetMocks(images, account=STACK_ACCOUNTS.get(stack, ACCOUNT), instances=instances)
+    mocks = FleetMocks(images, account=STACK_ACCOUNTS.get(stack, ACCOUNT), groups=groups)
     registered: dict[str, Registered] = {} if record_into is None else record_into
 
     def record(args: pulumi.ResourceTransformationArgs):

@@ -36,6 +36,35 @@ class UsageError(ReleaseError):
     """What uses the images could not be read. One line."""
 
 
+class UnresolvedImage(UsageError):
+    """A launch-template version names its image by something that did not resolve to an AMI
+    id: what it launches cannot be known."""
+
+    def __init__(self, template_id: str, version: str, named: str) -> None:
+        super().__init__(
+            f"launch template {template_id} version {version} names its image as "
+            f"{named[:80]!r}, which did not resolve to an AMI id"
+        )
+        self.template_id, self.version, self.named = template_id, version, named
+
+
+# How a reader makes one AWS call: (what, call, **request) -> answer, raising the caller's own
+# one-line error (prune's says that nothing was deleted).
+Caller = Callable[..., dict]
+
+
+def _call(what: str, call: Callable[..., dict], **request: Any) -> dict:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return call(**request)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "error")
+        raise UsageError(f"{what} was refused ({code})") from None
+    except BotoCoreError as error:
+        raise UsageError(f"{what} failed ({error})") from None
+
+
 @dataclass(frozen=True)
 class Owner:
     """The color a group is (its Stack/Service/Color tags, components/tags.py); empty strings
@@ -67,17 +96,13 @@ class Use:
     left_behind: bool = False  # (instances) their group launches another image now
 
 
-def _pages(what: str, call: Callable[..., dict], key: str, **request: Any) -> Iterator[dict]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
+def pages(
+    what: str, call: Callable[..., dict], key: str, caller: Caller | None = None, **request: Any
+) -> Iterator[dict]:
+    """Every item of a paginated EC2/Auto Scaling call (NextToken)."""
+    make = caller or _call
     while True:
-        try:
-            page = call(**request)
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "error")
-            raise UsageError(f"{what} was refused ({code})") from None
-        except BotoCoreError as error:
-            raise UsageError(f"{what} failed ({error})") from None
+        page = make(what, call, **request)
         yield from page.get(key, [])
         token = page.get("NextToken")
         if not token:
@@ -96,8 +121,9 @@ def _owner(group: Mapping[str, Any]) -> Owner:
 
 
 @dataclass
-class _Templates:
-    """Every launch template version of the account: (template, version number) -> image."""
+class Templates:
+    """Every launch-template version of the account: (template, version number) -> image, in
+    the order AWS listed them."""
 
     images: dict[tuple[str, str], str]
     default: dict[str, str]  # template -> its default version number
@@ -110,28 +136,70 @@ class _Templates:
         return str(alias.get(template_id) if alias is not None else version)
 
 
-def _read_templates(ec2: Any) -> _Templates:
-    found = _Templates({}, {}, {}, {})
-    for template in _pages(
-        "DescribeLaunchTemplates", ec2.describe_launch_templates, "LaunchTemplates"
+def read_templates(ec2: Any, caller: Caller | None = None) -> Templates:
+    """Every launch template of the account, not only this service's (an image another stack's
+    template names is in use all the same), and every version of each. ResolveAlias turns a
+    "resolve:ssm:" ImageId into the AMI id it stands for (DescribeLaunchTemplateVersions API
+    reference); one that stays unresolved raises :class:`UnresolvedImage`."""
+    found = Templates({}, {}, {}, {})
+    for template in pages(
+        "DescribeLaunchTemplates", ec2.describe_launch_templates, "LaunchTemplates", caller
     ):
         template_id = template["LaunchTemplateId"]
         found.default[template_id] = str(template.get("DefaultVersionNumber"))
         found.latest[template_id] = str(template.get("LatestVersionNumber"))
         found.names[template_id] = template.get("LaunchTemplateName", template_id)
-        # ResolveAlias: a "resolve:ssm:" ImageId becomes the AMI id it stands for
-        # (DescribeLaunchTemplateVersions API reference).
-        for version in _pages(
-            f"DescribeLaunchTemplateVersions {template_id}",
+        for version in pages(
+            "DescribeLaunchTemplateVersions",
             ec2.describe_launch_template_versions,
             "LaunchTemplateVersions",
+            caller,
             LaunchTemplateId=template_id,
             ResolveAlias=True,
         ):
             image = (version.get("LaunchTemplateData") or {}).get("ImageId")
-            if image:
-                found.images[(template_id, str(version.get("VersionNumber")))] = image
+            if not image:
+                continue
+            number = str(version.get("VersionNumber"))
+            if not image.startswith("ami-"):
+                raise UnresolvedImage(template_id, number, image)
+            found.images[(template_id, number)] = image
     return found
+
+
+def read_launch_configurations(
+    autoscaling: Any, caller: Caller | None = None
+) -> list[tuple[str, str]]:
+    """(name, image id) of every launch configuration of the account."""
+    return [
+        (c.get("LaunchConfigurationName", ""), c.get("ImageId", ""))
+        for c in pages(
+            "DescribeLaunchConfigurations",
+            autoscaling.describe_launch_configurations,
+            "LaunchConfigurations",
+            caller,
+        )
+    ]
+
+
+def read_instances(
+    ec2: Any, image_ids: list[str] | None = None, caller: Caller | None = None
+) -> list[dict]:
+    """Every non-terminated instance of the account (running ``image_ids`` only, if given)."""
+    return [
+        instance
+        for reservation in pages(
+            "DescribeInstances",
+            ec2.describe_instances,
+            "Reservations",
+            caller,
+            Filters=[
+                {"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES},
+                *([{"Name": "image-id", "Values": image_ids}] if image_ids else []),
+            ],
+        )
+        for instance in reservation.get("Instances", [])
+    ]
 
 
 def read_uses(ec2: Any, autoscaling: Any, image_ids: Iterable[str]) -> dict[str, list[Use]]:
@@ -139,22 +207,15 @@ def read_uses(ec2: Any, autoscaling: Any, image_ids: Iterable[str]) -> dict[str,
     wanted = set(image_ids)
     if not wanted:
         return {}
-    templates = _read_templates(ec2)
+    templates = read_templates(ec2)
     groups = list(
-        _pages(
+        pages(
             "DescribeAutoScalingGroups",
             autoscaling.describe_auto_scaling_groups,
             "AutoScalingGroups",
         )
     )
-    configurations = {
-        c.get("LaunchConfigurationName"): c.get("ImageId")
-        for c in _pages(
-            "DescribeLaunchConfigurations",
-            autoscaling.describe_launch_configurations,
-            "LaunchConfigurations",
-        )
-    }
+    configurations = dict(read_launch_configurations(autoscaling))
     uses: dict[str, list[Use]] = {}
     owners: dict[str, Owner] = {}
     group_image: dict[str, str | None] = {}
@@ -198,21 +259,12 @@ def read_uses(ec2: Any, autoscaling: Any, image_ids: Iterable[str]) -> dict[str,
             )
         )
     running: dict[tuple[str, str], list[str]] = {}
-    for reservation in _pages(
-        "DescribeInstances",
-        ec2.describe_instances,
-        "Reservations",
-        Filters=[
-            {"Name": "image-id", "Values": sorted(wanted)},
-            {"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES},
-        ],
-    ):
-        for instance in reservation.get("Instances", []):
-            if instance.get("ImageId") not in wanted:
-                continue
-            tags = {t.get("Key"): t.get("Value") for t in instance.get("Tags") or []}
-            key = (instance["ImageId"], tags.get(GROUP_TAG) or "")
-            running.setdefault(key, []).append(instance["InstanceId"])
+    for instance in read_instances(ec2, sorted(wanted)):
+        if instance.get("ImageId") not in wanted:
+            continue
+        tags = {t.get("Key"): t.get("Value") for t in instance.get("Tags") or []}
+        key = (instance["ImageId"], tags.get(GROUP_TAG) or "")
+        running.setdefault(key, []).append(instance["InstanceId"])
     for (image, group), instances in sorted(running.items()):
         owner = owners.get(group) if group else None
         count = f"{len(instances)} instance{'s' if len(instances) != 1 else ''}"

@@ -522,12 +522,7 @@ def run(
     if clients is None:
         if not aws_clients.has_credentials(cfg.region):
             raise RevokeError("no AWS credentials found — nothing was read or revoked")
-        made: dict[str, Any] = {}
-
-        def clients(region: str) -> Any:
-            if region not in made:
-                made[region] = aws_clients.client("ec2", region, patient=True)
-            return made[region]
+        clients = _per_region("ec2")
 
     try:
         targets = find_targets(clients, cfg.region, regions, cfg.service.name, args.what)
@@ -536,14 +531,7 @@ def run(
             f"could not read the images to revoke ({_code(error)}) — nothing revoked"
         ) from None
     targets = plan(targets, args.reason, now or utcnow())
-    if autoscaling is None:
-        made_autoscaling: dict[str, Any] = {}
-
-        def autoscaling(region: str) -> Any:
-            if region not in made_autoscaling:
-                made_autoscaling[region] = aws_clients.client("autoscaling", region, patient=True)
-            return made_autoscaling[region]
-
+    autoscaling = autoscaling or _per_region("autoscaling")
     out(
         f"revoke {args.what} ({name}: {cfg.service.name}, {', '.join(regions)}): "
         f"{len(targets)} image{'s' if len(targets) != 1 else ''}, reason {args.reason!r}"
@@ -579,9 +567,15 @@ def run(
     out(render(targets, stopped=False))
     for line in replacement_lines(targets, root):
         out(line)
+    out(outcome(targets))
+    return 0
+
+
+def outcome(targets: list[Target]) -> str:
+    """The last line of a revocation that ran to its end."""
     kept = [t for t in targets if t.kept_reason]
     enabled = [t for t in targets if t.kept_enabled]
-    out(
+    return (
         f"revoked {sum(1 for t in targets if t.steps)} image(s), "
         f"{sum(1 for t in targets if not t.steps)} already revoked"
         + (f"; {len(kept)} keep their earlier reason" if kept else "")
@@ -594,7 +588,20 @@ def run(
             else ""
         )
     )
-    return 0
+
+
+def _per_region(service: str) -> Callable[[str], Any]:
+    """A client of ``service`` per region, made once, with the patient timeouts (writes)."""
+    from release import aws_clients
+
+    made: dict[str, Any] = {}
+
+    def client(region: str) -> Any:
+        if region not in made:
+            made[region] = aws_clients.client(service, region, patient=True)
+        return made[region]
+
+    return client
 
 
 def _decide(

@@ -193,7 +193,8 @@ def test_a_refused_disable_says_what_was_written_and_a_rerun_completes_it(images
     table = "\n".join(lines)
     assert "disable refused (UnauthorizedOperation)" in table, table
     states = {first: images.get(first)["State"], second: images.get(second)["State"]}
-    assert sorted(states.values()) == ["available", "disabled"] or states[second] == "available"
+    # DescribeImages lists in no promised order: the first image was disabled or not reached
+    assert states[second] == "available", states
     assert revocation(images.get(second)) == REASON, "a refused disable undid the revocation"
 
     code, out, err = run(capsys, root, "1.4.0", "--reason", REASON)

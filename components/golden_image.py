@@ -92,7 +92,7 @@ class GoldenImageArgs:
     health_check_path: str | None = None
     """(bake) The path the image's own tests ask the service for (service.healthCheckPath)."""
     stack: str = ""
-    """(promote) The stack's name: with ``color``, how the color's instances are tagged."""
+    """(promote) The stack's name: with ``color``, how the color's group is tagged."""
     color: str = ""
     """(promote) The color this image is for: a color whose launch template already names a
     revoked image keeps it."""
@@ -327,7 +327,7 @@ class GoldenImage(pulumi.ComponentResource):
                     )
                 except RevokedImage as only_revoked:
                     newest = only_revoked.image_id
-                # Only now are the reason and the color's instances worth a read.
+                # Only now are the reasons and the color's launch template worth a read.
                 described = {
                     image_id: aws.ec2.get_ami_output(
                         owners=[owner],

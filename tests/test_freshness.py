@@ -8,6 +8,7 @@ import datetime as dt
 import itertools
 import shutil
 
+import boto3
 import pytest
 from harness import load_stack_config, stack_file
 from layered_images import Fleet, Images, local_aws, use_local_aws
@@ -310,3 +311,18 @@ def test_images_revoked_lists_each_revoked_image_with_its_state(
     assert "disabled" in lines[unused] and "in use by nothing" in lines[unused], lines[unused]
     assert "deprecat" in lines[unused] and REASON in lines[unused], lines[unused]
     assert rebake not in lines
+
+    # blue moved off it (its group and template gone): nothing uses a revoked image any more
+    autoscaling = boto3.client("autoscaling", region_name="eu-west-1")
+    [described] = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
+        "AutoScalingGroups"
+    ]
+    autoscaling.delete_auto_scaling_group(AutoScalingGroupName=group, ForceDelete=True)
+    images.ec2.delete_launch_template(
+        LaunchTemplateId=described["LaunchTemplate"]["LaunchTemplateId"]
+    )
+    for instance in images.ec2.describe_instances()["Reservations"]:
+        images.ec2.terminate_instances(InstanceIds=[i["InstanceId"] for i in instance["Instances"]])
+    code, out, err = release(capsys, "images", "prod", "--file", str(prod_file), "--revoked")
+    assert code == 0, out + err
+    assert "in use by nothing" in out and "in use by:" not in out, out

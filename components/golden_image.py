@@ -23,7 +23,17 @@ would fail ("never baked") for any version a year old, a listener-only rollback 
 second lookup asks for them, and a match that is not deprecated is preferred when both exist.
 A third lookup finds the version's revoked images by the ``REVOKED: `` prefix of their
 description (the only revocation mark another account can read; tags are the owner's): they are
-never picked, and a version with nothing else fails with the reason its description gives.
+never picked for a new use. A version with nothing else is refused with the reason its
+description gives, except on a color that already runs it: the launch template of the color's
+group (found by its Stack/Service/Color tags, components/tags.py) names one of those images in
+its default version, which is what the last ``pulumi up`` gave it (the program's templates make
+each new version their default). That color keeps the image, with a warning in preview, so that
+a stack whose serving color was revoked can still ``pulumi up`` the fix on the other color, and
+a color left cold on it after a finish stays deployable; its launch template does not change,
+so nothing is refreshed onto it (and the refresh command refuses a refresh toward a revoked
+image). The group and its template are read from AWS, not from state, and only when the
+version has nothing but revoked images. Any other color (a new one, one on another image) is a
+new use: refused.
 """
 
 from __future__ import annotations
@@ -81,6 +91,11 @@ class GoldenImageArgs:
     the image before it: the Auto Scaling grant on the baking account's key."""
     health_check_path: str | None = None
     """(bake) The path the image's own tests ask the service for (service.healthCheckPath)."""
+    stack: str = ""
+    """(promote) The stack's name: with ``color``, how the color's group is tagged."""
+    color: str = ""
+    """(promote) The color this image is for: a color whose launch template already names a
+    revoked image keeps it."""
 
 
 def bake_command(
@@ -197,7 +212,41 @@ def revoked_refusal(service: str, version: str, image_id: str, description: str 
     reason = revocation_in_description(description) or "reason not readable"
     return (
         f"{service} {version} is revoked: its image {image_id} says {reason!r} (python -m "
-        "release revoke, in the baking account) — run another version on this color"
+        "release revoke, in the baking account) — run another version on this color (only a "
+        "color whose launch template already launches it keeps it)"
+    )
+
+
+def kept_revoked_image(revoked: list[str], launched: str | None) -> str | None:
+    """The revoked image a color keeps: the one its launch template already launches
+    (``launched``), when it is among ``revoked``; None otherwise (a new use)."""
+    return launched if launched is not None and launched in revoked else None
+
+
+def template_of_group(group: Any) -> str | None:
+    """The launch template id of an Auto Scaling group (getGroup's answer): its launch template,
+    or its mixed-instances policy's."""
+    for template in group.launch_templates or []:
+        if template.id:
+            return template.id
+    for policy in group.mixed_instances_policies or []:
+        for template in policy.launch_templates or []:
+            for spec in template.launch_template_specifications or []:
+                if spec.launch_template_id:
+                    return spec.launch_template_id
+    return None
+
+
+def kept_revoked_warning(
+    service: str, version: str, color: str, image_id: str, description: str | None
+) -> str:
+    """The preview's warning for a color that keeps the revoked image it runs."""
+    reason = revocation_in_description(description) or "reason not readable"
+    return (
+        f"{service} {version} is revoked ({reason!r}): {color} keeps {image_id}, which its "
+        "launch template already launches, so that this update can go on; no refresh puts it "
+        "on new instances — put a version that is not revoked on this color and move traffic "
+        "off it"
     )
 
 
@@ -269,28 +318,75 @@ class GoldenImage(pulumi.ComponentResource):
             owner = source.owner_account_id
 
             def choose(found: list[Any]) -> Any:
+                revoked_ids = list(found[2] or [])
                 try:
                     return pick_promoted_image(
                         list(found[0] or []), args.service, args.version, owner,
                         including_deprecated=list(found[1] or []),
-                        revoked=list(found[2] or []),
+                        revoked=revoked_ids,
                     )
                 except RevokedImage as only_revoked:
-                    image_id = only_revoked.image_id
-                # Only now is the reason worth a read: one image, by id.
-                described = aws.ec2.get_ami_output(
-                    owners=[owner],
-                    filters=[{"name": "image-id", "values": [image_id]}],
-                    include_deprecated=True,
-                    opts=pulumi.InvokeOutputOptions(parent=self),
+                    newest = only_revoked.image_id
+                # Only now are the reasons and the color's launch template worth a read.
+                described = {
+                    image_id: aws.ec2.get_ami_output(
+                        owners=[owner],
+                        filters=[{"name": "image-id", "values": [image_id]}],
+                        include_deprecated=True,
+                        opts=pulumi.InvokeOutputOptions(parent=self),
+                    ).description
+                    for image_id in revoked_ids
+                }
+                return pulumi.Output.all(described, self._launched_image(args)).apply(
+                    lambda read: keep_or_refuse(newest, revoked_ids, read[0], read[1])
                 )
-                return described.description.apply(
-                    lambda text: _refuse(
-                        revoked_refusal(args.service, args.version, image_id, text)
+
+            def keep_or_refuse(
+                newest: str, revoked_ids: list[str], texts: dict, launched: str | None
+            ) -> str:
+                kept = kept_revoked_image(revoked_ids, launched)
+                if kept is None:
+                    return _refuse(
+                        revoked_refusal(args.service, args.version, newest, texts.get(newest))
                     )
+                pulumi.log.warn(
+                    kept_revoked_warning(
+                        args.service, args.version, args.color, kept, texts.get(kept)
+                    ),
+                    resource=self,
                 )
+                return kept
 
             self.image_id = pulumi.Output.all(
                 current.ids, everything.ids, revoked.ids, args.launchable_after
             ).apply(choose)
         self.register_outputs({"imageId": self.image_id})
+
+    def _launched_image(self, args: GoldenImageArgs) -> pulumi.Output[str | None]:
+        """The image the color's launch template launches (its default version), read from
+        AWS: the color's group by its tags, then its template. None when the color has no group
+        (a first deploy) or more than one (not this program's)."""
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        # pulumi-aws names the aws_autoscaling_groups data source autoscaling.getAmiIds.
+        groups = aws.autoscaling.get_ami_ids_output(
+            filters=[
+                {"name": "tag:Stack", "values": [args.stack]},
+                {"name": "tag:Service", "values": [args.service]},
+                {"name": "tag:Color", "values": [args.color]},
+            ],
+            opts=invoke,
+        )
+
+        def template_image(names: list[str] | None) -> Any:
+            if len(names or []) != 1:
+                return None
+            group = aws.autoscaling.get_group_output(name=names[0], opts=invoke)
+
+            def image(template_id: str | None) -> Any:
+                if not template_id:
+                    return None
+                return aws.ec2.get_launch_template_output(id=template_id, opts=invoke).image_id
+
+            return group.apply(template_of_group).apply(image)
+
+        return groups.names.apply(template_image)

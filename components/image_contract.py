@@ -261,6 +261,10 @@ def foundation_in_text(text: object) -> str | None:
 # accounts an image is shared with, its description and deprecation are not.
 REVOKED_TAG = "Revoked"
 REVOKED_AT_TAG = "RevokedAt"
+# DescribeImages' State of an image DisableImage turned off (revoke does it once nothing uses
+# the image): it cannot be launched, and DescribeImages lists it only when asked
+# (IncludeDisabled; DisableImage API reference).
+DISABLED = "disabled"
 REVOKED_PREFIX = "REVOKED: "
 REVOKED_SEPARATOR = " | "
 # EC2 caps an AMI description at 255 characters (RegisterImage, ModifyImageAttribute) and a tag

@@ -551,7 +551,7 @@ def run_status(
     if raised:
         out(raised)
     if not args.no_images:
-        for line in images.status_lines(cfg):
+        for line in images.status_lines(cfg, stack=None if args.no_live else args.stack):
             out(line)
     if not args.no_live:
         for line in live.status_lines(cfg, args.stack):

@@ -40,6 +40,7 @@ from typing import Any
 
 from components.config import COLORS, BakeImage, Color, StackConfig
 from components.image_contract import (
+    DISABLED,
     FOUNDATION_NAME_TAG,
     REVOKED_AT_TAG,
     TIMESTAMP_FORMAT,
@@ -151,7 +152,8 @@ def newest_image(
     """The image exactly named ``<service>-<version>-<timestamp>``: a current one before a
     deprecated one, and the newest of those (the timestamp suffix sorts chronologically and,
     unlike CreationDate, is what the bake set). An image marked for pruning is skipped: it may
-    be gone by the time anything launches it; a revoked one too: nothing launches it again."""
+    be gone by the time anything launches it; a revoked one too: nothing launches it again; a
+    disabled one cannot be launched."""
     now = now or utcnow()
     matching = [
         dict(i)
@@ -159,6 +161,7 @@ def newest_image(
         if is_image_name(i.get("Name"), service, version)
         and pruning_mark(i) is None
         and not revocation(dict(i))
+        and i.get("State") != DISABLED
     ]
     if not matching:
         return None
@@ -172,6 +175,9 @@ def describe_version_images(ec2: Any, owner: str, service: str, version: str) ->
         "Owners": [owner],
         "Filters": [{"Name": "name", "Values": [image_name_filter(service, version)]}],
         "IncludeDeprecated": True,
+        # The owner sees its disabled images only when it asks: a revoked version whose images
+        # revoke disabled is then refused as revoked, not as never baked.
+        "IncludeDisabled": True,
     }
     while True:
         page = ec2.describe_images(**request)
@@ -302,8 +308,11 @@ def foundation_text(foundation: str | None, built: dt.datetime | None, now: dt.d
     before layers)``."""
     if not foundation:
         return "foundation unknown (baked before layers)"
-    return f"foundation {foundation} ({_days(now - built)} days old)" if built else (
-        f"foundation {foundation}")
+    return (
+        f"foundation {foundation} ({_days(now - built)} days old)"
+        if built
+        else (f"foundation {foundation}")
+    )
 
 
 def foundation_stale(built: dt.datetime | None, limit: int, now: dt.datetime) -> bool:
@@ -328,12 +337,18 @@ class ImageAge:
     foundation: str | None = None  # the foundation's name; None: unknown (see lineage())
     foundation_built: dt.datetime | None = None
     revoked: str | None = None  # revoked_text() when the version's only images are revoked
+    # "group G, launch-template version N" when the image is the one the color's group really
+    # launches (read from AWS), not the one its version resolves to
+    launched_by: str | None = None
 
     @classmethod
-    def of(cls, image: Mapping[str, Any], revoked: str | None = None) -> ImageAge:
+    def of(
+        cls, image: Mapping[str, Any], revoked: str | None = None, launched_by: str | None = None
+    ) -> ImageAge:
         name = image.get("Name", "")
         roots = lineage(image)
         return cls(
+            launched_by=launched_by,
             image_id=image.get("ImageId"),
             name=name,
             built=build_time(name) or parse_aws_time(image.get("CreationDate")),
@@ -344,38 +359,85 @@ class ImageAge:
         )
 
 
-def read_image_ages(cfg: StackConfig, ec2: Any = None) -> dict[Color, ImageAge]:
-    """One lookup per distinct version of the two colors; AWS trouble becomes ``problem``."""
-    versions = {cfg.fleets[color].version for color in COLORS}
+def read_image_ages(
+    cfg: StackConfig, ec2: Any = None, stack: str | None = None, autoscaling: Any = None
+) -> dict[Color, ImageAge]:
+    """Each color's image. With ``stack``, the image its group's launch template really
+    launches (the launch-template version the group saves: a rebake of the version, or a
+    refresh rolled back, makes it differ from what the version resolves to); a color without a
+    group, or without ``stack``, gets the version's lookup. One lookup per distinct version;
+    AWS trouble becomes ``problem``."""
     if ec2 is None:
         ec2 = _client(cfg)  # one client for both lookups (a new one loads EC2's model again)
         if isinstance(ec2, str):
             return {color: ImageAge(problem=ec2) for color in COLORS}
-    found: dict[str, ImageAge] = {}
-    for version in sorted(versions):
-        try:
-            looked = _lookup(cfg, version, ec2)
-        except NoCredentials as error:
-            found[version] = ImageAge(problem=str(error))
-            continue
-        except _aws_errors() as error:
-            found[version] = ImageAge(problem=_failure(error))
-            continue
-        image, marked = looked.image, looked.marked
-        if image:
-            found[version] = ImageAge.of(image)
-            continue
-        if looked.revoked:  # what the color may still run: shown, and flagged
-            found[version] = ImageAge.of(looked.revoked[0], revoked_text(looked.revoked[0]))
-            continue
-        found[version] = ImageAge(
-            problem=f"being pruned: {_marks(marked)}"
-            if marked
-            else f"no image {image_name_filter(cfg.service.name, version)} "
-            f"owned by {image_owner(cfg)} in {cfg.region}",
+    launched: dict[Color, ImageAge] = {}
+    if stack is not None:
+        if autoscaling is None:
+            from release import aws_clients
+
+            autoscaling = aws_clients.client("autoscaling", cfg.region)
+        launched = {
+            color: age
+            for color in COLORS
+            if (age := launched_image(cfg, stack, color, ec2, autoscaling)) is not None
+        }
+    versions = {cfg.fleets[c].version for c in COLORS if c not in launched}
+    found = {version: _version_age(cfg, version, ec2) for version in sorted(versions)}
+    return {color: launched.get(color) or found[cfg.fleets[color].version] for color in COLORS}
+
+
+def launched_image(
+    cfg: StackConfig, stack: str, color: Color, ec2: Any, autoscaling: Any
+) -> ImageAge | None:
+    """The image the color's group launches (its saved launch-template version's ImageId), as
+    this account sees it; None when the color has no group (or one on a launch configuration:
+    not this program's)."""
+    from release import live
+
+    clients = live.Clients(autoscaling=autoscaling, refreshes=autoscaling, ec2=ec2, elbv2=None,
+                           cloudwatch=None)  # fmt: skip
+    try:
+        group = live.find_group(clients, stack.split("/")[-1], cfg.service.name, color.value)
+        spec = live.configuration_of(group) if group else None
+        if group is None or spec is None or not spec.template_id:
+            return None
+        by = f"group {group['AutoScalingGroupName']}, launch-template version {spec.version}"
+        image_id = live.template_image(clients, spec.template_id, spec.version or "$Default")
+        image = live.image_record(clients, image_id) if image_id else None
+    except live.LiveError as error:
+        return ImageAge(problem=f"could not read what {color.value}'s group launches: {error}")
+    if image is None:
+        return ImageAge(
+            problem=f"{by} launches {image_id or 'no image'}, which EC2 does not show to this "
+            "account (deregistered, or no longer shared)",
             missing=True,
         )
-    return {color: found[cfg.fleets[color].version] for color in COLORS}
+    revoked = revoked_text(image) if revocation(dict(image)) else None
+    if revoked is None and image.get("State") == DISABLED:
+        revoked = f"{image.get('Name')} ({image.get('ImageId')}) disabled: it cannot be launched"
+    return ImageAge.of(image, revoked, launched_by=by)
+
+
+def _version_age(cfg: StackConfig, version: str, ec2: Any) -> ImageAge:
+    """What ``version`` resolves to (the promote lookup), for a color without a group."""
+    try:
+        looked = _lookup(cfg, version, ec2)
+    except NoCredentials as error:
+        return ImageAge(problem=str(error))
+    except _aws_errors() as error:
+        return ImageAge(problem=_failure(error))
+    if looked.image:
+        return ImageAge.of(looked.image)
+    if looked.revoked:  # what the color may still run: shown, and flagged
+        return ImageAge.of(looked.revoked[0], revoked_text(looked.revoked[0]))
+    return ImageAge(
+        problem=f"being pruned: {_marks(looked.marked)}"
+        if looked.marked
+        else f"no image {image_name_filter(cfg.service.name, version)} "
+        f"owned by {image_owner(cfg)} in {cfg.region}",
+        missing=True,
+    )
 
 
 def _days(delta: dt.timedelta) -> int:
@@ -414,7 +476,10 @@ def age_lines(cfg: StackConfig, ages: Mapping[Color, ImageAge], now: dt.datetime
             deprecation = f"deprecated since {age.deprecation:%Y-%m-%d} (still launchable by id)"
         else:
             deprecation = f"deprecates {age.deprecation:%Y-%m-%d}"
-        lines.append(f"image {color.value}: {age.name} ({age.image_id}), {when}, {deprecation}")
+        lines.append(
+            f"image {color.value}: {age.name} ({age.image_id}), {when}, {deprecation}"
+            + (f" — launched by {age.launched_by}" if age.launched_by else "")
+        )
         roots.append(
             f"{color.value}'s {foundation_text(age.foundation, age.foundation_built, now)}"
             + (f"; REVOKED: {revocation_reason(age.revoked)}" if age.revoked else "")
@@ -445,11 +510,14 @@ def age_lines(cfg: StackConfig, ages: Mapping[Color, ImageAge], now: dt.datetime
 
 def status_lines(
     cfg: StackConfig,
-    read: Callable[[StackConfig], Mapping[Color, ImageAge]] = read_image_ages,
+    read: Callable[[StackConfig], Mapping[Color, ImageAge]] | None = None,
     now: dt.datetime | None = None,
+    stack: str | None = None,
 ) -> list[str]:
-    """The image lines of ``status``; ``read`` is replaceable for tests."""
-    return age_lines(cfg, read(cfg), now or utcnow())
+    """The image lines of ``status``: with ``stack``, of the images the groups launch;
+    ``read`` is replaceable for tests."""
+    ages = read(cfg) if read is not None else read_image_ages(cfg, stack=stack)
+    return age_lines(cfg, ages, now or utcnow())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -480,8 +548,9 @@ def freshness_lines(
         else:
             verdict = "foundation unknown: not judged (release.maxImageAgeDays applies)"
         lines.append(
-            f"{color.value} ({state}): {age.name} ({age.image_id}) on "
-            f"{foundation_text(age.foundation, age.foundation_built, now)}: {verdict}"
+            f"{color.value} ({state}): {age.name} ({age.image_id})"
+            + (f" launched by {age.launched_by}" if age.launched_by else "")
+            + f" on {foundation_text(age.foundation, age.foundation_built, now)}: {verdict}"
         )
         if state == "running" and verdict.startswith(("REVOKED", "STALE")):
             due.append(f"{color.value} {version}: {verdict}")
@@ -492,19 +561,81 @@ def add_arguments(sub: Any) -> None:
     sub.add_argument(
         "--stale",
         action="store_true",
-        help="exit 1 when a running color's image is revoked or its foundation is older than "
-        "release.maxFoundationAgeDays (0 otherwise); the lines list every color",
+        help="exit 1 when a running color's group launches a revoked image or one whose "
+        "foundation is older than release.maxFoundationAgeDays (0 otherwise); the lines list "
+        "every color",
     )
+    sub.add_argument(
+        "--revoked",
+        action="store_true",
+        help="also list the service's revoked images with their state (deprecated, disabled, "
+        "in use by); exit 1 when a group, launch-template version or instance of this account "
+        "still uses one",
+    )
+
+
+def revoked_lines(
+    cfg: StackConfig, ec2: Any, autoscaling: Any, now: dt.datetime
+) -> tuple[list[str], int]:
+    """One line per revoked image of the service (owned by the stack's image owner, in its
+    region) with its state, and how many of them something of this account still uses."""
+    from release import image_usage
+
+    service = cfg.service.name
+    request: dict[str, Any] = {
+        "Owners": [image_owner(cfg)],
+        "Filters": [{"Name": "name", "Values": [f"{service}-*"]}],
+        "IncludeDeprecated": True,
+        "IncludeDisabled": True,
+    }
+    found: list[dict] = []
+    while True:
+        page = ec2.describe_images(**request)
+        found += page.get("Images", [])
+        if not page.get("NextToken"):
+            break
+        request["NextToken"] = page["NextToken"]
+    revoked = sorted(
+        (i for i in found if _service_image(i.get("Name", ""), service) and revocation(i)),
+        key=lambda i: i["Name"],
+    )
+    uses = image_usage.read_uses(ec2, autoscaling, [i["ImageId"] for i in revoked])
+    lines = []
+    for image in revoked:
+        deprecation = parse_aws_time(image.get("DeprecationTime"))
+        state = [
+            "not deprecated"
+            if deprecation is None
+            else f"deprecated since {deprecation:%Y-%m-%d %H:%M}"
+            if is_deprecated(image, now)
+            else f"deprecated from {deprecation:%Y-%m-%d %H:%M}",
+            "disabled" if image.get("State") == DISABLED else "enabled (launchable by id)",
+        ]
+        users = uses.get(image["ImageId"], [])
+        state.append(
+            "in use by: " + "; ".join(u.what for u in users) if users else "in use by nothing"
+        )
+        lines.append(f"revoked: {revoked_text(image)} — {', '.join(state)}")
+    return lines, sum(1 for i in revoked if uses.get(i["ImageId"]))
+
+
+def _service_image(name: str, service: str) -> bool:
+    """``name`` is ``<service>-<version>-<timestamp>`` (of any version) under the contract."""
+    prefix = f"{service}-"
+    version = name[len(prefix) : -17] if name.startswith(prefix) and len(name) > 17 else ""
+    return bool(version) and is_image_name(name, service, version)
 
 
 def run_command(
     args: Any,
     cfg: StackConfig,
     out: Callable[[str], None] = print,
-    read: Callable[[StackConfig], Mapping[Color, ImageAge]] = read_image_ages,
+    read: Callable[[StackConfig], Mapping[Color, ImageAge]] | None = None,
     now: dt.datetime | None = None,
 ) -> int:
-    lines, due = freshness_lines(cfg, read(cfg), now or utcnow())
+    now = now or utcnow()
+    ages = read(cfg) if read is not None else read_image_ages(cfg, stack=args.stack)
+    lines, due = freshness_lines(cfg, ages, now)
     out(
         f"images {args.stack}: {cfg.service.name} in {cfg.region}, foundations older than "
         f"{cfg.release.max_foundation_age_days} days are stale"
@@ -513,4 +644,29 @@ def run_command(
         out(line)
     if due:
         out(f"rebake needed: {'; '.join(due)}")
-    return 1 if args.stale and due else 0
+    in_use = 0
+    if getattr(args, "revoked", False):
+        in_use = _print_revoked(cfg, out, now)
+    return 1 if (args.stale and due) or in_use else 0
+
+
+def _print_revoked(cfg: StackConfig, out: Callable[[str], None], now: dt.datetime) -> int:
+    from release import aws_clients, image_usage
+
+    ec2 = _client(cfg)
+    if isinstance(ec2, str):
+        raise ReleaseError(f"could not read the revoked images ({ec2})")
+    try:
+        lines, in_use = revoked_lines(cfg, ec2, aws_clients.client("autoscaling", cfg.region), now)
+    except image_usage.UsageError as error:
+        raise ReleaseError(f"could not read what uses the revoked images: {error}") from None
+    except _aws_errors() as error:
+        raise ReleaseError(f"could not read the revoked images ({_failure(error)})") from None
+    for line in lines or ["revoked: none"]:
+        out(line)
+    if in_use:
+        out(
+            f"{in_use} revoked image(s) still launchable by what uses them: replace it, then "
+            "`python -m release revoke` (in the baking account) disables them"
+        )
+    return in_use

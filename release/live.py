@@ -39,7 +39,7 @@ from components.alarm_names import (
     watched_alarm_prefixes,
 )
 from components.config import Color, StackConfig
-from components.image_contract import revocation
+from components.image_contract import DISABLED, revocation
 
 # DescribeInstanceRefreshes ``Status`` values (botocore's autoscaling service model). ``Baking``
 # is the bake time after the last replacement; ``Cancelling``/``RollbackInProgress`` still move
@@ -519,6 +519,26 @@ def template_image(clients: Clients, template_id: str, version: str) -> str | No
     return versions[0].get("LaunchTemplateData", {}).get("ImageId") if versions else None
 
 
+def image_record(clients: Clients, image_id: str) -> dict[str, Any] | None:
+    """The image as DescribeImages shows it to this account, deprecated and disabled ones too
+    (both are hidden unless asked for); None when EC2 does not know it to this account
+    (deregistered, or no longer shared with it)."""
+    from botocore.exceptions import ClientError
+
+    def describe(**request: Any) -> dict[str, Any]:
+        try:
+            return clients.ec2.describe_images(**request)
+        except ClientError as error:
+            if str(error.response.get("Error", {}).get("Code", "")).startswith("InvalidAMIID"):
+                return {"Images": []}
+            raise
+
+    page = _aws(f"reading image {image_id}", describe, ImageIds=[image_id],
+                IncludeDeprecated=True, IncludeDisabled=True)
+    found = page.get("Images") or []
+    return found[0] if found else None
+
+
 def target_health(clients: Clients, target_group_arn: str) -> dict[str, str]:
     page = _aws(
         "reading target health",
@@ -642,12 +662,6 @@ def image_for_version(clients: Clients, cfg: StackConfig, version: str) -> str |
     return image.get("ImageId") if image else None
 
 
-def image_version(clients: Clients, image_id: str, service: str) -> str | None:
-    page = _aws(f"reading image {image_id}", clients.ec2.describe_images, ImageIds=[image_id])
-    found = page.get("Images", [])
-    return version_from_image_name(found[0].get("Name", ""), service) if found else None
-
-
 def image_facts(clients: Clients, cfg: StackConfig, version: str, state: ColorState) -> ImageFacts:
     from release import images
 
@@ -666,12 +680,14 @@ def image_facts(clients: Clients, cfg: StackConfig, version: str, state: ColorSt
     revoked = images.revoked_text(revoked_ones[0]) if revoked_ones and not image else None
     running = None
     if state.image_id and state.image_id != expected:
-        page = _aws(f"reading image {state.image_id}", clients.ec2.describe_images,
-                    ImageIds=[state.image_id])
-        raw = (page.get("Images") or [{}])[0]
+        # Deprecated and disabled images too: EC2 hides both unless asked, and a group that
+        # launches one is exactly what the gate must see.
+        raw = image_record(clients, state.image_id)
         running = version_from_image_name(raw.get("Name", ""), service) if raw else None
         if raw and revocation(raw):
             revoked = images.revoked_text(raw)
+        elif raw and raw.get("State") == DISABLED:
+            revoked = f"{raw.get('Name')} ({state.image_id}) disabled: it cannot be launched"
     return ImageFacts(expected_image=expected, running_version=running, revoked=revoked)
 
 

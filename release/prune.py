@@ -84,7 +84,7 @@ from components.image_contract import (
     tag_map,
     version_key,
 )
-from release import stackfile
+from release import image_usage, stackfile
 from release.images import PRUNING_TAG, build_time, pruning_mark, utcnow
 from release.transitions import ReleaseError
 
@@ -94,7 +94,6 @@ _KEEP = re.compile(r"[1-9][0-9]{0,3}")
 # AWS region names (us-east-1, eu-central-2, us-gov-west-1, ap-southeast-4).
 _REGION = re.compile(r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}")
 # Instances in any of these states still hold their image (DescribeInstances instance-state-name).
-LIVE_INSTANCE_STATES = ["pending", "running", "shutting-down", "stopping", "stopped"]
 PENDING = "pending"
 
 
@@ -377,15 +376,17 @@ def _call(what: str, region: str, call: Callable[..., dict], **kwargs: Any) -> d
 def _pages(
     what: str, region: str, call: Callable[..., dict], key: str, **kwargs: Any
 ) -> Iterator[dict]:
-    """Every item of a paginated EC2/Auto Scaling call (NextToken)."""
-    request = dict(kwargs)
-    while True:
-        page = _call(what, region, call, **request)
-        yield from page.get(key, [])
-        token = page.get("NextToken")
-        if not token:
-            return
-        request["NextToken"] = token
+    """Every item of a paginated EC2/Auto Scaling call (NextToken), prune's errors."""
+    return image_usage.pages(what, call, key, _caller(region), **kwargs)
+
+
+def _caller(region: str) -> image_usage.Caller:
+    """:func:`_call` in ``region``, as the shared readers of release/image_usage.py call it."""
+
+    def caller(what: str, call: Callable[..., dict], **request: Any) -> dict:
+        return _call(what, region, call, **request)
+
+    return caller
 
 
 @dataclass
@@ -436,59 +437,23 @@ def read_usage(
     and non-terminated instances of the account ``ec2`` belongs to (``who`` prefixes the
     reasons of another account). ``image_id`` narrows the instance read to that image (every
     launch-template version is still read: a ``resolve:ssm:`` name can only be matched once
-    resolved)."""
+    resolved). The reads are release/image_usage.py's, which revoke shares."""
+    caller = _caller(region)
     in_use: dict[tuple[str, str], list[str]] = defaultdict(list)
-    # Every launch template of the account, not only this service's: an image another stack's
-    # template names is in use all the same. ResolveAlias turns a "resolve:ssm:" ImageId into
-    # the AMI id it stands for (DescribeLaunchTemplateVersions API reference).
-    for template in _pages(
-        "DescribeLaunchTemplates", region, ec2.describe_launch_templates, "LaunchTemplates"
-    ):
-        template_id = template["LaunchTemplateId"]
-        for version in _pages(
-            "DescribeLaunchTemplateVersions",
-            region,
-            ec2.describe_launch_template_versions,
-            "LaunchTemplateVersions",
-            LaunchTemplateId=template_id,
-            ResolveAlias=True,
-        ):
-            named = (version.get("LaunchTemplateData") or {}).get("ImageId")
-            if not named:
-                continue
-            if not named.startswith("ami-"):
-                raise PruneError(
-                    f"launch template {template_id} version {version.get('VersionNumber')} in "
-                    f"{region} names its image as {named[:80]!r}, which did not resolve to an "
-                    "AMI id — nothing was deleted"
-                )
-            in_use[(region, named)].append(
-                f"{who}launch template {template.get('LaunchTemplateName', template_id)} "
-                f"v{version.get('VersionNumber')}"
-            )
-    for configuration in _pages(
-        "DescribeLaunchConfigurations",
-        region,
-        autoscaling.describe_launch_configurations,
-        "LaunchConfigurations",
-    ):
-        in_use[(region, configuration.get("ImageId", ""))].append(
-            f"{who}launch configuration {configuration.get('LaunchConfigurationName')}"
+    try:
+        templates = image_usage.read_templates(ec2, caller)
+    except image_usage.UnresolvedImage as error:
+        raise PruneError(f"{error} in {region} — nothing was deleted") from None
+    for (template_id, version), named in templates.images.items():
+        in_use[(region, named)].append(
+            f"{who}launch template {templates.names[template_id]} v{version}"
         )
-    for reservation in _pages(
-        "DescribeInstances",
-        region,
-        ec2.describe_instances,
-        "Reservations",
-        Filters=[
-            {"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES},
-            *([{"Name": "image-id", "Values": [image_id]}] if image_id else []),
-        ],
-    ):
-        for instance in reservation.get("Instances", []):
-            in_use[(region, instance.get("ImageId", ""))].append(
-                f"{who}instance {instance.get('InstanceId')}"
-            )
+    for name, named in image_usage.read_launch_configurations(autoscaling, caller):
+        in_use[(region, named)].append(f"{who}launch configuration {name}")
+    for instance in image_usage.read_instances(ec2, [image_id] if image_id else None, caller):
+        in_use[(region, instance.get("ImageId", ""))].append(
+            f"{who}instance {instance.get('InstanceId')}"
+        )
     return dict(in_use)
 
 

@@ -23,6 +23,8 @@ What it does, reading AWS first (release/live.py) and deciding with :func:`plan`
 - the latest refresh of this configuration failed or was rolled back: refuse to relaunch it
   unless ``GF_RETRY_REFRESH=1`` is set (a version AWS just rolled back is not retried by
   rerunning ``pulumi up`` by accident);
+- the wanted launch-template version launches a revoked (or disabled) image: refuse, naming
+  the reason (``python -m release revoke``; a refresh would replace every instance with it);
 - otherwise: ``StartInstanceRefresh`` with the desired configuration and preferences.
 
 Then it waits for that refresh by id, prints a progress line when something changes, and on
@@ -50,6 +52,7 @@ from enum import Enum
 from typing import Any
 
 from components.alarm_names import is_load_balancer_alarm
+from components.image_contract import DISABLED, revocation
 from components.refresh_spec import RefreshSpec, SpecError, idle_color_preferences, parse_spec
 from release.live import (
     SUCCESSFUL,
@@ -60,11 +63,13 @@ from release.live import (
     LiveError,
     Refresh,
     _aws,
+    image_record,
     list_refreshes,
     problems,
     progress_line,
     read_group,
     target_group_weight,
+    template_image,
 )
 
 PROG = "python -m release.refresh"
@@ -288,6 +293,27 @@ class Run:
         )
 
 
+def revoked_target(run: Run) -> str | None:
+    """Why no refresh may start toward the spec's launch-template version: the image it
+    launches is revoked (its tag, or the description prefix another account reads) or
+    disabled. None when it may (an image EC2 does not know is left to the launch to refuse)."""
+    want = run.want
+    image_id = template_image(run.clients, want.template_id or "", want.version or "")
+    image = image_record(run.clients, image_id) if image_id else None
+    if image is None:
+        return None
+    reason = revocation(image)
+    if not reason and image.get("State") != DISABLED:
+        return None
+    what = f"revoked: {reason!r}" if reason else "disabled (it cannot be launched)"
+    return (
+        f"{run.spec.group}: {want.describe()} launches {image_id} ({image.get('Name', '?')}), "
+        f"{what} — not starting an instance refresh that would put it on every instance; put "
+        "a version that is not revoked on this color (python -m release deploy STACK VERSION) "
+        "and run `pulumi up` again"
+    )
+
+
 def _choose(run: Run) -> Step | int:
     """Read and plan, retrying unreadable AWS until the deadline; start when the plan says so.
 
@@ -307,6 +333,9 @@ def _choose(run: Run) -> Step | int:
                 run.err(step.message)
             if step.action is not Action.START:
                 return step
+            refused = revoked_target(run)  # read right before the one irreversible call
+            if refused is not None:
+                return Step(Action.REFUSE, refused)
             run.err(step.message)
             return Step(Action.ADOPT, step.message, run.start())
         except GroupNotFound as error:

@@ -15,6 +15,20 @@ recorded, per image, in this order:
    keeps its time. A deprecated image drops out of other accounts' DescribeImages answers
    unless they ask for deprecated images (EC2 User Guide, "Deprecate an Amazon EC2 AMI").
 
+4. disabled (DisableImage), once nothing launches it. Deprecation alone does not stop launches:
+   "launch templates and Auto Scaling groups can continue to use a deprecated AMI by specifying
+   its ID" (EC2 User Guide, "Deprecate an Amazon EC2 AMI"), so scale-outs and refreshes would
+   keep launching it. A disabled image "can't be used for instance launches", loses every launch
+   permission and no longer appears in DescribeImages unless asked for (DisableImage API
+   reference); it stays deprecated, keeps its tags, and EnableImage brings it back (without its
+   launch permissions). Disabling an image a group, a launch-template version or an instance of
+   this account still uses would break that color's next launch, so such an image is left
+   enabled and the table says which color (stack, group) uses it and the command that replaces
+   it (release/image_usage.py); a rerun once it is replaced disables it. An image shared with
+   other accounts is left enabled too unless ``--disable-shared``: their groups are invisible
+   from here and would stop launching it (run ``images STACK --revoked`` in each of them first).
+   What uses the images is read after the other steps, right before the first DisableImage.
+
 A foundation's revocation covers every application image built on it (tag ``Foundation`` = its
 id), of every service of the account. Each step is skipped when already done, so the command is
 idempotent and a rerun completes one that stopped: a failed call stops at once and the table
@@ -38,6 +52,7 @@ from typing import Any
 
 from components.config import BakeImage, StackConfig
 from components.image_contract import (
+    DISABLED,
     FOUNDATION_TAG,
     REVOKED_AT_TAG,
     REVOKED_TAG,
@@ -51,7 +66,7 @@ from components.image_contract import (
     revoked_description,
     tag_map,
 )
-from release import stackfile
+from release import image_usage, stackfile
 from release.images import parse_aws_time, utcnow
 from release.transitions import ReleaseError
 
@@ -114,6 +129,9 @@ class Target:
     description: str | None = None  # the new description, when it must change
     deprecate_at: dt.datetime | None = None  # when deprecation must be set
     tag: bool = False  # the tags must be written
+    disable: bool = False  # DisableImage is due: nothing uses it (decided by keep_or_disable)
+    uses: list[image_usage.Use] = field(default_factory=list)  # why it stays enabled
+    shared_with: list[str] = field(default_factory=list)  # accounts etc. (kept enabled)
     done: list[str] = field(default_factory=list)  # the steps written by this run
     failed: str = ""
 
@@ -126,12 +144,31 @@ class Target:
         return self.raw.get("Name", "")
 
     @property
+    def disabled(self) -> bool:
+        return self.raw.get("State") == DISABLED
+
+    @property
     def steps(self) -> list[str]:
         return (
             (["tags"] if self.tag else [])
             + (["description"] if self.description is not None else [])
             + (["deprecation"] if self.deprecate_at is not None else [])
+            + (["disable"] if self.disable else [])
         )
+
+    @property
+    def kept_enabled(self) -> str:
+        """Why the image stays enabled ("" when it is disabled or about to be)."""
+        if self.disabled or self.disable:
+            return ""
+        if self.uses:
+            return "in use: " + "; ".join(u.what for u in self.uses)
+        if self.shared_with:
+            return (
+                f"shared with {', '.join(self.shared_with)}: their launches are not "
+                "visible from here (--disable-shared)"
+            )
+        return ""
 
 
 def plan(targets: Iterable[Target], reason: str, now: dt.datetime) -> list[Target]:
@@ -158,9 +195,7 @@ def plan(targets: Iterable[Target], reason: str, now: dt.datetime) -> list[Targe
             target.deprecate_at = due
         planned.append(target)
     if too_long:
-        raise RevokeError(
-            "nothing revoked: " + "; ".join(too_long) + " — shorten --reason"
-        )
+        raise RevokeError("nothing revoked: " + "; ".join(too_long) + " — shorten --reason")
     return planned
 
 
@@ -177,6 +212,10 @@ def render(targets: list[Target], stopped: bool) -> str:
             result = "not reached" if stopped else "would revoke (" + ", ".join(t.steps) + ")"
         if t.kept_reason:
             result += f"; its earlier reason kept: {t.kept_reason!r} ({t.revoked_at})"
+        if t.kept_enabled:
+            result += f"; NOT disabled, {t.kept_enabled}"
+        elif t.disabled:
+            result += "; disabled"
         rows.append((t.image_id, t.region, t.name, t.why, result))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join(
@@ -202,8 +241,9 @@ def _code(error: Exception) -> str:
 
 
 def describe(ec2: Any, **request: Any) -> Iterator[dict]:
-    """Every image of a DescribeImages request, all pages, deprecated and disabled ones too."""
-    request = {"IncludeDeprecated": True, **request}
+    """Every image of a DescribeImages request, all pages, deprecated and disabled ones too (a
+    rerun finds the images it disabled: DescribeImages hides them unless asked)."""
+    request = {"IncludeDeprecated": True, "IncludeDisabled": True, **request}
     while True:
         page = ec2.describe_images(**request)
         yield from page.get("Images", [])
@@ -247,7 +287,8 @@ def find_targets(
         home_found = [
             (i, f"version {what}")
             for i in describe(
-                ec2, Owners=["self"],
+                ec2,
+                Owners=["self"],
                 Filters=[{"Name": "name", "Values": [image_name_filter(service, what)]}],
             )
             if is_image_name(i.get("Name"), service, what)
@@ -259,7 +300,8 @@ def find_targets(
             home_found += [
                 (child, f"built on {what}")
                 for child in describe(
-                    ec2, Owners=["self"],
+                    ec2,
+                    Owners=["self"],
                     Filters=[{"Name": f"tag:{FOUNDATION_TAG}", "Values": [foundation["ImageId"]]}],
                 )
             ]
@@ -291,31 +333,117 @@ def _version_of(name: str, service: str) -> str | None:
 # Writing
 # ---------------------------------------------------------------------------------------------
 def apply(clients: Callable[[str], Any], targets: list[Target]) -> None:
-    """Each image's remaining steps in order; the first failure stops everything (raises)."""
+    """Each image's remaining steps in order (those this run has not written yet); the first
+    failure stops everything (raises)."""
     for target in targets:
         ec2 = clients(target.region)
         calls: list[tuple[str, Callable[[], Any]]] = []
         if target.tag:
-            calls.append(("tags", lambda t=target, e=ec2: e.create_tags(
-                Resources=[t.image_id],
-                Tags=[{"Key": REVOKED_TAG, "Value": t.reason},
-                      {"Key": REVOKED_AT_TAG, "Value": t.revoked_at}],
-            )))
+            calls.append(
+                (
+                    "tags",
+                    lambda t=target, e=ec2: e.create_tags(
+                        Resources=[t.image_id],
+                        Tags=[
+                            {"Key": REVOKED_TAG, "Value": t.reason},
+                            {"Key": REVOKED_AT_TAG, "Value": t.revoked_at},
+                        ],
+                    ),
+                )
+            )
         if target.description is not None:
-            calls.append(("description", lambda t=target, e=ec2: e.modify_image_attribute(
-                ImageId=t.image_id, Description={"Value": t.description}
-            )))
+            calls.append(
+                (
+                    "description",
+                    lambda t=target, e=ec2: e.modify_image_attribute(
+                        ImageId=t.image_id, Description={"Value": t.description}
+                    ),
+                )
+            )
         if target.deprecate_at is not None:
-            calls.append(("deprecation", lambda t=target, e=ec2: e.enable_image_deprecation(
-                ImageId=t.image_id, DeprecateAt=t.deprecate_at
-            )))
+            calls.append(
+                (
+                    "deprecation",
+                    lambda t=target, e=ec2: e.enable_image_deprecation(
+                        ImageId=t.image_id, DeprecateAt=t.deprecate_at
+                    ),
+                )
+            )
+        if target.disable:
+            calls.append(("disable", lambda t=target, e=ec2: e.disable_image(ImageId=t.image_id)))
         for step, call in calls:
+            if step in target.done:
+                continue
             try:
                 call()
             except _aws_errors() as error:
                 target.failed = f"{step} refused ({_code(error)})"
                 raise
             target.done.append(step)
+
+
+def shared_with(ec2: Any, image_id: str) -> list[str]:
+    """Who else may launch the image (DescribeImageAttribute launchPermission): accounts,
+    organizations, units, or everyone."""
+    answer = ec2.describe_image_attribute(ImageId=image_id, Attribute="launchPermission")
+    found = []
+    for permission in answer.get("LaunchPermissions") or []:
+        if permission.get("Group") == "all":
+            found.append("everyone (public)")
+        for key, what in (
+            ("UserId", "account"),
+            ("OrganizationArn", "organization"),
+            ("OrganizationalUnitArn", "organizational unit"),
+        ):
+            if permission.get(key):
+                found.append(f"{what} {permission[key]}")
+    return found
+
+
+def keep_or_disable(
+    clients: Callable[[str], Any],
+    autoscaling: Callable[[str], Any],
+    targets: list[Target],
+    disable_shared: bool,
+) -> None:
+    """Decide DisableImage for every image not disabled yet: due when no group, launch-template
+    version or instance of this account uses it in its region, and (unless ``disable_shared``)
+    no other account may launch it. Raises :class:`image_usage.UsageError` or botocore's
+    errors when that cannot be read: then nothing is disabled."""
+    by_region: dict[str, list[Target]] = {}
+    for target in targets:
+        target.disable, target.uses, target.shared_with = False, [], []
+        if not target.disabled:
+            by_region.setdefault(target.region, []).append(target)
+    for region, pending in sorted(by_region.items()):
+        ec2 = clients(region)
+        uses = image_usage.read_uses(ec2, autoscaling(region), [t.image_id for t in pending])
+        for target in pending:
+            target.uses = uses.get(target.image_id, [])
+            if not target.uses:
+                target.shared_with = shared_with(ec2, target.image_id)
+            target.disable = not target.uses and (disable_shared or not target.shared_with)
+
+
+def replacement_lines(targets: list[Target], root: Path) -> list[str]:
+    """For each image left enabled because something uses it: who, and the command that
+    replaces it (a stack file in ``root`` says which color is stable)."""
+
+    def stable_color(stack: str) -> str | None:
+        path = root / f"Pulumi.{stack}.yaml"
+        try:
+            return stackfile.load(path).parse().stable_color.value
+        except Exception:  # no such file here, or one that does not validate: say both commands
+            return None
+
+    lines = []
+    for target in targets:
+        for use in target.uses:
+            lines.append(
+                f"still launchable: {target.image_id} ({target.region}): {use.what} — replace "
+                f"it: {image_usage.replacement(use, stable_color)}"
+            )
+    return lines
 
 
 def summary(targets: list[Target]) -> str:
@@ -328,8 +456,13 @@ def summary(targets: list[Target]) -> str:
 
     return (
         f"revoked: {ids(complete)}; partly revoked: "
-        + (", ".join(f"{t.image_id} ({t.region}: {', '.join(t.done) or 'nothing'} written)"
-                     for t in partly) or "none")
+        + (
+            ", ".join(
+                f"{t.image_id} ({t.region}: {', '.join(t.done) or 'nothing'} written)"
+                for t in partly
+            )
+            or "none"
+        )
         + f"; not reached: {ids(untouched)}"
     )
 
@@ -380,6 +513,7 @@ def run(
     out: Callable[[str], None] = print,
     clients: Callable[[str], Any] | None = None,
     now: dt.datetime | None = None,
+    autoscaling: Callable[[str], Any] | None = None,
 ) -> int:
     from release import aws_clients
 
@@ -388,12 +522,7 @@ def run(
     if clients is None:
         if not aws_clients.has_credentials(cfg.region):
             raise RevokeError("no AWS credentials found — nothing was read or revoked")
-        made: dict[str, Any] = {}
-
-        def clients(region: str) -> Any:
-            if region not in made:
-                made[region] = aws_clients.client("ec2", region, patient=True)
-            return made[region]
+        clients = _per_region("ec2")
 
     try:
         targets = find_targets(clients, cfg.region, regions, cfg.service.name, args.what)
@@ -402,20 +531,33 @@ def run(
             f"could not read the images to revoke ({_code(error)}) — nothing revoked"
         ) from None
     targets = plan(targets, args.reason, now or utcnow())
+    autoscaling = autoscaling or _per_region("autoscaling")
     out(
         f"revoke {args.what} ({name}: {cfg.service.name}, {', '.join(regions)}): "
         f"{len(targets)} image{'s' if len(targets) != 1 else ''}, reason {args.reason!r}"
     )
     if args.dry_run:
+        _decide(clients, autoscaling, targets, args.disable_shared, out, written=False)
         out(render(targets, stopped=False))
+        for line in replacement_lines(targets, root):
+            out(line)
         out("dry run: nothing written")
         return 0
     try:
         apply(clients, targets)
+        # Read what uses the images now, right before the first DisableImage: a group that
+        # started using one while the tags were written is seen.
+        _decide(clients, autoscaling, targets, args.disable_shared, out, written=True)
+        apply(clients, targets)
+    except RevokeError:
+        raise
     except BaseException as error:
         out(render(targets, stopped=True))
-        cause = f"AWS refused a call ({_code(error)})" if isinstance(
-            error, _aws_errors()) else f"interrupted ({type(error).__name__})"
+        cause = (
+            f"AWS refused a call ({_code(error)})"
+            if isinstance(error, _aws_errors())
+            else f"interrupted ({type(error).__name__})"
+        )
         if not isinstance(error, Exception):  # an interrupt stays one: said, then re-raised
             out(f"{cause}: {summary(targets)} — run the same command again to complete it")
             raise
@@ -423,15 +565,69 @@ def run(
             f"{cause}: {summary(targets)} — run the same command again to complete it"
         ) from None
     out(render(targets, stopped=False))
+    for line in replacement_lines(targets, root):
+        out(line)
+    out(outcome(targets))
+    return 0
+
+
+def outcome(targets: list[Target]) -> str:
+    """The last line of a revocation that ran to its end."""
     kept = [t for t in targets if t.kept_reason]
-    out(
+    enabled = [t for t in targets if t.kept_enabled]
+    return (
         f"revoked {sum(1 for t in targets if t.steps)} image(s), "
         f"{sum(1 for t in targets if not t.steps)} already revoked"
         + (f"; {len(kept)} keep their earlier reason" if kept else "")
-        + ": deploy, rollouts and promote lookups now refuse them"
+        + f"; disabled {sum(1 for t in targets if t.disabled or 'disable' in t.done)}"
+        + ": deploy, rollouts, refreshes and promote lookups now refuse them"
+        + (
+            f"; {len(enabled)} stay launchable until what uses them is replaced (above), then "
+            "run the same command again"
+            if enabled
+            else ""
+        )
     )
-    return 0
 
+
+def _per_region(service: str) -> Callable[[str], Any]:
+    """A client of ``service`` per region, made once, with the patient timeouts (writes)."""
+    from release import aws_clients
+
+    made: dict[str, Any] = {}
+
+    def client(region: str) -> Any:
+        if region not in made:
+            made[region] = aws_clients.client(service, region, patient=True)
+        return made[region]
+
+    return client
+
+
+def _decide(
+    clients: Callable[[str], Any],
+    autoscaling: Callable[[str], Any],
+    targets: list[Target],
+    disable_shared: bool,
+    out: Callable[[str], None],
+    written: bool,
+) -> None:
+    """:func:`keep_or_disable`, its failure one line that says what was written."""
+    try:
+        keep_or_disable(clients, autoscaling, targets, disable_shared)
+    except (image_usage.UsageError, *_aws_errors()) as error:
+        for target in targets:
+            target.disable = False
+        detail = str(error) if isinstance(error, image_usage.UsageError) else _code(error)
+        if not written:
+            raise RevokeError(
+                f"could not read what launches the images ({detail}) — nothing revoked"
+            ) from None
+        out(render(targets, stopped=False))
+        raise RevokeError(
+            f"could not read what launches the images ({detail}): {summary(targets)}; none "
+            "disabled — run the same command again to disable those nothing uses"
+        ) from None
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -440,20 +636,38 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "revoke",
         help="revoke a version's images, or a foundation and every image built on it",
         description="Tag the image(s) Revoked/RevokedAt, prefix their description with "
-        "'REVOKED: <reason> | ' and deprecate them at the next minute; a foundation's "
+        "'REVOKED: <reason> | ', deprecate them at the next minute and disable each one that "
+        "no group, launch-template version or instance uses (those in use are named with the "
+        "command that replaces them; a rerun disables them once replaced); a foundation's "
         "revocation covers every application image built on it. deploy, rollouts and the "
         "promote lookup then refuse them, naming the reason. Idempotent: a rerun completes a "
         "revocation that stopped; an image revoked before keeps its first reason.",
     )
     sub.add_argument(
-        "what", type=what_text, metavar="VERSION|FOUNDATION",
+        "what",
+        type=what_text,
+        metavar="VERSION|FOUNDATION",
         help="a version (1.5.0), a foundation image name or an AMI id",
     )
-    sub.add_argument("--reason", type=reason_text, required=True, metavar="TEXT",
-                     help="why (a tag value: letters, digits, spaces, _ . : / = + - @)")
-    sub.add_argument("--stack", metavar="STACK",
-                     help="the bake stack whose service and regions are searched (default: "
-                     "the project's only bake stack)")
+    sub.add_argument(
+        "--reason",
+        type=reason_text,
+        required=True,
+        metavar="TEXT",
+        help="why (a tag value: letters, digits, spaces, _ . : / = + - @)",
+    )
+    sub.add_argument(
+        "--stack",
+        metavar="STACK",
+        help="the bake stack whose service and regions are searched (default: "
+        "the project's only bake stack)",
+    )
     sub.add_argument("--file", type=Path, metavar="PATH", help="that stack's file")
     sub.add_argument("--dry-run", action="store_true", help="show what would be written")
+    sub.add_argument(
+        "--disable-shared",
+        action="store_true",
+        help="also disable images shared with other accounts (they lose them at "
+        "once; check `images STACK --revoked` in each of them first)",
+    )
     return sub

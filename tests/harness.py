@@ -84,9 +84,35 @@ _ELB_ARN_KINDS = {
 }
 
 
+@dataclass(frozen=True)
+class ColorGroup:
+    """A color's Auto Scaling group already in AWS, tagged as the program tags it
+    (components/tags.py), whose launch template's default version launches ``image_id``."""
+
+    stack: str
+    service: str
+    color: str
+    image_id: str
+    mixed: bool = False  # the template named in a mixed-instances policy
+
+    @property
+    def name(self) -> str:
+        return f"{self.service}-{self.color}-asg-{_hex(self.stack, length=7)}"
+
+    @property
+    def template_id(self) -> str:
+        return f"lt-{_hex('lt', self.stack, self.color)}"
+
+
 class FleetMocks(pulumi.runtime.Mocks):
-    def __init__(self, images: Iterable[BakedImage] = (), account: str = ACCOUNT):
+    def __init__(
+        self,
+        images: Iterable[BakedImage] = (),
+        account: str = ACCOUNT,
+        groups: Iterable[ColorGroup] = (),
+    ):
         self.images = list(images)
+        self.groups = list(groups)
         self.account = account
         self.calls: list[tuple[str, dict[str, Any]]] = []
         # resource name -> {input: value} kept from the previous update (see run_program)
@@ -196,6 +222,24 @@ class FleetMocks(pulumi.runtime.Mocks):
                 "arn": f"arn:aws:sts::{self.account}:assumed-role/deploy/pulumi",
                 "userId": "AROAEXAMPLEDEPLOYROLE:pulumi",
             }
+        if args.token == "aws:autoscaling/getAmiIds:getAmiIds":  # the groups data source
+            found = [g for g in self.groups if _group_matches(g, dict(args.args))]
+            return {"id": REGION, "names": [g.name for g in found],
+                    "arns": [f"arn:aws:autoscaling:{REGION}:{self.account}:autoScalingGroup:"
+                             f"{g.name}" for g in found]}
+        if args.token == "aws:autoscaling/getGroup:getGroup":
+            [group] = [g for g in self.groups if g.name == args.args["name"]]
+            spec = {"id": group.template_id, "name": f"{group.name}-lt", "version": "3"}
+            mixed = [{"launchTemplates": [{"launchTemplateSpecifications": [
+                {"launchTemplateId": group.template_id, "launchTemplateName": spec["name"],
+                 "version": "3"}], "overrides": []}], "instancesDistributions": []}]
+            return {"id": group.name, "name": group.name,
+                    "launchTemplates": [] if group.mixed else [spec],
+                    "mixedInstancesPolicies": mixed if group.mixed else []}
+        if args.token == "aws:ec2/getLaunchTemplate:getLaunchTemplate":
+            [group] = [g for g in self.groups if g.template_id == args.args["id"]]
+            return {"id": group.template_id, "imageId": group.image_id,
+                    "defaultVersion": 3, "latestVersion": 3}
         if args.token == "aws:ec2/getAmi:getAmi":
             wanted = {v for f in args.args.get("filters") or [] if f["name"] == "image-id"
                       for v in f["values"]}
@@ -240,6 +284,18 @@ class FleetMocks(pulumi.runtime.Mocks):
         return [image.image_id for image in newest_first]
 
 
+def _group_matches(group: ColorGroup, query: dict[str, Any]) -> bool:
+    """DescribeAutoScalingGroups' ``tag:<key>`` filters (exact values), as the groups data
+    source sends them."""
+    fields = {"tag:Stack": group.stack, "tag:Service": group.service, "tag:Color": group.color}
+    for wanted in query.get("filters") or []:
+        if wanted["name"] not in fields:
+            raise NotImplementedError(f"no mock for the group filter {wanted['name']}")
+        if fields[wanted["name"]] not in wanted["values"]:
+            return False
+    return True
+
+
 def _description(image: BakedImage) -> str:
     return image.description if image.description is not None else (
         f"{image.name}: CIS-hardened Debian 12")
@@ -262,6 +318,7 @@ class ProgramRun:
     resources: dict[str, Registered]
     outputs: dict[str, Any]
     mocks: FleetMocks
+    warnings: list[str] = field(default_factory=list)  # what the program logged as warnings
 
     def of_type(self, token: str) -> list[Registered]:
         return [r for r in self.resources.values() if r.type_ == token]
@@ -298,6 +355,7 @@ def run_program(
     main: Path = MAIN,
     previous: ProgramRun | None = None,
     secret_keys: Iterable[str] = (),
+    groups: Iterable[ColorGroup] = (),
 ) -> ProgramRun:
     """Run the real ``__main__.py`` on ``config`` under mocks; return what it registered.
 
@@ -307,17 +365,22 @@ def run_program(
     ``record_into`` then still shows what had been registered before the failure.
     ``previous`` is the run this one updates: inputs a resource ignores keep its values.
     ``secret_keys``: config keys the engine holds as secrets (``pulumi config set --secret``).
+    ``groups``: the colors' groups already in AWS that the program's reads find (none by
+    default).
     """
     if images is None:
         images = _images_for(config)
     images = list(images)
+    groups = list(groups)
     key = None
     if record_into is None and previous is None and memo.enabled:
-        key = memo.key(config, stack, images, preview, main, secret_keys)
+        key = (*memo.key(config, stack, images, preview, main, secret_keys), repr(groups))
         if key in memo.runs:
             memo.hits += 1
             return copy.deepcopy(memo.runs[key])
-    run = _run_program(config, stack, images, preview, record_into, main, previous, secret_keys)
+    run = _run_program(
+        config, stack, images, preview, record_into, main, previous, secret_keys, groups
+    )
     if key is not None:
         memo.runs[key] = copy.deepcopy(run)
     return run
@@ -363,8 +426,9 @@ def _run_program(
     main: Path,
     previous: ProgramRun | None,
     secret_keys: Iterable[str],
+    groups: list[ColorGroup],
 ) -> ProgramRun:
-    mocks = FleetMocks(images, account=STACK_ACCOUNTS.get(stack, ACCOUNT))
+    mocks = FleetMocks(images, account=STACK_ACCOUNTS.get(stack, ACCOUNT), groups=groups)
     registered: dict[str, Registered] = {} if record_into is None else record_into
 
     def record(args: pulumi.ResourceTransformationArgs):
@@ -412,6 +476,9 @@ def _run_program(
         mocks, project="golden-fleet", stack=stack, preview=preview, logger=_ENGINE_LOG
     )
     outputs: dict[str, Any] = {}
+    warnings: list[str] = []
+    catch = _Warnings(warnings)
+    _ENGINE_LOG.addHandler(catch)
 
     def program() -> None:
         pulumi.runtime.register_stack_transformation(record)
@@ -424,9 +491,22 @@ def _run_program(
         if root is not None and getattr(root, "outputs", None) is not None:
             outputs = _sync_await(_resolve(root.outputs))
     finally:
+        _ENGINE_LOG.removeHandler(catch)
         pulumi_settings.reset_options()
         pulumi.runtime.set_all_config({})
-    return ProgramRun(resources=registered, outputs=outputs, mocks=mocks)
+    return ProgramRun(resources=registered, outputs=outputs, mocks=mocks, warnings=warnings)
+
+
+class _Warnings(logging.Handler):
+    """Collects the program's warnings (pulumi.log.warn) during one run."""
+
+    def __init__(self, into: list[str]) -> None:
+        super().__init__(level=logging.WARNING)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno == logging.WARNING:
+            self.into.append(record.getMessage())
 
 
 def _dependency_names(depends_on: Any) -> list[str]:

@@ -7,6 +7,15 @@ DescribeImages' DeprecationTime. :func:`teach_image_lifecycle` adds them to the 
 process as the EC2 API reference documents them: ``DeprecateAt`` rounded to the nearest minute
 and refused in the past (EnableImageDeprecation), a description of at most 255 characters
 (ModifyImageAttribute / RegisterImage), and the deprecation time in every DescribeImages answer.
+
+moto answers DisableImage by setting the image's State to ``disabled`` and nothing else: its
+DescribeImages still lists the image, ignores ``IncludeDisabled``, and RunInstances (an Auto
+Scaling group's launches too) starts it. :func:`teach_image_lifecycle` models the DisableImage
+API reference: a disabled image "can't be used for instance launches" (refused with
+``InvalidAMIID.Unavailable``, the code EC2 gives an image in an unavailable state), DisableImage
+"removes all launch permissions", "a disabled AMI does not appear in DescribeImages API calls by
+default" (``IncludeDisabled=true`` shows it, and only to its owner: a disabled image "can't be
+shared"), and its deprecation time is untouched (it stays deprecated).
 """
 
 from __future__ import annotations
@@ -36,11 +45,15 @@ def teach_image_lifecycle(monkeypatch: Any) -> None:
     def enable_image_deprecation(self: Any) -> Any:
         ami = self.ec2_backend.describe_images(ami_ids=[self._get_param("ImageId")])[0]
         raw = self._get_param("DeprecateAt")
-        at = raw if isinstance(raw, dt.datetime) else dt.datetime.fromisoformat(
-            str(raw).replace("Z", "+00:00"))
+        at = (
+            raw
+            if isinstance(raw, dt.datetime)
+            else dt.datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+        )
         at = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
         rounded = at.replace(second=0, microsecond=0) + dt.timedelta(
-            minutes=1 if at.second >= 30 else 0)
+            minutes=1 if at.second >= 30 else 0
+        )
         if rounded < dt.datetime.now(dt.UTC).replace(second=0, microsecond=0):
             raise InvalidParameterValueError(f"DeprecateAt {raw} (a date in the past)")
         ami.deprecation_time = f"{rounded:%Y-%m-%dT%H:%M:%S}.000Z"
@@ -67,11 +80,61 @@ def teach_image_lifecycle(monkeypatch: Any) -> None:
         ami.description = description
         return EmptyResult()
 
-    monkeypatch.setattr(AmisResponse, "enable_image_deprecation", enable_image_deprecation,
-                        raising=False)
-    monkeypatch.setattr(AmisResponse, "disable_image_deprecation", disable_image_deprecation,
-                        raising=False)
+    teach_disabled_images(monkeypatch)
+    monkeypatch.setattr(
+        AmisResponse, "enable_image_deprecation", enable_image_deprecation, raising=False
+    )
+    monkeypatch.setattr(
+        AmisResponse, "disable_image_deprecation", disable_image_deprecation, raising=False
+    )
     monkeypatch.setattr(AmisResponse, "modify_image_attribute", modify_image_attribute)
+
+
+def teach_disabled_images(monkeypatch: Any) -> None:
+    """DisableImage, DescribeImages and RunInstances as the EC2 API reference documents a
+    disabled image (module docstring)."""
+    from moto.core.responses import ActionResult
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.models.amis import AmiBackend
+    from moto.ec2.models.instances import InstanceBackend
+    from moto.ec2.responses.amis import AmisResponse
+
+    def describe_images(self: Any) -> Any:
+        self.error_on_dryrun()
+        include = str(self._get_param("IncludeDisabled", False)).lower() == "true"
+        images = self.ec2_backend.describe_images(
+            ami_ids=self._get_param("ImageIds", []),
+            filters=self._filters_from_querystring(),
+            exec_users=self._get_param("ExecutableUsers", []),
+            owners=self._get_param("Owners", []),
+        )
+        shown = [
+            i
+            for i in images
+            if i.state != "disabled" or (include and i.owner_id == self.current_account)
+        ]
+        return ActionResult({"Images": shown})
+
+    original_disable = AmiBackend.disable_image
+
+    def disable_image(self: Any, ami_id: str) -> None:
+        original_disable(self, ami_id)
+        self.amis[ami_id].launch_permissions.clear()
+
+    original_run = InstanceBackend.run_instances
+
+    def run_instances(self: Any, image_id: str, *args: Any, **kwargs: Any) -> Any:
+        launched = image_id
+        if kwargs.get("launch_template"):
+            launched = self._get_template_from_args(kwargs["launch_template"]).image_id
+        ami = self.amis.get(launched) if launched else None
+        if ami is not None and ami.state == "disabled":
+            raise EC2ClientError("InvalidAMIID.Unavailable", f"The image {launched} is disabled")
+        return original_run(self, image_id, *args, **kwargs)
+
+    monkeypatch.setattr(AmisResponse, "describe_images", describe_images)
+    monkeypatch.setattr(AmiBackend, "disable_image", disable_image)
+    monkeypatch.setattr(InstanceBackend, "run_instances", run_instances)
 
 
 @contextlib.contextmanager
@@ -101,7 +164,9 @@ class Images:
 
     def _register(self, name: str, description: str, tags: dict[str, str]) -> str:
         image_id = self.ec2.register_image(
-            Name=name, Description=description, RootDeviceName="/dev/xvda",
+            Name=name,
+            Description=description,
+            RootDeviceName="/dev/xvda",
             VirtualizationType="hvm",
         )["ImageId"]
         if tags:
@@ -113,11 +178,19 @@ class Images:
     def foundation(self, built: dt.datetime, runtime: str = "python") -> tuple[str, str]:
         """A foundation built at ``built``: (its id, its name)."""
         name = f"golden-foundation-{runtime}-{stamp(built)}"
-        image_id = self._register(name, f"{name}: Debian 12 foundation, {runtime}", {
-            "ManagedBy": "golden-fleet", "Layer": "foundation", "Runtime": runtime,
-            "TemplateDigest": "f" * 64, "BuildTime": stamp(built), "BakeRun": "run-f",
-            "SourceAmi": "ami-0deb1a2b3c4d5e6f7",
-        })
+        image_id = self._register(
+            name,
+            f"{name}: Debian 12 foundation, {runtime}",
+            {
+                "ManagedBy": "golden-fleet",
+                "Layer": "foundation",
+                "Runtime": runtime,
+                "TemplateDigest": "f" * 64,
+                "BuildTime": stamp(built),
+                "BakeRun": "run-f",
+                "SourceAmi": "ami-0deb1a2b3c4d5e6f7",
+            },
+        )
         return image_id, name
 
     def application(
@@ -131,19 +204,70 @@ class Images:
         """An application image on ``foundation`` (none: a full bake from before the layers,
         without lineage tags)."""
         name = f"{service}-{version}-{stamp(built)}"
-        tags = {"ManagedBy": "golden-fleet", "Service": service, "Version": version,
-                "TemplateDigest": "a" * 64, "BuildTime": stamp(built), "BakeRun": "run-a",
-                "SourceAmi": "ami-0deb1a2b3c4d5e6f7"}
+        tags = {
+            "ManagedBy": "golden-fleet",
+            "Service": service,
+            "Version": version,
+            "TemplateDigest": "a" * 64,
+            "BuildTime": stamp(built),
+            "BakeRun": "run-a",
+            "SourceAmi": "ami-0deb1a2b3c4d5e6f7",
+        }
         text = f"{service} {version}: CIS-hardened Debian 12"
         if foundation is not None:
             foundation_id, foundation_name = foundation
-            tags |= {"Layer": "application", "Foundation": foundation_id,
-                     "FoundationName": foundation_name,
-                     "FoundationBuildTime": foundation_name[-16:],
-                     "AppPackage": f"{service}_{version}", "AppSha256": "b" * 64}
-            text = (f"{service} {version} package sha256 {'b' * 64} on foundation "
-                    f"{foundation_name}")
+            tags |= {
+                "Layer": "application",
+                "Foundation": foundation_id,
+                "FoundationName": foundation_name,
+                "FoundationBuildTime": foundation_name[-16:],
+                "AppPackage": f"{service}_{version}",
+                "AppSha256": "b" * 64,
+            }
+            text = f"{service} {version} package sha256 {'b' * 64} on foundation {foundation_name}"
         return self._register(name, description if description is not None else text, tags)
 
     def get(self, image_id: str) -> dict:
-        return self.ec2.describe_images(ImageIds=[image_id])["Images"][0]
+        """The image as its owner sees it, disabled or not."""
+        return self.ec2.describe_images(ImageIds=[image_id], IncludeDisabled=True)["Images"][0]
+
+
+class Fleet:
+    """A color the way the program builds it: a launch template and a group tagged
+    Stack/Service/Color (components/tags.py), launching ``image_id``."""
+
+    def __init__(self) -> None:
+        import boto3
+
+        self.ec2 = boto3.client("ec2", region_name=REGION)
+        self.autoscaling = boto3.client("autoscaling", region_name=REGION)
+        vpc = self.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        self.subnet = self.ec2.create_subnet(
+            VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone=f"{REGION}a"
+        )["Subnet"]["SubnetId"]
+
+    def color(self, color: str, image_id: str, stack: str = "staging", desired: int = 1) -> str:
+        template = self.ec2.create_launch_template(
+            LaunchTemplateName=f"{SERVICE}-{color}-lt-{image_id}",
+            LaunchTemplateData={"ImageId": image_id, "InstanceType": "t3.micro"},
+        )["LaunchTemplate"]["LaunchTemplateId"]
+        group = f"{SERVICE}-{color}-asg-{image_id[-6:]}"
+        self.autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=group,
+            MinSize=desired,
+            MaxSize=2,
+            DesiredCapacity=desired,
+            LaunchTemplate={"LaunchTemplateId": template, "Version": "1"},
+            VPCZoneIdentifier=self.subnet,
+            Tags=[
+                {
+                    "Key": k,
+                    "Value": v,
+                    "PropagateAtLaunch": True,
+                    "ResourceId": group,
+                    "ResourceType": "auto-scaling-group",
+                }
+                for k, v in {"Stack": stack, "Service": SERVICE, "Color": color}.items()
+            ],
+        )
+        return group

@@ -8,9 +8,10 @@ import datetime as dt
 import itertools
 import shutil
 
+import boto3
 import pytest
 from harness import load_stack_config, stack_file
-from layered_images import Images, local_aws, use_local_aws
+from layered_images import Fleet, Images, local_aws, use_local_aws
 
 from components.config import ConfigError, parse_stack_config
 from release.cli import main
@@ -65,8 +66,9 @@ def revoke(capsys, staging_file, what: str) -> None:
 # Revocation refused
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("stack", ["prod", "staging"])
-def test_deploy_refuses_a_revoked_version_naming_the_reason(capsys, images, tmp_path,
-                                                           staging_file, stack):
+def test_deploy_refuses_a_revoked_version_naming_the_reason(
+    capsys, images, tmp_path, staging_file, stack
+):
     foundation = images.foundation(NOW - 2 * DAY)
     images.application("1.6.0", NOW - DAY, foundation)
     revoke(capsys, staging_file, foundation[1])
@@ -93,8 +95,9 @@ def test_a_revoked_image_is_skipped_when_the_version_has_another(capsys, images,
 def test_status_flags_a_color_running_a_revoked_image(capsys, images, prod_file, staging_file):
     images.application("1.4.0", NOW - DAY, images.foundation(NOW - 2 * DAY))
     revoke(capsys, staging_file, "1.4.0")
-    code, out, err = release(capsys, "status", "prod", "--file", str(prod_file), "--no-outputs",
-                             "--no-live")
+    code, out, err = release(
+        capsys, "status", "prod", "--file", str(prod_file), "--no-outputs", "--no-live"
+    )
     assert code == 0, err
     assert f"REVOKED: {REASON}" in out
     warnings = [line for line in out.splitlines() if line.startswith("warning: blue runs 1.4.0")]
@@ -114,8 +117,9 @@ def test_deploy_refuses_a_stale_foundation_unless_allowed(capsys, images, prod_f
     assert "release.maxFoundationAgeDays (30)" in err and "--allow-stale-foundation" in err
     assert prod_file.read_bytes() == before
 
-    code, out, err = release(capsys, "deploy", "prod", "1.5.0", "--file", str(prod_file),
-                             "--allow-stale-foundation")
+    code, out, err = release(
+        capsys, "deploy", "prod", "1.5.0", "--file", str(prod_file), "--allow-stale-foundation"
+    )
     assert code == 0, err
     assert "warning: --allow-stale-foundation: deploying although" in out
     assert parse_stack_config(load_stack_config(prod_file)).fleets.green.version == "1.5.0"
@@ -123,11 +127,11 @@ def test_deploy_refuses_a_stale_foundation_unless_allowed(capsys, images, prod_f
 
 def test_the_limit_is_the_stack_files_and_exactly_the_limit_is_fresh(capsys, images, prod_file):
     images.application("1.5.0", NOW - DAY, images.foundation(NOW - 30 * DAY))
-    code, _, err = release(capsys, "deploy", "prod", "1.5.0", "--file", str(prod_file),
-                           "--dry-run")
+    code, _, err = release(capsys, "deploy", "prod", "1.5.0", "--file", str(prod_file), "--dry-run")
     assert code == 0, err
-    text = prod_file.read_text().replace("    stable: blue", "    stable: blue\n"
-                                         "    maxFoundationAgeDays: 20", 1)
+    text = prod_file.read_text().replace(
+        "    stable: blue", "    stable: blue\n    maxFoundationAgeDays: 20", 1
+    )
     prod_file.write_text(text)
     code, _, err = release(capsys, "deploy", "prod", "1.5.0", "--file", str(prod_file))
     assert code == 1 and "release.maxFoundationAgeDays (20)" in err, err
@@ -155,13 +159,16 @@ def test_an_image_from_before_the_layers_is_reported_not_judged(capsys, images, 
 def test_status_shows_each_foundation_and_warns_past_the_limit(capsys, images, prod_file):
     stale = images.foundation(NOW - 45 * DAY)
     images.application("1.4.0", NOW - 44 * DAY, stale)
-    code, out, err = release(capsys, "status", "prod", "--file", str(prod_file), "--no-outputs",
-                             "--no-live")
+    code, out, err = release(
+        capsys, "status", "prod", "--file", str(prod_file), "--no-outputs", "--no-live"
+    )
     assert code == 0, err
     assert f"blue's foundation {stale[1]} (45 days old)" in out, out
     warnings = [line for line in out.splitlines() if "maxFoundationAgeDays" in line]
     assert [w.split(" on ")[0] for w in warnings] == [
-        "warning: blue runs 1.4.0", "warning: green runs 1.4.0"], out
+        "warning: blue runs 1.4.0",
+        "warning: green runs 1.4.0",
+    ], out
 
 
 @pytest.mark.parametrize(
@@ -194,10 +201,16 @@ def test_images_stale_is_an_error_when_aws_cannot_be_read(capsys, prod_file, no_
 def test_the_lookup_is_the_same_in_every_listing_order():
     """DescribeImages documents no order: revoked, deprecated, current images in any order."""
     current = {"ImageId": "ami-c", "Name": "checkout-1.5.0-20270102T000000Z"}
-    deprecated = {"ImageId": "ami-d", "Name": "checkout-1.5.0-20270103T000000Z",
-                  "DeprecationTime": "2027-01-04T00:00:00.000Z"}
-    revoked = {"ImageId": "ami-r", "Name": "checkout-1.5.0-20270105T000000Z",
-               "Description": f"REVOKED: {REASON} | checkout 1.5.0"}
+    deprecated = {
+        "ImageId": "ami-d",
+        "Name": "checkout-1.5.0-20270103T000000Z",
+        "DeprecationTime": "2027-01-04T00:00:00.000Z",
+    }
+    revoked = {
+        "ImageId": "ami-r",
+        "Name": "checkout-1.5.0-20270105T000000Z",
+        "Description": f"REVOKED: {REASON} | checkout 1.5.0",
+    }
     now = dt.datetime(2027, 2, 1, tzinfo=dt.UTC)
     for order in itertools.permutations([current, deprecated, revoked]):
         assert newest_image(order, "checkout", "1.5.0", now)["ImageId"] == "ami-c"
@@ -206,10 +219,11 @@ def test_the_lookup_is_the_same_in_every_listing_order():
 
 
 def test_lineage_prefers_the_owners_tag_then_the_description():
-    tagged = {"Name": "checkout-1.5.0-20270105T000000Z",
-              "Tags": [{"Key": "FoundationName",
-                        "Value": "golden-foundation-python-20270101T000000Z"}],
-              "Description": "on golden-foundation-python-20261201T000000Z"}
+    tagged = {
+        "Name": "checkout-1.5.0-20270105T000000Z",
+        "Tags": [{"Key": "FoundationName", "Value": "golden-foundation-python-20270101T000000Z"}],
+        "Description": "on golden-foundation-python-20261201T000000Z",
+    }
     assert lineage(tagged).foundation == "golden-foundation-python-20270101T000000Z"
     assert lineage(tagged).built == dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
     described = {"Name": "x", "Description": "on golden-foundation-nodejs-20261201T000000Z."}
@@ -239,3 +253,76 @@ def test_max_foundation_age_days_is_a_whole_number_of_days(staging_config, days)
 
 def test_max_foundation_age_days_defaults_to_30(staging_config):
     assert parse_stack_config(staging_config).release.max_foundation_age_days == 30
+
+
+# ---------------------------------------------------------------------------------------------
+# What the groups launch (finding 9 of issue 25)
+# ---------------------------------------------------------------------------------------------
+def rebaked_after_revocation(capsys, images, staging_file) -> tuple[str, str, str]:
+    """prod's blue group launches 1.4.0's first image; 1.4.0 is revoked (that image stays
+    enabled: a group uses it), then baked again. Returns (revoked image, rebake, blue group)."""
+    foundation = images.foundation(NOW - 3 * DAY)
+    first = images.application("1.4.0", NOW - 2 * DAY, foundation)
+    group = Fleet().color("blue", first, stack="prod")
+    revoke(capsys, staging_file, "1.4.0")
+    rebake = images.application("1.4.0", NOW - DAY, foundation)
+    return first, rebake, group
+
+
+def test_images_stale_judges_the_image_the_group_launches_not_the_versions_newest(
+    capsys, images, prod_file, staging_file
+):
+    """Before: the version resolved to the rebake, and --stale exited 0 while blue's launch
+    template still launched the revoked image."""
+    first, rebake, group = rebaked_after_revocation(capsys, images, staging_file)
+    code, out, err = release(capsys, "images", "prod", "--file", str(prod_file), "--stale")
+    assert code == 1, out + err
+    [blue] = [line for line in out.splitlines() if line.startswith("blue (running)")]
+    assert f"({first}) launched by group {group}, launch-template version 1" in blue, blue
+    assert f"REVOKED: {REASON}" in blue, blue
+    [green] = [line for line in out.splitlines() if line.startswith("green (running)")]
+    assert f"({rebake})" in green and "fresh" in green, green  # no group: the version's image
+
+
+def test_status_shows_the_image_the_group_launches(capsys, images, prod_file, staging_file):
+    first, _, group = rebaked_after_revocation(capsys, images, staging_file)
+    code, out, err = release(capsys, "status", "prod", "--file", str(prod_file), "--no-outputs")
+    assert code == 0, err
+    [line] = [x for x in out.splitlines() if x.startswith("image blue: ")]
+    assert first in line and f"launched by group {group}" in line, out
+    warnings = [x for x in out.splitlines() if x.startswith("warning: blue runs 1.4.0")]
+    assert warnings and REASON in warnings[0], out
+
+
+def test_images_revoked_lists_each_revoked_image_with_its_state(
+    capsys, images, prod_file, staging_file
+):
+    first, rebake, group = rebaked_after_revocation(capsys, images, staging_file)
+    unused = images.application("1.3.0", NOW - 5 * DAY, images.foundation(NOW - 6 * DAY))
+    revoke(capsys, staging_file, "1.3.0")  # nothing uses it: disabled
+    code, out, err = release(capsys, "images", "prod", "--file", str(prod_file), "--revoked")
+    assert code == 1, "a revoked image still in use is a failure of --revoked: " + err
+    lines = {
+        x.split(" (")[1].split(")")[0]: x for x in out.splitlines() if x.startswith("revoked: ")
+    }
+    assert set(lines) == {first, unused}, out  # the rebake is not revoked
+    assert "enabled (launchable by id)" in lines[first], lines[first]
+    assert f"in use by: blue of prod (group {group}) launches it" in lines[first], lines[first]
+    assert "disabled" in lines[unused] and "in use by nothing" in lines[unused], lines[unused]
+    assert "deprecat" in lines[unused] and REASON in lines[unused], lines[unused]
+    assert rebake not in lines
+
+    # blue moved off it (its group and template gone): nothing uses a revoked image any more
+    autoscaling = boto3.client("autoscaling", region_name="eu-west-1")
+    [described] = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
+        "AutoScalingGroups"
+    ]
+    autoscaling.delete_auto_scaling_group(AutoScalingGroupName=group, ForceDelete=True)
+    images.ec2.delete_launch_template(
+        LaunchTemplateId=described["LaunchTemplate"]["LaunchTemplateId"]
+    )
+    for instance in images.ec2.describe_instances()["Reservations"]:
+        images.ec2.terminate_instances(InstanceIds=[i["InstanceId"] for i in instance["Instances"]])
+    code, out, err = release(capsys, "images", "prod", "--file", str(prod_file), "--revoked")
+    assert code == 0, out + err
+    assert "in use by nothing" in out and "in use by:" not in out, out

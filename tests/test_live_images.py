@@ -31,6 +31,7 @@ def test_the_files_version_resolves_to_a_deprecated_image_when_it_is_the_only_on
                 "Owners": ["111111111111"],
                 "Filters": [{"Name": "name", "Values": ["checkout-1.4.0-*"]}],
                 "IncludeDeprecated": True,
+                "IncludeDisabled": True,
             },
         )
         clients = live.Clients(autoscaling=None, refreshes=None, ec2=ec2, elbv2=None,

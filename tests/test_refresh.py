@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
+from layered_images import teach_image_lifecycle
 from live_fixtures import REGION, World
 from refresh_model import RefreshService
 
@@ -528,3 +529,41 @@ def test_an_unreadable_listener_keeps_every_alarm_and_says_so(fleet):
     assert any("could not read its traffic share" in line and "AccessDenied" in line
                for line in err), err  # fmt: skip
     assert live.target_group_weight  # the one reader of the share
+
+
+@pytest.mark.parametrize("mark", ["tag", "description", "disabled"])
+def test_a_refresh_to_a_revoked_image_is_refused_before_it_starts(fleet, mark, monkeypatch):
+    """Finding 5 of issue 24: a revoked (deprecated) image stayed launchable by id, and the
+    refresh command put it on every instance. The owner's Revoked tag, the description prefix
+    another account reads, or a disabled image: no StartInstanceRefresh."""
+    teach_image_lifecycle(monkeypatch)  # description edits and DisableImage as documented
+    fleet.color(["1.4.0", "1.5.0"], on="1.4.0")
+    image_id = fleet.made.images["1.5.0"]
+    ec2 = fleet.world.ec2
+    if mark == "tag":
+        ec2.create_tags(Resources=[image_id], Tags=[{"Key": "Revoked", "Value": "CVE-1"}])
+    elif mark == "description":
+        ec2.modify_image_attribute(
+            ImageId=image_id, Description={"Value": "REVOKED: CVE-1 | checkout 1.5.0"}
+        )
+    else:
+        ec2.disable_image(ImageId=image_id)
+    fleet.model.will("InProgress", "Successful")
+    code, _, err, _ = fleet.run(fleet.spec("1.5.0"))
+    assert code == 1, err
+    assert fleet.model.requests("StartInstanceRefresh") == [], "started a refresh to it"
+    assert image_id in err[-1] and "not starting an instance refresh" in err[-1], err
+    assert ("CVE-1" in err[-1]) if mark != "disabled" else ("disabled" in err[-1]), err
+    assert fleet.saved_version() == "1"
+
+
+def test_a_refresh_to_an_image_that_is_not_revoked_still_starts(fleet):
+    fleet.color(["1.4.0", "1.5.0"], on="1.4.0")
+    ec2 = fleet.world.ec2
+    ec2.create_tags(
+        Resources=[fleet.made.images["1.4.0"]], Tags=[{"Key": "Revoked", "Value": "CVE-1"}]
+    )
+    fleet.model.will("InProgress", "Successful")
+    code, _, err, _ = fleet.run(fleet.spec("1.5.0"))
+    assert code == 0, err
+    assert len(fleet.model.requests("StartInstanceRefresh")) == 1

@@ -213,6 +213,7 @@ def stubbed_ec2(*answers: list[dict]):
                 "Owners": [BAKER],
                 "Filters": [{"Name": "name", "Values": ["checkout-1.5.0-*"]}],
                 "IncludeDeprecated": True,
+                "IncludeDisabled": True,
             },
         )
     stubber.activate()

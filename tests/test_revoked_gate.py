@@ -61,3 +61,19 @@ def test_status_flags_the_live_color_on_a_revoked_image(world):
     lines = live.status_lines(cfg, "staging", clients=world.clients)
     flagged = [line for line in lines if "REVOKED" in line]
     assert len(flagged) == 1 and REASON in flagged[0], lines
+
+
+@both_orders
+def test_the_gate_refuses_traffic_onto_a_disabled_image(world, monkeypatch):
+    """A disabled image is hidden from DescribeImages unless asked for: the gate asks, and a
+    group launching one (it cannot launch anything) takes no traffic."""
+    from layered_images import teach_disabled_images
+
+    teach_disabled_images(monkeypatch)  # as the DisableImage API reference documents it
+    cfg = parse_stack_config(load_stack_config(stack_file("staging")))
+    _deployed(world)
+    world.ec2.disable_image(ImageId=world.colors["green"].images["1.5.0"])
+    world.refresh("green", "Successful")
+    world.forward({"blue": 100, "green": 0})
+    problems = live.gate(cfg, "staging", (Color.GREEN,), clients=world.clients).problems
+    assert any("disabled: it cannot be launched" in p for p in problems), problems

@@ -264,8 +264,15 @@ INSTANCE_MANAGED_POLICIES = (policies.SSM_MANAGED_INSTANCE_CORE,)
 
 
 # The program's lookups (image by name, account, subnets) and the engine's refresh reads.
+# The promote lookup of a revoked version (components/golden_image.py) reads the color's group
+# and its launch template: aws_autoscaling_groups and aws_autoscaling_group call
+# DescribeAutoScalingGroups, aws_launch_template DescribeLaunchTemplates and
+# DescribeLaunchTemplateVersions (terraform-provider-aws internal/service/autoscaling,
+# internal/service/ec2 data sources).
 LOOKUPS = ("ec2:DescribeImages", "ec2:DescribeSubnets", "ec2:DescribeVpcs", "sts:GetCallerIdentity",
-           "ec2:DescribeAvailabilityZones", "ec2:DescribeInstanceTypes")  # fmt: skip
+           "ec2:DescribeAvailabilityZones", "ec2:DescribeInstanceTypes",
+           "autoscaling:DescribeAutoScalingGroups", "ec2:DescribeLaunchTemplates",
+           "ec2:DescribeLaunchTemplateVersions")  # fmt: skip
 # python -m release.refresh inside `pulumi up` (command:local:Command): the color's refresh.
 REFRESH = ("autoscaling:StartInstanceRefresh", "autoscaling:DescribeInstanceRefreshes",
            "autoscaling:CancelInstanceRefresh", "autoscaling:RollbackInstanceRefresh",
@@ -282,12 +289,15 @@ BAKE = ("ec2:RunInstances", "ec2:TerminateInstances", "ec2:StopInstances", "ec2:
         "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo",
         "kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant")  # fmt: skip
 # The release command on the rollout runner: its reads (GetMetricData: the canary analysis of
-# release/metrics.py) and `rollback --now` (one ModifyListener).
+# release/metrics.py; what each group launches: release/image_usage.py, for status and the
+# images views) and `rollback --now` (one ModifyListener).
 RELEASE = ("cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData",
            "elasticloadbalancing:ModifyListener",
            "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeTargetGroups",
            "elasticloadbalancing:DescribeTargetHealth", "autoscaling:DescribeAutoScalingGroups",
-           "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeImages")  # fmt: skip
+           "autoscaling:DescribeLaunchConfigurations", "ec2:DescribeLaunchTemplates",
+           "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeInstances",
+           "ec2:DescribeImages")  # fmt: skip
 # deploy/live_weights.py before a deployment: the weighted listener and the colors' groups.
 LIVE_READ = ("elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeListeners",
              "autoscaling:DescribeAutoScalingGroups")  # fmt: skip

@@ -244,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
         "raises the new color's min to the stable color's live desired capacity, as shift "
         "does (refused before anything is written when that cannot be read or is above the "
         "new color's max). Any alarm in ALARM, a failed "
-        "update or Ctrl-C writes and applies the rollback and exits 1 with a timeline. A "
+        "update or Ctrl-C writes and applies the rollback and exits 1 with a timeline (a hand "
+        "edit of the file: the listener alone is set back, the file left as edited, exit 4). A "
         "re-run resumes: steps at or below the new color's weight are skipped. Without "
         "--apply it prints the plan and writes nothing.",
     )
@@ -271,8 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     rollout_.add_argument(
         "--take-over-stale-lock",
         action="store_true",
-        help="take the release lock (tags on the weighted listener) from a rollout whose "
-        "heartbeat stopped 10 minutes ago or more; a live lock is never taken",
+        help="when another rollout holds the release lock (a DynamoDB item), watch it for one "
+        "lease (60 s) and take it only if its heartbeat never moved; a live lock is never taken",
     )
     prune = command(
         "prune",

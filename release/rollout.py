@@ -60,6 +60,9 @@ PLAIN_EVERY_S = 60.0  # without a terminal: a progress line on every change and 
 
 ROLLED_BACK = 1
 ROLLBACK_FAILED = 3
+# A hand edit of the stack file was detected mid-rollout: the stable color's weights were set on
+# the live listener directly, and the file was left as the person left it (never deployed).
+HAND_EDIT = 4
 
 _STEPS = re.compile(r"[1-9][0-9]{0,2}(?:,[1-9][0-9]{0,2})*")
 _BAKE = re.compile(r"([1-9][0-9]{0,5})([smh])")
@@ -186,6 +189,15 @@ class Interrupted(BaseException):
 
 class AlarmFired(Exception):
     pass
+
+
+class HandEdited(ReleaseError):
+    """The stack file is not what this rollout last wrote: someone edited it. Its ``diff`` is
+    shown; the edit was never reviewed as part of this rollout, so it is never deployed."""
+
+    def __init__(self, message: str, diff: str):
+        super().__init__(message)
+        self.diff = diff
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,9 +333,17 @@ class Rollout:
                     if isinstance(error, Interrupted):
                         raise ReleaseError(f"interrupted ({error}); nothing written") from None
                     raise
-                return self._roll_back(self._reason(error))
+                if isinstance(error, HandEdited):
+                    return self._hand_edit_back(error)
+                from release import lock as locks
+
+                return self._roll_back(self._reason(error), isinstance(error, locks.Halted))
             finally:
                 if self.lock is not None:
+                    # A signal now would leave the lock behind, or turn a finished rollout into
+                    # "rolled back": the release finishes first, and the exit status stays what
+                    # the listener holds.
+                    self._signals(self._note_release)
                     self._release_lock()
         finally:
             self._restore(previous)
@@ -440,9 +460,10 @@ class Rollout:
         was = [line[1:].strip() for line in lines if line[:1] == "-" and line[:3] != "---"]
         now_ = [line[1:].strip() for line in lines if line[:1] == "+" and line[:3] != "+++"]
         first = f"{(was or ['-'])[0][:60]!r} -> {(now_ or ['-'])[0][:60]!r}"
-        raise ReleaseError(
+        raise HandEdited(
             f"{self.path.name} changed under the rollout: it is not what this rollout last "
-            f"wrote ({max(len(was), len(now_))} changed lines, first {first})"
+            f"wrote ({max(len(was), len(now_))} changed lines, first {first})",
+            diff,
         )
 
     def _size(self, cfg: Any, first: int) -> Any:
@@ -543,16 +564,69 @@ class Rollout:
             return str(error)
         return f"unexpected error: {type(error).__name__}: {error}"
 
-    def _roll_back(self, reason: str) -> int:
+    def _hand_edit_back(self, error: HandEdited) -> int:
+        """A hand edit is never deployed: the stable weights go onto the live listener directly
+        (one ModifyListener), the file stays as the person left it, the difference is shown."""
+        self.timeline.add(f"rolling back without the file: {error}")
+        self._forget_baked()
+        if self.direct is None:
+            self.timeline.add("no direct way to the listener: nothing set")
+            code = ROLLBACK_FAILED
+        else:
+            try:
+                listener = self.direct()
+            except Exception as problem:
+                self.timeline.add(f"direct listener rollback failed: {problem}")
+                code = ROLLBACK_FAILED
+            else:
+                self.timeline.add(
+                    f"listener {listener}: {self.stable.value} 100% set directly (one "
+                    f"ModifyListener); {self.path.name} left as edited, not deployed"
+                )
+                code = HAND_EDIT
+        self.out(f"the edit of {self.path.name} this rollout did not make (not deployed):")
+        self.out(error.diff.rstrip("\n"))
+        title = (
+            "rolled back on the listener" if code == HAND_EDIT else "FAILED, rollback incomplete"
+        )
+        self.out(self.timeline.report(f"rollout {self.stack}: {title}"))
+        self.out(
+            f"next: review the edit; the file's weights are not what the listener sends — "
+            f"`python -m release rollback {self.stack}` writes {self.stable.value} 100% into it "
+            "before any `pulumi up`"
+        )
+        return code
+
+    def _forget_baked(self) -> None:
+        if self.lock is None:
+            return
+        try:
+            self.lock.forget_baked()
+        except Exception as error:  # the rollback itself matters more than the record
+            self.timeline.add(f"could not clear the bake record ({error})")
+
+    def _reassert(self) -> None:
+        """After `rollback --now`: its weights first, on the listener directly, since this
+        rollout's own update may have landed after --now set them."""
+        if self.direct is None:
+            return
+        try:
+            listener = self.direct()
+        except Exception as error:
+            self.timeline.add(f"could not set the halted weights on the listener: {error}")
+        else:
+            self.timeline.add(
+                f"listener {listener}: {self.stable.value} 100% reasserted after the halt"
+            )
+
+    def _roll_back(self, reason: str, halted: bool = False) -> int:
         """The rollback edit, written and applied; the listener directly if Pulumi cannot."""
         from release import edits, transitions
 
         self.timeline.add(f"rolling back: {reason}")
-        if self.lock is not None:
-            try:
-                self.lock.forget_baked()
-            except Exception as error:  # the rollback itself matters more than the record
-                self.timeline.add(f"could not clear the bake record ({error})")
+        if halted:
+            self._reassert()
+        self._forget_baked()
         problem = None
         try:
             written = edits.write(
@@ -599,13 +673,22 @@ class Rollout:
 
     def _release_lock(self) -> None:
         try:
-            self.lock.release()
-        except Exception as error:  # AWS unreachable: the lock goes stale, and says whose
+            note = self.lock.release()
+        except Exception as error:  # AWS unreachable: no heartbeat any more, a waiter takes it
             self.out(
-                f"could not release the release lock on {self.lock.arn} ({error}): it goes "
-                f"stale after {int(self.lock.stale_after_s) // 60} minutes without heartbeat; "
-                "the next rollout may then take it over with --take-over-stale-lock"
+                f"could not release the release lock ({self.lock.where}: {error}): its "
+                f"heartbeat has stopped, so a rollout started with --take-over-stale-lock "
+                f"takes it after watching it for one lease ({int(self.lock.lease_s)}s)"
             )
+        else:
+            if note and note != "released":
+                self.out(f"release lock: {note}")
+
+    def _note_release(self, signum: int, _frame: Any) -> None:
+        self.out(
+            f"{signal.Signals(signum).name} received while releasing the release lock: "
+            "finishing that first"
+        )
 
     # -- signals -------------------------------------------------------------------------------
     def _interrupt(self, signum: int, _frame: Any) -> None:
@@ -747,17 +830,16 @@ def run(
     short = args.stack.split("/")[-1]
     from release.aws_clients import client as aws_client
 
-    elbv2 = aws_client("elbv2", cfg.region)
-    try:
-        listener = emergency.find_listener(elbv2, short, cfg.service.name, cfg.region)
-    except Exception as error:  # the lock lives on the listener: no listener, no rollout
-        raise ReleaseError(
-            f"cannot take the release lock: {error} — nothing written"
-        ) from None
     clock = clock or Clock()
-    release_lock = locks.ListenerLock(
-        elbv2, listener.arn, args.stack, wall=clock.wall,
+    release_lock = locks.DynamoLock(
+        aws_client("dynamodb", cfg.region),
+        locks.lock_key(cfg.service.name, short),
+        args.stack,
+        monotonic=clock.monotonic,
+        sleep=clock.sleep,
+        wall=clock.wall,
         take_over=getattr(args, "take_over_stale_lock", False),
+        out=out,
     )
     rollout = Rollout(
         lock=release_lock,

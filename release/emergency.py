@@ -270,7 +270,7 @@ def _halt(
     client: Callable[[str, str], Any], region: str, key: str, stable: str,
     out: Callable[[str], None],
 ) -> str | None:
-    """The halt mark and the bake record's removal, one conditional write on the lock's item.
+    """The halt mark and the bake record's removal, one write on the lock's item.
     None when written (or no lock table exists: no rollout can hold a lock); otherwise why not."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -301,7 +301,7 @@ def run_now(
     err: Callable[[str], None] = print,
     client: Callable[[str, str], Any] | None = None,
 ) -> int:
-    """Listener (one ModifyListener), the halt mark (one conditional write, which also clears
+    """Listener (one ModifyListener), the halt mark (one UpdateItem, which also clears
     the bake record), then the file; never waits for a rollout. Exit 0, or 1 with what
     happened."""
     from release import edits, transitions

@@ -31,8 +31,8 @@ The item (table :data:`release.lock_table.TABLE_NAME`, key ``lock_key`` = ``<ser
   and the waiter refuses. A live holder is never taken over, whatever any clock says.
 * **release**: DeleteItem conditioned on the token; when a bake record must outlive the lock,
   UpdateItem removing the lock's attributes, conditioned on the token.
-* **halt** (``rollback --now``): one UpdateItem that sets the halt mark and removes the bake
-  record, conditioned on the owner read just before: both change together or neither does.
+* **halt** (``rollback --now``): one UpdateItem that sets the halt mark to the owner the item
+  holds at that moment and removes the bake record: both change together or neither does.
 """
 
 from __future__ import annotations
@@ -58,7 +58,6 @@ LEASE_S = 60.0  # a waiter takes a lock whose record version stood still this lo
 HEARTBEAT_EVERY_S = 10.0  # six heartbeats per lease: five may be lost before it lapses
 POLL_S = 5.0  # how often a waiter reads the item
 NO_LOCK = "none"  # the halt mark's value when no rollout held the lock
-HALT_ATTEMPTS = 3  # the owner changed between --now's read and its write: read again
 
 LOCK_ATTRIBUTES = ("owner", "holder", "rvn", "lease_s", "phase", "started", "beat_at")
 
@@ -213,31 +212,26 @@ def _update(
 
 def halt(dynamodb: Any, table: str, key: str, by: str, now: datetime) -> Record:
     """Mark the stack halted for the rollout holding the lock (if any) and drop the bake record,
-    in one write conditioned on the owner just read; that rollout stops at its next check.
-    Returns the record as it was read (its holder is the one halted)."""
-    for _ in range(HALT_ATTEMPTS):
-        current = read(dynamodb, table, key)
-        condition = "#owner = :owner" if current.held else "attribute_not_exists(#owner)"
-        values = {":halted": {"S": current.owner or NO_LOCK}, ":by": {"S": f"{by} at {stamp(now)}"}}
-        if current.held:
-            values[":owner"] = {"S": current.owner}
-        try:
-            _update(
-                dynamodb,
-                table,
-                key,
-                "SET #halted = :halted, #halted_by = :by REMOVE #baked",
-                condition,
-                values,
-            )
-        except Exception as error:
-            if conditional_failed(error):
-                continue  # the lock changed hands since the read: halt the one holding it now
-            raise
-        return current
-    raise ReleaseError(
-        f"the release lock of {key} changed hands {HALT_ATTEMPTS} times while it was being halted"
+    in one write that names the owner as DynamoDB holds it at that moment (``if_not_exists``
+    reads the item's own ``owner``): no read before it, so no holder can change in between.
+    That rollout stops at its next check. Returns the item as it was before (its holder is the
+    one halted)."""
+    answer = dynamodb.update_item(
+        TableName=table,
+        Key={PARTITION_KEY: {"S": key}},
+        UpdateExpression=(
+            "SET #halted = if_not_exists(#owner, :none), #halted_by = :by REMOVE #baked"
+        ),
+        ExpressionAttributeNames={
+            "#halted": "halted",
+            "#owner": "owner",
+            "#halted_by": "halted_by",
+            "#baked": "baked",
+        },
+        ExpressionAttributeValues={":none": {"S": NO_LOCK}, ":by": {"S": f"{by} at {stamp(now)}"}},
+        ReturnValues="ALL_OLD",
     )
+    return record_of(answer.get("Attributes"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,8 +32,15 @@ too, or the file cannot be written, it exits 3. Without ``--apply`` it prints th
 writes nothing.
 
 Re-running resumes: steps below the new color's weight in the file are skipped; the step the
-file is at is applied and baked again from its start unless the listener records that its bake
-passed (``golden-fleet:baked``), so a step killed in its update or bake is never counted as baked.
+file is at is applied and baked again from its start unless the release lock's item records
+that its bake passed (``baked``), so a step killed in its update or bake is never counted as baked.
+
+A hand edit of the stack file detected mid-rollout is never deployed: the stable weights go onto
+the live listener directly, the file stays as the person left it, the difference is printed, and
+the command exits 4 (:data:`HAND_EDIT`). A halted rollout (``rollback --now``) sets the stable
+weights on the listener itself first (its own update may have landed after ``--now``), then
+rolls back. SIGINT/SIGTERM while the lock is released: the release finishes first, and the exit
+status stays what the listener holds.
 """
 
 from __future__ import annotations
@@ -278,9 +285,9 @@ class Rollout:
     # step raises the new color's min to (release.canary.reader, which the command always
     # passes). None: the canary is not sized (as gate None: no look at AWS).
     capacity: Callable[[Any], Any] | None = None
-    # The release lock, the halt mark of `rollback --now` and the record of baked steps, on the
-    # weighted listener (release.lock.ListenerLock, which the command always passes). None: no
-    # lock, and a resumed rollout re-bakes the step the file is at.
+    # The release lock, the halt mark of `rollback --now` and the record of baked steps, one
+    # DynamoDB item (release.lock.DynamoLock, which the command always passes). None: no lock,
+    # and a resumed rollout re-bakes the step the file is at.
     lock: Any = None
 
     def __post_init__(self) -> None:

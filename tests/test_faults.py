@@ -74,6 +74,20 @@ def test_rollback_now_against_a_blackholed_endpoint_gives_up_within_10s(proxy, s
     assert "could not read the load balancers" in line and "nothing was changed" in line
 
 
+def test_rollback_now_with_the_lock_table_blackholed_moves_the_listener_within_10s(
+    proxy, split_file
+):
+    """The release lock's table never answers: --now still moves the listener and writes the
+    file, says the halt could not be written, and exits 1 within 10 s: it never waits."""
+    proxy.set("UpdateItem", BLACKHOLE)
+    code, out, err, took = release(proxy, "rollback", STACK, "--now", "--file", str(split_file))
+    assert took <= 10, f"rollback --now took {took:.1f} s with the halt's UpdateItem blackholed"
+    assert code == 1, out
+    assert "now blue 100%" in out and "blue: 100" in split_file.read_text(), out
+    [line] = err.strip().splitlines()
+    assert "the halt could not be written" in line, line
+
+
 def test_status_against_a_blackholed_endpoint_gives_up_within_15s(proxy, split_file):
     proxy.set("*", BLACKHOLE)
     code, out, err, took = release(proxy, "status", STACK, "--file", str(split_file))

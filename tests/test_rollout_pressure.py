@@ -477,6 +477,76 @@ def test_a_holder_whose_heartbeats_do_not_land_for_a_lease_gives_the_lock_up(aws
     assert any("no heartbeat of the release lock landed for 60s" in line for line in lines)
 
 
+@pytest.fixture
+def signal_in() -> Iterator[Callable[..., list[str]]]:
+    """``signal_in(event, ready, signum)``: the first botocore ``event`` (e.g.
+    ``after-call.dynamodb.UpdateItem``) once ``ready()`` holds sends ``signum`` to this process,
+    whose handler then runs inside that call (for clients made from now on). Returns the events
+    that fired."""
+    boto3._get_default_session()  # made before, so that it never carries the hook
+    installed: list[tuple[str, Callable[..., None]]] = []
+
+    def install(event: str, ready: Callable[[], bool], signum: int) -> list[str]:
+        fired: list[str] = []
+
+        def hook(event_name: str = "", **_) -> None:
+            if not fired and ready():
+                fired.append(event_name)
+                os.kill(os.getpid(), signum)
+
+        botocore.handlers.BUILTIN_HANDLERS.insert(0, (event, hook))
+        installed.append((event, hook))
+        return fired
+
+    yield install
+    for entry in installed:
+        botocore.handlers.BUILTIN_HANDLERS.remove(entry)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_the_lock_is_released_finishes_the_release_first(aws, path, signal_in,
+                                                                       signum):
+    """Finding 4. The rollout completed (green 100 %) and releases its lock when the signal
+    arrives: the release is finished, nothing is left of the lock, and the exit status says
+    what the listener holds (0: green 100 %), not "rolled back"."""
+    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
+    lines: list[str] = []
+    done = lambda: any("done: green takes 100%" in line for line in lines)  # noqa: E731
+    fired = [
+        signal_in(f"before-call.{service}.{operation}", done, signum)
+        for service, operation in (("dynamodb", "UpdateItem"), ("dynamodb", "DeleteItem"),
+                                   ("elastic-load-balancing", "RemoveTags"))
+    ]  # fmt: skip
+    clock = FakeClock()
+    code = _rollout(path, clock, ClientApplier(path), lines, lock=_lock(clock)).run()
+    assert any(fired), "the release made no call"
+    assert code == 0, lines
+    assert any("received while releasing the release lock" in line for line in lines), lines
+    assert not _item().held, "the lock was left behind"
+    assert live.weights() == {"blue": 0, "green": 100}
+
+
+def test_an_interrupt_after_the_acquire_landed_releases_the_lock(aws, path, signal_in):
+    """Finding 4. SIGINT arrives once the acquire's write has landed in AWS but before the
+    rollout heard the answer: the rollout says nothing was written to the stack, and settles
+    the lock (a conditional release on its token): none is left behind to refuse the next."""
+    build(STACK, SERVICE, {"blue": 100, "green": 0})
+    lines: list[str] = []
+    fired = [
+        signal_in(f"after-call.{service}.{operation}", lambda: True, signal.SIGINT)
+        for service, operation in (("dynamodb", "UpdateItem"),
+                                   ("elastic-load-balancing", "AddTags"))
+    ]  # fmt: skip
+    clock = FakeClock()
+    before = path.read_bytes()
+    with pytest.raises(rollout.ReleaseError, match=r"interrupted \(SIGINT\); nothing written"):
+        _rollout(path, clock, ClientApplier(path), lines, lock=_lock(clock)).run()
+    assert any(fired)
+    assert path.read_bytes() == before
+    assert any("the interrupted acquire had landed: released" in line for line in lines), lines
+    assert not _item().held, "the lock was left behind"
+
+
 # ---------------------------------------------------------------------------------------------
 # rollback --now always wins, and never waits
 # ---------------------------------------------------------------------------------------------

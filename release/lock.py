@@ -169,13 +169,17 @@ class Watch:
 # ---------------------------------------------------------------------------------------------
 # DynamoDB calls
 # ---------------------------------------------------------------------------------------------
-def conditional_failed(error: BaseException) -> bool:
+def error_code(error: BaseException) -> str:
+    """The AWS error code of a ClientError ("" for anything else)."""
     from botocore.exceptions import ClientError
 
-    return (
-        isinstance(error, ClientError)
-        and error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-    )
+    if not isinstance(error, ClientError):
+        return ""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def conditional_failed(error: BaseException) -> bool:
+    return error_code(error) == "ConditionalCheckFailedException"
 
 
 def read(dynamodb: Any, table: str, key: str) -> Record:
@@ -306,6 +310,13 @@ class DynamoLock:
             if conditional_failed(error):
                 self.pending = False
                 return False
+            if error_code(error) == "ResourceNotFoundException":
+                self.pending = False
+                raise ReleaseError(
+                    f"no release lock table {self.table} in this account and region: `pulumi up` "
+                    "of platform/ declares it (platform/bootstrap/release_lock_table.py); "
+                    "nothing written"
+                ) from None
             raise ReleaseError(f"could not take the release lock ({self.where}): {error}") from None
         return True
 

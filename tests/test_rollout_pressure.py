@@ -414,6 +414,19 @@ def test_without_take_over_a_dead_lock_is_refused_at_once(aws, path):
     assert clock.now == 0
 
 
+def test_no_lock_table_is_refused_in_one_line_naming_the_platform(aws, path):
+    """An account whose platform has not declared the table yet: refused before anything is
+    written, saying where the table comes from."""
+    build(STACK, SERVICE, {"blue": 100, "green": 0})
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.update_table(TableName=locks.TABLE_NAME, DeletionProtectionEnabled=False)
+    dynamodb.delete_table(TableName=locks.TABLE_NAME)
+    before, clock, applier = path.read_bytes(), FakeClock(), ClientApplier(path)
+    with pytest.raises(rollout.ReleaseError, match=r"no release lock table .* platform/"):
+        _rollout(path, clock, applier, [], lock=_lock(clock)).run()
+    assert path.read_bytes() == before and applier.applied == []
+
+
 @pytest.mark.parametrize("end", ["completed", "rolled back", "refused by the gate"])
 def test_the_lock_is_released_on_every_way_out(aws, path, end):
     build(STACK, SERVICE, {"blue": 100, "green": 0})

@@ -576,21 +576,11 @@ class Rollout:
         (one ModifyListener), the file stays as the person left it, the difference is shown."""
         self.timeline.add(f"rolling back without the file: {error}")
         self._forget_baked()
-        if self.direct is None:
-            self.timeline.add("no direct way to the listener: nothing set")
-            code = ROLLBACK_FAILED
-        else:
-            try:
-                listener = self.direct()
-            except Exception as problem:
-                self.timeline.add(f"direct listener rollback failed: {problem}")
-                code = ROLLBACK_FAILED
-            else:
-                self.timeline.add(
-                    f"listener {listener}: {self.stable.value} 100% set directly (one "
-                    f"ModifyListener); {self.path.name} left as edited, not deployed"
-                )
-                code = HAND_EDIT
+        done = self._set_directly(
+            f"set directly (one ModifyListener); {self.path.name} left as edited, not deployed",
+            "direct listener rollback failed",
+        )
+        code = HAND_EDIT if done else ROLLBACK_FAILED
         self.out(f"the edit of {self.path.name} this rollout did not make (not deployed):")
         self.out(error.diff.rstrip("\n"))
         title = (
@@ -612,27 +602,27 @@ class Rollout:
         except Exception as error:  # the rollback itself matters more than the record
             self.timeline.add(f"could not clear the bake record ({error})")
 
-    def _reassert(self) -> None:
-        """After `rollback --now`: its weights first, on the listener directly, since this
-        rollout's own update may have landed after --now set them."""
+    def _set_directly(self, done: str, failed: str) -> bool:
+        """The stable color 100 % on the live listener directly (one ModifyListener); the
+        timeline says ``listener <arn>: <stable> 100% <done>`` or ``<failed>: <why>``."""
         if self.direct is None:
-            return
+            self.timeline.add(f"{failed}: no direct way to the listener")
+            return False
         try:
             listener = self.direct()
         except Exception as error:
-            self.timeline.add(f"could not set the halted weights on the listener: {error}")
-        else:
-            self.timeline.add(
-                f"listener {listener}: {self.stable.value} 100% reasserted after the halt"
-            )
+            self.timeline.add(f"{failed}: {error}")
+            return False
+        self.timeline.add(f"listener {listener}: {self.stable.value} 100% {done}")
+        return True
 
     def _roll_back(self, reason: str, halted: bool = False) -> int:
         """The rollback edit, written and applied; the listener directly if Pulumi cannot."""
         from release import edits, transitions
 
         self.timeline.add(f"rolling back: {reason}")
-        if halted:
-            self._reassert()
+        if halted:  # --now's weights first: this rollout's own update may have landed after
+            self._set_directly("reasserted after the halt", "could not reassert the halt")
         self._forget_baked()
         problem = None
         try:
@@ -656,20 +646,14 @@ class Rollout:
                 self.out(self.timeline.report(f"rollout {self.stack}: rolled back"))
                 return ROLLED_BACK
         self.timeline.add(f"rollback through Pulumi not applied: {problem}")
-        if self.direct is not None:
-            try:
-                listener = self.direct()
-            except Exception as error:
-                self.timeline.add(f"direct listener rollback failed too: {error}")
-            else:
-                self.timeline.add(
-                    f"listener {listener}: {self.stable.value} 100% set directly (one "
-                    "ModifyListener); Pulumi's state still holds the split until `pulumi up "
-                    "--refresh`"
-                )
-                if problem.startswith("pulumi up"):
-                    self.out(self.timeline.report(f"rollout {self.stack}: rolled back"))
-                    return ROLLED_BACK
+        if self.direct is not None and self._set_directly(
+            "set directly (one ModifyListener); Pulumi's state still holds the split until "
+            "`pulumi up --refresh`",
+            "direct listener rollback failed too",
+        ):
+            if problem.startswith("pulumi up"):
+                self.out(self.timeline.report(f"rollout {self.stack}: rolled back"))
+                return ROLLED_BACK
         self.out(self.timeline.report(f"rollout {self.stack}: FAILED, rollback incomplete"))
         self.out(
             f"check traffic now: `python -m release rollback {self.stack} --now` sets the "

@@ -245,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
         "does (refused before anything is written when that cannot be read or is above the "
         "new color's max). Any alarm in ALARM, a failed "
         "update or Ctrl-C writes and applies the rollback and exits 1 with a timeline (a hand "
-        "edit of the file: the listener alone is set back, the file left as edited, exit 4). A "
+        "edit of the file: the listener alone is set back, the file left as edited, exit 4; "
+        "refused before any write, e.g. the release lock held: exit 5). A "
         "re-run resumes: steps at or below the new color's weight are skipped. Without "
         "--apply it prints the plan and writes nothing.",
     )
@@ -607,7 +608,9 @@ def _run(args: argparse.Namespace, path: Path, root: Path) -> int:
         return run_edit(args, path, root)
     except ReleaseError as error:
         print(f"{PROG}: error: {one_line(str(error))}", file=sys.stderr)
-        return 1
+        # A rollout raises only before its first write (later it rolls back and returns 1):
+        # its own status, so that 1 always means "rolled back".
+        return rollout.REFUSED if args.command == "rollout" else 1
 
 
 LINE_LIMIT = 500  # characters of one error line; AWS may send 5,000 (a StatusReason, a message)

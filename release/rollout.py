@@ -70,6 +70,9 @@ ROLLBACK_FAILED = 3
 # A hand edit of the stack file was detected mid-rollout: the stable color's weights were set on
 # the live listener directly, and the file was left as the person left it (never deployed).
 HAND_EDIT = 4
+# Refused before anything was written (the release lock held, a gate, no credentials, ...): the
+# listener and the file are as they were. release.cli maps the command's ReleaseError to it.
+REFUSED = 5
 
 _STEPS = re.compile(r"[1-9][0-9]{0,2}(?:,[1-9][0-9]{0,2})*")
 _BAKE = re.compile(r"([1-9][0-9]{0,5})([smh])")

@@ -778,3 +778,17 @@ def test_the_command_takes_the_lock_in_the_stacks_table(aws, path, tmp_path):
         command("--take-over-stale-lock")
     assert clock.now == locks.LEASE_S
     assert not _item().held, "the lock was not released"
+
+
+def test_a_refused_rollout_exits_5_never_the_rolled_back_status(aws, path, capsys):
+    """The command (release.cli) refusing before any write (here: --apply without the pulumi
+    CLI on this machine): one error line and exit 5, not 1, which says "rolled back"."""
+    from release.cli import main
+
+    build(STACK, SERVICE, {"blue": 100, "green": 0})
+    before = path.read_bytes()
+    code = main(["rollout", STACK, "--apply", "--file", str(path)])
+    err = capsys.readouterr().err
+    assert code == rollout.REFUSED == 5, err
+    assert len(err.strip().splitlines()) == 1 and "error:" in err
+    assert path.read_bytes() == before

@@ -528,7 +528,7 @@ def test_a_signal_while_the_lock_is_released_finishes_the_release_first(aws, pat
     fired = [
         signal_in(f"before-call.{service}.{operation}", done, signum)
         for service, operation in (("dynamodb", "UpdateItem"), ("dynamodb", "DeleteItem"),
-                                   ("elastic-load-balancing", "RemoveTags"))
+                                   ("elastic-load-balancing-v2", "RemoveTags"))
     ]  # fmt: skip
     clock = FakeClock()
     code = _rollout(path, clock, ClientApplier(path), lines, lock=_lock(clock)).run()
@@ -548,7 +548,7 @@ def test_an_interrupt_after_the_acquire_landed_releases_the_lock(aws, path, sign
     fired = [
         signal_in(f"after-call.{service}.{operation}", lambda: True, signal.SIGINT)
         for service, operation in (("dynamodb", "UpdateItem"),
-                                   ("elastic-load-balancing", "AddTags"))
+                                   ("elastic-load-balancing-v2", "AddTags"))
     ]  # fmt: skip
     clock = FakeClock()
     before = path.read_bytes()

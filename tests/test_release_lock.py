@@ -196,7 +196,9 @@ def test_two_rollouts_at_once_let_exactly_one_through_and_the_loser_runs_no_upda
     assert loser.applier.applied == [], "the loser ran an update"
     assert [a["green"] for a in winner.applier.applied] == [100]
     assert live.weights() == {"blue": 0, "green": 100}
-    item = boto3.client("dynamodb", region_name=REGION).get_item(
-        TableName=lock.TABLE_NAME, Key={"lock_key": {"S": KEY}}, ConsistentRead=True
-    ).get("Item")
+    item = (
+        boto3.client("dynamodb", region_name=REGION)
+        .get_item(TableName=lock.TABLE_NAME, Key={"lock_key": {"S": KEY}}, ConsistentRead=True)
+        .get("Item")
+    )
     assert not lock.record_of(item).held

@@ -7,7 +7,8 @@ Both are timed as whole processes (interpreter start to exit), alternately, agai
 
 * ``python -m release rollback staging --now --file <copy>`` -- finds the listener by the
   stack's tags (DescribeLoadBalancers, DescribeTags, DescribeListeners, DescribeTags), sets the
-  weights with one ModifyListener, validates and writes the stack file;
+  weights with one ModifyListener, writes the halt (one DynamoDB UpdateItem on the release
+  lock's item), validates and writes the stack file;
 * a bare script that already knows the listener and target group ARNs and makes the one
   ModifyListener call with boto3 (the floor: interpreter, boto3 import, client, one call).
 

@@ -17,6 +17,7 @@ from bootstrap.account_access import AccountAccess, AccountAccessArgs, role_name
 from bootstrap.ci_login import CiLogin, CiLoginArgs  # noqa: E402
 from bootstrap.guardrails import Guardrails, GuardrailsArgs  # noqa: E402
 from bootstrap.iam_documents import duration_seconds  # noqa: E402
+from bootstrap.release_lock_table import ReleaseLockTable, ReleaseLockTableArgs  # noqa: E402
 from bootstrap.stack_deployments import StackDeployments, StackDeploymentsArgs  # noqa: E402
 
 from deploy.settings_file import fill_placeholders, load_settings, settings_path  # noqa: E402
@@ -87,6 +88,13 @@ for stack, target in cfg.stacks.items():
                 else ()
             ),
         ),
+        opts=pulumi.ResourceOptions(providers={"aws": provider}),
+    )
+    # The release lock's table in the stack's account and region; the rollout runner's role
+    # (rollout, rollback --now) is the one that takes and halts the lock.
+    ReleaseLockTable(
+        f"{stack}-release-lock",
+        ReleaseLockTableArgs(role_names={"rollout": access[stack].roles["rollout"].name}),
         opts=pulumi.ResourceOptions(providers={"aws": provider}),
     )
 

@@ -44,7 +44,9 @@ Each edit changes Pulumi.<STACK>.yaml only; review the diff, then run the printe
 `pulumi preview` (or pass --apply to preview and update through the Automation API).
 
 exit status: 0 done; 1 refused (one line says why) or rolled back; 2 bad arguments;
-3 a rollout's rollback incomplete; 70 an unexpected error: one line names it and the log
+3 a rollout's rollback incomplete; 4 a rollout paused by its canary analysis (weights kept);
+5 a rollout refused before any write; 6 a rollout's hand-edited file (listener set back, file
+left as edited); 70 an unexpected error: one line names it and the log
 file holding its traceback ($XDG_STATE_HOME/golden-fleet/errors/); 130 interrupted."""
 
 
@@ -252,7 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
         "raises the new color's min to the stable color's live desired capacity, as shift "
         "does (refused before anything is written when that cannot be read or is above the "
         "new color's max). Any alarm in ALARM, a failed "
-        "update or Ctrl-C writes and applies the rollback and exits 1 with a timeline. A "
+        "update or Ctrl-C writes and applies the rollback and exits 1 with a timeline (a hand "
+        "edit of the file: the listener alone is set back, the file left as edited, exit 6; "
+        "refused before any write, e.g. the release lock held: exit 5). A "
         "re-run resumes: steps at or below the new color's weight are skipped. Without "
         "--apply it prints the plan and writes nothing.",
     )
@@ -279,8 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     rollout_.add_argument(
         "--take-over-stale-lock",
         action="store_true",
-        help="take the release lock (tags on the weighted listener) from a rollout whose "
-        "heartbeat stopped 10 minutes ago or more; a live lock is never taken",
+        help="when another rollout holds the release lock (a DynamoDB item), watch it for one "
+        "lease (60 s) and take it only if its heartbeat never moved; a live lock is never taken",
     )
     prune = command(
         "prune",
@@ -633,7 +637,9 @@ def _run(args: argparse.Namespace, path: Path, root: Path) -> int:
         return run_edit(args, path, root)
     except ReleaseError as error:
         print(f"{PROG}: error: {one_line(str(error))}", file=sys.stderr)
-        return 1
+        # A rollout raises only before its first write (later it rolls back and returns 1):
+        # its own status, so that 1 always means "rolled back".
+        return rollout.REFUSED if args.command == "rollout" else 1
 
 
 LINE_LIMIT = 500  # characters of one error line; AWS may send 5,000 (a StatusReason, a message)

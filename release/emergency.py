@@ -7,12 +7,18 @@ Order, and why it is the safe one:
 2. Find the live listener by the stack's tags and set the stable color 100 / new 0 with **one**
    ``ModifyListener`` call. This is what stops the bad version taking requests, so it comes
    first and waits for nothing else.
-3. Write the stack file to match (the very edit ``python -m release rollback`` makes).
+3. Halt the rollout holding the release lock, if any: one conditional write on the lock's
+   DynamoDB item sets the halt mark and removes the bake record (:func:`release.lock.halt`).
+   The command never waits for that rollout: it reads the halt before and after each of its
+   updates and sets these weights again itself, so an update of its own that lands after step 2
+   is undone by it; a dead rollout sets nothing.
+4. Write the stack file to match (the very edit ``python -m release rollback`` makes).
 
-If 2 fails, nothing was changed and the file is **not** written: a file claiming 100/0 while the
+If 2 fails, the halt is still written (a rollout stops and rolls back itself), and the file is
+**not** written: a file claiming 100/0 while the
 listener still splits traffic would make ``status`` and reviewers believe the rollback happened.
 The command says so and prints the ordinary rollback (file edit, then ``pulumi up``) to run
-instead. If 3 fails after 2, the listener is rolled back but the file still holds the split; the
+instead. If 4 fails after 2, the listener is rolled back but the file still holds the split; the
 command says so loudly, because the next ``pulumi up`` from that file would send traffic back to
 the new color.
 
@@ -28,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,8 +45,6 @@ from release.transitions import ReleaseError
 COLORS = ("blue", "green")
 TAG_BATCH = 20  # DescribeTags takes at most 20 ARNs per call (ELBv2 API reference, DescribeTags)
 MANAGED_BY = "golden-fleet"  # components/tags.py MANAGED_BY: the provider's default tag
-UPDATE_WAIT_S = 60.0  # how long --now waits for a halted rollout's in-flight update to end
-UPDATE_POLL_S = 1.0
 
 
 class ListenerNotFound(ReleaseError):
@@ -54,9 +57,8 @@ class LiveListener:
     load_balancer_arn: str
     actions: tuple[dict[str, Any], ...]  # DefaultActions as DescribeListeners returned them
     target_groups: Mapping[str, str]  # color -> target group ARN
-    # The listener's own tags (the release lock, the halt mark), read in the same DescribeTags
-    # call as the target groups' (it takes any ELBv2 resource ARNs, 20 at a time): --now's
-    # halt mark then needs no read of its own. None: not read.
+    # The listener's own tags, read in the same DescribeTags call as the target groups' (it
+    # takes any ELBv2 resource ARNs, 20 at a time). None: not read.
     tags: Mapping[str, str] | None = None
 
     @property
@@ -238,63 +240,6 @@ def roll_back_listener(
 # ---------------------------------------------------------------------------------------------
 # The command
 # ---------------------------------------------------------------------------------------------
-def _after_update(
-    elbv2: Any,
-    listener: LiveListener,
-    target: Mapping[str, int],
-    halted: Any,
-    stack: str,
-    out: Callable[[str], None],
-    err: Callable[[str], None],
-    wait_s: float,
-    sleep: Callable[[float], None],
-    monotonic: Callable[[], float],
-) -> int:
-    """A rollout's ``pulumi up`` was in flight when the listener was set: it may land after and
-    set the rollout's weights again. Wait (at most ``wait_s``) for the rollout to leave its update
-    (the lock's phase, or the lock gone), then read the listener and set it again if it moved."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from release import lock as locks
-
-    out(f"a rollout's update was in flight ({halted.holder}): waiting up to {int(wait_s)}s for it "
-        "to end, then checking the listener again")
-    deadline = monotonic() + wait_s
-    try:
-        while True:
-            current = locks.holder_of(locks.read_tags(elbv2, listener.arn))
-            if current is None or current.token != halted.token or current.phase != "update":
-                break
-            if monotonic() >= deadline:
-                err(
-                    f"error: the rollout of {halted.holder} is still in its update after "
-                    f"{int(wait_s)}s: it may set its weights on the listener again (it stops, "
-                    f"and rolls back, at its next check) — run `python -m release rollback {stack} "
-                    f"--now` again once it ends, and check with `python -m release status {stack}`"
-                )
-                return 1
-            sleep(UPDATE_POLL_S)
-        [now] = elbv2.describe_listeners(ListenerArns=[listener.arn])["Listeners"]
-        weights = forward_weights(now["DefaultActions"], listener.target_groups)
-        if weights == dict(target):
-            out(f"the in-flight update ended; the listener still says {_split(target)}")
-            return 0
-        moved = LiveListener(listener.arn, listener.load_balancer_arn,
-                             tuple(now["DefaultActions"]), listener.target_groups)
-        if set_weights(elbv2, moved, target) != dict(target):
-            raise ReleaseError("ModifyListener did not take the weights")
-    except (BotoCoreError, ClientError, ReleaseError) as error:
-        err(
-            f"error: could not check the listener after the rollout's in-flight update ({error}) "
-            f"— run `python -m release rollback {stack} --now` again, and check with `python -m "
-            f"release status {stack}`"
-        )
-        return 1
-    out(f"the in-flight update had set {_split(weights)}: set {_split(target)} again (one more "
-        "ModifyListener call)")
-    return 0
-
-
 def _instead(stack: str) -> str:
     return (
         f"nothing was changed; to roll back through Pulumi instead: `python -m release "
@@ -321,20 +266,46 @@ def read_back(elbv2: Any, listener: LiveListener, stack: str) -> str:
     return f"the listener now says {_split(weights)}"
 
 
+def _halt(
+    client: Callable[[str, str], Any], region: str, key: str, stable: str,
+    out: Callable[[str], None],
+) -> str | None:
+    """The halt mark and the bake record's removal, one write on the lock's item.
+    None when written (or no lock table exists: no rollout can hold a lock); otherwise why not."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from release import lock as locks
+
+    try:
+        halted = locks.halt(
+            client("dynamodb", region), locks.TABLE_NAME, key, locks.default_holder(),
+            datetime.now(UTC),
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            out(f"no release lock table {locks.TABLE_NAME} in {region}: no rollout holds a lock")
+            return None
+        return str(error)
+    except (BotoCoreError, ReleaseError) as error:
+        return str(error)
+    if halted.held:
+        out(f"halted the rollout of {halted.holder}: at its next check it sets {stable} 100% "
+            "on the listener itself (after any update of its own in flight) and rolls back")
+    return None
+
+
 def run_now(
     args: argparse.Namespace,
     path: Path,
     out: Callable[[str], None] = print,
     err: Callable[[str], None] = print,
     client: Callable[[str, str], Any] | None = None,
-    wait_s: float = UPDATE_WAIT_S,
-    sleep: Callable[[float], None] = time.sleep,
-    monotonic: Callable[[], float] = time.monotonic,
 ) -> int:
-    """Halt mark, listener (one ModifyListener), then the file; then, when a rollout's update was
-    in flight, wait for it to end and set the listener again if it moved. Exit 0, or 1 with what
+    """Listener (one ModifyListener), the halt mark (one UpdateItem, which also clears
+    the bake record), then the file; never waits for a rollout. Exit 0, or 1 with what
     happened."""
     from release import edits, transitions
+    from release import lock as locks
 
     stack = args.stack
     prepared = edits.prepare(path, lambda cfg: transitions.rollback(cfg, stack))
@@ -369,29 +340,19 @@ def run_now(
         out(f"dry run: listener {listener.arn} sends {split}; would set {stable} 100%")
         out(prepared.diff.rstrip("\n") or f"{path.name} already says {stable} 100%")
         return 0
-    from release import lock as locks
-
-    try:  # first: a rollout holding the lock stops at its next check and never re-applies
-        halted = locks.halt(
-            elbv2, listener.arn, locks.default_holder(), datetime.now(UTC), listener.tags
-        )
-    except (BotoCoreError, ClientError) as error:
-        halted = None
-        err(f"warning: could not mark {short} halted on the listener ({error}); going on")
-    else:
-        if halted is not None:
-            out(f"halted the rollout of {halted.holder} (release lock on the listener)")
+    key = locks.lock_key(cfg.service.name, short)
     if before == target:
         out(f"listener already sends {stable} 100% ({listener.arn}): no call made")
     else:
         try:
             after = set_weights(elbv2, listener, target)
         except ClientError as error:  # AWS answered: the call was refused, nothing changed
+            unhalted = _halt(client, cfg.region, key, stable, out)
             marked = (
-                f"; the stack stays marked halted, so the rollout of {halted.holder} stops at "
-                "its next check and rolls back"
-                if halted is not None
-                else ""
+                f"; the halt could not be written either ({unhalted})"
+                if unhalted
+                else "; the stack is marked halted, so a rollout holding the release lock "
+                "stops at its next check and rolls back"
             )
             err(
                 f"error: ModifyListener failed ({error}): the listener's weights were not "
@@ -402,6 +363,7 @@ def run_now(
         except BotoCoreError as error:  # no answer: the call may or may not have landed
             now = read_back(elbv2, listener, stack)
             if now != f"the listener now says {_split(target)}":
+                _halt(client, cfg.region, key, stable, out)
                 err(
                     f"error: ModifyListener got no answer ({error}); {now} — {path.name} was "
                     f"not written; run `python -m release rollback {stack} --now` again"
@@ -416,6 +378,7 @@ def run_now(
             )
             return 1
         out(f"listener {listener.arn}: was {split}; now {stable} 100% (one ModifyListener call)")
+    unhalted = _halt(client, cfg.region, key, stable, out)
     try:
         written = edits.write(prepared)
     except ReleaseError as error:
@@ -430,11 +393,13 @@ def run_now(
         out(f"wrote {path}")
     else:
         out(f"{path.name} already says {stable} 100%: not written")
-    if halted is not None and halted.phase == "update":
-        code = _after_update(elbv2, listener, target, halted, stack, out, err, wait_s, sleep,
-                             monotonic)
-        if code:
-            return code
+    if unhalted:
+        err(
+            f"error: the listener sends {stable} 100% and {path.name} says so, but the halt "
+            f"could not be written ({unhalted}): a rollout holding the release lock may set "
+            f"its weights again — run `python -m release rollback {stack} --now` again"
+        )
+        return 1
     out(
         f"next: commit the file; `pulumi up --stack {stack} --refresh` then shows no listener "
         "change (a plain `pulumi up` shows the listener's weights moving from the state's old "

@@ -35,8 +35,15 @@ too, or the file cannot be written, it exits 3. Without ``--apply`` it prints th
 writes nothing.
 
 Re-running resumes: steps below the new color's weight in the file are skipped; the step the
-file is at is applied and baked again from its start unless the listener records that its bake
-passed (``golden-fleet:baked``), so a step killed in its update or bake is never counted as baked.
+file is at is applied and baked again from its start unless the release lock's item records
+that its bake passed (``baked``), so a step killed in its update or bake is never counted as baked.
+
+A hand edit of the stack file detected mid-rollout is never deployed: the stable weights go onto
+the live listener directly, the file stays as the person left it, the difference is printed, and
+the command exits 6 (:data:`HAND_EDIT`). A halted rollout (``rollback --now``) sets the stable
+weights on the listener itself first (its own update may have landed after ``--now``), then
+rolls back. SIGINT/SIGTERM while the lock is released: the release finishes first, and the exit
+status stays what the listener holds.
 """
 
 from __future__ import annotations
@@ -64,6 +71,12 @@ PLAIN_EVERY_S = 60.0  # without a terminal: a progress line on every change and 
 ROLLED_BACK = 1
 ROLLBACK_FAILED = 3
 PAUSED = 4  # canary analysis saw both colors worse than their past: weights left as they are
+# A hand edit of the stack file was detected mid-rollout: the stable color's weights were set on
+# the live listener directly, and the file was left as the person left it (never deployed).
+HAND_EDIT = 6
+# Refused before anything was written (the release lock held, a gate, no credentials, ...): the
+# listener and the file are as they were. release.cli maps the command's ReleaseError to it.
+REFUSED = 5
 
 _STEPS = re.compile(r"[1-9][0-9]{0,2}(?:,[1-9][0-9]{0,2})*")
 _BAKE = re.compile(r"([1-9][0-9]{0,5})([smh])")
@@ -192,6 +205,15 @@ class AlarmFired(Exception):
     pass
 
 
+class HandEdited(ReleaseError):
+    """The stack file is not what this rollout last wrote: someone edited it. Its ``diff`` is
+    shown; the edit was never reviewed as part of this rollout, so it is never deployed."""
+
+    def __init__(self, message: str, diff: str):
+        super().__init__(message)
+        self.diff = diff
+
+
 # ---------------------------------------------------------------------------------------------
 # Output
 # ---------------------------------------------------------------------------------------------
@@ -270,9 +292,9 @@ class Rollout:
     # step raises the new color's min to (release.canary.reader, which the command always
     # passes). None: the canary is not sized (as gate None: no look at AWS).
     capacity: Callable[[Any], Any] | None = None
-    # The release lock, the halt mark of `rollback --now` and the record of baked steps, on the
-    # weighted listener (release.lock.ListenerLock, which the command always passes). None: no
-    # lock, and a resumed rollout re-bakes the step the file is at.
+    # The release lock, the halt mark of `rollback --now` and the record of baked steps, one
+    # DynamoDB item (release.lock.DynamoLock, which the command always passes). None: no lock,
+    # and a resumed rollout re-bakes the step the file is at.
     lock: Any = None
     # The canary judged against the stable color after each bake (release.analysis
     # .CanaryAnalysis); None: the alarms alone judge. Its report and timeline PNG go to
@@ -336,9 +358,17 @@ class Rollout:
                     if isinstance(error, Interrupted):
                         raise ReleaseError(f"interrupted ({error}); nothing written") from None
                     raise
-                return self._roll_back(self._reason(error))
+                if isinstance(error, HandEdited):
+                    return self._hand_edit_back(error)
+                from release import lock as locks
+
+                return self._roll_back(self._reason(error), isinstance(error, locks.Halted))
             finally:
                 if self.lock is not None:
+                    # A signal now would leave the lock behind, or turn a finished rollout into
+                    # "rolled back": the release finishes first, and the exit status stays what
+                    # the listener holds.
+                    self._signals(self._note_release)
                     self._release_lock()
                 self._report()
         finally:
@@ -456,9 +486,10 @@ class Rollout:
         was = [line[1:].strip() for line in lines if line[:1] == "-" and line[:3] != "---"]
         now_ = [line[1:].strip() for line in lines if line[:1] == "+" and line[:3] != "+++"]
         first = f"{(was or ['-'])[0][:60]!r} -> {(now_ or ['-'])[0][:60]!r}"
-        raise ReleaseError(
+        raise HandEdited(
             f"{self.path.name} changed under the rollout: it is not what this rollout last "
-            f"wrote ({max(len(was), len(now_))} changed lines, first {first})"
+            f"wrote ({max(len(was), len(now_))} changed lines, first {first})",
+            diff,
         )
 
     def _size(self, cfg: Any, first: int) -> Any:
@@ -607,16 +638,59 @@ class Rollout:
             return str(error)
         return f"unexpected error: {type(error).__name__}: {error}"
 
-    def _roll_back(self, reason: str) -> int:
+    def _hand_edit_back(self, error: HandEdited) -> int:
+        """A hand edit is never deployed: the stable weights go onto the live listener directly
+        (one ModifyListener), the file stays as the person left it, the difference is shown."""
+        self.timeline.add(f"rolling back without the file: {error}")
+        self._forget_baked()
+        done = self._set_directly(
+            f"set directly (one ModifyListener); {self.path.name} left as edited, not deployed",
+            "direct listener rollback failed",
+        )
+        code = HAND_EDIT if done else ROLLBACK_FAILED
+        self.out(f"the edit of {self.path.name} this rollout did not make (not deployed):")
+        self.out(error.diff.rstrip("\n"))
+        title = (
+            "rolled back on the listener" if code == HAND_EDIT else "FAILED, rollback incomplete"
+        )
+        self.out(self.timeline.report(f"rollout {self.stack}: {title}"))
+        self.out(
+            f"next: review the edit; the file's weights are not what the listener sends — "
+            f"`python -m release rollback {self.stack}` writes {self.stable.value} 100% into it "
+            "before any `pulumi up`"
+        )
+        return code
+
+    def _forget_baked(self) -> None:
+        if self.lock is None:
+            return
+        try:
+            self.lock.forget_baked()
+        except Exception as error:  # the rollback itself matters more than the record
+            self.timeline.add(f"could not clear the bake record ({error})")
+
+    def _set_directly(self, done: str, failed: str) -> bool:
+        """The stable color 100 % on the live listener directly (one ModifyListener); the
+        timeline says ``listener <arn>: <stable> 100% <done>`` or ``<failed>: <why>``."""
+        if self.direct is None:
+            self.timeline.add(f"{failed}: no direct way to the listener")
+            return False
+        try:
+            listener = self.direct()
+        except Exception as error:
+            self.timeline.add(f"{failed}: {error}")
+            return False
+        self.timeline.add(f"listener {listener}: {self.stable.value} 100% {done}")
+        return True
+
+    def _roll_back(self, reason: str, halted: bool = False) -> int:
         """The rollback edit, written and applied; the listener directly if Pulumi cannot."""
         from release import edits, transitions
 
         self.timeline.add(f"rolling back: {reason}")
-        if self.lock is not None:
-            try:
-                self.lock.forget_baked()
-            except Exception as error:  # the rollback itself matters more than the record
-                self.timeline.add(f"could not clear the bake record ({error})")
+        if halted:  # --now's weights first: this rollout's own update may have landed after
+            self._set_directly("reasserted after the halt", "could not reassert the halt")
+        self._forget_baked()
         problem = None
         try:
             written = edits.write(
@@ -639,20 +713,14 @@ class Rollout:
                 self.out(self.timeline.report(f"rollout {self.stack}: rolled back"))
                 return ROLLED_BACK
         self.timeline.add(f"rollback through Pulumi not applied: {problem}")
-        if self.direct is not None:
-            try:
-                listener = self.direct()
-            except Exception as error:
-                self.timeline.add(f"direct listener rollback failed too: {error}")
-            else:
-                self.timeline.add(
-                    f"listener {listener}: {self.stable.value} 100% set directly (one "
-                    "ModifyListener); Pulumi's state still holds the split until `pulumi up "
-                    "--refresh`"
-                )
-                if problem.startswith("pulumi up"):
-                    self.out(self.timeline.report(f"rollout {self.stack}: rolled back"))
-                    return ROLLED_BACK
+        if self.direct is not None and self._set_directly(
+            "set directly (one ModifyListener); Pulumi's state still holds the split until "
+            "`pulumi up --refresh`",
+            "direct listener rollback failed too",
+        ):
+            if problem.startswith("pulumi up"):
+                self.out(self.timeline.report(f"rollout {self.stack}: rolled back"))
+                return ROLLED_BACK
         self.out(self.timeline.report(f"rollout {self.stack}: FAILED, rollback incomplete"))
         self.out(
             f"check traffic now: `python -m release rollback {self.stack} --now` sets the "
@@ -663,13 +731,22 @@ class Rollout:
 
     def _release_lock(self) -> None:
         try:
-            self.lock.release()
-        except Exception as error:  # AWS unreachable: the lock goes stale, and says whose
+            note = self.lock.release()
+        except Exception as error:  # AWS unreachable: no heartbeat any more, a waiter takes it
             self.out(
-                f"could not release the release lock on {self.lock.arn} ({error}): it goes "
-                f"stale after {int(self.lock.stale_after_s) // 60} minutes without heartbeat; "
-                "the next rollout may then take it over with --take-over-stale-lock"
+                f"could not release the release lock ({self.lock.where}: {error}): its "
+                f"heartbeat has stopped, so a rollout started with --take-over-stale-lock "
+                f"takes it after watching it for one lease ({int(self.lock.lease_s)}s)"
             )
+        else:
+            if note and note != "released":
+                self.out(f"release lock: {note}")
+
+    def _note_release(self, signum: int, _frame: Any) -> None:
+        self.out(
+            f"{signal.Signals(signum).name} received while releasing the release lock: "
+            "finishing that first"
+        )
 
     # -- signals -------------------------------------------------------------------------------
     def _interrupt(self, signum: int, _frame: Any) -> None:
@@ -773,6 +850,25 @@ def plan_lines(stack: str, cfg: Any, steps: tuple[int, ...], bake_s: float) -> l
     return lines
 
 
+def _canary_analysis(cfg: Any, short: str, stable: str) -> Any:
+    """The judge of each step (release.analysis), over both colors' target groups as the
+    weighted listener names them; None when ``golden-fleet:analysis.enabled`` is false."""
+    if not cfg.analysis.enabled:
+        return None
+    from release import analysis, emergency, transitions
+    from release.aws_clients import client as aws_client
+
+    try:
+        listener = emergency.find_listener(
+            aws_client("elbv2", cfg.region), short, cfg.service.name, cfg.region
+        )
+    except Exception as error:  # the judge reads both target groups' metrics through it
+        raise ReleaseError(
+            f"cannot read the weighted listener for the canary analysis: {error} — nothing written"
+        ) from None
+    return analysis.for_listener(cfg, listener, transitions.new_color(cfg).value, stable)
+
+
 def run(
     args: argparse.Namespace,
     path: Path,
@@ -816,24 +912,21 @@ def run(
     short = args.stack.split("/")[-1]
     from release.aws_clients import client as aws_client
 
-    elbv2 = aws_client("elbv2", cfg.region)
-    try:
-        listener = emergency.find_listener(elbv2, short, cfg.service.name, cfg.region)
-    except Exception as error:  # the lock lives on the listener: no listener, no rollout
-        raise ReleaseError(
-            f"cannot take the release lock: {error} — nothing written"
-        ) from None
     clock = clock or Clock()
-    release_lock = locks.ListenerLock(
-        elbv2, listener.arn, args.stack, wall=clock.wall,
+    release_lock = locks.DynamoLock(
+        aws_client("dynamodb", cfg.region),
+        locks.lock_key(cfg.service.name, short),
+        args.stack,
+        monotonic=clock.monotonic,
+        sleep=clock.sleep,
+        wall=clock.wall,
         take_over=getattr(args, "take_over_stale_lock", False),
+        out=out,
     )
     from release import analysis, canary_report
 
     rollout = Rollout(
-        analysis=analysis.for_listener(cfg, listener, transitions.new_color(cfg).value, stable)
-        if cfg.analysis.enabled
-        else None,
+        analysis=_canary_analysis(cfg, short, stable),
         report_dir=canary_report.REPORT_DIR,
         step_summary=canary_report.step_summary(),
         lock=release_lock,

@@ -17,6 +17,7 @@ request is released first), so a test leaves nothing running.
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 import urllib.error
@@ -32,6 +33,9 @@ DENIED = (
     "<Code>AccessDenied</Code><Message>{message}</Message></Error>"
     "<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
 )
+# The same refusal as a JSON-protocol service (DynamoDB, awsJson1_0) answers it: HTTP 400 and the
+# error's shape in ``__type`` (DynamoDB API reference, "Error handling": AccessDeniedException).
+DENIED_JSON = '{{"__type": "com.amazon.coral.service#AccessDeniedException", "message": {message}}}'
 BAD_GATEWAY = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     "<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
@@ -168,6 +172,9 @@ class FaultProxy:
                 elif fault.kind == "delay":
                     if not proxy.released.wait(fault.seconds):
                         self._forward(method, body)
+                elif fault.kind == "deny" and "x-amz-target" in headers:
+                    text = DENIED_JSON.format(message=json.dumps(fault.message))
+                    self._answer(400, text.encode(), "application/x-amz-json-1.0")
                 elif fault.kind == "deny":
                     text = DENIED.format(message=fault.message)
                     self._answer(403, text.encode(), "text/xml")

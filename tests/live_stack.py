@@ -161,7 +161,28 @@ def build(
             _alarm(cloudwatch, load_balancer_alarm_name(service, stack, kind))
             for kind in LOAD_BALANCER_ALARM_KINDS
         ]
+    lock_table()
     return LiveStack(listener, groups, names, other, balancer_names)
+
+
+def lock_table(region: str = REGION) -> str:
+    """The release lock's table as platform/bootstrap/release_lock_table.py declares it in each
+    stack's account (on-demand, encrypted, deletion protection); made once per AWS."""
+    from release.lock_table import PARTITION_KEY, TABLE_NAME
+
+    dynamodb = boto3.client("dynamodb", region_name=region)
+    try:
+        dynamodb.create_table(
+            TableName=TABLE_NAME,
+            AttributeDefinitions=[{"AttributeName": PARTITION_KEY, "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+            SSESpecification={"Enabled": True},
+            DeletionProtectionEnabled=True,
+        )
+    except dynamodb.exceptions.ResourceInUseException:
+        pass
+    return TABLE_NAME
 
 
 def shift_file(path: Path, stack: str, percent: int) -> None:

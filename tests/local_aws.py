@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 from collections.abc import Iterator
 
 from moto.server import ThreadedMotoServer
@@ -46,3 +47,33 @@ def use_test_credentials(
         monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
         reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
         urllib.request.urlopen(reset, timeout=5).close()
+
+
+@contextlib.contextmanager
+def atomic_dynamodb_items() -> Iterator[None]:
+    """DynamoDB applies each item operation, its condition included, atomically (Developer
+    Guide, "Condition expressions": a conditional write succeeds only if the condition holds at
+    the moment of the write). moto checks the condition and then writes without a lock
+    (moto/dynamodb/models/__init__.py, ``update_item``/``put_item``/``delete_item``), so two
+    threads of moto_server could both pass one ``attribute_not_exists``: item operations run one
+    at a time while this is active, as DynamoDB's do on one item."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    one_at_a_time = threading.Lock()
+    names = ("get_item", "put_item", "update_item", "delete_item")
+    originals = {name: getattr(DynamoDBBackend, name) for name in names}
+
+    def serialized(original):
+        def call(self, *args, **kwargs):
+            with one_at_a_time:
+                return original(self, *args, **kwargs)
+
+        return call
+
+    for name, original in originals.items():
+        setattr(DynamoDBBackend, name, serialized(original))
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(DynamoDBBackend, name, original)

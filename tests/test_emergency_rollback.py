@@ -82,8 +82,8 @@ def test_the_listener_changes_before_the_file_is_written(aws, split_file, monkey
 
 
 def test_one_modify_listener_call_and_nothing_else_written(aws, split_file):
-    """Exactly one change of traffic: ModifyListener, on the stack's listener, after the halt
-    mark (AddTags) that stops a rollout in flight."""
+    """Exactly one change of traffic: ModifyListener, on the stack's listener, first; then the
+    halt (one UpdateItem on the release lock's item, no read) that stops a rollout in flight."""
     live = build(STACK, SERVICE, {"blue": 90, "green": 10})
     calls = []
 
@@ -94,18 +94,16 @@ def test_one_modify_listener_call_and_nothing_else_written(aws, split_file):
 
     args = build_parser().parse_args(["rollback", STACK, "--now", "--file", str(split_file)])
     assert emergency.run_now(args, split_file, client=client) == 0
-    mutating = [name for name in calls if not name.startswith("Describe")]
-    assert mutating == ["AddTags", "ModifyListener"], calls
+    mutating = [name for name in calls if not name.startswith(("Describe", "Get"))]
+    assert mutating == ["ModifyListener", "UpdateItem"], calls
     assert live.weights() == {"blue": 100, "green": 0}
-    # The fastest path makes no call it can spare: the listener's own tags (the lock the halt
-    # mark reads) come in the target groups' DescribeTags, not in a call of their own.
     assert calls == [
         "DescribeLoadBalancers",
         "DescribeTags",
         "DescribeListeners",
         "DescribeTags",
-        "AddTags",
         "ModifyListener",
+        "UpdateItem",
     ], calls
 
 

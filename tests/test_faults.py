@@ -74,6 +74,20 @@ def test_rollback_now_against_a_blackholed_endpoint_gives_up_within_10s(proxy, s
     assert "could not read the load balancers" in line and "nothing was changed" in line
 
 
+def test_rollback_now_with_the_lock_table_blackholed_moves_the_listener_within_10s(
+    proxy, split_file
+):
+    """The release lock's table never answers: --now still moves the listener and writes the
+    file, says the halt could not be written, and exits 1 within 10 s: it never waits."""
+    proxy.set("UpdateItem", BLACKHOLE)
+    code, out, err, took = release(proxy, "rollback", STACK, "--now", "--file", str(split_file))
+    assert took <= 10, f"rollback --now took {took:.1f} s with the halt's UpdateItem blackholed"
+    assert code == 1, out
+    assert "now blue 100%" in out and "blue: 100" in split_file.read_text(), out
+    [line] = err.strip().splitlines()
+    assert "the halt could not be written" in line, line
+
+
 def test_status_against_a_blackholed_endpoint_gives_up_within_15s(proxy, split_file):
     proxy.set("*", BLACKHOLE)
     code, out, err, took = release(proxy, "status", STACK, "--file", str(split_file))
@@ -104,13 +118,15 @@ def test_a_long_denial_is_one_short_line(proxy, split_file):
     assert split_file.read_bytes() == before
 
 
-def test_a_denied_lock_write_at_acquire_is_one_line_and_a_logged_traceback(
+def test_a_denied_lock_write_at_acquire_is_one_line_and_nothing_written(
     proxy, split_file, tmp_path
 ):
-    """``rollout --apply`` with the release lock's first write denied (AddTags on the listener;
-    a conditional PutItem/UpdateItem of a lock table likewise): no handler names that error,
-    so the last guard makes it one line naming the log that holds its traceback, exit 70, and
-    nothing was written. A stand-in ``pulumi`` on PATH lets --apply start; it is never run."""
+    """``rollout --apply`` with the release lock's first write denied (the conditional UpdateItem
+    on the lock table, answered as DynamoDB answers it; AddTags and PutItem too, which no lock
+    write may fall back to): one line naming the call and AccessDenied, exit 5 (refused before
+    any write), no traceback, the file untouched. Before, AddTags denied at acquire was an
+    uncaught ClientError's traceback. A stand-in ``pulumi`` on PATH lets --apply start; it is
+    never run."""
     project = tmp_path / "project"
     project.mkdir()
     shutil.copyfile(ROOT / "Pulumi.yaml", project / "Pulumi.yaml")
@@ -131,12 +147,11 @@ def test_a_denied_lock_write_at_acquire_is_one_line_and_a_logged_traceback(
         cwd=project, env=env, capture_output=True, text=True, timeout=120,
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
-    assert done.returncode == 70, (done.stdout, done.stderr)
+    assert done.returncode == 5, (done.stdout, done.stderr)  # release.rollout.REFUSED
     [line] = done.stderr.strip().splitlines()
-    assert "unexpected error: ClientError" in line and "AccessDenied" in line, line
+    assert "AccessDenied" in line and "UpdateItem" in line and "<" not in line, line
     assert "Traceback" not in done.stderr
-    log = Path(line.split("the traceback is in ", 1)[1])
-    assert log.is_relative_to(tmp_path / "state") and "AccessDenied" in log.read_text()
+    assert "pulumi must not run here" not in done.stderr
     assert stack_path.read_bytes() == before
     assert {"AddTags", "PutItem", "UpdateItem"} & set(proxy.seen), proxy.seen
 

@@ -82,6 +82,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
                         if args.provider and f"::{u}::" in args.provider), "000000000000")
         if args.typ == "aws:iam/role:Role":
             state["arn"] = f"arn:aws:iam::{account}:role/{inputs['name']}"
+        if args.typ == "aws:dynamodb/table:Table":
+            state["arn"] = f"arn:aws:dynamodb:eu-west-1:{account}:table/{inputs['name']}"
         if args.typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
             host = inputs["url"].removeprefix("https://")
             state["arn"] = f"arn:aws:iam::{account}:oidc-provider/{host}"
@@ -202,7 +204,8 @@ def test_roles_trust_only_their_issuer_subject_and_audience(platform_run):
 def test_every_permission_is_written_out_and_preview_only_reads(platform_run):
     mocks, _ = platform_run
     policies = _of(mocks, "aws:iam/rolePolicy:RolePolicy")
-    assert len(policies) == 9, sorted(policies)  # staging 5 (with prune), prod 4 (with usage)
+    # staging 5 (with prune), prod 4 (with usage), and each rollout role's release lock
+    assert len(policies) == 11, sorted(policies)
 
     def actions_of(name):
         return {a for s in _doc(policies[name]["policy"])["Statement"] for a in s["Action"]}
@@ -413,3 +416,31 @@ def test_a_policy_dir_holding_more_than_the_repository_is_refused_before_anythin
     finally:
         stray.unlink()
         stray.parent.rmdir()
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_the_release_lock_table_and_its_one_permission(platform_run, stack):
+    """Per account: the lock's table on demand, encrypted with a key the account sees, with
+    point-in-time recovery and deletion protection (and protected in the state); the rollout
+    role may read, update and delete its items, on exactly that table, and nothing else does."""
+    from release.lock_table import PARTITION_KEY, TABLE_NAME
+
+    mocks, _ = platform_run
+    table = _of(mocks, "aws:dynamodb/table:Table")[f"{stack}-release-lock-table"]
+    assert table["name"] == TABLE_NAME and table["hashKey"] == PARTITION_KEY
+    assert table["attributes"] == [{"name": PARTITION_KEY, "type": "S"}]
+    assert table["billingMode"] == "PAY_PER_REQUEST"
+    assert table["serverSideEncryption"] == {"enabled": True}
+    assert table["pointInTimeRecovery"] == {"enabled": True}
+    assert table["deletionProtectionEnabled"] is True
+    policies = _of(mocks, "aws:iam/rolePolicy:RolePolicy")
+    lock_policies = {name: policy for name, policy in policies.items() if "release-lock" in name}
+    assert sorted(lock_policies) == [f"{s}-release-lock-rollout-policy" for s in ("prod",
+                                                                                "staging")]
+    policy = lock_policies[f"{stack}-release-lock-rollout-policy"]
+    assert policy["role"] == f"golden-fleet-{stack}-rollout"
+    [statement] = _doc(policy["policy"])["Statement"]
+    account = platform_config()["golden-fleet-platform:stacks"][stack]["accountId"]
+    assert statement["Resource"] == f"arn:aws:dynamodb:eu-west-1:{account}:table/{TABLE_NAME}"
+    assert statement["Action"] == ["dynamodb:GetItem", "dynamodb:UpdateItem",
+                                   "dynamodb:DeleteItem"]

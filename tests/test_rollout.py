@@ -231,17 +231,19 @@ def test_when_the_listener_cannot_be_set_either_it_exits_3_and_names_rollback_no
 
 
 def test_an_edit_by_someone_else_during_the_rollout_rolls_back(aws, path, capsys):
-    """The file's weight is not what the rollout last wrote: it stops and rolls back."""
-    build(STACK, SERVICE, {"blue": 100, "green": 0})
+    """The file's weight is not what the rollout last wrote: it stops, sets the listener back
+    directly and leaves the edit in the file, undeployed (exit 4)."""
+    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
 
     def meddle(n: int) -> None:
         if n == 1:
             shift_file(path, STACK, 30)
 
     lines: list[str] = []
-    assert _rollout(path, FakeClock(meddle), lines=lines).run() == rollout.ROLLED_BACK
+    assert _rollout(path, FakeClock(meddle), lines=lines).run() == rollout.HAND_EDIT
     assert any("changed under the rollout" in line for line in lines)
-    assert _file_traffic(path) == {"blue": 100, "green": 0}
+    assert _file_traffic(path) == {"blue": 70, "green": 30}, "the edit was left as made"
+    assert live.weights() == {"blue": 100, "green": 0}
 
 
 def test_a_color_unfit_before_the_first_step_is_refused_and_nothing_written(aws, path):

@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -313,9 +314,11 @@ def test_a_bake_with_data_by_its_end_passes(aws, path):
 # ---------------------------------------------------------------------------------------------
 # Hand edits
 # ---------------------------------------------------------------------------------------------
-def test_a_hand_edit_of_the_stable_version_mid_rollout_rolls_back(aws, path):
-    """Not traffic: the stable color's version changed in the file during a bake. The next real
-    `pulumi up` would refresh the serving color onto it: the rollout stops and rolls back."""
+def test_a_hand_edit_detected_mid_bake_is_never_deployed(aws, path):
+    """Finding 6. The stable color's version is edited in the file during a bake: the next
+    `pulumi up` from that file would refresh the color about to take all traffic onto an
+    unreviewed version. The rollout moves the listener back directly, runs no update, leaves the
+    file as the person left it, prints the difference, and exits HAND_EDIT."""
     live = build(STACK, SERVICE, {"blue": 100, "green": 0})
 
     def edit(n: int) -> None:
@@ -323,121 +326,274 @@ def test_a_hand_edit_of_the_stable_version_mid_rollout_rolls_back(aws, path):
             path.write_text(path.read_text().replace("version: 1.4.0", "version: 1.4.1"))
 
     applier, lines = ClientApplier(path), []
-    assert _rollout(path, FakeClock(edit), applier, lines).run() == rollout.ROLLED_BACK
+    assert _rollout(path, FakeClock(edit), applier, lines).run() == rollout.HAND_EDIT
     report = "\n".join(lines)
     assert "changed under the rollout: it is not what this rollout last wrote" in report
-    assert "version: 1.4.1" in report
-    assert [a["green"] for a in applier.applied] == [10, 0]
-    assert live.weights() == {"blue": 100, "green": 0} == _file_traffic(path)
+    assert "-      version: 1.4.0" in report and "+      version: 1.4.1" in report, report
+    assert [a["green"] for a in applier.applied] == [10], "an update ran after the hand edit"
+    assert "version: 1.4.1" in path.read_text(), "the person's edit was overwritten"
+    assert _file_traffic(path) == {"blue": 90, "green": 10}, "the file was rewritten"
+    assert live.weights() == {"blue": 100, "green": 0}
 
 
 # ---------------------------------------------------------------------------------------------
-# The release lock, on the listener
+# The release lock: a DynamoDB item per stack (release/lock.py)
 # ---------------------------------------------------------------------------------------------
 from release import lock as locks  # noqa: E402
 
+KEY = locks.lock_key(SERVICE, STACK)
+SKEWED = timedelta(days=1)
 
-def _lock(live, clock: Clock, holder: str = "ops@runner-2 pid 42", **extra) -> locks.ListenerLock:
-    return locks.ListenerLock(
-        client("elbv2", REGION), live.listener_arn, STACK, wall=clock.wall, holder=holder, **extra
+
+def _lock(clock: Clock, holder: str = "ops@runner-2 pid 42", **extra) -> locks.DynamoLock:
+    extra.setdefault("wall", clock.wall)
+    return locks.DynamoLock(
+        client("dynamodb", REGION), KEY, STACK, monotonic=clock.monotonic, sleep=clock.sleep,
+        holder=holder, out=lambda line: None, **extra,
     )
 
 
-def _lock_tags(live) -> dict[str, str]:
-    tags = locks.read_tags(boto3.client("elbv2", region_name=REGION), live.listener_arn)
-    return {key: value for key, value in tags.items() if key.startswith("golden-fleet:")}
+class SteppingClock(FakeClock):
+    """A waiter's clock that moves ``step_s`` per sleep, whatever it asked for (a process
+    descheduled or a machine suspended); ``between()`` runs in each sleep (the holder's
+    heartbeat landing meanwhile)."""
+
+    def __init__(self, step_s: float, between: Callable[[], None]):
+        super().__init__()
+        self.step_s, self.between = step_s, between
+
+    def _sleep(self, seconds: float) -> None:
+        self.between()
+        self.now += self.step_s
+
+
+def _item() -> locks.Record:
+    return locks.read(boto3.client("dynamodb", region_name=REGION), locks.TABLE_NAME, KEY)
+
+
+def _die(lock: locks.DynamoLock) -> None:
+    """The holder's process is gone: its heartbeat stops, nothing is released."""
+    lock._stop_heartbeat()
+    lock.held = False
 
 
 def test_a_second_rollout_refuses_naming_the_holder(aws, path):
     """One rollout holds the lock (another machine): a second refuses, names it, writes nothing."""
-    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
+    build(STACK, SERVICE, {"blue": 100, "green": 0})
     clock = FakeClock()
-    _lock(live, clock, holder="alice@ci-1 pid 7").acquire()
+    holder = _lock(clock, holder="alice@ci-1 pid 7")
+    holder.acquire()
     before = path.read_bytes()
+    applier = ClientApplier(path)
     with pytest.raises(locks.LockHeld, match="holds the release lock: alice@ci-1 pid 7"):
-        _rollout(path, clock, ClientApplier(path), [], lock=_lock(live, clock)).run()
-    assert path.read_bytes() == before
-    assert _lock_tags(live)[locks.HOLDER] == "alice@ci-1 pid 7", "the holder's lock was touched"
+        _rollout(path, clock, applier, [], lock=_lock(clock)).run()
+    assert path.read_bytes() == before and applier.applied == []
+    assert _item().owner == holder.token, "the holder's lock was touched"
+    holder.release()
 
 
-def test_a_stale_lock_is_taken_over_only_when_asked(aws, path):
-    """No heartbeat for 10 minutes: refused naming --take-over-stale-lock; with it, the rollout
-    runs, and releases the lock at the end."""
-    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
+@pytest.mark.parametrize(
+    ("skew", "waiter_step_s"),
+    [(SKEWED, 1.0), (-SKEWED, 10.0), (timedelta(seconds=700), 100_000.0)],
+)
+def test_a_live_holder_is_never_taken_over_whatever_the_clocks_say(aws, path, skew,
+                                                                    waiter_step_s):
+    """Finding 2. The holder's wall clock a day ahead, a day behind or 700 s ahead; the
+    waiter's monotonic clock moving 1 s, 10 s or 28 hours per poll: a holder that heartbeats
+    between the waiter's reads is alive, and --take-over-stale-lock refuses."""
+    build(STACK, SERVICE, {"blue": 100, "green": 0})
+    holder = _lock(FakeClock(), holder="alice@ci-1 pid 7",
+                   wall=lambda: datetime(2026, 11, 27, 6, 0, tzinfo=UTC) + skew)
+    holder.acquire()
+    waiter_clock = SteppingClock(waiter_step_s, holder.beat)
+    applier = ClientApplier(path)
+    waiter = _lock(waiter_clock, take_over=True)
+    with pytest.raises(locks.LockHeld, match="is alive: alice@ci-1 pid 7"):
+        _rollout(path, waiter_clock, applier, [], lock=waiter).run()
+    assert _item().owner == holder.token and applier.applied == []
+    holder.release()
+
+
+def test_a_dead_holders_lock_is_taken_after_one_lease(aws, path):
+    """Finding 3. The holder died with its wall clock a day ahead (its heartbeat stamp is in
+    the waiter's future): the waiter sees the same record version for one lease (60 s on its
+    own monotonic clock, read every 5 s) and takes the lock over with a write conditioned on
+    that version; the rollout then runs to 100 %."""
+    build(STACK, SERVICE, {"blue": 100, "green": 0})
+    dead = _lock(FakeClock(), holder="alice@ci-1 pid 7",
+                 wall=lambda: datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
+    dead.acquire()
+    _die(dead)
+    clock, lines = FakeClock(), []
+    waiter = _lock(clock, take_over=True)
+    code = _rollout(path, clock, ClientApplier(path), lines, lock=waiter).run()
+    assert code == 0, lines
+    taken = next(line for line in lines if "took over the release lock of alice@ci-1" in line)
+    assert "stood still for 60s (one lease, 60s)" in taken
+    assert taken.startswith(f"[06:0{int(locks.LEASE_S) // 60}:00Z]"), taken
+    assert not _item().held
+
+
+def test_without_take_over_a_dead_lock_is_refused_at_once(aws, path):
+    """No flag: a held lock, dead or alive, is refused without waiting, naming the flag."""
+    build(STACK, SERVICE, {"blue": 100, "green": 0})
+    dead = _lock(FakeClock(), holder="alice@ci-1 pid 7")
+    dead.acquire()
+    _die(dead)
     clock = FakeClock()
-    _lock(live, clock, holder="alice@ci-1 pid 7").acquire()
-    clock.now += locks.STALE_AFTER_S
-    with pytest.raises(locks.LockHeld, match=r"stale.*--take-over-stale-lock"):
-        _rollout(path, clock, ClientApplier(path), [], lock=_lock(live, clock)).run()
-    lines: list[str] = []
-    lock = _lock(live, clock, take_over=True)
-    assert _rollout(path, clock, ClientApplier(path), lines, lock=lock).run() == 0
-    assert any("took over the stale release lock of alice@ci-1 pid 7" in line for line in lines)
-    assert locks.TOKEN not in _lock_tags(live)
+    with pytest.raises(locks.LockHeld, match="--take-over-stale-lock watches it for one lease"):
+        _rollout(path, clock, ClientApplier(path), [], lock=_lock(clock)).run()
+    assert clock.now == 0
+
+
+def test_no_lock_table_is_refused_in_one_line_naming_the_platform(aws, path):
+    """An account whose platform has not declared the table yet: refused before anything is
+    written, saying where the table comes from."""
+    build(STACK, SERVICE, {"blue": 100, "green": 0})
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.update_table(TableName=locks.TABLE_NAME, DeletionProtectionEnabled=False)
+    dynamodb.delete_table(TableName=locks.TABLE_NAME)
+    before, clock, applier = path.read_bytes(), FakeClock(), ClientApplier(path)
+    with pytest.raises(rollout.ReleaseError, match=r"no release lock table .* platform/"):
+        _rollout(path, clock, applier, [], lock=_lock(clock)).run()
+    assert path.read_bytes() == before and applier.applied == []
 
 
 @pytest.mark.parametrize("end", ["completed", "rolled back", "refused by the gate"])
 def test_the_lock_is_released_on_every_way_out(aws, path, end):
-    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
+    build(STACK, SERVICE, {"blue": 100, "green": 0})
+    live = build  # noqa: F841  (the stack is what build made)
 
     def fire(n: int) -> None:
         if end == "rolled back" and n == 2:
-            _set(live.alarms["green"][0], "ALARM")
+            boto3.client("cloudwatch", region_name=REGION).set_alarm_state(
+                AlarmName=f"{SERVICE}-{STACK}-green-error-rate", StateValue="ALARM",
+                StateReason="test")
 
     gate = (lambda cfg: ["refresh InProgress"]) if end == "refused by the gate" else None
     clock = FakeClock(fire)
-    run = _rollout(path, clock, ClientApplier(path), [], lock=_lock(live, clock), gate=gate)
+    lock = _lock(clock)
+    run = _rollout(path, clock, ClientApplier(path), [], lock=lock, gate=gate)
     if end == "refused by the gate":
         with pytest.raises(rollout.ReleaseError, match="not fit"):
             run.run()
     else:
         assert run.run() == (0 if end == "completed" else rollout.ROLLED_BACK)
-    assert not set(locks.LOCK_KEYS) & set(_lock_tags(live))
+    assert not _item().held
+    assert lock._thread is None, "the heartbeat thread outlived the lock"
 
 
-def test_the_heartbeat_moves_during_the_bake(aws, path):
-    """Every poll of a bake refreshes the heartbeat: two minutes in, it says two minutes in
-    (the test then ends the rollout with an alarm)."""
-    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
-    seen: list[str] = []
-
-    def beat(n: int) -> None:
-        seen.append(_lock_tags(live)[locks.HEARTBEAT])
-        if n == 13:
-            _set(live.alarms["green"][0], "ALARM")
-
-    clock = FakeClock(beat)
-    code = _rollout(path, clock, ClientApplier(path), [], lock=_lock(live, clock)).run()
-    assert code == rollout.ROLLED_BACK
-    assert seen[0] == "2026-11-27T06:00:00Z" and seen[12] == "2026-11-27T06:02:00Z"
-
-
-def test_two_rollouts_taking_the_lock_at_once_only_one_proceeds(aws, path):
-    """Decide-then-act: the other writes its token between this one's write and read-back;
-    the read-back sees it and this one refuses."""
-    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
+def test_the_heartbeat_goes_on_from_its_thread_during_a_long_update(aws, path):
+    """`pulumi up` may last 30 minutes: the background thread bumps the record version while the
+    update blocks (here: until three heartbeats landed), and the rollout goes on."""
+    build(STACK, SERVICE, {"blue": 100, "green": 0})
     clock = FakeClock()
-    other = _lock(live, clock, holder="bob@laptop pid 9")
-    mine = _lock(live, clock)
-    reads = []
-    real = mine._tags
+    lock = _lock(clock, heartbeat_s=0.01)
+    versions: list[str] = []
 
-    def tags():
-        reads.append(1)
-        if len(reads) == 2:  # the other decided on the same empty read and writes now
-            locks.put_tags(client("elbv2", REGION), live.listener_arn,
-                           {locks.TOKEN: other.token, locks.HOLDER: other.holder,
-                            locks.HEARTBEAT: "2026-11-27T06:00:00Z"})
-        return real()
+    class LongUpdate(ClientApplier):
+        def preview_and_up(self, stack, out):
+            start = lock.beats
+            deadline = time.monotonic() + 10  # a bound on a hung thread, not a lease
+            while lock.beats < start + 3 and time.monotonic() < deadline:
+                versions.append(_item().rvn)
+                time.sleep(0.005)
+            assert lock.beats >= start + 3, "no heartbeat during the update"
+            super().preview_and_up(stack, out)
 
-    mine._tags = tags
-    with pytest.raises(locks.LockHeld, match="at the same time: bob@laptop pid 9"):
-        mine.acquire()
-    assert _lock_tags(live)[locks.TOKEN] == other.token
+    assert _rollout(path, clock, LongUpdate(path), [], lock=lock).run() == 0
+    assert len(set(versions)) >= 3, "the record version never moved during the update"
+
+
+def test_a_holder_whose_heartbeats_do_not_land_for_a_lease_gives_the_lock_up(aws, path):
+    """No heartbeat landed for one lease by the holder's clock: a waiter may have taken it, so
+    the holder stops at its next check and rolls back."""
+    build(STACK, SERVICE, {"blue": 100, "green": 0})
+    beat_now = [0.0]
+    clock, lines = FakeClock(), []
+
+    def silence(n: int) -> None:
+        if n == 2:
+            beat_now[0] += locks.LEASE_S
+
+    clock.on_sleep = silence
+    lock = _lock(clock, beat_clock=lambda: beat_now[0])
+    assert _rollout(path, clock, ClientApplier(path), lines, lock=lock).run() == rollout.ROLLED_BACK
+    assert any("no heartbeat of the release lock landed for 60s" in line for line in lines)
+
+
+@pytest.fixture
+def signal_in() -> Iterator[Callable[..., list[str]]]:
+    """``signal_in(event, ready, signum)``: the first botocore ``event`` (e.g.
+    ``after-call.dynamodb.UpdateItem``) once ``ready()`` holds sends ``signum`` to this process,
+    whose handler then runs inside that call (for clients made from now on). Returns the events
+    that fired."""
+    boto3._get_default_session()  # made before, so that it never carries the hook
+    installed: list[tuple[str, Callable[..., None]]] = []
+
+    def install(event: str, ready: Callable[[], bool], signum: int) -> list[str]:
+        fired: list[str] = []
+
+        def hook(event_name: str = "", **_) -> None:
+            if not fired and ready():
+                fired.append(event_name)
+                os.kill(os.getpid(), signum)
+
+        botocore.handlers.BUILTIN_HANDLERS.insert(0, (event, hook))
+        installed.append((event, hook))
+        return fired
+
+    yield install
+    for entry in installed:
+        botocore.handlers.BUILTIN_HANDLERS.remove(entry)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_the_lock_is_released_finishes_the_release_first(aws, path, signal_in,
+                                                                       signum):
+    """Finding 4. The rollout completed (green 100 %) and releases its lock when the signal
+    arrives: the release is finished, nothing is left of the lock, and the exit status says
+    what the listener holds (0: green 100 %), not "rolled back"."""
+    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
+    lines: list[str] = []
+    done = lambda: any("done: green takes 100%" in line for line in lines)  # noqa: E731
+    fired = [
+        signal_in(f"before-call.{service}.{operation}", done, signum)
+        for service, operation in (("dynamodb", "UpdateItem"), ("dynamodb", "DeleteItem"),
+                                   ("elastic-load-balancing-v2", "RemoveTags"))
+    ]  # fmt: skip
+    clock = FakeClock()
+    code = _rollout(path, clock, ClientApplier(path), lines, lock=_lock(clock)).run()
+    assert any(fired), "the release made no call"
+    assert code == 0, lines
+    assert any("received while releasing the release lock" in line for line in lines), lines
+    assert not _item().held, "the lock was left behind"
+    assert live.weights() == {"blue": 0, "green": 100}
+
+
+def test_an_interrupt_after_the_acquire_landed_releases_the_lock(aws, path, signal_in):
+    """Finding 4. SIGINT arrives once the acquire's write has landed in AWS but before the
+    rollout heard the answer: the rollout says nothing was written to the stack, and settles
+    the lock (a conditional release on its token): none is left behind to refuse the next."""
+    build(STACK, SERVICE, {"blue": 100, "green": 0})
+    lines: list[str] = []
+    fired = [
+        signal_in(f"after-call.{service}.{operation}", lambda: True, signal.SIGINT)
+        for service, operation in (("dynamodb", "UpdateItem"),
+                                   ("elastic-load-balancing-v2", "AddTags"))
+    ]  # fmt: skip
+    clock = FakeClock()
+    before = path.read_bytes()
+    with pytest.raises(rollout.ReleaseError, match=r"interrupted \(SIGINT\); nothing written"):
+        _rollout(path, clock, ClientApplier(path), lines, lock=_lock(clock)).run()
+    assert any(fired)
+    assert path.read_bytes() == before
+    assert any("the interrupted acquire had landed: released" in line for line in lines), lines
+    assert not _item().held, "the lock was left behind"
 
 
 # ---------------------------------------------------------------------------------------------
-# rollback --now always wins
+# rollback --now always wins, and never waits
 # ---------------------------------------------------------------------------------------------
 def _now_args():
     from release.cli import build_parser
@@ -449,10 +605,10 @@ def _boto(service: str, region: str):
     return client(service, region)
 
 
-def test_rollback_now_during_an_update_halts_the_rollout_for_good(aws, path):
-    """`--now` runs while step 2's update is in flight; the update then lands 50/50. The
-    rollout stops at its next check and never applies its weights again: blue 100 in the
-    listener and the file; --now says it could not wait for the update."""
+def test_rollback_now_during_an_update_halts_the_rollout_which_reasserts_the_weights(aws, path):
+    """`--now` runs while step 2's update is in flight and returns at once (exit 0); the
+    update then lands 50/50. The rollout reads the halt after its update, sets blue 100 on the
+    listener itself, and rolls back: blue 100 in the listener and the file."""
     live = build(STACK, SERVICE, {"blue": 100, "green": 0})
     now_out: list[str] = []
 
@@ -462,10 +618,9 @@ def test_rollback_now_during_an_update_halts_the_rollout_for_good(aws, path):
             weights = {color: cfg.traffic[color] for color in ("blue", "green")}
             if weights["green"] == 50:
                 code = emergency.run_now(
-                    _now_args(), self.path, out=now_out.append, err=now_out.append,
-                    client=_boto, wait_s=0, sleep=lambda s: None,
+                    _now_args(), self.path, out=now_out.append, err=now_out.append, client=_boto
                 )
-                assert code == 1, now_out
+                assert code == 0, now_out
                 assert live.weights() == {"blue": 100, "green": 0}
             self.applied.append(weights)
             elbv2 = client("elbv2", REGION)
@@ -473,37 +628,58 @@ def test_rollback_now_during_an_update_halts_the_rollout_for_good(aws, path):
 
     clock = FakeClock()
     applier, lines = InFlight(path), []
-    code = _rollout(path, clock, applier, lines, lock=_lock(live, clock)).run()
+    code = _rollout(path, clock, applier, lines, lock=_lock(clock)).run()
     assert code == rollout.ROLLED_BACK
     assert [a["green"] for a in applier.applied] == [10, 50, 0]
+    assert any("halted the rollout of ops@runner-2 pid 42" in line for line in now_out), now_out
     assert any("rolling back: halted by `rollback --now`" in line for line in lines), lines
-    assert any("still in its update after 0s" in line for line in now_out), now_out
+    assert any("blue 100% reasserted after the halt" in line for line in lines), lines
     assert live.weights() == {"blue": 100, "green": 0} == _file_traffic(path)
 
 
-def test_rollback_now_reasserts_after_the_in_flight_update_lands(aws, path):
-    """A rollout is in its update (lock phase `update`); --now sets 100/0, the update then lands
-    60/40 and ends: --now sets 100/0 again and says so."""
+def test_rollback_now_does_not_wait_for_a_dead_holder_in_its_update(aws, path):
+    """Finding 5. The holder died inside its update (phase `update`, no heartbeat): --now moves
+    the listener, writes the halt and exits 0 within 10 s, on every rerun."""
     live = build(STACK, SERVICE, {"blue": 60, "green": 40})
     _shift(path, 40)
-    clock = FakeClock()
-    holder = _lock(live, clock, holder="ci@runner-1 pid 5")
+    holder = _lock(FakeClock(), holder="ci@runner-1 pid 5")
     holder.acquire()
     holder.check(phase="update")
-    out: list[str] = []
-
-    def land(seconds: float) -> None:  # the in-flight update lands, then the rollout stops
-        elbv2 = client("elbv2", REGION)
-        emergency.set_weights(elbv2, emergency.find_listener(elbv2, STACK, SERVICE),
-                              {"blue": 60, "green": 40})
-        holder.release()
-
-    code = emergency.run_now(_now_args(), path, out=out.append, err=out.append, client=_boto,
-                             wait_s=30, sleep=land)
-    assert code == 0, out
-    assert any("halted the rollout of ci@runner-1 pid 5" in line for line in out)
-    assert any("had set blue 60%, green 40%: set blue 100%, green 0% again" in line for line in out)
+    _die(holder)
+    for _ in range(2):
+        out: list[str] = []
+        started = time.monotonic()
+        code = emergency.run_now(_now_args(), path, out=out.append, err=out.append, client=_boto)
+        took = time.monotonic() - started
+        assert code == 0, out
+        assert took < 10, f"rollback --now took {took:.1f} s"
+        assert any("halted the rollout of ci@runner-1 pid 5" in line for line in out), out
     assert live.weights() == {"blue": 100, "green": 0} == _file_traffic(path)
+    assert _item().halted == holder.token
+
+
+def test_rollback_now_clears_the_bake_record_so_a_resumed_step_is_baked_again(aws, path):
+    """Finding 7. A rollout baked 50 % (recorded) and died; `rollback --now` writes the halt and
+    drops the record in one write; after `shift 50` and `pulumi up`, the resumed rollout (taking
+    the dead lock over) bakes 50 % whole again before 100 %."""
+    live = build(STACK, SERVICE, {"blue": 50, "green": 50})
+    _shift(path, 50)
+    dead = _lock(FakeClock(), holder="ci@runner-1 pid 5")
+    dead.acquire()
+    dead.record_baked(locks.baked_record("green", "1.5.0", 50))
+    _die(dead)
+    assert emergency.run_now(_now_args(), path, out=lambda line: None, err=print,
+                             client=_boto) == 0
+    assert _item().baked == "" and _item().halted == dead.token
+    _shift(path, 50)
+    ClientApplier(path).preview_and_up(STACK, print)
+    assert live.weights() == {"blue": 50, "green": 50}
+    clock = FakeClock()
+    applier = ClientApplier(path)
+    code = _rollout(path, clock, applier, [], lock=_lock(clock, take_over=True)).run()
+    assert code == 0
+    assert [a["green"] for a in applier.applied] == [50, 100]
+    assert clock.now == locks.LEASE_S + 2 * BAKE_S, "50 % was not baked again"
 
 
 @pytest.mark.parametrize("readable", [True, False])
@@ -517,6 +693,8 @@ def test_a_timed_out_modify_listener_is_read_back_never_called_unchanged(aws, pa
 
     def timing_out(service: str, region: str):
         real = client(service, region)
+        if service != "elbv2":
+            return real
         modify, describe = real.modify_listener, real.describe_listeners
         calls = []
 
@@ -555,14 +733,22 @@ def _shift(path: Path, percent: int) -> None:
     edits.write(edits.prepare(path, lambda cfg: transitions.shift(cfg, STACK, percent)))
 
 
+def _recorded(record: str) -> None:
+    """A rollout before this one recorded a passed bake and ended: the record outlives its lock."""
+    before = _lock(FakeClock(), holder="ci@runner-1 pid 5")
+    before.acquire()
+    before.record_baked(record)
+    before.release()
+
+
 def test_a_step_killed_in_its_bake_is_baked_again_from_its_start(aws, path):
     """Killed 1 s into step 1's bake (file and listener at 10, no bake recorded): the rerun
     applies 10 again and bakes it whole before 50 and 100."""
-    live = build(STACK, SERVICE, {"blue": 90, "green": 10})
+    build(STACK, SERVICE, {"blue": 90, "green": 10})
     _shift(path, 10)
     clock = FakeClock()
     applier, lines = ClientApplier(path), []
-    assert _rollout(path, clock, applier, lines, lock=_lock(live, clock)).run() == 0
+    assert _rollout(path, clock, applier, lines, lock=_lock(clock)).run() == 0
     assert [a["green"] for a in applier.applied] == [10, 50, 100]
     assert clock.now == 3 * BAKE_S, "the killed step was baked from its start"
 
@@ -572,38 +758,43 @@ def test_a_rerun_after_a_killed_update_bakes_that_step_before_the_next(aws, path
     applies 50 and watches it for a whole bake before sending 100."""
     live = build(STACK, SERVICE, {"blue": 90, "green": 10})
     _shift(path, 50)
+    _recorded(locks.baked_record("green", "1.5.0", 10))
     clock = FakeClock()
-    lock = _lock(live, clock)
-    lock.record_baked(locks.baked_record("green", "1.5.0", 10))
     seen: list[int] = []
     clock.on_sleep = lambda n: seen.append(live.weights()["green"])
     applier = ClientApplier(path)
-    assert _rollout(path, clock, applier, [], lock=lock).run() == 0
+    assert _rollout(path, clock, applier, [], lock=_lock(clock)).run() == 0
     assert [a["green"] for a in applier.applied] == [50, 100]
     assert seen[: BAKE_S // 10] == [50] * (BAKE_S // 10), "50 % was watched for a whole bake"
 
 
 def test_a_rerun_after_a_passed_bake_takes_only_the_next_steps(aws, path):
-    """The bake of 50 passed (recorded on the listener), then the process died: 100 only."""
-    live = build(STACK, SERVICE, {"blue": 50, "green": 50})
+    """The bake of 50 passed (recorded in the lock's item), then the process ended: 100 only;
+    after 100 the record says so, and a rerun has nothing to do."""
+    build(STACK, SERVICE, {"blue": 50, "green": 50})
     _shift(path, 50)
+    _recorded(locks.baked_record("green", "1.5.0", 50))
     clock = FakeClock()
-    lock = _lock(live, clock)
-    lock.record_baked(locks.baked_record("green", "1.5.0", 50))
     applier = ClientApplier(path)
-    assert _rollout(path, clock, applier, [], lock=lock).run() == 0
+    assert _rollout(path, clock, applier, [], lock=_lock(clock)).run() == 0
     assert [a["green"] for a in applier.applied] == [100]
+    assert _item().baked == "green 1.5.0 100" and not _item().held
+    lines: list[str] = []
+    assert _rollout(path, clock, applier, lines, lock=_lock(clock)).run() == 0
+    assert any("already takes 100% (its bake passed)" in line for line in lines), lines
 
 
-def test_the_command_takes_the_lock_on_the_stacks_listener(aws, path, tmp_path):
+def test_the_command_takes_the_lock_in_the_stacks_table(aws, path, tmp_path):
     """`rollout --apply` (applier and alarms given, the real gate): a held lock is refused
-    naming its holder; a stale one is taken over with --take-over-stale-lock, and released
-    when the real gate then refuses the color (no Auto Scaling group in this AWS)."""
+    naming its holder; with --take-over-stale-lock a dead one is taken after one lease, and
+    released when the real gate then refuses the color (no Auto Scaling group in this AWS)."""
     from release.cli import build_parser
 
-    live = build(STACK, SERVICE, {"blue": 100, "green": 0})
+    build(STACK, SERVICE, {"blue": 100, "green": 0})
+    dead = _lock(FakeClock(), holder="alice@ci-1 pid 7")
+    dead.acquire()
+    _die(dead)
     clock = FakeClock()
-    _lock(live, clock, holder="alice@ci-1 pid 7").acquire()
 
     def command(*extra: str) -> int:
         args = build_parser().parse_args(
@@ -615,9 +806,21 @@ def test_the_command_takes_the_lock_on_the_stacks_listener(aws, path, tmp_path):
 
     with pytest.raises(locks.LockHeld, match="holds the release lock: alice@ci-1 pid 7"):
         command()
-    clock.now += locks.STALE_AFTER_S
-    with pytest.raises(locks.LockHeld, match="stale"):
-        command()
     with pytest.raises(rollout.ReleaseError, match="not fit for more traffic before the first"):
         command("--take-over-stale-lock")
-    assert not set(locks.LOCK_KEYS) & set(_lock_tags(live)), "the lock was not released"
+    assert clock.now == locks.LEASE_S
+    assert not _item().held, "the lock was not released"
+
+
+def test_a_refused_rollout_exits_5_never_the_rolled_back_status(aws, path, capsys):
+    """The command (release.cli) refusing before any write (here: --apply without the pulumi
+    CLI on this machine): one error line and exit 5, not 1, which says "rolled back"."""
+    from release.cli import main
+
+    build(STACK, SERVICE, {"blue": 100, "green": 0})
+    before = path.read_bytes()
+    code = main(["rollout", STACK, "--apply", "--file", str(path)])
+    err = capsys.readouterr().err
+    assert code == rollout.REFUSED == 5, err
+    assert len(err.strip().splitlines()) == 1 and "error:" in err
+    assert path.read_bytes() == before

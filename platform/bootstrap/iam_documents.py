@@ -426,3 +426,19 @@ def role_trust(role_arns: Iterable[str]) -> str:
                         "Action": "sts:AssumeRole"}]},
         sort_keys=True,
     )  # fmt: skip
+
+
+# The release lock (release/lock.py): the item operations the rollout runner's release commands
+# make on the lock's table, and nothing else. No PutItem: every write, the acquire included, is
+# an UpdateItem (a PutItem would replace the item and its bake record whole); no Scan or Query.
+RELEASE_LOCK = ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+
+
+def release_lock_policy(table_arn: str) -> str:
+    """The release lock's item operations on exactly one table (no index, no stream)."""
+    return json.dumps(
+        {"Version": "2012-10-17",
+         "Statement": [{"Sid": "ReleaseLock", "Effect": "Allow", "Action": list(RELEASE_LOCK),
+                        "Resource": table_arn}]},
+        sort_keys=True,
+    )  # fmt: skip

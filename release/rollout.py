@@ -923,7 +923,7 @@ def run(
         take_over=getattr(args, "take_over_stale_lock", False),
         out=out,
     )
-    from release import analysis, canary_report
+    from release import canary_report
 
     rollout = Rollout(
         analysis=_canary_analysis(cfg, short, stable),

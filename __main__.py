@@ -62,6 +62,7 @@ images = {
             distribute=color.value in distributors,
             launchable_after=image_grant.grant_id if image_grant else None,
             health_check_path=config.service.health_check_path,
+            port=config.service.port,
         ),
         opts=with_provider,
     )

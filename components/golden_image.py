@@ -81,6 +81,8 @@ class GoldenImageArgs:
     the image before it: the Auto Scaling grant on the baking account's key."""
     health_check_path: str | None = None
     """(bake) The path the image's own tests ask the service for (service.healthCheckPath)."""
+    port: int | None = None
+    """(bake) The port they ask it on, as the load balancer will (service.port)."""
 
 
 def bake_command(
@@ -92,6 +94,7 @@ def bake_command(
     app: AppPackage | None = None,
     health_check_path: str | None = None,
     foundation: str | None = None,
+    port: int | None = None,
 ) -> str:
     """The bake wrapper's command line, run by the program's interpreter (``python``, by
     default :func:`program_python`). Every value is validated and quoted; no secrets: the
@@ -112,6 +115,9 @@ def bake_command(
         ]
     if health_check_path is not None:
         parts += ["--health-check-path", health_check_path]
+    if port is not None:
+        # service.port: the image tests ask the service where the load balancer will.
+        parts += ["--port", str(port)]
     if foundation is not None:
         # image.foundation: the application layer is baked on this foundation, not the newest.
         parts += ["--foundation", foundation]
@@ -217,7 +223,7 @@ class GoldenImage(pulumi.ComponentResource):
                 create=bake_command(
                     args.service, args.version, args.region, source.var_file,
                     app=source.app, health_check_path=args.health_check_path,
-                    foundation=source.foundation,
+                    foundation=source.foundation, port=args.port,
                 ),
                 update=REEMIT_PREVIOUS_IMAGE,
                 environment=bake_environment(source, args.kms_key_arn),

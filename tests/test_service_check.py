@@ -210,3 +210,15 @@ def test_shared_mounts_are_found_in_mountinfo(check):
     outside its namespace: those are named; private and slave ones are not."""
     assert check.shared_mounts(MOUNTINFO) == ["/", "/run"]
     assert check.shared_mounts(MOUNTINFO.splitlines()[2] + "\n") == []
+
+
+def test_working_directory_as_systemd_reads_it(check, tmp_path):
+    """/ by default, ~ the user's home, a leading - makes a missing directory no error."""
+    home, table = str(tmp_path), {"h": str(tmp_path)}
+    assert check.working_directory({}, table, home) == "/"
+    assert check.working_directory({"WorkingDirectory": ["~"]}, table, home) == home
+    assert check.working_directory({"WorkingDirectory": ["%h/x", "%h"]}, table, home) == home
+    assert check.working_directory({"WorkingDirectory": [f"-{tmp_path}/gone"]}, table, home) == "/"
+    assert check.working_directory({"WorkingDirectory": [f"{tmp_path}/gone"]}, table, home) == (
+        f"{tmp_path}/gone"
+    ), "a required one is passed on: the start fails, naming it"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import glob
+import grp
 import http.client
 import ipaddress
 import json
@@ -36,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import NamedTuple
 
 UNIT_DIRS = (
     "/etc/systemd/system",
@@ -413,6 +415,163 @@ def last_output_line(path: str) -> str:
     return f" (its last output: {lines[-1][:200]})" if lines else ""
 
 
+class Account(NamedTuple):
+    """Who the unit's processes run as: User= and Group= (else the user's own group)."""
+
+    name: str
+    uid: int
+    gid: int
+    home: str
+    shell: str
+
+
+def unit_account(settings: dict[str, list[str]], unit: str) -> Account:
+    users = settings.get("User") or []
+    if not users:
+        raise CheckFailed(f"{unit} has no User=")
+    try:
+        entry = pwd.getpwnam(users[-1])
+        gid = grp.getgrnam(settings["Group"][-1]).gr_gid if settings.get("Group") else entry.pw_gid
+    except KeyError as missing:
+        raise CheckFailed(f"{unit}: {missing.args[0]}") from None
+    return Account(entry.pw_name, entry.pw_uid, gid, entry.pw_dir, entry.pw_shell or "/bin/sh")
+
+
+def specifier_table(unit: str, account: Account) -> dict[str, str]:
+    """The %-specifiers of a system service unit run as ``account`` (systemd.unit(5))."""
+    prefix = unit.removesuffix(".service")
+    return {
+        "n": unit,
+        "N": prefix,
+        "p": prefix,
+        "i": "",
+        "I": "",
+        "t": "/run",
+        "S": "/var/lib",
+        "C": "/var/cache",
+        "L": "/var/log",
+        "E": "/etc",
+        "h": account.home,
+        "u": account.name,
+        "U": str(account.uid),
+        "g": grp.getgrgid(account.gid).gr_name,
+        "G": str(account.gid),
+    }
+
+
+def working_directory(settings: dict[str, list[str]], table: dict[str, str], home: str) -> str:
+    """WorkingDirectory= (systemd.exec(5)): / by default, ~ the user's home; with a leading -
+    a missing directory is no error (then /)."""
+    value = specifiers((settings.get("WorkingDirectory") or ["/"])[-1], table)
+    optional, directory = value.startswith("-"), value.lstrip("-")
+    directory = home if directory == "~" else directory
+    return "/" if optional and not os.path.isdir(directory) else directory
+
+
+def private_run() -> None:
+    """Loopback up, mounts private, and a tmpfs /run of this namespace's own."""
+    loopback_up()
+    make_mounts_private()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "mode=0755,nosuid,nodev", "tmpfs", "/run"],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode:
+        raise CheckFailed(f"cannot mount a private /run: {mounted.stderr.strip()[:200]}")
+
+
+def runtime_directories(settings: dict[str, list[str]], table: dict[str, str], account: Account):
+    """RuntimeDirectory=: /run/<name>, owned by the unit's user, RuntimeDirectoryMode= (0755)."""
+    mode = int((settings.get("RuntimeDirectoryMode") or ["0755"])[-1], 8)
+    for value in settings.get("RuntimeDirectory", []):
+        for name in specifiers(value, table).split():
+            directory = os.path.join("/run", name)
+            os.makedirs(directory, exist_ok=True)
+            os.chown(directory, account.uid, account.gid)
+            os.chmod(directory, mode)
+
+
+class Launcher:
+    """Starts the unit's command lines as systemd would: as its user (unless + or !), in its
+    working directory, with its environment, their output into one log."""
+
+    def __init__(
+        self, account: Account, env: dict[str, str], table: dict[str, str], workdir: str, log
+    ) -> None:
+        self.account, self.env, self.table, self.workdir, self.log = (
+            account,
+            env,
+            table,
+            workdir,
+            log,
+        )
+
+    def start(self, value: str) -> tuple[str, subprocess.Popen]:
+        prefixes, argv = command_line(specifiers(value, self.table), self.env)
+        privileged = "+" in prefixes or "!" in prefixes
+        runner = (
+            []
+            if privileged
+            else [
+                "setpriv",
+                f"--reuid={self.account.uid}",
+                f"--regid={self.account.gid}",
+                "--init-groups",
+            ]
+        )
+        try:
+            process = subprocess.Popen(
+                [*runner, *argv],
+                env=self.env,
+                cwd=self.workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=self.log,
+                stderr=self.log,
+            )
+        except OSError as error:
+            raise CheckFailed(f"cannot start {argv[0]}: {error.strerror}") from None
+        return prefixes, process
+
+    def run_before(self, value: str, timeout: float) -> None:
+        """One ExecStartPre=: its failure stops the unit unless prefixed with -."""
+        prefixes, process = self.start(value)
+        try:
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise CheckFailed(f"ExecStartPre={value} still ran after {timeout:.0f} s") from None
+        if code and "-" not in prefixes:
+            raise CheckFailed(
+                f"ExecStartPre={value} exited with {code}{last_output_line(self.log.name)}"
+            )
+
+
+def wait_for_answer(
+    server: subprocess.Popen, port: int, path: str, timeout: float, forking: bool, log_name: str
+) -> None:
+    """200 on http://127.0.0.1:<port><path> within ``timeout`` (this process's monotonic
+    clock), else CheckFailed saying what it got instead."""
+    started = time.monotonic()
+    answer = None
+    while time.monotonic() - started < timeout:
+        answer = status_of(port, path)
+        if answer == 200:
+            return
+        code = server.poll()
+        if code is not None and not (forking and code == 0):
+            raise CheckFailed(
+                f"the service exited with {code} before answering http://127.0.0.1:{port}{path}"
+                + last_output_line(log_name)
+            )
+        time.sleep(0.2)
+    if answer is not None:
+        raise CheckFailed(
+            f"asked http://127.0.0.1:{port}{path} for {timeout:.0f} s: it answered {answer}, "
+            "not 200"
+        )
+    raise CheckFailed(not_answering(port, path, current_listeners(), timeout))
+
+
 def check(
     unit: str,
     unit_file: str,
@@ -424,118 +583,36 @@ def check(
     timeout: float,
 ) -> None:
     """Inside the namespaces: start the unit as systemd would and ask it on ``port``."""
-    loopback_up()
-    make_mounts_private()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "mode=0755,nosuid,nodev", "tmpfs", "/run"],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode:
-        raise CheckFailed(f"cannot mount a private /run: {mounted.stderr.strip()[:200]}")
+    private_run()
     settings = service_settings([read_text(p) for p in unit_paths(unit, unit_file)])
-    users = settings.get("User") or []
-    if not users:
-        raise CheckFailed(f"{unit} has no User=")
-    account = pwd.getpwnam(users[-1])
-    gid = account.pw_gid
-    if settings.get("Group"):
-        import grp
-
-        gid = grp.getgrnam(settings["Group"][-1]).gr_gid
-    table = {
-        "n": unit,
-        "N": unit.removesuffix(".service"),
-        "p": unit.removesuffix(".service"),
-        "i": "",
-        "I": "",
-        "t": "/run",
-        "S": "/var/lib",
-        "C": "/var/cache",
-        "L": "/var/log",
-        "E": "/etc",
-        "h": account.pw_dir,
-        "u": account.pw_name,
-        "U": str(account.pw_uid),
-        "g": users[-1],
-        "G": str(gid),
-    }
-    write_image_environment(service, port, version, region)
-    mode = int((settings.get("RuntimeDirectoryMode") or ["0755"])[-1], 8)
-    for value in settings.get("RuntimeDirectory", []):
-        for name in specifiers(value, table).split():
-            directory = os.path.join("/run", name)
-            os.makedirs(directory, exist_ok=True)
-            os.chown(directory, account.pw_uid, gid)
-            os.chmod(directory, mode)
-    base = {
-        "PATH": DEFAULT_PATH,
-        "LANG": "C.UTF-8",
-        "HOME": account.pw_dir,
-        "USER": account.pw_name,
-        "LOGNAME": account.pw_name,
-        "SHELL": account.pw_shell or "/bin/sh",
-    }
-    env = unit_environment(settings, base, read_text, table)
-    workdir = specifiers((settings.get("WorkingDirectory") or ["/"])[-1], table)
-    workdir = account.pw_dir if workdir.lstrip("-") == "~" else workdir
-    if workdir.startswith("-") and not os.path.isdir(workdir[1:]):
-        workdir = "/"
-    workdir = workdir.lstrip("-")
-    service_type = (settings.get("Type") or ["simple"])[-1]
+    account = unit_account(settings, unit)
+    table = specifier_table(unit, account)
     starts = settings.get("ExecStart", [])
     if len(starts) != 1:
         raise CheckFailed(f"{unit} has {len(starts)} ExecStart= lines; a server has one")
+    write_image_environment(service, port, version, region)
+    runtime_directories(settings, table, account)
+    base = {
+        "PATH": DEFAULT_PATH,
+        "LANG": "C.UTF-8",
+        "HOME": account.home,
+        "USER": account.name,
+        "LOGNAME": account.name,
+        "SHELL": account.shell,
+    }
     log = tempfile.NamedTemporaryFile("w+", prefix="service-check.", dir="/run", delete=False)
-
-    def start(value: str) -> tuple[str, subprocess.Popen]:
-        prefixes, argv = command_line(specifiers(value, table), env)
-        privileged = "+" in prefixes or "!" in prefixes
-        runner = (
-            []
-            if privileged
-            else ["setpriv", f"--reuid={account.pw_uid}", f"--regid={gid}", "--init-groups"]
-        )
-        try:
-            process = subprocess.Popen(
-                [*runner, *argv],
-                env=env,
-                cwd=workdir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-            )
-        except OSError as error:
-            raise CheckFailed(f"cannot start {argv[0]}: {error.strerror}") from None
-        return prefixes, process
-
+    launcher = Launcher(
+        account,
+        unit_environment(settings, base, read_text, table),
+        table,
+        working_directory(settings, table, account.home),
+        log,
+    )
     for value in settings.get("ExecStartPre", []):
-        prefixes, process = start(value)
-        code = process.wait(timeout=timeout)
-        if code and "-" not in prefixes:
-            raise CheckFailed(
-                f"ExecStartPre={value} exited with {code}{last_output_line(log.name)}"
-            )
-    _, server = start(starts[0])
-    started = time.monotonic()
-    answer = None
-    while time.monotonic() - started < timeout:
-        answer = status_of(port, path)
-        if answer == 200:
-            return
-        code = server.poll()
-        if code is not None and not (service_type == "forking" and code == 0):
-            raise CheckFailed(
-                f"the service exited with {code} before answering http://127.0.0.1:{port}{path}"
-                + last_output_line(log.name)
-            )
-        time.sleep(0.2)
-    if answer is not None:
-        raise CheckFailed(
-            f"asked http://127.0.0.1:{port}{path} for {timeout:.0f} s: it answered {answer}, "
-            "not 200"
-        )
-    raise CheckFailed(not_answering(port, path, current_listeners(), timeout))
+        launcher.run_before(value, timeout)
+    _, server = launcher.start(starts[0])
+    forking = (settings.get("Type") or ["simple"])[-1] == "forking"
+    wait_for_answer(server, port, path, timeout, forking, log.name)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -304,7 +304,9 @@ def namespace_command(argv: list[str], script: str) -> list[str]:
     """This check again, inside fresh network, mount and PID namespaces: loopback only, a
     private /run, and every process it starts ended with it (the namespace's init)."""
     # --propagation unchanged: unshare's default (make / private) fails in a chroot whose root is
-    # no mount point (the local build host); make_mounts_private() does it where it can.
+    # no mount point (the local build host); make_mounts_private() does it where it can, before
+    # anything is mounted. No --mount-proc: it would mount before that, and /proc/net is
+    # /proc/self/net, this process's own network namespace, with the /proc there is.
     return [
         "unshare",
         "--net",
@@ -312,7 +314,6 @@ def namespace_command(argv: list[str], script: str) -> list[str]:
         "--pid",
         "--fork",
         "--kill-child",
-        "--mount-proc",
         "--propagation",
         "unchanged",
         sys.executable,

@@ -64,6 +64,7 @@ images = {
             health_check_path=config.service.health_check_path,
             stack=pulumi.get_stack(),
             color=color.value,
+            port=config.service.port,
         ),
         opts=with_provider,
     )

@@ -96,6 +96,8 @@ class GoldenImageArgs:
     color: str = ""
     """(promote) The color this image is for: a color whose launch template already names a
     revoked image keeps it."""
+    port: int | None = None
+    """(bake) The port they ask it on, as the load balancer will (service.port)."""
 
 
 def bake_command(
@@ -107,6 +109,7 @@ def bake_command(
     app: AppPackage | None = None,
     health_check_path: str | None = None,
     foundation: str | None = None,
+    port: int | None = None,
 ) -> str:
     """The bake wrapper's command line, run by the program's interpreter (``python``, by
     default :func:`program_python`). Every value is validated and quoted; no secrets: the
@@ -127,6 +130,9 @@ def bake_command(
         ]
     if health_check_path is not None:
         parts += ["--health-check-path", health_check_path]
+    if port is not None:
+        # service.port: the image tests ask the service where the load balancer will.
+        parts += ["--port", str(port)]
     if foundation is not None:
         # image.foundation: the application layer is baked on this foundation, not the newest.
         parts += ["--foundation", foundation]
@@ -266,7 +272,7 @@ class GoldenImage(pulumi.ComponentResource):
                 create=bake_command(
                     args.service, args.version, args.region, source.var_file,
                     app=source.app, health_check_path=args.health_check_path,
-                    foundation=source.foundation,
+                    foundation=source.foundation, port=args.port,
                 ),
                 update=REEMIT_PREVIOUS_IMAGE,
                 environment=bake_environment(source, args.kms_key_arn),

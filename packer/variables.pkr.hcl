@@ -124,8 +124,12 @@ variable "instance_type" {
 
 variable "app_port" {
   type        = number
-  description = "Port the service listens on ($GF_APP_PORT at boot)."
+  description = "Port the service listens on (service.port; $GF_APP_PORT at boot): the image tests ask it there, as the load balancer will. The wrapper passes --port, else the stack's service.port."
   default     = 8080
+  validation {
+    condition     = var.app_port >= 1 && var.app_port <= 65535 && floor(var.app_port) == var.app_port
+    error_message = "The app_port must be a TCP port number 1-65535."
+  }
 }
 
 variable "app_upload_dir" {

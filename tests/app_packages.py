@@ -11,6 +11,7 @@ from pathlib import Path
 # still installed app/ could not pass.
 GREETER_SERVER = """\
 import os
+import sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 
@@ -23,7 +24,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body or b"")
 
 
-address = (os.environ.get("GF_APP_BIND", "0.0.0.0"), int(os.environ["GF_APP_PORT"]))
+# `--port N` (a unit that fixes its own port) wins over the image's GF_APP_PORT.
+port = sys.argv[sys.argv.index("--port") + 1] if "--port" in sys.argv else os.environ["GF_APP_PORT"]
+address = (os.environ.get("GF_APP_BIND", "0.0.0.0"), int(port))
 HTTPServer(address, Handler).serve_forever()
 """
 GREETER_UNIT = """\
@@ -49,13 +52,34 @@ fi
 """
 
 
+# What most packaged services do: the unit fixes the port itself (its own Environment= line and
+# the port on the command line), whatever the image's environment file says.
+FIXED_PORT_LINES = """\
+Environment=PORT={port}
+ExecStart=/usr/bin/python3 /opt/{name}/greeter.py --port ${{PORT}}
+"""
+
+
 def build_deb(
-    directory: Path, name: str, version: str, flavour: str = "", user: str | None = None
+    directory: Path,
+    name: str,
+    version: str,
+    flavour: str = "",
+    user: str | None = None,
+    port: int | None = None,
 ) -> Path:
     """``<name>_<version>_all.deb``: the greeter service packaged as ``name`` at ``version``.
 
     ``flavour`` changes a comment in the server (another build of the same version: another
-    sha256); ``user`` overrides the unit's User= (``root`` for the refusal tests)."""
+    sha256); ``user`` overrides the unit's User= (``root`` for the refusal tests); ``port``
+    makes the unit fix its own port (``Environment=PORT=N``, ``--port ${PORT}``) instead of
+    listening on the image's ``GF_APP_PORT``."""
+    unit = GREETER_UNIT.format(name=name).replace(f"User={name}", f"User={user or name}")
+    if port is not None:
+        unit = unit.replace(
+            f"ExecStart=/usr/bin/python3 /opt/{name}/greeter.py\n",
+            FIXED_PORT_LINES.format(name=name, port=port),
+        )
     root = directory / f"{name}-{version}-{flavour or 'plain'}"
     files = {
         "DEBIAN/control": (
@@ -66,10 +90,7 @@ def build_deb(
         ),
         "DEBIAN/postinst": (GREETER_POSTINST.format(name=name), 0o755),
         f"opt/{name}/greeter.py": (GREETER_SERVER + f"# {flavour}\n", 0o644),
-        f"lib/systemd/system/{name}.service": (
-            GREETER_UNIT.format(name=name).replace(f"User={name}", f"User={user or name}"),
-            0o644,
-        ),
+        f"lib/systemd/system/{name}.service": (unit, 0o644),
     }
     for relative, (text, mode) in files.items():
         path = root / relative

@@ -2,8 +2,10 @@
 --local from a local path and from s3:// in the local AWS API; it runs and answers in the build
 host. Packages that do not fit (digest, version, name, a rebuild under a baked version) are
 refused before Packer starts. The image's boot-environment unit reads secrets from the local
-API's Secrets Manager and SSM inside the baked build host. Two application bakes on the
-session's shared foundation (tests/shared_bakes.py); runs in CI."""
+API's Secrets Manager and SSM inside the baked build host. A package whose unit fixes its own
+port bakes when that port is service.port (--port) and is refused, naming both ports, when it is
+not. Three application bakes on the session's shared foundation (tests/shared_bakes.py), one of
+them refused by the image tests; runs in CI."""
 
 from __future__ import annotations
 
@@ -24,7 +26,10 @@ from components import image_contract
 # One xdist group: these tests share the session's bake cache (one foundation, one local API),
 # and a session fixture is one per worker.
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-bake")]
-SERVICE, VERSION, S3_VERSION = "greeter", "2.1.0", "2.2.0"
+SERVICE, VERSION, S3_VERSION, WRONG_PORT_VERSION = "greeter", "2.1.0", "2.2.0", "2.3.0"
+# The port greeter 2.2.0 and 2.3.0 fix in their own unit (Environment=PORT=9191), as most
+# packaged services do, instead of listening on the image's GF_APP_PORT.
+FIXED_PORT = 9191
 HEALTH = "/ping"
 BUCKET = "packages"
 REGION = "us-east-1"
@@ -58,11 +63,13 @@ def local_api(bake_cache):
 
 @pytest.fixture(scope="module")
 def packages(tmp_path_factory) -> Path:
-    """greeter 2.1.0 (with its sidecar) and 2.2.0, as a release pipeline would publish them."""
+    """greeter 2.1.0 (with its sidecar), 2.2.0 and 2.3.0, as a release pipeline would publish
+    them; 2.2.0 and 2.3.0 listen on the port their unit fixes (FIXED_PORT)."""
     require("dpkg-deb")
     directory = tmp_path_factory.mktemp("packages")
     write_sidecar(build_deb(directory, SERVICE, VERSION))
-    build_deb(directory, SERVICE, S3_VERSION)
+    build_deb(directory, SERVICE, S3_VERSION, port=FIXED_PORT)
+    write_sidecar(build_deb(directory, SERVICE, WRONG_PORT_VERSION, port=FIXED_PORT))
     return directory
 
 
@@ -145,7 +152,7 @@ def test_package_is_installed_enabled_and_answers_in_the_build_host(baked):
         f"app unit {SERVICE}.service enabled",
         "boot environment unit enabled",
         f"app user {SERVICE} is not root",
-        f"app answers {HEALTH}",
+        f"app answers {HEALTH} on port 8080",
     ):
         assert f"image-test ok:   {line}" in stderr, line
     assert in_host(root, "dpkg-query", "-W", "-f=${Version}", SERVICE).stdout == VERSION
@@ -329,7 +336,9 @@ def test_same_package_again_is_reused(baked, local_api, packages, no_packer):
 
 
 def test_s3_package_with_its_checksum_is_baked_and_answers(baked, cache_env, local_api, packages):
-    """After the local bake, so its foundation is reused: one application bake more."""
+    """After the local bake, so its foundation is reused: one application bake more. Its unit
+    fixes its own port (FIXED_PORT, not GF_APP_PORT): baked with that port as service.port
+    (--port), the image tests ask it there, as the load balancer will, and it bakes."""
     deb = packages / f"greeter_{S3_VERSION}_all.deb"
     s3 = aws(local_api, "s3")
     s3.create_bucket(Bucket=BUCKET)
@@ -338,10 +347,40 @@ def test_s3_package_with_its_checksum_is_baked_and_answers(baked, cache_env, loc
     )
     uri = f"s3://{BUCKET}/greeter/greeter_{{version}}_all.deb"
     result = run_bake(
-        bake_args(local_api, S3_VERSION, uri, "--package-sha256-from", "s3"), env=cache_env
+        bake_args(
+            local_api, S3_VERSION, uri, "--package-sha256-from", "s3", "--port", str(FIXED_PORT)
+        ),
+        env=cache_env,
     )
     assert result.returncode == 0, f"bake failed ({result.returncode}):\n{result.stderr[-6000:]}"
-    assert f"image-test ok:   app answers {HEALTH}" in result.stderr
+    assert f"image-test ok:   app answers {HEALTH} on port {FIXED_PORT}" in result.stderr
     assert f"image-test ok:   app package version {S3_VERSION}" in result.stderr
     tags = image_contract.tag_map(describe_image(local_api, result.stdout.strip()))
     assert tags["AppSha256"] == sha256_of(deb) and tags["AppPackage"] == f"greeter_{S3_VERSION}"
+
+
+# --- the image tests ask where the load balancer will -----------------------------------------
+
+
+def test_a_unit_on_another_port_than_service_port_is_refused_naming_both(
+    baked, cache_env, local_api, packages
+):
+    """greeter 2.3.0's unit fixes port FIXED_PORT; the bake asks service.port (8080 here, no
+    --port): the image test fails with one line naming the port asked and the one it listens
+    on, the bake fails and no image of the version is kept."""
+    package = str(packages / "greeter_{version}_all.deb")
+    result = run_bake(bake_args(local_api, WRONG_PORT_VERSION, package), env=cache_env)
+    assert result.returncode == errors.EXIT_BUILD, result.stderr[-6000:]
+    assert result.stdout == ""
+    (line,) = [
+        line for line in result.stderr.splitlines() if "image-test FAIL: app answers" in line
+    ]
+    assert line.endswith(
+        f"image-test FAIL: app answers {HEALTH} on port 8080: asked http://127.0.0.1:8080{HEALTH}"
+        f" for 20 s: the service listens on port {FIXED_PORT}, not 8080 (0.0.0.0:{FIXED_PORT}); "
+        "make it listen on $GF_APP_PORT or set service.port (bake --port) to its port"
+    ), line
+    assert "image-tests: 1 check(s) failed" in result.stderr
+    ec2 = aws(local_api, "ec2")
+    names = [i["Name"] for i in ec2.describe_images(Owners=["self"])["Images"]]
+    assert not [n for n in names if n.startswith(f"{SERVICE}-{WRONG_PORT_VERSION}-")], names

@@ -326,14 +326,18 @@ def test_s3_package_with_sidecar_or_checksum(tmp_path):
     )
 
 
-def test_upload_holds_the_package_and_the_boot_reader_only(tmp_path):
+def test_upload_holds_the_package_the_boot_reader_and_the_service_check_only(tmp_path):
     require("dpkg-deb")
     deb = build_deb(tmp_path, SERVICE, VERSION)
     upload = tmp_path / "upload"
     upload.mkdir()
     source = PackageSource(uri=str(deb), sha256=sha256_of(deb), unit="greeter.service")
     ready = package.prepare_upload(source, SERVICE, VERSION, upload, no_s3)
-    assert sorted(p.name for p in upload.iterdir()) == ["boot-environment.py", "package.deb"]
+    assert sorted(p.name for p in upload.iterdir()) == [
+        "boot-environment.py",
+        "package.deb",
+        "service-check.py",
+    ]
     assert ready.path == upload / "package.deb" and sha256_of(ready.path) == ready.sha256
     variables = ready.packer_variables()
     assert variables == {

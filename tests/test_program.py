@@ -272,7 +272,7 @@ def test_bake_mode_bakes_each_color_through_the_wrapper(staging_config):
         assert i["create"] == (
             f"{shlex.quote(program_python())} packer/bake.py --version {version} "
             "--service checkout --region eu-west-1 --var-file packer/staging.pkrvars.hcl "
-            "--health-check-path /healthz"
+            "--health-check-path /healthz --port 8080"
         )
         assert i["triggers"] == ["checkout", version]
         assert "PULUMI_COMMAND_STDOUT" in i["update"]

@@ -212,6 +212,7 @@ def test_the_bake_command_names_the_package_of_image_app(staging_config):
         assert flags["--package-sha256-from"] == "s3"
         assert flags["--package-unit"] == "checkout-api.service"
         assert flags["--health-check-path"] == "/healthz"
+        assert flags["--port"] == str(staging_config["golden-fleet:service"]["port"])
         assert "LOG_LEVEL" not in " ".join(argv) and SECRET not in " ".join(argv)
 
 
@@ -230,6 +231,7 @@ def test_the_bake_wrapper_accepts_the_programs_command_line(staging_config, monk
     assert options.package.sha256_from == "s3"
     assert options.package.unit == "checkout.service"
     assert options.health_check_path == "/healthz"
+    assert options.port == staging_config["golden-fleet:service"]["port"]
 
 
 def test_without_image_app_the_bake_builds_the_sample_package(staging_config):

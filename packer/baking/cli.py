@@ -81,6 +81,31 @@ def validate_health_check_path(path: str) -> str:
     return path
 
 
+_PORT = re.compile(r"[0-9]{1,5}")
+
+
+def validate_port(value: str | int, where: str = "--port") -> int:
+    """A TCP port 1-65535, written in ASCII digits."""
+    text = str(value)
+    if not _PORT.fullmatch(text) or not 1 <= int(text) <= 65535:
+        raise BakeError(
+            EXIT_USAGE,
+            f"invalid {where} {text!r}: expected a TCP port number 1-65535 (the service's "
+            "service.port, where the image tests ask it)",
+        )
+    return int(text)
+
+
+def resolve_port(flag: str | None, stack_port: int | None) -> int | None:
+    """The port the image tests ask the service on: --port, else the stack's service.port (with
+    --stack), else None: the template's app_port (a var file's or PKR_VAR_app_port, else 8080)."""
+    if flag is not None:
+        return validate_port(flag)
+    if stack_port is not None:
+        return validate_port(stack_port, "golden-fleet:service.port")
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The bake's arguments (`foundation` is a first word taken off before them, see
     parse_args). A function of its own so that the documentation's command reference is
@@ -92,8 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--stack",
-        help="read service, region, var file, runtime and pinned foundation from "
-        "Pulumi.<STACK>.yaml (options given here win)",
+        help="read service, region, var file, runtime, pinned foundation, package, health "
+        "check path and port from Pulumi.<STACK>.yaml (options given here win)",
     )
     parser.add_argument(
         "--runtime", help="language runtime of the foundation: python, nodejs or openjdk17"
@@ -150,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
         "stack's service.healthCheckPath, else /healthz)",
     )
     parser.add_argument(
+        "--port",
+        default=None,
+        help="port the service listens on, where the image tests ask it as the load balancer "
+        "will (default: the stack's service.port, else 8080)",
+    )
+    parser.add_argument(
         "--local-reset",
         action="store_true",
         help="stop the shared local EC2 API of --local bakes (its images go with it); "
@@ -174,6 +205,7 @@ def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Option
 
     parser.error = error  # type: ignore[method-assign]
     args = parser.parse_args(argv)
+    stack_port = None
     if args.stack is not None:
         try:
             stack = read_stack(args.stack)
@@ -190,6 +222,8 @@ def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Option
             args.package_sha256_from = args.package_sha256_from or stack.package_sha256_from
             args.package_unit = args.package_unit or stack.package_unit
         args.health_check_path = args.health_check_path or stack.health_check_path
+        stack_port = stack.port
+    port = resolve_port(args.port, stack_port)
     args.service = args.service or "sample"
     if args.runtime is not None and not re.fullmatch(RUNTIME_PATTERN, args.runtime):
         raise BakeError(EXIT_USAGE, f"invalid --runtime {args.runtime!r}: e.g. python")
@@ -239,6 +273,7 @@ def parse_args(argv: list[str], environ: dict[str, str] | None = None) -> Option
             )
         ),
         health_check_path=validate_health_check_path(args.health_check_path or "/healthz"),
+        port=port,
     )
 
 

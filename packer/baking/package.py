@@ -42,8 +42,10 @@ SAMPLE_UNIT = "service.unit"
 # Fixed file times of the sample package (2020-01-01T00:00:00Z): the same sources give the same
 # bytes, so the same sha256, on any machine and at any time.
 SAMPLE_EPOCH = 1577836800
-# What the file provisioner uploads next to the package (scripts/50-app.sh installs it).
+# What the file provisioner uploads next to the package (scripts/50-app.sh installs them): the
+# boot-environment reader and the image test that starts the unit as an instance would.
 BOOT_READER = PACKER_DIR / "files" / "boot-environment.py"
+SERVICE_CHECK = PACKER_DIR / "files" / "service-check.py"
 UPLOADED_PACKAGE = "package.deb"
 
 
@@ -469,7 +471,7 @@ def prepare_upload(
     source: PackageSource, service: str, version: str, upload_dir: Path, s3_client
 ) -> Package:
     """:func:`prepare` into ``upload_dir`` as the file provisioner wants it: the package as
-    ``package.deb`` beside the boot-environment reader, nothing else."""
+    ``package.deb`` beside the boot-environment reader and the service check, nothing else."""
     work = upload_dir / ".fetch"
     try:
         package = prepare(source, service, version, work, s3_client)
@@ -477,7 +479,8 @@ def prepare_upload(
         package.path.replace(target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    shutil.copyfile(BOOT_READER, upload_dir / BOOT_READER.name)
+    for image_file in (BOOT_READER, SERVICE_CHECK):
+        shutil.copyfile(image_file, upload_dir / image_file.name)
     return Package(
         path=target,
         sha256=package.sha256,

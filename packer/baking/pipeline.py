@@ -54,6 +54,9 @@ class Options:
     local_reset: bool = False
     package: PackageSource = field(default_factory=PackageSource)
     health_check_path: str = "/healthz"
+    # --port (or the stack's service.port): app_port of the application layer; None leaves the
+    # template's (a var file's, PKR_VAR_app_port, else 8080).
+    port: int | None = None
     layer: str = LAYER_APPLICATION
     runtime: str | None = None  # --runtime: wins over the var file's and PKR_VAR_runtime
     foundation: str | None = None  # --foundation: the pinned foundation's name
@@ -71,6 +74,18 @@ def content_values(
         )
     except ValueError as error:
         raise BakeError(EXIT_USAGE, f"invalid Packer variable: {error}") from None
+
+
+def port_variable(options: Options) -> dict[str, str]:
+    """The application layer's -var app_port: the port its image tests ask the service on
+    (GF_APP_PORT in the provisioners), when --port or the stack names one."""
+    return {} if options.port is None else {"app_port": str(options.port)}
+
+
+def application_values(options: Options, app: Package) -> dict[str, str]:
+    """What the wrapper passes with -var that shapes an application image: the package's and
+    the port's (the image was tested at that port: another port is another image)."""
+    return {**app.content_values(), **port_variable(options)}
 
 
 def image_digest(
@@ -173,7 +188,7 @@ def bake(options: Options) -> str:
         foundation = _foundation(options, session)
         with PHASES("digest"):
             digest = image_digest(
-                options, dict(os.environ), {**fixed, **app.content_values()}, foundation
+                options, dict(os.environ), {**fixed, **application_values(options, app)}, foundation
             )
         with PHASES("describe_images"):
             decision = decide(
@@ -355,6 +370,7 @@ def _build(
                 version=options.version,
                 **layers.lineage_variables(foundation),
                 **app.packer_variables(),
+                **port_variable(options),
                 health_check_path=options.health_check_path,
             )
         host = None

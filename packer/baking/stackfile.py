@@ -1,5 +1,6 @@
-"""`--stack NAME`: the bake's service, region, var file, runtime and pinned foundation read from the
-stack's own file (Pulumi.<NAME>.yaml), so a local bake makes the image that stack would run.
+"""`--stack NAME`: the bake's service, region, var file, runtime, pinned foundation, package, health
+check path and port read from the stack's own file (Pulumi.<NAME>.yaml), so a local bake makes
+the image that stack would run.
 
 Only the keys the bake needs are read, with the program's names for them (components/config.py
 validates the whole file; this reads it without pulumi or pydantic, as the bake runs without
@@ -29,6 +30,8 @@ class StackBake:
     package_sha256_from: str | None = None
     package_unit: str | None = None
     health_check_path: str | None = None
+    # service.port: where the image tests ask the service, as the load balancer will.
+    port: int | None = None
 
 
 def stack_file(stack: str, repo: Path = REPO_DIR) -> Path:
@@ -90,4 +93,16 @@ def read_stack(stack: str, repo: Path = REPO_DIR) -> StackBake:
         health_check_path=text(
             service.get("healthCheckPath"), "golden-fleet:service.healthCheckPath"
         ),
+        port=_port(service.get("port"), path.name),
     )
+
+
+def _port(value: object, file_name: str) -> int | None:
+    """service.port as the program reads it: an integer (YAML's 8080; a bool is not one)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ValueError(
+            f"{file_name}: golden-fleet:service.port must be a port number 1-65535, not {value!r}"
+        )
+    return value

@@ -28,6 +28,8 @@ id "$user" >/dev/null 2>&1 || fail "$unit's User=$user does not exist after inst
 # The boot-environment reader and its unit: the stack's settings and secrets, read at boot.
 install -d -o root -g root -m 0755 /usr/local/lib/golden-fleet /etc/golden-fleet
 install -o root -g root -m 0755 "$GF_APP_UPLOAD/boot-environment.py" "$reader"
+# The image test of the app's answer (99-image-tests.sh); kept, as AIDE's database records it.
+install -o root -g root -m 0755 "$GF_APP_UPLOAD/service-check.py" /usr/local/lib/golden-fleet/service-check
 cat >/etc/systemd/system/golden-fleet-environment.service <<UNIT
 # The stack's environment and secrets for $unit: /etc/golden-fleet/boot-config.json (user data,
 # references only) -> /run/$GF_SERVICE/environment (0600, $user). A failure keeps $unit down.

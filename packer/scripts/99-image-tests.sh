@@ -130,9 +130,10 @@ check "aide: sha512 digests" grep -qx 'Checksums = sha512' /etc/aide/aide.conf
 check "aide: daily check timer enabled" systemctl is-enabled dailyaidecheck.timer
 
 # The application (50-app.sh): its package at the image's version, its unit enabled behind the
-# boot-environment unit, a non-root user, and an answer on the health path. No systemd runs here,
-# so the unit's ExecStart is started by hand, as its User=, with the environment the unit gives
-# it plus GF_APP_PORT on a free loopback port (as the boot environment would set it).
+# boot-environment unit, a non-root user, and an answer on the health path where the load balancer
+# asks: service.port (GF_APP_PORT, the bake's --port). No systemd runs here, so service-check
+# (packer/files/service-check.py) starts the unit as systemd would, with the environment file the
+# boot unit writes, in a network namespace of its own (loopback only): one line says why not.
 app_record=/etc/golden-fleet/application.json
 app_field() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$app_record" "$1" 2>/dev/null || true; }
 app_unit="$(app_field unit)"
@@ -144,57 +145,16 @@ check "app unit ${app_unit:-?} enabled" systemctl is-enabled "${app_unit:-none}"
 check "boot environment unit enabled" systemctl is-enabled golden-fleet-environment.service
 check "app unit requires the boot environment" grep -qx 'Requires=golden-fleet-environment.service' "/etc/systemd/system/${app_unit:-none}.d/golden-fleet.conf"
 check "app user ${app_user:-?} is not root" test "$(id -u "${app_user:-root}")" -ne 0
-check "app answers ${GF_HEALTH_CHECK_PATH:-/healthz}" python3 - "$(app_field unit_file)" "${GF_HEALTH_CHECK_PATH:-/healthz}" "$GF_VERSION" <<'PY'
-import os, pwd, shlex, signal, socket, subprocess, sys, time, urllib.request
-
-unit_file, path, version = sys.argv[1:]
-settings = {}
-section = None
-for raw in open(unit_file):
-    line = raw.strip()
-    if line.startswith("["):
-        section = line
-    elif section == "[Service]" and "=" in line and not line.startswith(("#", ";")):
-        key, value = line.split("=", 1)
-        settings.setdefault(key.strip(), []).append(value.strip())
-env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
-for name in settings.get("EnvironmentFile", []):
-    optional = name.startswith("-")
-    try:
-        for entry in open(name.lstrip("-")):
-            if "=" in entry and not entry.lstrip().startswith(("#", ";")):
-                key, value = entry.strip().split("=", 1)
-                env[key] = shlex.split(value)[0] if value else ""
-    except OSError:
-        if not optional:
-            raise
-for value in settings.get("Environment", []):
-    env.update(item.split("=", 1) for item in shlex.split(value) if "=" in item)
-with socket.socket() as probe:
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-env.update(GF_APP_PORT=str(port), GF_APP_BIND="127.0.0.1", GF_EXPECTED_VERSION=version)
-account = pwd.getpwnam(settings["User"][-1])
-argv = shlex.split(settings["ExecStart"][-1].lstrip("-@+!:"))
-server = subprocess.Popen(
-    ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--init-groups", *argv],
-    env=env, cwd=(settings.get("WorkingDirectory") or ["/"])[-1], stdout=subprocess.DEVNULL,
-    start_new_session=True,
-)
-try:
-    for _ in range(150):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1) as answer:
-                sys.exit(0 if answer.status == 200 else 1)
-        except OSError:
-            if server.poll() is not None:
-                sys.exit(1)
-            time.sleep(0.1)
-    sys.exit(1)
-finally:
-    os.killpg(server.pid, signal.SIGTERM)
-    server.wait(timeout=10)
-PY
+app_answers="app answers ${GF_HEALTH_CHECK_PATH:-/healthz} on port ${GF_APP_PORT:-8080}"
+if why="$(python3 /usr/local/lib/golden-fleet/service-check --unit "${app_unit:-none}" \
+  --unit-file "$(app_field unit_file)" --service "$GF_SERVICE" --version "$GF_VERSION" \
+  --port "${GF_APP_PORT:-8080}" --path "${GF_HEALTH_CHECK_PATH:-/healthz}" \
+  --region "${GF_AGENT_REGION:-us-east-1}" 2>&1)"; then
+  echo "image-test ok:   $app_answers"
+else
+  echo "image-test FAIL: $app_answers: $(tail -n 1 <<<"${why:-no output}")"
+  failures=$((failures + 1))
+fi
 
 # The CloudWatch agent runs as its config's run_as_user and can ship only what that user can
 # read: every file of its collect_list, as it is now or, where no daemon has written it yet, as

@@ -25,6 +25,7 @@ SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+ROLE = "aws:iam/role:Role"
 
 WEB_PORTS = (80, 443)
 ANYWHERE = ("0.0.0.0/0", "::/0")
@@ -396,6 +397,37 @@ def _reads_secrets(actions: Any) -> list[str]:
     ]
 
 
+# Where platform/ creates each service's permissions boundary (components/policies.py
+# BOUNDARY_PATH; the pack is published from policy/ alone, so it holds its own copy, which
+# tests/test_policy_pack.py holds equal to the program's).
+BOUNDARY_PATH = "/golden-fleet/"
+
+
+def role_has_permissions_boundary(props: Mapping[str, Any]) -> list[str]:
+    """Every role the program makes carries its service's permissions boundary.
+
+    Fires on: an IAM role without `permissions_boundary`, or with a policy other than a
+    `<service>-boundary` under the `/golden-fleet/` path that `platform/` creates.
+
+    Fix: set `permissions_boundary` to
+    `arn:aws:iam::<account>:policy/golden-fleet/<service>-boundary`: without it the deploy roles
+    may not create the role at all, and nothing caps what the role may be given.
+    """
+    boundary = props.get("permissionsBoundary")
+    if not isinstance(boundary, str) or not boundary:
+        return [
+            "the role has no permissions_boundary: set it to the service's boundary "
+            f"(arn:aws:iam::<account>:policy{BOUNDARY_PATH}<service>-boundary, made by platform/)"
+        ]
+    resource = boundary.split(":", 5)[-1]
+    if not (resource.startswith(f"policy{BOUNDARY_PATH}") and resource.endswith("-boundary")):
+        return [
+            f"permissions_boundary {boundary} is not a service's boundary: use "
+            f"arn:aws:iam::<account>:policy{BOUNDARY_PATH}<service>-boundary (made by platform/)"
+        ]
+    return []
+
+
 def role_policy_names_each_secret(props: Mapping[str, Any]) -> list[str]:
     """Roles read only the secrets and parameters they name, never "*" or a wildcard.
 
@@ -475,6 +507,7 @@ RESOURCE_RULES = {
     "listener-weights-sum-to-100": (LISTENER, listener_weights),
     "log-group-retained-a-year-and-encrypted": (LOG_GROUP, log_group_retained_and_encrypted),
     "role-policy-names-each-secret": (ROLE_POLICY, role_policy_names_each_secret),
+    "role-has-permissions-boundary": (ROLE, role_has_permissions_boundary),
 }
 STACK_RULES = {
     "forward-to-own-target-groups": forward_to_existing_target_groups,

@@ -395,7 +395,7 @@ def test_the_pack_is_published_with_its_policies_and_never_run(platform_run):
     mocks, _ = platform_run
     (pack,) = _of(mocks, "pulumiservice:index:PolicyPack").values()
     names = [policy["name"] for policy in pack["policies"]]
-    assert len(names) == 14 and len(set(names)) == 14 and "listener-tls13-or-redirect" in names
+    assert len(names) == 15 and len(set(names)) == 15 and "listener-tls13-or-redirect" in names
     assert all(p["description"] and p["enforcementLevel"] == "mandatory" for p in pack["policies"])
 
 

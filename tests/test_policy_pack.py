@@ -145,6 +145,11 @@ BROKEN = [
      lambda p: p.update(policy=p["policy"].replace(
          '"logs:CreateLogStream"', '"ssm:GetParameter*"')),
      "each parameter by its ARN"),
+    ("role-has-permissions-boundary", rules.ROLE, "blue-role",
+     lambda p: p.pop("permissionsBoundary"), "has no permissions_boundary"),
+    ("role-has-permissions-boundary", rules.ROLE, "green-role",
+     lambda p: p.update(permissionsBoundary="arn:aws:iam::aws:policy/AdministratorAccess"),
+     "is not a service's boundary"),
     ("parameter-reads-fenced", rules.ROLE_POLICY, "blue-parameter-fence",
      # A deny of the named parameters only: every other parameter stays readable.
      lambda p: p.update(policy=p["policy"].replace('"NotResource"', '"Resource"')),
@@ -219,3 +224,10 @@ def test_pull_request_previews_run_the_pack_with_each_stacks_config():
         assert config["all"] == ("mandatory" if stack == "prod" else "advisory")
     install = next(s["run"] for s in steps if "policy/requirements.txt" in s.get("run", ""))
     assert "policy/venv" in install
+
+
+def test_the_packs_boundary_path_is_the_programs():
+    """The pack is published from policy/ alone, so it holds its own copy of the path."""
+    from components import policies
+
+    assert rules.BOUNDARY_PATH == policies.BOUNDARY_PATH

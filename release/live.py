@@ -107,6 +107,8 @@ class Refresh:
     instances_to_update: int | None = None
     checkpoints: tuple[int, ...] = ()  # Preferences.CheckpointPercentages
     checkpoint_delay: int | None = None  # Preferences.CheckpointDelay (seconds)
+    # Preferences.AlarmSpecification.Alarms: the only alarms AWS may roll this refresh back for.
+    alarms: tuple[str, ...] = ()
     rollback_reason: str = ""  # RollbackDetails.RollbackReason (auto or manual rollback)
     refresh_id: str = ""
     desired: Configuration | None = None
@@ -455,6 +457,11 @@ def _refresh(raw: Mapping[str, Any]) -> Refresh:
         instances_to_update=raw.get("InstancesToUpdate"),
         checkpoints=tuple(preferences.get("CheckpointPercentages") or ()),
         checkpoint_delay=preferences.get("CheckpointDelay"),
+        alarms=tuple(
+            name
+            for name in (preferences.get("AlarmSpecification") or {}).get("Alarms") or ()
+            if isinstance(name, str)
+        ),
         rollback_reason=" ".join(
             str((raw.get("RollbackDetails") or {}).get("RollbackReason", "")).split()
         ),

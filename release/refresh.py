@@ -22,7 +22,9 @@ What it does, reading AWS first (release/live.py) and deciding with :func:`plan`
   (a capacity-only change, or a rerun after success) -- wait for healthy targets only;
 - the latest refresh of this configuration failed or was rolled back: refuse to relaunch it
   unless ``GF_RETRY_REFRESH=1`` is set (a version AWS just rolled back is not retried by
-  rerunning ``pulumi up`` by accident);
+  rerunning ``pulumi up`` by accident) -- except a rollback that AWS's reasons pin on the load
+  balancer's alarms alone (:func:`rolled_back_by_others`): those judge whichever color serves,
+  so an incident elsewhere says nothing against this configuration, and it is started again;
 - the wanted launch-template version launches a revoked (or disabled) image: refuse, naming
   the reason (``python -m release revoke``; a refresh would replace every instance with it);
 - otherwise: ``StartInstanceRefresh`` with the desired configuration and preferences.
@@ -43,10 +45,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -128,6 +131,60 @@ def stray_instances(state: ColorState, want: Configuration) -> list[str]:
     )
 
 
+# Which alarms ended a refresh. AWS documents that an auto rollback follows a failure or "any
+# CloudWatch alarms you specify go into the ALARM state" (EC2 Auto Scaling user guide, "Undo
+# changes with a manual or auto rollback"), and that RollbackDetails.RollbackReason says "whether
+# a manual or automatic rollback was initiated" (API reference, RollbackDetails); the wording of
+# neither it nor StatusReason is documented. So both are read conservatively, and anything not
+# read with certainty keeps the refusal: only names from the refresh's own AlarmSpecification
+# count (the only alarms AWS may roll it back for), each as a whole word; the text must speak of
+# an alarm; a text that also names an instance (a failed health check or launch) is the color's
+# own trouble; and only a rollback that completed is started again (RollbackFailed leaves the
+# group for an operator; Failed is no rollback).
+RETRIED_AFTER_OTHERS_ALARMS = frozenset({"RollbackSuccessful"})
+_NAME_CHARACTER = r"[A-Za-z0-9_.:/-]"  # an alarm name's characters but space (refresh_spec)
+_NOT_BEFORE_NAME = rf"(?<!{_NAME_CHARACTER})"
+# After a name: no name character, but a sentence's full stop or colon may end it ("... 5xx.").
+_NOT_AFTER_NAME = r"(?![A-Za-z0-9_/-]|[.:][A-Za-z0-9_./:-])"
+_SPEAKS_OF_ALARMS = re.compile(r"\balarms?\b", re.IGNORECASE)
+_INSTANCE_ID = re.compile(r"\bi-[0-9a-f]{8,17}\b")
+
+
+def alarms_named(text: str, watched: Iterable[str]) -> list[str]:
+    """The names of ``watched`` that ``text`` names, each as a whole word, never as a part of a
+    longer name (the longest are matched and blanked out first). Sorted."""
+    found = []
+    for name in sorted(set(watched), key=len, reverse=True):
+        pattern = re.compile(_NOT_BEFORE_NAME + re.escape(name) + _NOT_AFTER_NAME)
+        text, count = pattern.subn(" ", text)
+        if count:
+            found.append(name)
+    return sorted(found)
+
+
+def rolled_back_by_others(refresh: Refresh) -> list[str]:
+    """The alarms, none of them the color's own, that alone rolled ``refresh`` back: the load
+    balancer's (no color dimension: they judge whichever color serves). Empty -- the refusal
+    stands -- unless the rollback completed, AWS's reasons speak of alarms and name no
+    instance, name at least one alarm of the refresh's AlarmSpecification, and every one they
+    name is the load balancer's."""
+    if refresh.status not in RETRIED_AFTER_OTHERS_ALARMS:
+        return []
+    text = f"{refresh.status_reason} {refresh.rollback_reason}"
+    if not _SPEAKS_OF_ALARMS.search(text) or _INSTANCE_ID.search(text):
+        return []
+    named = alarms_named(text, refresh.alarms)
+    if not named or not all(is_load_balancer_alarm(name) for name in named):
+        return []
+    return named
+
+
+def others_alarms_phrase(names: Sequence[str]) -> str:
+    """``rolled back by the load balancer's alarm X, not this color's``."""
+    plural = "s" if len(names) > 1 else ""
+    return f"rolled back by the load balancer's alarm{plural} {', '.join(names)}, not this color's"
+
+
 def plan(
     state: ColorState, refreshes: Sequence[Refresh], want: Configuration, retry: bool
 ) -> Step:
@@ -154,6 +211,13 @@ def plan(
     ours = [r for r in refreshes if same_configuration(r.desired, want)]
     if ours and ours[0].status in NOT_RETRIED and not retry:
         last = ours[0]
+        others = rolled_back_by_others(last)
+        if others:
+            return Step(
+                Action.START,
+                f"{state.group}: instance refresh {last.refresh_id} toward {want.describe()} was "
+                f"{others_alarms_phrase(others)}: starting again",
+            )
         return Step(
             Action.REFUSE,
             f"{state.group}: instance refresh {last.refresh_id} toward {want.describe()} ended "
@@ -195,13 +259,18 @@ def _rolled_back_message(state: ColorState, refresh: Refresh, want: Configuratio
         if not same_configuration(state.configuration, want)
         else "AWS saved the new configuration anyway"
     )
+    others = rolled_back_by_others(refresh)
+    then = (
+        f"{others_alarms_phrase(others)}: the next `pulumi up` starts it again"
+        if others
+        else f"deploy a fixed version or `python -m release rollback STACK`, or set "
+        f"{RETRY_VARIABLE}=1 for one `pulumi up` to retry"
+    )
     return (
         f"{state.group}: instance refresh {refresh.refresh_id} toward {want.describe()} ended "
         f"{refresh.status}: {refresh.reason}; {kept}: the group saves "
         f"{state.configuration.describe()}, {instances}, {state.healthy_targets}/"
-        f"{state.desired} healthy — the traffic it serves is unchanged; deploy a fixed version "
-        f"or `python -m release rollback STACK`, or set {RETRY_VARIABLE}=1 for one `pulumi up` "
-        "to retry"
+        f"{state.desired} healthy — the traffic it serves is unchanged; {then}"
     )
 
 

@@ -27,7 +27,11 @@ model), so the stand-in moves the template's default version to what the instanc
 
 How a refresh goes on is the test's script: ``fate`` says what each started refresh does (e.g.
 ``["InProgress", "InProgress", "Successful"]`` over successive DescribeInstanceRefreshes calls,
-or ``rollback``). ``calls`` records every request, for asserting the call sequence.
+or ``rollback``), and ``alarm`` which alarm rolls it back. AWS rolls a refresh back only for an
+alarm of its ``AlarmSpecification``; the model refuses a script that names another. The wording of
+the reason AWS gives is not documented; the model writes ``alarm <name> in ALARM`` in
+``RollbackDetails.RollbackReason``. ``calls`` records every request, for asserting the call
+sequence.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ class ModelRefresh:
     rollback_reason: str = ""
     percentage: int = 0
     previous: dict[str, Any] = field(default_factory=dict)  # the group's saved settings
+    alarm: str = ""  # the alarm of its AlarmSpecification that rolls it back (the test's script)
 
     def describe(self) -> dict[str, Any]:
         answer: dict[str, Any] = {
@@ -96,7 +101,8 @@ class RefreshService:
         self.autoscaling = autoscaling
         self.ec2 = ec2
         self.refreshes: list[ModelRefresh] = []
-        self.fates: list[list[str]] = []  # for the refreshes StartInstanceRefresh will create
+        self.fates: list[tuple[list[str], str]] = []  # for the refreshes started next, and
+        # the alarm that rolls each back ("" for the default)
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.random = random.Random(seed)
         self.clock = BASE_TIME
@@ -106,9 +112,11 @@ class RefreshService:
         self._unlisted: dict[str, int] = {}
 
     # -- test controls --------------------------------------------------------------------
-    def will(self, *statuses: str) -> None:
-        """The next started refresh goes through these statuses, one per describe call."""
-        self.fates.append(list(statuses))
+    def will(self, *statuses: str, alarm: str = "") -> None:
+        """The next started refresh goes through these statuses, one per describe call; a
+        rollback among them is for ``alarm``, which must be in the refresh's
+        AlarmSpecification (default: the color's unhealthy-hosts alarm)."""
+        self.fates.append((list(statuses), alarm))
 
     def existing(
         self, group: str, status: str, desired: dict[str, Any] | None, *fate: str,
@@ -153,12 +161,16 @@ class RefreshService:
                 raise _error("ValidationError", "Rollback is not supported without a desired "
                              "configuration with a numbered launch template version.",
                              "StartInstanceRefresh")
-        fate = self.fates.pop(0) if self.fates else ["InProgress", "Successful"]
+        fate, alarm = self.fates.pop(0) if self.fates else (["InProgress", "Successful"], "")
+        watched = (preferences.get("AlarmSpecification") or {}).get("Alarms") or []
+        if alarm and alarm not in watched:
+            raise AssertionError(f"the test's script: AWS cannot roll a refresh back for {alarm}, "
+                                 f"which is not in its AlarmSpecification {watched}")
         self.clock += datetime.timedelta(minutes=1)
         refresh = ModelRefresh(
             refresh_id=str(uuid.UUID(int=self.random.getrandbits(128))),
             group=group, desired=desired, preferences=preferences, fate=fate,
-            previous=self._saved(group),
+            previous=self._saved(group), alarm=alarm,
         )
         self.refreshes.append(refresh)
         self._unlisted[refresh.refresh_id] = self.unlisted_reads
@@ -206,8 +218,7 @@ class RefreshService:
             if refresh.desired is not None:
                 self._instances_run(refresh.group, refresh.desired)
         elif status == "RollbackInProgress":
-            refresh.rollback_reason = refresh.rollback_reason or (
-                "alarm checkout-staging-green-unhealthy-hosts in ALARM")
+            refresh.rollback_reason = refresh.rollback_reason or self._alarm_reason(refresh)
             self._instances_run(refresh.group, refresh.previous)
         elif status == "Successful":
             refresh.percentage = 100
@@ -222,9 +233,12 @@ class RefreshService:
                 "Cancelled": "Cancelled due to user request.",
             }.get(status, "")
             if status == "RollbackSuccessful":
-                refresh.rollback_reason = refresh.rollback_reason or (
-                    "alarm checkout-staging-green-unhealthy-hosts in ALARM")
+                refresh.rollback_reason = refresh.rollback_reason or self._alarm_reason(refresh)
                 self._instances_run(refresh.group, refresh.previous)
+
+    @staticmethod
+    def _alarm_reason(refresh: ModelRefresh) -> str:
+        return f"alarm {refresh.alarm or 'checkout-staging-green-unhealthy-hosts'} in ALARM"
 
     def _group(self, group: str) -> dict[str, Any]:
         return self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])[

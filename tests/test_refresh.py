@@ -505,6 +505,30 @@ def test_a_serving_colors_refresh_keeps_the_load_balancers_alarms(fleet):
     assert start["Preferences"]["AlarmSpecification"] == {"Alarms": ALARMS}
 
 
+def test_a_serving_colors_rollback_by_the_load_balancers_alarm_does_not_block_the_next_run(
+    fleet,
+):
+    """Green serves 10 %, so its refresh watches the load balancer's 5xx alarm too; an incident
+    on blue fires it and AWS rolls green's refresh back. That run fails saying the next one
+    starts again, and the next `pulumi up` (no GF_RETRY_REFRESH) does, and converges."""
+    fleet.color(["1.4.0", "1.5.0"], on="1.4.0", color="blue")
+    fleet.color(["1.4.0", "1.5.0"], on="1.4.0", color="green")
+    fleet.world.forward({"blue": 90, "green": 10})
+    fleet.model.will("InProgress", "RollbackInProgress", "RollbackSuccessful",
+                     alarm="checkout-staging-lb-elb-5xx")  # fmt: skip
+    fleet.model.will("InProgress", "Successful")
+    code, _, err, _ = fleet.run(fleet.spec("1.5.0"))
+    assert code == 1 and fleet.saved_version() == "1"
+    assert ("rolled back by the load balancer's alarm checkout-staging-lb-elb-5xx, not this "
+            "color's: the next `pulumi up` starts it again") in err[-1], err  # fmt: skip
+    code, out, err, _ = fleet.run(fleet.spec("1.5.0"))
+    assert code == 0, err
+    assert len(fleet.model.requests("StartInstanceRefresh")) == 2
+    assert any("was rolled back by the load balancer's alarm checkout-staging-lb-elb-5xx, not "
+               "this color's: starting again" in line for line in err), err  # fmt: skip
+    assert fleet.saved_version() == "2" and json.loads(out[-1])["launchTemplateVersion"] == "2"
+
+
 def test_an_unreadable_listener_keeps_every_alarm_and_says_so(fleet):
     from release import live
 

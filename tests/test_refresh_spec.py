@@ -4,6 +4,7 @@ writes and the refresh command reads, the command line, the triggers, and the de
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import shlex
 
@@ -167,3 +168,80 @@ def test_an_idle_colors_preferences_drop_only_the_load_balancers_alarms():
     assert is_load_balancer_alarm("my-svc-lb-prod-lb-elb-5xx")
     assert not is_load_balancer_alarm("checkout-prod-lb-error-rate")
     assert not is_load_balancer_alarm("checkout-prod-blue-elb-5xx")
+
+
+# ---------------------------------------------------------------------------------------------
+# A rollback by an alarm that is not the color's own does not block a retry
+# ---------------------------------------------------------------------------------------------
+OWN = "checkout-prod-green-error-rate"
+LB = "checkout-prod-lb-elb-5xx"
+
+
+def ended(status: str, status_reason: str = "", rollback_reason: str = "",
+          alarms: tuple[str, ...] = (OWN, LB)) -> Refresh:  # fmt: skip
+    return dataclasses.replace(
+        refresh(status, WANT, 9), status_reason=status_reason, rollback_reason=rollback_reason,
+        alarms=alarms,
+    )
+
+
+@pytest.mark.parametrize("last", [
+    ended("RollbackSuccessful", rollback_reason=f"alarm {LB} in ALARM"),
+    ended("RollbackSuccessful", status_reason=f"Rolled back: the alarms {LB}."),
+    ended("RollbackSuccessful", status_reason=f"Alarm '{LB}' went into ALARM state"),
+    ended("RollbackSuccessful", rollback_reason=f"alarm {LB} in ALARM", alarms=(LB,)),
+])  # fmt: skip
+def test_a_rollback_by_the_load_balancers_alarm_alone_starts_again_saying_why(last):
+    step = plan(group(), [last, refresh("Successful", OLD, 5)], WANT, retry=False)
+    assert step.action is Action.START, step.message
+    assert (f"instance refresh r-9 toward launch-template version 7 was rolled back by the load "
+            f"balancer's alarm {LB}, not this color's: starting again") in step.message
+
+
+@pytest.mark.parametrize("last, why", [
+    (ended("RollbackSuccessful", rollback_reason=f"alarm {OWN} in ALARM"), "the color's own"),
+    (ended("RollbackSuccessful", rollback_reason=f"alarms {LB}, {OWN} in ALARM"), "one is own"),
+    (ended("RollbackSuccessful", status_reason=f"alarm {LB} in ALARM",
+           rollback_reason=f"alarm {OWN} in ALARM"), "own in the other field"),
+    (ended("RollbackSuccessful", rollback_reason="Instance i-0bad failed ELB health checks."),
+     "no alarm"),
+    (ended("RollbackSuccessful", rollback_reason="Rollback initiated by the user."), "manual"),
+    (ended("RollbackSuccessful"), "no reason at all"),
+    (ended("RollbackSuccessful", rollback_reason=LB), "does not say it is an alarm"),
+    (ended("RollbackSuccessful", rollback_reason=f"alarm {LB} in ALARM; instance "
+           "i-0123456789abcdef0 failed ELB health checks"), "an instance failed too"),
+    (ended("RollbackSuccessful", rollback_reason=f"alarm {LB} in ALARM", alarms=()),
+     "not in the refresh's AlarmSpecification"),
+    (ended("RollbackSuccessful", rollback_reason=f"alarm {LB}-old in ALARM"), "a longer name"),
+    (ended("RollbackSuccessful", rollback_reason=f"alarm x{LB} in ALARM"), "a longer name"),
+    (ended("RollbackFailed", rollback_reason=f"alarm {LB} in ALARM"), "the rollback failed"),
+    (ended("Failed", status_reason=f"alarm {LB} in ALARM"), "no rollback"),
+])  # fmt: skip
+def test_a_rollback_not_pinned_on_the_load_balancer_alone_keeps_refusing(last, why):
+    step = plan(group(), [last], WANT, retry=False)
+    assert step.action is Action.REFUSE, why
+    assert "GF_RETRY_REFRESH=1" in step.message and "not this color's" not in step.message
+
+
+@pytest.mark.parametrize("text, watched, named", [
+    (f"alarm {LB} in ALARM", [LB, OWN], [LB]),
+    (f"alarms {LB}, {OWN}.", [LB, OWN], sorted([LB, OWN])),
+    (f"alarm {LB}.", [LB], [LB]),  # a full stop ends the sentence, not the name
+    (f"alarm {LB}.old in ALARM", [LB], []),
+    (f"alarm svc-{LB} in ALARM", [LB, f"svc-{LB}"], [f"svc-{LB}"]),  # the longer name only
+    ("alarm my slow alarm in ALARM", ["my slow alarm", "slow"], ["my slow alarm"]),
+    ("", [LB], []),
+])  # fmt: skip
+def test_alarms_are_named_only_as_whole_names_of_the_watched_ones(text, watched, named):
+    from release.refresh import alarms_named
+
+    assert alarms_named(text, watched) == named
+
+
+def test_the_alarms_a_refresh_watched_are_read_from_its_preferences():
+    from release.live import _refresh
+
+    raw = {"Status": "RollbackSuccessful", "Preferences": {
+        "AlarmSpecification": {"Alarms": [OWN, LB]}}}  # fmt: skip
+    assert _refresh(raw).alarms == (OWN, LB)
+    assert _refresh({"Status": "Failed", "Preferences": {}}).alarms == ()

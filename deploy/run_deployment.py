@@ -1,6 +1,7 @@
 """Run ``pulumi up`` for one stack through Pulumi Deployments, pinned to one commit, and wait.
 
     python -m deploy.run_deployment --org ORG --stack STACK --commit SHA [--timeout-minutes N]
+        [--retry-refresh]
 
 Why not ``pulumi deployment run update``: it builds the branch named in the stack's deployment
 settings (main's head, which may be a newer, untested commit), and before pulumi/pulumi#24155
@@ -16,6 +17,13 @@ prod. This script uses the documented Deployments REST API directly:
 * ``GET .../deployments/{id}`` until its ``status`` is terminal (GetDeploymentResponse status:
   not-started, accepted, running, failed, succeeded, skipped). Only ``succeeded`` exits 0;
   ``failed`` and ``skipped`` (an intermediate deployment dropped) exit 1, and so does the timeout.
+
+``--retry-refresh`` sets ``GF_RETRY_REFRESH=1`` in this one deployment's environment (the
+request's ``operationContext.environmentVariables``, beside the file's): the program's instance
+refresh then starts again a configuration whose last refresh failed or was rolled back
+(release/refresh.py). It is never written into the stack's deployment settings (this script
+never writes them; platform/ declares them), and a settings file that sets it is refused, so no
+later deployment retries by accident.
 
 The token is read from ``PULUMI_ACCESS_TOKEN`` only, never from the command line. Exit codes:
 0 succeeded, 1 the deployment did not succeed (or the API refused or could not be reached),
@@ -44,6 +52,7 @@ from deploy.settings_file import (
     pinned_to_commit,
     settings_path,
 )
+from release.refresh import RETRY_VARIABLE
 
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 DEFAULT_API_URL = "https://api.pulumi.com"
@@ -90,13 +99,25 @@ def deployments_url(api_url: str, org: str, project: str, stack: str) -> str:
     return f"{api_url.rstrip('/')}/api/stacks/{'/'.join(parts)}/deployments"
 
 
-def create_body(settings: Mapping[str, Any], commit: str) -> dict[str, Any]:
-    """CreateDeploymentRequest: the stack's whole settings, pinned to ``commit``, not inherited."""
-    return {
-        "operation": "update",
-        "inheritSettings": False,
-        **pinned_to_commit(settings, commit),
-    }
+def create_body(
+    settings: Mapping[str, Any], commit: str, retry_refresh: bool = False
+) -> dict[str, Any]:
+    """CreateDeploymentRequest: the stack's whole settings, pinned to ``commit``, not inherited;
+    with ``retry_refresh``, ``GF_RETRY_REFRESH=1`` added to this request's environment only."""
+    context = settings.get("operationContext") or {}
+    if RETRY_VARIABLE in (context.get("environmentVariables") or {}):
+        raise DeploymentError(
+            f"the settings set operationContext.environmentVariables.{RETRY_VARIABLE}: every "
+            f"deployment would start a rolled-back refresh again; remove it and pass "
+            f"--retry-refresh to the one deployment that should"
+        )
+    body = {"operation": "update", "inheritSettings": False, **pinned_to_commit(settings, commit)}
+    if retry_refresh:
+        context = dict(body.get("operationContext") or {})
+        variables = dict(context.get("environmentVariables") or {})
+        context["environmentVariables"] = {**variables, RETRY_VARIABLE: "1"}
+        body["operationContext"] = context
+    return body
 
 
 def _request(url: str, token: str, body: Any = None, timeout: float = 30.0) -> Any:
@@ -130,11 +151,16 @@ def run(
     sleep: Callable[[float], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     poll_s: float | None = None,
+    retry_refresh: bool = False,
 ) -> Mapping[str, Any]:
     """Create the deployment and wait for a terminal status; its last GET answer if it succeeded."""
     sleep = sleep or time.sleep
     poll_s = POLL_S if poll_s is None else poll_s
-    created = _request(base, token, create_body(settings, commit))
+    body = create_body(settings, commit, retry_refresh)
+    if retry_refresh:
+        out(f"{RETRY_VARIABLE}=1 for this deployment only: a refresh that failed or was rolled "
+            "back is started again")  # fmt: skip
+    created = _request(base, token, body)
     deployment = created.get("id")
     if not isinstance(deployment, str) or not _NAME.fullmatch(deployment):
         raise DeploymentError(f"the API answered no usable deployment id: {created!r:.200}")
@@ -185,6 +211,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout-minutes", type=int, default=110, choices=range(1, 1441),
                         metavar="1-1440")  # fmt: skip
     parser.add_argument(
+        "--retry-refresh",
+        action="store_true",
+        help=f"set {RETRY_VARIABLE}=1 for this deployment only: the program's instance refresh "
+        "starts again a configuration whose last refresh failed or was rolled back",
+    )
+    parser.add_argument(
         "--api-url", default=os.environ.get("PULUMI_BACKEND_URL") or DEFAULT_API_URL
     )
     return parser.parse_args(argv)
@@ -201,7 +233,8 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         path = args.settings or settings_path(args.stack)
         settings = fill_placeholders(load_settings(path), env)
         base = deployments_url(args.api_url, args.org, args.project or project_name(), args.stack)
-        run(base, token, settings, args.commit, args.timeout_minutes * 60.0)
+        run(base, token, settings, args.commit, args.timeout_minutes * 60.0,
+            retry_refresh=args.retry_refresh)  # fmt: skip
     except (DeploymentError, SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -486,10 +486,34 @@ def test_merges_deploy_staging_then_prod_behind_the_production_environment(workf
     jobs = wf["jobs"]
     assert jobs["staging"]["needs"] == "tests"
     assert jobs["prod"]["needs"] == "staging"
-    assert jobs["staging"]["with"] == {"stack": "staging", "environment": "staging"}
-    assert jobs["prod"]["with"] == {"stack": "prod", "environment": "production"}
+    assert jobs["staging"]["with"] == {
+        "stack": "staging", "environment": "staging",
+        "retry-refresh": "${{ inputs.retry-refresh-staging == true }}"}  # fmt: skip
+    assert jobs["prod"]["with"] == {
+        "stack": "prod", "environment": "production",
+        "retry-refresh": "${{ inputs.retry-refresh-prod == true }}"}  # fmt: skip
     for stack in STACKS:
         assert jobs[stack]["uses"] == "./.github/workflows/pulumi-deployment.yml"
+
+
+def test_a_dispatch_can_retry_one_stacks_refresh_for_that_deployment_only(workflows):
+    """deploy.yml dispatched by hand (main only) has one boolean per stack; pulumi-deployment.yml
+    takes it as a boolean input, false unless given, and passes --retry-refresh to that one
+    deployment (never to the stack's settings: run_deployment.py sends it in the request)."""
+    deploy = workflows["deploy.yml"]
+    inputs = deploy["on"]["workflow_dispatch"]["inputs"]
+    for stack in ("staging", "prod"):
+        assert inputs[f"retry-refresh-{stack}"]["type"] == "boolean"
+        assert inputs[f"retry-refresh-{stack}"]["default"] is False
+    assert deploy["jobs"]["staging"]["if"] == "github.ref == 'refs/heads/main'"
+    called = workflows["pulumi-deployment.yml"]
+    retry = called["on"]["workflow_call"]["inputs"]["retry-refresh"]
+    assert (retry["type"], retry["required"], retry["default"]) == ("boolean", False, False)
+    job = called["jobs"]["update"]
+    assert job["env"]["RETRY_REFRESH"] == "${{ inputs.retry-refresh }}"
+    run = _run_text(job)
+    assert 'if [ "${RETRY_REFRESH}" = "true" ]; then retry=(--retry-refresh); fi' in run
+    assert re.search(r"-m deploy\.run_deployment [^\n]*\"\$\{retry\[@\]\}\"", run)
 
 
 def test_a_stack_deploys_the_tested_commit_and_fails_unless_the_deployment_succeeds(workflows):

@@ -40,6 +40,13 @@ CREATE_FIELDS = {
     "agentPoolID",
 }  # fmt: skip
 OPERATIONS = {"update", "preview", "destroy", "refresh", "detect-drift", "remediate-drift"}
+# OperationContext.environmentVariables (deploy/settings.schema.json, from Pulumi's reference):
+# names a shell can hold; these are set by Pulumi Deployments itself.
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+RESERVED_ENV = {
+    "PULUMI_CI_BUILD_URL", "PULUMI_CI_SYSTEM", "PULUMI_CI_BUILD_NUMBER", "PULUMI_CI_BUILD_ID",
+    "PULUMI_ACCESS_TOKEN", "PULUMI_BACKEND_URL",
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +94,12 @@ def refusal(stored: dict, body: dict) -> str | None:
         return "exactly one of gitHub.repository and sourceContext.git.repoUrl"
     if not (effective.get("operationContext") or {}).get("oidc"):
         return "no AWS credentials for the deployment (operationContext.oidc)"
+    variables = (effective.get("operationContext") or {}).get("environmentVariables") or {}
+    for name, value in variables.items():
+        if not ENV_NAME.fullmatch(name) or name in RESERVED_ENV:
+            return f"operationContext.environmentVariables: {name!r} may not be set"
+        if not isinstance(value, str) and set(value) != {"secret"}:
+            return f"operationContext.environmentVariables.{name}: a string or a secret"
     return None
 
 
@@ -107,6 +120,11 @@ class _Cloud(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         body = json.loads(self.rfile.read(length))
         type(self).requests.append(("POST", self.path, dict(self.headers), body))
+        if self.path.endswith("/deployments/settings"):
+            # The one call that changes the stack's stored settings (a deployment never does).
+            type(self).stored = {**_merged(type(self).stored, body), "version": 5}
+            self._answer(200, type(self).stored)
+            return
         why = refusal(type(self).stored, body)
         if why:
             self._answer(400, {"code": 400, "message": why})
@@ -123,6 +141,14 @@ class _Cloud(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+def rd_body(stack: str) -> dict:
+    """What run_deployment sends for ``stack`` without a retry."""
+    settings = settings_file.fill_placeholders(
+        settings_file.load_settings(settings_file.settings_path(stack)), ENV
+    )
+    return run_deployment.create_body(settings, SHA)
 
 
 @pytest.fixture
@@ -191,6 +217,9 @@ def test_every_stack_request_is_accepted_by_the_documented_schema(rd, stack):
         # Sending the settings as read back, server-managed version and all.
         ({**stored_settings("prod"), "operation": "update", "inheritSettings": False},
          r"unknown fields \['version'\]"),
+        # An environment variable Pulumi Deployments sets itself.
+        ({**rd_body("prod"), "operationContext": {**rd_body("prod")["operationContext"],
+          "environmentVariables": {"PULUMI_ACCESS_TOKEN": "x"}}}, "'PULUMI_ACCESS_TOKEN' may not"),
         ({"operation": "update", "inheritSettings": False,
           "sourceContext": {"git": {"commit": SHA}}}, "gitHub.repository"),
     ],
@@ -201,11 +230,58 @@ def test_the_stand_in_refuses_what_the_real_api_refuses(
     """A branch beside the commit, a server-managed field, no repository: HTTP 400 naming the
     cause, and the job exits 1 without polling."""
     assert re.search(reason, refusal(cloud.stored, body) or "")
-    monkeypatch.setattr(rd, "create_body", lambda _settings, _commit: body)
+    monkeypatch.setattr(rd, "create_body", lambda *_: body)
     assert _main(rd, cloud) == 1
     err = capsys.readouterr().err
     assert "HTTP 400" in err and re.search(reason, err)
     assert [r[0] for r in cloud.requests] == ["POST"]
+
+
+@pytest.mark.parametrize("flag", [False, True])
+def test_a_retry_reaches_only_the_one_deployment_that_asks_for_it(rd, cloud, capsys, flag):
+    """--retry-refresh: GF_RETRY_REFRESH=1 in this request's operationContext.environmentVariables,
+    the file's own variables kept; without it, no such variable. Either way the stand-in accepts
+    the request and the stack's stored settings are not touched (no settings call)."""
+    before = json.loads(json.dumps(cloud.stored))
+    assert _main(rd, cloud, *(["--retry-refresh"] if flag else [])) == 0
+    posts = [(path, body) for method, path, _h, body in cloud.requests if method == "POST"]
+    assert [path for path, _ in posts] == ["/api/stacks/acme/golden-fleet/prod/deployments"]
+    variables = posts[0][1]["operationContext"].get("environmentVariables") or {}
+    assert ("GF_RETRY_REFRESH" in variables) is flag
+    if flag:
+        assert variables["GF_RETRY_REFRESH"] == "1"
+        assert "GF_RETRY_REFRESH=1 for this deployment only" in capsys.readouterr().out
+    assert cloud.stored == before
+    assert "GF_RETRY_REFRESH" not in json.dumps(cloud.stored)
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_a_retry_keeps_the_files_own_variables_and_is_accepted(rd, stack):
+    settings = settings_file.fill_placeholders(
+        settings_file.load_settings(settings_file.settings_path(stack)), ENV
+    )
+    own = settings["operationContext"].get("environmentVariables") or {}
+    body = rd.create_body(settings, SHA, retry_refresh=True)
+    assert body["operationContext"]["environmentVariables"] == {**own, "GF_RETRY_REFRESH": "1"}
+    assert "GF_RETRY_REFRESH" not in json.dumps(settings), "the settings read are not changed"
+    assert "GF_RETRY_REFRESH" not in json.dumps(rd.create_body(settings, SHA))
+    assert refusal(stored_settings(stack), body) is None
+
+
+def test_a_settings_file_that_sets_the_retry_is_refused_before_anything_is_sent(
+    rd, cloud, capsys, tmp_path
+):
+    """Persisted in the settings, every deployment would retry a rolled-back refresh."""
+    text = settings_file.settings_path("prod").read_text(encoding="utf-8")
+    persisted = text.replace("  operationContext:\n", "  operationContext:\n"
+                             "    environmentVariables:\n      GF_RETRY_REFRESH: \"1\"\n", 1)
+    assert persisted != text
+    path = tmp_path / "prod.deploy.yaml"
+    path.write_text(persisted, encoding="utf-8")
+    assert _main(rd, cloud, "--settings", str(path)) == 1
+    err = capsys.readouterr().err
+    assert "GF_RETRY_REFRESH" in err and "--retry-refresh" in err
+    assert cloud.requests == []
 
 
 @pytest.mark.parametrize(

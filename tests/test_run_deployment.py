@@ -159,7 +159,8 @@ def cloud() -> Iterator[type[_Cloud]]:
         {"statuses": ["succeeded"], "requests": [], "stored": stored_settings("prod")},
     )
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll: shutdown() waits for serve_forever to see it (0.5 s by default, per test).
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     handler.url = f"http://127.0.0.1:{server.server_address[1]}"
     try:

@@ -64,6 +64,35 @@ def no_aws_credentials(monkeypatch):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
+@pytest.fixture
+def aws(no_aws_credentials):
+    """A local AWS API (moto, in process) and nothing of the machine's AWS configuration."""
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+@pytest.fixture(scope="module")
+def _layered_images_endpoint():
+    """One local AWS API server (moto_server) per test module for :func:`images`."""
+    from layered_images import local_aws
+
+    with local_aws() as url:
+        yield url
+
+
+@pytest.fixture
+def images(_layered_images_endpoint, monkeypatch):
+    """Images registered as the layered bake registers them, in the module's local AWS API with
+    image deprecation and DisableImage modelled (tests/layered_images.py); boto3 talks to it
+    with test credentials only."""
+    from layered_images import Images, use_local_aws
+
+    use_local_aws(monkeypatch, _layered_images_endpoint)
+    return Images()
+
+
 @pytest.fixture(scope="session")
 def _stack_configs() -> dict[str, dict]:
     return {stack: load_stack_config(stack_file(stack)) for stack in ("staging", "prod")}

@@ -14,19 +14,11 @@ import pytest
 from botocore.exceptions import ClientError
 from harness import stack_file
 from live_stack import REGION, build, shift_file
-from moto import mock_aws
 
 from release import edits, emergency
 from release.cli import build_parser, main
 
 STACK, SERVICE = "staging", "checkout"
-
-
-@pytest.fixture
-def aws(no_aws_credentials):
-    """A local AWS API (moto, in process) and nothing of the machine's AWS configuration."""
-    with mock_aws():
-        yield
 
 
 def _copy(tmp_path: Path, name: str) -> Path:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import shutil
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from harness import stack_file
-from layered_images import REGION, Fleet, Images, local_aws, use_local_aws
+from harness import copy_stack_file
+from layered_images import REGION, Fleet
 
 from components.image_contract import revocation
 from release import revoke
@@ -27,21 +26,9 @@ DAY = dt.timedelta(days=1)
 REASON = "CVE-2027-0001 in openssl"
 
 
-@pytest.fixture(scope="module")
-def endpoint():
-    with local_aws() as url:
-        yield url
-
-
-@pytest.fixture
-def images(endpoint, monkeypatch) -> Images:
-    use_local_aws(monkeypatch, endpoint)
-    return Images()
-
-
 @pytest.fixture
 def root(tmp_path):
-    shutil.copyfile(stack_file("staging"), tmp_path / "Pulumi.staging.yaml")
+    copy_stack_file("staging", tmp_path)
     return tmp_path
 
 

@@ -74,22 +74,23 @@ def aws(no_aws_credentials):
 
 
 @pytest.fixture(scope="module")
-def _layered_images_endpoint():
-    """One local AWS API server (moto_server) per test module for :func:`images`."""
-    from layered_images import local_aws
+def aws_endpoint():
+    """A local AWS API (moto_server) on a free loopback port, one per test module, stopped
+    after it; each test resets its state (local_aws.use_test_credentials)."""
+    from local_aws import moto_server
 
-    with local_aws() as url:
+    with moto_server() as url:
         yield url
 
 
 @pytest.fixture
-def images(_layered_images_endpoint, monkeypatch):
+def images(aws_endpoint, monkeypatch):
     """Images registered as the layered bake registers them, in the module's local AWS API with
     image deprecation and DisableImage modelled (tests/layered_images.py); boto3 talks to it
     with test credentials only."""
     from layered_images import Images, use_local_aws
 
-    use_local_aws(monkeypatch, _layered_images_endpoint)
+    use_local_aws(monkeypatch, aws_endpoint)
     return Images()
 
 

@@ -13,7 +13,7 @@ import shutil
 import pytest
 from botocore.exceptions import ClientError
 from harness import load_stack_config, stack_file
-from local_aws import moto_server, use_test_credentials
+from local_aws import use_test_credentials
 
 from components.config import Color, ConfigError, StackConfig, parse_stack_config
 from release.cli import main
@@ -21,13 +21,6 @@ from release.images import ImageAge, age_lines, check_baked, newest_image
 from release.transitions import BakeStatus
 
 BAKER = "111111111111"  # prod's ownerAccountId: staging's account
-
-
-@pytest.fixture(scope="module")
-def aws_endpoint():
-    """A local AWS API on a free loopback port, stopped after the module."""
-    with moto_server() as url:
-        yield url
 
 
 @pytest.fixture

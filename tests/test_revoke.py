@@ -8,9 +8,8 @@ import argparse
 import datetime as dt
 
 import pytest
-from botocore.exceptions import ClientError
 from harness import copy_stack_file
-from layered_images import Images
+from layered_images import Images, RefusedOnce
 
 from components.image_contract import (
     revocation,
@@ -111,27 +110,13 @@ def test_a_stop_midway_says_what_was_revoked_and_a_rerun_completes_it(
 ):
     foundation = images.foundation(NOW - 5 * DAY)
     children = [images.application(v, NOW - 4 * DAY, foundation) for v in ("1.5.0", "1.6.0")]
-    real = images.ec2
-    refused: list[str] = []
-
-    class Flaky:
-        """The second image's description change is refused (a missing permission)."""
-
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-        def modify_image_attribute(self, **kwargs):
-            if kwargs["ImageId"] == children[0] and not refused:
-                refused.append(kwargs["ImageId"])
-                raise ClientError({"Error": {"Code": "UnauthorizedOperation"}},
-                                  "ModifyImageAttribute")
-            return real.modify_image_attribute(**kwargs)
-
+    # the second image's description change is refused (a missing permission)
+    flaky = RefusedOnce(images.ec2, "ModifyImageAttribute", children[0])
     args = revoke.add_parser(argparse.ArgumentParser().add_subparsers()).parse_args(
         [foundation[1], "--reason", REASON, "--file", str(staging_file)])
     lines: list[str] = []
     with pytest.raises(revoke.RevokeError) as stopped:
-        revoke.run(args, tmp_path, out=lines.append, clients=lambda region: Flaky())
+        revoke.run(args, tmp_path, out=lines.append, clients=lambda region: flaky)
     message = str(stopped.value)
     assert f"revoked: {foundation[0]} (eu-west-1)" in message, message
     assert f"partly revoked: {children[0]} (eu-west-1: tags written)" in message, message

@@ -12,7 +12,7 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from harness import stack_file
+from harness import copy_stack_file, stack_file
 from live_stack import REGION, build, shift_file
 
 from release import edits, emergency
@@ -24,9 +24,7 @@ STACK, SERVICE = "staging", "checkout"
 def _copy(tmp_path: Path, name: str) -> Path:
     directory = tmp_path / name
     directory.mkdir()
-    target = directory / f"Pulumi.{STACK}.yaml"
-    shutil.copyfile(stack_file(STACK), target)
-    return target
+    return copy_stack_file(STACK, directory)
 
 
 @pytest.fixture

@@ -14,6 +14,33 @@ def log_group_name(service: str) -> str:
     return f"/golden-fleet/{service}"
 
 
+# The CloudWatch agent's writes into the service's log group: streams and events only (the stack
+# creates the group, so no logs:CreateLogGroup).
+AGENT_LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams")
+
+
+def own_log_group_statement(sid: str, log_group_arn: str, actions: list[str]) -> dict[str, Any]:
+    """Allow ``actions`` on the service's own log group and its streams, nothing else; the
+    instance policy and the boundary that caps it both say it through this one statement."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": actions,
+        "Resource": [log_group_arn, f"{log_group_arn}:*"],
+    }
+
+
+def own_metrics_statement(sid: str, service: str) -> dict[str, Any]:
+    """Allow metrics into the service's own namespace only (PutMetricData has no resource)."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": "cloudwatch:PutMetricData",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"cloudwatch:namespace": metric_namespace(service)}},
+    }
+
+
 def ec2_assume_role_policy() -> dict[str, Any]:
     """Only EC2 may assume the instance role."""
     return {
@@ -38,23 +65,8 @@ def cloudwatch_agent_policy(log_group_arn: str, service: str) -> dict[str, Any]:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                "Sid": "WriteOwnLogGroup",
-                "Effect": "Allow",
-                "Action": [
-                    "logs:CreateLogStream",
-                    "logs:PutLogEvents",
-                    "logs:DescribeLogStreams",
-                ],
-                "Resource": [log_group_arn, f"{log_group_arn}:*"],
-            },
-            {
-                "Sid": "PutOwnMetrics",
-                "Effect": "Allow",
-                "Action": "cloudwatch:PutMetricData",
-                "Resource": "*",
-                "Condition": {"StringEquals": {"cloudwatch:namespace": metric_namespace(service)}},
-            },
+            own_log_group_statement("WriteOwnLogGroup", log_group_arn, list(AGENT_LOG_ACTIONS)),
+            own_metrics_statement("PutOwnMetrics", service),
             {
                 # The agent reads its own instance's tags and volumes to label metrics;
                 # these Describe calls support no resource-level restriction.
@@ -256,20 +268,8 @@ def instance_boundary_policy(partition: str, account: str, service: str) -> dict
                                   "ec2:DescribeTags", "ec2:DescribeVolumes"}),
                 "Resource": "*",
             },
-            {
-                "Sid": "OwnLogGroup",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:DescribeLogStreams",
-                           "logs:PutLogEvents"],
-                "Resource": [log_group, f"{log_group}:*"],
-            },
-            {
-                "Sid": "OwnMetrics",
-                "Effect": "Allow",
-                "Action": "cloudwatch:PutMetricData",
-                "Resource": "*",
-                "Condition": {"StringEquals": {"cloudwatch:namespace": metric_namespace(service)}},
-            },
+            own_log_group_statement("OwnLogGroup", log_group, sorted(AGENT_LOG_ACTIONS)),
+            own_metrics_statement("OwnMetrics", service),
             {
                 "Sid": "DecryptThroughSecretStores",
                 "Effect": "Allow",

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
@@ -181,56 +181,52 @@ def proportion_p_value(
     return (half if worse else 1.0 - half), "chi-square"
 
 
-def judge_ratio(
-    metric: Metric,
-    canary: Sample,
-    baseline: Sample,
-    policy: MetricPolicy,
-    alpha: float,
-    min_requests: int,
-) -> MetricResult:
-    c, b = canary.ratio(metric.source), baseline.ratio(metric.source)
-    effect = relative_effect(c, b, metric.direction)
-    short = _too_few_requests(canary, baseline, min_requests)
-    if short:
-        return MetricResult(metric, Verdict.INCONCLUSIVE, c, b, effect, math.nan, "none", short)
-    p, test = proportion_p_value(
-        canary.counts.get(metric.source, 0),
-        canary.requests,
-        baseline.counts.get(metric.source, 0),
-        baseline.requests,
-        metric.direction,
-    )
-    return _decide(metric, c, b, effect, p, test, policy, alpha)
+@dataclass(frozen=True)
+class _Observed:
+    """One metric in both colors: the values compared, why the window's data cannot judge it
+    beyond the request floor (empty: it can), and the one-sided test of the difference."""
+
+    canary: float
+    baseline: float
+    shortfall: str
+    test: Callable[[], tuple[float, str]]  # (p-value, test name); run only when judged
 
 
-def judge_latency(
-    metric: Metric,
-    canary: Sample,
-    baseline: Sample,
-    policy: MetricPolicy,
-    alpha: float,
-    min_requests: int,
-) -> MetricResult:
+def _observe_ratio(metric: Metric, canary: Sample, baseline: Sample) -> _Observed:
+    def test() -> tuple[float, str]:
+        return proportion_p_value(
+            canary.counts.get(metric.source, 0),
+            canary.requests,
+            baseline.counts.get(metric.source, 0),
+            baseline.requests,
+            metric.direction,
+        )
+
+    return _Observed(canary.ratio(metric.source), baseline.ratio(metric.source), "", test)
+
+
+def _observe_latency(metric: Metric, canary: Sample, baseline: Sample) -> _Observed:
     cs = [v for v in canary.latency.get(metric.source, ()) if not math.isnan(v)]
     bs = [v for v in baseline.latency.get(metric.source, ()) if not math.isnan(v)]
-    c = statistics.median(cs) if cs else math.nan
-    b = statistics.median(bs) if bs else math.nan
-    effect = relative_effect(c, b, metric.direction)
-    short = _too_few_requests(canary, baseline, min_requests)
-    if not short and min(len(cs), len(bs)) < MIN_MINUTES:
-        short = (
+    shortfall = ""
+    if min(len(cs), len(bs)) < MIN_MINUTES:
+        shortfall = (
             f"{len(cs)} canary and {len(bs)} baseline minutes with data; at least "
             f"{MIN_MINUTES} each are needed"
         )
-    if short:
-        return MetricResult(metric, Verdict.INCONCLUSIVE, c, b, effect, math.nan, "none", short)
-    alternative = "greater" if metric.direction == "increase" else "less"
-    if len(set(cs) | set(bs)) == 1:  # all equal: U is exactly half, no difference
-        p = 1.0
-    else:
-        p = float(stats.mannwhitneyu(cs, bs, alternative=alternative).pvalue)
-    return _decide(metric, c, b, effect, p, "mann-whitney", policy, alpha)
+
+    def test() -> tuple[float, str]:
+        if len(set(cs) | set(bs)) == 1:  # all equal: U is exactly half, no difference
+            return 1.0, "mann-whitney"
+        alternative = "greater" if metric.direction == "increase" else "less"
+        return float(stats.mannwhitneyu(cs, bs, alternative=alternative).pvalue), "mann-whitney"
+
+    return _Observed(
+        statistics.median(cs) if cs else math.nan,
+        statistics.median(bs) if bs else math.nan,
+        shortfall,
+        test,
+    )
 
 
 def _too_few_requests(canary: Sample, baseline: Sample, min_requests: int) -> str:
@@ -278,9 +274,17 @@ def _percent(value: float) -> str:
 
 
 def judge_metric(metric: Metric, canary: Sample, baseline: Sample, policy: Policy) -> MetricResult:
-    rule = policy.metrics[metric.name]
-    judge = judge_ratio if metric.kind == "ratio" else judge_latency
-    return judge(metric, canary, baseline, rule, policy.alpha, policy.min_requests)
+    """Inconclusive below the request floor, then below the metric's own data floor; otherwise
+    the metric's one-sided test and its tolerance decide."""
+    observe = _observe_ratio if metric.kind == "ratio" else _observe_latency
+    seen = observe(metric, canary, baseline)
+    c, b = seen.canary, seen.baseline
+    effect = relative_effect(c, b, metric.direction)
+    short = _too_few_requests(canary, baseline, policy.min_requests) or seen.shortfall
+    if short:
+        return MetricResult(metric, Verdict.INCONCLUSIVE, c, b, effect, math.nan, "none", short)
+    p, test = seen.test()
+    return _decide(metric, c, b, effect, p, test, policy.metrics[metric.name], policy.alpha)
 
 
 # ---------------------------------------------------------------------------------------------

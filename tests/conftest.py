@@ -64,6 +64,36 @@ def no_aws_credentials(monkeypatch):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
+@pytest.fixture
+def aws(no_aws_credentials):
+    """A local AWS API (moto, in process) and nothing of the machine's AWS configuration."""
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+@pytest.fixture(scope="module")
+def aws_endpoint():
+    """A local AWS API (moto_server) on a free loopback port, one per test module, stopped
+    after it; each test resets its state (local_aws.use_test_credentials)."""
+    from local_aws import moto_server
+
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture
+def images(aws_endpoint, monkeypatch):
+    """Images registered as the layered bake registers them, in the module's local AWS API with
+    image deprecation and DisableImage modelled (tests/layered_images.py); boto3 talks to it
+    with test credentials only."""
+    from layered_images import Images, use_local_aws
+
+    use_local_aws(monkeypatch, aws_endpoint)
+    return Images()
+
+
 @pytest.fixture(scope="session")
 def _stack_configs() -> dict[str, dict]:
     return {stack: load_stack_config(stack_file(stack)) for stack in ("staging", "prod")}

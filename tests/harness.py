@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import runpy
+import shutil
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -45,6 +46,13 @@ def load_stack_config(path: str | Path) -> dict[str, Any]:
 
 def stack_file(stack: str) -> Path:
     return PROJECT_ROOT / f"Pulumi.{stack}.yaml"
+
+
+def copy_stack_file(stack: str, directory: Path) -> Path:
+    """A private copy of the real ``Pulumi.<stack>.yaml`` in ``directory``, free to edit."""
+    target = directory / f"Pulumi.{stack}.yaml"
+    shutil.copyfile(stack_file(stack), target)
+    return target
 
 
 def _hex(*parts: object, length: int = 17) -> str:

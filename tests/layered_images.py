@@ -20,12 +20,12 @@ shared"), and its deprecation time is untouched (it stays deprecated).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
-from local_aws import moto_server, use_test_credentials
+from botocore import xform_name
+from botocore.exceptions import ClientError
+from local_aws import use_test_credentials
 
 BAKER = "111111111111"  # staging's account: the one that bakes (prod's ownerAccountId)
 REGION = "eu-west-1"
@@ -137,10 +137,26 @@ def teach_disabled_images(monkeypatch: Any) -> None:
     monkeypatch.setattr(InstanceBackend, "run_instances", run_instances)
 
 
-@contextlib.contextmanager
-def local_aws() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
+class RefusedOnce:
+    """``ec2`` with the first ``operation`` on ``image_id`` refused as a missing permission
+    (UnauthorizedOperation, what EC2 answers); every other call goes through."""
+
+    def __init__(self, ec2: Any, operation: str, image_id: str) -> None:
+        self._ec2, self._operation, self._image_id = ec2, operation, image_id
+        self.refused = False
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._ec2, name)
+        if name != xform_name(self._operation):
+            return call
+
+        def refused_first(**kwargs: Any) -> Any:
+            if kwargs["ImageId"] == self._image_id and not self.refused:
+                self.refused = True
+                raise ClientError({"Error": {"Code": "UnauthorizedOperation"}}, self._operation)
+            return call(**kwargs)
+
+        return refused_first
 
 
 def use_local_aws(monkeypatch: Any, url: str, account: str = BAKER) -> None:

@@ -7,13 +7,12 @@ The stack's load balancer and listener are in the local AWS API (moto); the metr
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
 import pytest
-from harness import stack_file
+from harness import copy_stack_file
 from live_stack import build, shift_file
 from metric_store import MetricStore
 from traffic_model import Behaviour, TrafficModel
@@ -26,18 +25,9 @@ NOW = datetime(2026, 11, 27, 6, 30, tzinfo=UTC)
 
 
 @pytest.fixture
-def aws(no_aws_credentials):
-    from moto import mock_aws
-
-    with mock_aws():
-        yield
-
-
-@pytest.fixture
 def path(tmp_path) -> Path:
     """Staging's stack file with green 1.5.0 at 10 %."""
-    target = tmp_path / f"Pulumi.{STACK}.yaml"
-    shutil.copyfile(stack_file(STACK), target)
+    target = copy_stack_file(STACK, tmp_path)
     shift_file(target, STACK, 10)
     return target
 

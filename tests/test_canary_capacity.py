@@ -18,7 +18,6 @@ import pytest
 from harness import changed_resources, load_stack_config, run_program, stack_file
 from live_fixtures import World
 from live_stack import ListenerApplier, build
-from moto import mock_aws
 
 from components.config import ConfigError, parse_stack_config
 from release import canary, edits, live, stackfile, transitions
@@ -406,12 +405,6 @@ def test_the_reader_is_one_describe_call_on_the_stable_colors_group(world):
 # ---------------------------------------------------------------------------------------------
 # rollout: the first step sizes the canary once, later steps do not
 # ---------------------------------------------------------------------------------------------
-@pytest.fixture
-def aws(no_aws_credentials):
-    with mock_aws():
-        yield
-
-
 class FakeClock(Clock):
     def __init__(self):
         self.now = 0.0

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from harness import copy_stack_file
 from live_stack import ListenerApplier, build
 from metric_store import MetricStore
 from test_rollout import BAKE_S, REGION, SERVICE, STACK, FakeClock, _file_traffic, _rollout
@@ -31,20 +32,8 @@ START = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)  # FakeClock's wall clock at 0
 
 
 @pytest.fixture
-def aws(no_aws_credentials):
-    from moto import mock_aws
-
-    with mock_aws():
-        yield
-
-
-@pytest.fixture
 def path(tmp_path) -> Path:
-    from harness import stack_file
-
-    target = tmp_path / f"Pulumi.{STACK}.yaml"
-    shutil.copyfile(stack_file(STACK), target)
-    return target
+    return copy_stack_file(STACK, tmp_path)
 
 
 class Scenario:

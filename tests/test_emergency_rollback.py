@@ -12,9 +12,8 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from harness import stack_file
+from harness import copy_stack_file, stack_file
 from live_stack import REGION, build, shift_file
-from moto import mock_aws
 
 from release import edits, emergency
 from release.cli import build_parser, main
@@ -22,19 +21,10 @@ from release.cli import build_parser, main
 STACK, SERVICE = "staging", "checkout"
 
 
-@pytest.fixture
-def aws(no_aws_credentials):
-    """A local AWS API (moto, in process) and nothing of the machine's AWS configuration."""
-    with mock_aws():
-        yield
-
-
 def _copy(tmp_path: Path, name: str) -> Path:
     directory = tmp_path / name
     directory.mkdir()
-    target = directory / f"Pulumi.{STACK}.yaml"
-    shutil.copyfile(stack_file(STACK), target)
-    return target
+    return copy_stack_file(STACK, directory)
 
 
 @pytest.fixture

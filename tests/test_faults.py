@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from fault_proxy import BLACKHOLE, HTML_502, deny, fault_proxy
-from harness import stack_file
+from harness import copy_stack_file
 from live_stack import build, shift_file
 from local_aws import moto_server
 
@@ -46,8 +46,7 @@ def proxy(monkeypatch, no_aws_credentials):
 
 @pytest.fixture
 def split_file(tmp_path) -> Path:
-    target = tmp_path / f"Pulumi.{STACK}.yaml"
-    shutil.copyfile(stack_file(STACK), target)
+    target = copy_stack_file(STACK, tmp_path)
     shift_file(target, STACK, 10)
     return target
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import shutil
 
 import boto3
 import pytest
-from harness import load_stack_config, stack_file
-from layered_images import Fleet, Images, local_aws, use_local_aws
+from harness import copy_stack_file, load_stack_config
+from layered_images import Fleet
 
 from components.config import ConfigError, parse_stack_config
 from release.cli import main
@@ -22,30 +21,14 @@ DAY = dt.timedelta(days=1)
 REASON = "CVE-2027-0001 in openssl"
 
 
-@pytest.fixture(scope="module")
-def endpoint():
-    with local_aws() as url:
-        yield url
-
-
-@pytest.fixture
-def images(endpoint, monkeypatch) -> Images:
-    use_local_aws(monkeypatch, endpoint)
-    return Images()
-
-
 @pytest.fixture
 def prod_file(tmp_path):
-    target = tmp_path / "Pulumi.prod.yaml"
-    shutil.copyfile(stack_file("prod"), target)
-    return target
+    return copy_stack_file("prod", tmp_path)
 
 
 @pytest.fixture
 def staging_file(tmp_path):
-    target = tmp_path / "Pulumi.staging.yaml"
-    shutil.copyfile(stack_file("staging"), target)
-    return target
+    return copy_stack_file("staging", tmp_path)
 
 
 def release(capsys, *argv: str) -> tuple[int, str, str]:
@@ -74,7 +57,7 @@ def test_deploy_refuses_a_revoked_version_naming_the_reason(
     revoke(capsys, staging_file, foundation[1])
     path = tmp_path / f"Pulumi.{stack}.yaml"
     if stack == "prod":
-        shutil.copyfile(stack_file("prod"), path)
+        copy_stack_file("prod", tmp_path)
     before = path.read_bytes()
     code, _, err = release(capsys, "deploy", stack, "1.6.0", "--file", str(path))
     assert code == 1, "deployed a revoked image"

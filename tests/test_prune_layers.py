@@ -7,12 +7,11 @@ tests/test_prune.py's style."""
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
 import boto3
 import pytest
-from harness import stack_file
+from harness import copy_stack_file
 from local_aws import use_test_credentials
 from moto import mock_aws
 
@@ -100,8 +99,8 @@ def account(monkeypatch):
 @pytest.fixture
 def project(tmp_path) -> Path:
     (tmp_path / "Pulumi.yaml").write_text("name: golden-fleet\nruntime: python\n")
-    shutil.copyfile(stack_file("prod"), tmp_path / "Pulumi.prod.yaml")
-    shutil.copyfile(stack_file("staging"), tmp_path / "Pulumi.staging.yaml")
+    copy_stack_file("prod", tmp_path)
+    copy_stack_file("staging", tmp_path)
     return tmp_path
 
 

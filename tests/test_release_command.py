@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from harness import changed_resources, load_stack_config, run_program, stack_file
+from harness import changed_resources, copy_stack_file, load_stack_config, run_program
 from pulumi.automation import OutputValue
 
 from components.config import Color, parse_stack_config
@@ -31,9 +31,7 @@ def stack_copy(tmp_path):
     """A copy of a real stack file in a temporary directory."""
 
     def copy(stack: str) -> Path:
-        target = tmp_path / f"Pulumi.{stack}.yaml"
-        shutil.copyfile(stack_file(stack), target)
-        return target
+        return copy_stack_file(stack, tmp_path)
 
     return copy
 

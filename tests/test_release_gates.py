@@ -7,11 +7,10 @@ alarms; the instance-refresh calls go to botocore's Stubber.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from harness import load_stack_config, stack_file
+from harness import copy_stack_file, load_stack_config
 from live_fixtures import World
 
 from components.config import Color, parse_stack_config
@@ -29,9 +28,7 @@ def world(world, monkeypatch):
 @pytest.fixture
 def staging(tmp_path) -> Path:
     """A copy of Pulumi.staging.yaml: blue 1.4.0 stable at 100 %, green 1.5.0 idle (1/1/2)."""
-    target = tmp_path / "Pulumi.staging.yaml"
-    shutil.copyfile(stack_file("staging"), target)
-    return target
+    return copy_stack_file("staging", tmp_path)
 
 
 def release(capsys, path: Path, *args: str) -> tuple[int, str, str]:
@@ -267,8 +264,7 @@ def test_finish_apply_makes_two_updates_weights_first(
 ):
     """finish --apply from 50 %: update 1 changes only the weights, update 2 only the rest."""
     (tmp_path / "Pulumi.yaml").write_text("name: golden-fleet\nruntime: python\n")
-    path = tmp_path / "Pulumi.staging.yaml"
-    shutil.copyfile(stack_file("staging"), path)
+    path = copy_stack_file("staging", tmp_path)
     monkeypatch.chdir(tmp_path)
     assert release(capsys, path, "shift", "staging", "50")[0] == 0
     applied: list[dict] = []

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 
 import pytest
 from botocore.exceptions import ClientError
-from harness import load_stack_config, stack_file
-from local_aws import moto_server, use_test_credentials
+from harness import copy_stack_file, load_stack_config, stack_file
+from local_aws import use_test_credentials
 
 from components.config import Color, ConfigError, StackConfig, parse_stack_config
 from release.cli import main
@@ -21,13 +20,6 @@ from release.images import ImageAge, age_lines, check_baked, newest_image
 from release.transitions import BakeStatus
 
 BAKER = "111111111111"  # prod's ownerAccountId: staging's account
-
-
-@pytest.fixture(scope="module")
-def aws_endpoint():
-    """A local AWS API on a free loopback port, stopped after the module."""
-    with moto_server() as url:
-        yield url
 
 
 @pytest.fixture
@@ -52,9 +44,7 @@ def aws(aws_endpoint, monkeypatch):
 
 @pytest.fixture
 def prod_file(tmp_path):
-    target = tmp_path / "Pulumi.prod.yaml"
-    shutil.copyfile(stack_file("prod"), target)
-    return target
+    return copy_stack_file("prod", tmp_path)
 
 
 def deploy(capsys, path, version: str, *extra: str) -> tuple[int, str, str]:
@@ -143,8 +133,7 @@ def test_deploy_refuses_a_version_whose_image_is_being_pruned(capsys, aws, tmp_p
     naming the image and the mark, says what to do, and leaves the file alone. The same holds
     in the bake stack, which would reuse the image; here the baking account reads its own
     tags (a promoting account does not see them: docs/guides/image-retention.md)."""
-    path = tmp_path / f"Pulumi.{stack}.yaml"
-    shutil.copyfile(stack_file(stack), path)
+    path = copy_stack_file(stack, tmp_path)
     image_id = aws("checkout-1.3.0-20261101T120000Z")
     mark_for_pruning(image_id)
     before = path.read_bytes()

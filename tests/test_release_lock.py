@@ -14,7 +14,6 @@ latency is real time.
 from __future__ import annotations
 
 import io
-import shutil
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,7 +22,7 @@ from pathlib import Path
 import boto3
 import pytest
 from fault_proxy import FaultProxy, delay, fault_proxy
-from harness import stack_file
+from harness import copy_stack_file
 from live_stack import REGION, ListenerApplier, LiveStack, build
 from local_aws import atomic_dynamodb_items, moto_server
 
@@ -157,7 +156,7 @@ class Racer(threading.Thread):
 def _checkout(root: Path, name: str) -> Path:
     directory = root / name
     directory.mkdir()
-    return Path(shutil.copyfile(stack_file(STACK), directory / f"Pulumi.{STACK}.yaml"))
+    return copy_stack_file(STACK, directory)
 
 
 @pytest.mark.parametrize("trial", range(TRIALS))

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 from harness import load_stack_config, stack_file
-from local_aws import moto_server, use_test_credentials
+from local_aws import use_test_credentials
 
 from components.config import parse_stack_config
 from release import packages
@@ -21,12 +21,6 @@ BUCKET = "golden-artifacts"
 TEMPLATE = "s3://golden-artifacts/checkout/checkout_{version}_amd64.deb"
 KEY = "checkout/checkout_1.6.0_amd64.deb"
 PACKAGE = b"!<arch>\nnot really a package, but bytes with a digest\n"
-
-
-@pytest.fixture(scope="module")
-def aws_endpoint():
-    with moto_server() as url:
-        yield url
 
 
 @pytest.fixture

@@ -9,13 +9,12 @@ re-warming a cold color with the version it already had promised a new image.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from harness import stack_file
+from harness import copy_stack_file
 
 from components.config import parse_stack_config
 from release import stackfile
@@ -30,9 +29,7 @@ def _no_aws(no_aws_credentials):
 
 
 def copy_of(tmp_path: Path, stack: str) -> Path:
-    target = tmp_path / f"Pulumi.{stack}.yaml"
-    shutil.copyfile(stack_file(stack), target)
-    return target
+    return copy_stack_file(stack, tmp_path)
 
 
 def run(capsys, path: Path, *args: str) -> tuple[int, str]:
@@ -152,8 +149,7 @@ def test_every_suggested_command_keeps_the_file_it_was_given(capsys, tmp_path):
     suggestion never edits the project's own stack file instead."""
     folder = tmp_path / "a folder"
     folder.mkdir()
-    path = folder / "Pulumi.staging.yaml"
-    shutil.copyfile(stack_file("staging"), path)
+    path = copy_stack_file("staging", folder)
     code, out = run(capsys, path, "shift", "staging", "10")
     assert code == 0
     suggestions = [line for line in out.splitlines() if "python -m release " in line]

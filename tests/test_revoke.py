@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import shutil
 
 import pytest
-from botocore.exceptions import ClientError
-from harness import stack_file
-from layered_images import Images, local_aws, use_local_aws
+from harness import copy_stack_file
+from layered_images import Images, RefusedOnce
 
 from components.image_contract import (
     revocation,
@@ -29,23 +27,9 @@ DAY = dt.timedelta(days=1)
 REASON = "CVE-2027-0001 in openssl"
 
 
-@pytest.fixture(scope="module")
-def endpoint():
-    with local_aws() as url:
-        yield url
-
-
-@pytest.fixture
-def images(endpoint, monkeypatch) -> Images:
-    use_local_aws(monkeypatch, endpoint)
-    return Images()
-
-
 @pytest.fixture
 def staging_file(tmp_path):
-    target = tmp_path / "Pulumi.staging.yaml"
-    shutil.copyfile(stack_file("staging"), target)
-    return target
+    return copy_stack_file("staging", tmp_path)
 
 
 def run(capsys, staging_file, *argv: str) -> tuple[int, str, str]:
@@ -126,27 +110,13 @@ def test_a_stop_midway_says_what_was_revoked_and_a_rerun_completes_it(
 ):
     foundation = images.foundation(NOW - 5 * DAY)
     children = [images.application(v, NOW - 4 * DAY, foundation) for v in ("1.5.0", "1.6.0")]
-    real = images.ec2
-    refused: list[str] = []
-
-    class Flaky:
-        """The second image's description change is refused (a missing permission)."""
-
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-        def modify_image_attribute(self, **kwargs):
-            if kwargs["ImageId"] == children[0] and not refused:
-                refused.append(kwargs["ImageId"])
-                raise ClientError({"Error": {"Code": "UnauthorizedOperation"}},
-                                  "ModifyImageAttribute")
-            return real.modify_image_attribute(**kwargs)
-
+    # the second image's description change is refused (a missing permission)
+    flaky = RefusedOnce(images.ec2, "ModifyImageAttribute", children[0])
     args = revoke.add_parser(argparse.ArgumentParser().add_subparsers()).parse_args(
         [foundation[1], "--reason", REASON, "--file", str(staging_file)])
     lines: list[str] = []
     with pytest.raises(revoke.RevokeError) as stopped:
-        revoke.run(args, tmp_path, out=lines.append, clients=lambda region: Flaky())
+        revoke.run(args, tmp_path, out=lines.append, clients=lambda region: flaky)
     message = str(stopped.value)
     assert f"revoked: {foundation[0]} (eu-west-1)" in message, message
     assert f"partly revoked: {children[0]} (eu-west-1: tags written)" in message, message
@@ -183,8 +153,7 @@ def test_a_description_past_255_characters_is_refused_for_every_image(capsys, im
 
 
 def test_a_promote_stack_is_sent_to_the_baking_account(capsys, images, tmp_path):
-    prod = tmp_path / "Pulumi.prod.yaml"
-    shutil.copyfile(stack_file("prod"), prod)
+    prod = copy_stack_file("prod", tmp_path)
     code, _, err = run(capsys, prod, "1.5.0", "--reason", REASON)
     assert code == 1 and "revoke where they are baked" in err, err
 
@@ -192,7 +161,7 @@ def test_a_promote_stack_is_sent_to_the_baking_account(capsys, images, tmp_path)
 def test_without_stack_or_file_the_projects_only_bake_stack_is_taken(images, tmp_path):
     """staging bakes, prod promotes: staging's service and region are searched."""
     for stack in ("staging", "prod"):
-        shutil.copyfile(stack_file(stack), tmp_path / f"Pulumi.{stack}.yaml")
+        copy_stack_file(stack, tmp_path)
     (tmp_path / "Pulumi.yaml").write_text("name: golden-fleet\nruntime: python\n")
     image_id = images.application("1.5.0", NOW - DAY)
     args = revoke.add_parser(argparse.ArgumentParser().add_subparsers()).parse_args(

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import shutil
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from harness import stack_file
-from layered_images import REGION, Fleet, Images, local_aws, use_local_aws
+from harness import copy_stack_file
+from layered_images import REGION, Fleet, RefusedOnce
 
 from components.image_contract import revocation
 from release import revoke
@@ -27,21 +26,9 @@ DAY = dt.timedelta(days=1)
 REASON = "CVE-2027-0001 in openssl"
 
 
-@pytest.fixture(scope="module")
-def endpoint():
-    with local_aws() as url:
-        yield url
-
-
-@pytest.fixture
-def images(endpoint, monkeypatch) -> Images:
-    use_local_aws(monkeypatch, endpoint)
-    return Images()
-
-
 @pytest.fixture
 def root(tmp_path):
-    shutil.copyfile(stack_file("staging"), tmp_path / "Pulumi.staging.yaml")
+    copy_stack_file("staging", tmp_path)
     return tmp_path
 
 
@@ -163,27 +150,13 @@ def test_a_refused_disable_says_what_was_written_and_a_rerun_completes_it(images
     foundation = images.foundation(NOW - 3 * DAY)
     first = images.application("1.4.0", NOW - 2 * DAY, foundation)
     second = images.application("1.4.0", NOW - DAY, foundation)
-    real = images.ec2
-    refused: list[str] = []
-
-    class Flaky:
-        """The first DisableImage of ``second`` is refused (a missing permission)."""
-
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-        def disable_image(self, **kwargs):
-            if kwargs["ImageId"] == second and not refused:
-                refused.append(second)
-                raise ClientError({"Error": {"Code": "UnauthorizedOperation"}}, "DisableImage")
-            return real.disable_image(**kwargs)
-
+    flaky = RefusedOnce(images.ec2, "DisableImage", second)
     args = revoke.add_parser(argparse.ArgumentParser().add_subparsers()).parse_args(
         ["1.4.0", "--reason", REASON, "--file", str(root / "Pulumi.staging.yaml")]
     )
     lines: list[str] = []
     with pytest.raises(revoke.RevokeError) as stopped:
-        revoke.run(args, root, out=lines.append, clients=lambda region: Flaky())
+        revoke.run(args, root, out=lines.append, clients=lambda region: flaky)
     message = str(stopped.value)
     assert "AWS refused a call (UnauthorizedOperation)" in message, message
     assert f"partly revoked: {second} ({REGION}: tags, description, deprecation written)" in (

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import argparse
 import io
-import shutil
 import signal
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from harness import stack_file
+from harness import copy_stack_file
 from live_stack import ListenerApplier, build, set_alarm, shift_file
-from moto import mock_aws
 
 from release import edits, emergency, rollout
 from release.cli import main
@@ -31,18 +29,9 @@ BAKE_S = 300
 
 
 @pytest.fixture
-def aws(no_aws_credentials):
-    """A local AWS API (moto, in process) and nothing of the machine's AWS configuration."""
-    with mock_aws():
-        yield
-
-
-@pytest.fixture
 def path(tmp_path) -> Path:
     """Staging's stack file: blue 1.4.0 stable at 100 %, green 1.5.0 deployed at 0 %."""
-    target = tmp_path / f"Pulumi.{STACK}.yaml"
-    shutil.copyfile(stack_file(STACK), target)
-    return target
+    return copy_stack_file(STACK, tmp_path)
 
 
 class FakeClock(Clock):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import signal
 import socket
 import threading
@@ -23,7 +22,7 @@ from pathlib import Path
 import boto3
 import botocore.handlers
 import pytest
-from harness import stack_file
+from harness import copy_stack_file
 from live_stack import build
 from moto import mock_aws
 
@@ -46,9 +45,7 @@ def aws(no_aws_credentials, monkeypatch):
 
 @pytest.fixture
 def path(tmp_path) -> Path:
-    target = tmp_path / f"Pulumi.{STACK}.yaml"
-    shutil.copyfile(stack_file(STACK), target)
-    return target
+    return copy_stack_file(STACK, tmp_path)
 
 
 class FakeClock(Clock):

@@ -7,11 +7,10 @@ listener runs with the attachment listeners listed after the weighted one and be
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from harness import load_stack_config, stack_file
+from harness import copy_stack_file, load_stack_config, stack_file
 from live_fixtures import LISTENER_ORDERS, World
 
 from components.config import Color, parse_stack_config
@@ -117,9 +116,7 @@ def test_listener_weights_with_one_color_known_still_find_the_weighted_listener(
 def commands(world, monkeypatch, tmp_path) -> Path:
     """The release command's clients on the world; a copy of Pulumi.staging.yaml."""
     monkeypatch.setattr(live.Clients, "for_region", classmethod(lambda cls, r: world.clients))
-    target = tmp_path / "Pulumi.staging.yaml"
-    shutil.copyfile(stack_file("staging"), target)
-    return target
+    return copy_stack_file("staging", tmp_path)
 
 
 @both_orders

@@ -356,6 +356,10 @@ class DynamoLock:
                     "of platform/ declares it (platform/bootstrap/release_lock_table.py); "
                     "nothing written"
                 ) from None
+            from botocore.exceptions import NoCredentialsError
+
+            if isinstance(error, NoCredentialsError):  # raised before any request is sent
+                self.pending = False
             raise ReleaseError(f"could not take the release lock ({self.where}): {error}") from None
         return True
 

@@ -217,6 +217,20 @@ def test_rollback_now_during_a_shift_update_is_reasserted_after_it(aws, project,
     assert item() is None or not lock.record_of(item()).held
 
 
+def test_an_apply_without_credentials_is_refused_before_any_write(
+    no_aws_credentials, project, capsys
+):
+    """A lock that cannot be taken is refused as a held one is: exit 5, one line, nothing
+    written, no update, and no second line about a release that had nothing to release."""
+    path, stand_in = project
+    before = path.read_bytes()
+    code, out, err = shift(capsys)
+    assert code == 5, (out, err)
+    assert err.count("\n") == 1 and "could not take the release lock" in err, err
+    assert "could not release" not in out + err
+    assert path.read_bytes() == before and stand_in.ran == []
+
+
 def test_a_file_edit_alone_takes_no_lock(aws, project, capsys):
     """Without --apply the edit is the file alone, for a person to review and `pulumi up`."""
     path, _ = project

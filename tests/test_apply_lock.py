@@ -13,12 +13,13 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import threading
 from pathlib import Path
 
 import boto3
 import pytest
 from harness import stack_file
-from live_stack import REGION, build
+from live_stack import REGION, build, shift_file
 from moto import mock_aws
 from pulumi.automation import errors
 from pulumi.automation._cmd import CommandResult
@@ -60,6 +61,7 @@ class StandInStack:
         self.seen: list[lock.Record] = []
         self.during_up = lambda: None
         self.ran: list[str] = []
+        self.beating: list[bool] = []  # the lock's heartbeat thread alive, at each `up`
 
     def preview(self, diff=None, on_output=None, **_):
         self.ran.append("preview")
@@ -68,6 +70,9 @@ class StandInStack:
     def up(self, on_output=None, **_):
         self.ran.append("up")
         self.seen.append(lock.record_of(item()))
+        self.beating.append(
+            any(t.name.startswith("release-lock-heartbeat") for t in threading.enumerate())
+        )
         self.during_up()
         weights = {
             color: edits.read_config(self.path).traffic[color] for color in ("blue", "green")
@@ -148,10 +153,26 @@ def test_a_shift_apply_holds_the_lock_through_its_update_and_releases_it(aws, pr
     assert during.held and during.phase == "update", during
     assert "(shift 10 --apply)" in during.holder and f"pid {os.getpid()}" in during.holder
     assert len(refused) == 1 and "(shift 10 --apply)" in refused[0]
-    assert stand_in.ran == ["preview", "up"]
+    assert stand_in.ran == ["preview", "up"] and stand_in.beating == [True]
     assert aws.weights() == {"blue": 90, "green": 10}
     assert item() is None, "the lock was left behind"
     assert "release lock taken" in out
+
+
+def test_finish_apply_holds_one_lock_across_its_two_updates(aws, project, capsys):
+    """From a split below 100 %: the shift to 100 and the finish, each previewed and applied,
+    under the one lock taken before the first (the same token in both updates)."""
+    path, stand_in = project
+    shift_file(path, STACK, 50)
+    code = main(["finish", STACK, "--apply", "--yes", "--force"])
+    out, err = capsys.readouterr()
+    assert code == 0, (out, err)
+    assert stand_in.ran == ["preview", "up", "preview", "up"]
+    owners = {record.owner for record in stand_in.seen}
+    assert len(owners) == 1 and "" not in owners, stand_in.seen
+    assert "(finish --apply)" in stand_in.seen[0].holder
+    assert edits.read_config(path).stable_color.value == "green"
+    assert item() is None
 
 
 def test_a_failed_update_still_releases_the_lock(aws, project, capsys):

@@ -43,9 +43,13 @@ a release, step by step:
 Each edit changes Pulumi.<STACK>.yaml only; review the diff, then run the printed
 `pulumi preview` (or pass --apply to preview and update through the Automation API).
 
+With --apply (and in a rollout) the stack's release lock is held from before the write to
+the end of `pulumi up`; a file edit alone takes no lock. `status` shows who holds it.
+
 exit status: 0 done; 1 refused (one line says why) or rolled back; 2 bad arguments;
 3 a rollout's rollback incomplete; 4 a rollout paused by its canary analysis (weights kept);
-5 a rollout refused before any write; 6 a rollout's hand-edited file (listener set back, file
+5 refused before any write: a rollout's refusal, or an --apply that could not take the release
+lock (held: the line names the holder); 6 a rollout's hand-edited file (listener set back, file
 left as edited); 70 an unexpected error: one line names it and the log
 file holding its traceback ($XDG_STATE_HOME/golden-fleet/errors/); 130 interrupted."""
 
@@ -142,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--apply",
             action="store_true",
             help="after writing, run `pulumi preview --diff` and `pulumi up` through the "
-            "Automation API (needs the pulumi CLI)",
+            "Automation API (needs the pulumi CLI), holding the stack's release lock from before "
+            "the write to the end of the update (held by another: exit 5, nothing written)",
         )
         sub.add_argument(
             "--yes",
@@ -164,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument(
         "--no-live",
         action="store_true",
-        help="do not read what AWS runs (groups, refreshes, targets, alarms)",
+        help="do not read what AWS runs (groups, refreshes, targets, alarms, the release lock)",
     )
     status.add_argument(
         "--no-images",
@@ -467,28 +472,50 @@ def run_edit(
     root: Path,
     out: Callable[[str], None] = print,
 ) -> int:
+    """An edit; with --apply, written and applied under the stack's release lock
+    (:mod:`release.apply_lock`), which a file edit alone does not take."""
     from release import automation
 
-    if args.apply:
-        automation.require_cli()
-        if path.resolve() != (root / f"Pulumi.{args.stack.split('/')[-1]}.yaml").resolve():
-            raise ReleaseError(
-                f"--apply updates the project's stack {args.stack!r}, but --file points at "
-                f"{path} — leave out --apply, or edit the project's stack file"
-            )
+    pending: list[str] = []
+    if not args.apply:
+        return _edit(args, path, root, out, pending, None)
+    automation.require_cli()
+    if path.resolve() != (root / f"Pulumi.{args.stack.split('/')[-1]}.yaml").resolve():
+        raise ReleaseError(
+            f"--apply updates the project's stack {args.stack!r}, but --file points at "
+            f"{path} — leave out --apply, or edit the project's stack file"
+        )
+    from release import apply_lock
+
+    cfg = _parse(stackfile.load(path))  # the region and service name the lock's item is under
+    lock = apply_lock.for_edit(args, cfg.region, cfg.service.name, out)
+    with apply_lock.held(lock, out, pending.append):
+        return _edit(args, path, root, out, pending, lock)
+
+
+def _edit(
+    args: argparse.Namespace,
+    path: Path,
+    root: Path,
+    out: Callable[[str], None],
+    pending: list[str],
+    lock: object | None,
+) -> int:
+    from release import automation
+
     sf = stackfile.load(path)
     cfg = _parse(sf)
     if args.command == "finish" and args.apply and transitions.finish_needs_shift(cfg):
         # Two updates, never one: the weights first, applied; then the retirement.
-        run_edit(argparse.Namespace(**{**vars(args), "command": "shift", "percent": 100}),
-                 path, root, out)
+        first = argparse.Namespace(**{**vars(args), "command": "shift", "percent": 100})
+        _edit(first, path, root, out, pending, lock)
         sf = stackfile.load(path)
         cfg = _parse(sf)
     plan = _plan(args, cfg, root)
     # Everything said before the write waits until the file is written (or not): a reader that
     # stops early (`| head -1`) must never decide whether the edit happens.
-    pending: list[str] = [f"{plan.command} {args.stack}: {plan.summary}"]
     say = pending.append
+    say(f"{plan.command} {args.stack}: {plan.summary}")
     if plan.is_noop:
         _emit(pending, out)
         return 0
@@ -511,6 +538,8 @@ def run_edit(
         _emit(pending, out)
         out(f"dry run: {path} not written")
         return 0
+    if lock is not None:
+        _still_ours(lock, "nothing written")  # right before the write: the gate took seconds
     try:
         stackfile.atomic_write(path, text.encode(), expected=sf.original)
     except OSError as error:
@@ -522,9 +551,47 @@ def run_edit(
     out(f"wrote {path}")
     out(f"next: pulumi preview --stack {args.stack} --diff    (expect: {plan.preview})")
     if args.apply:
+        _still_ours(lock, f"{path.name} is written, no update run", phase="update")
         automation.preview_and_up(
             args.stack, root, confirm=(lambda: True) if args.yes else _confirm, out=out
         )
+        return _after_update(args, path, lock, out)
+    return 0
+
+
+def _still_ours(lock: object, written: str, phase: str | None = None) -> None:
+    """The lock still this command's and not halted by `rollback --now` (which halts whoever
+    holds it); ``phase`` is recorded on the item. Otherwise refused, saying what was written."""
+    from release import apply_lock
+    from release import lock as locks
+
+    try:
+        lock.check(phase)  # type: ignore[attr-defined]
+    except (locks.Halted, locks.LockLost) as error:
+        raise (ReleaseError if phase else apply_lock.LockRefused)(f"{error}; {written}") from None
+
+
+def _after_update(
+    args: argparse.Namespace, path: Path, lock: object, out: Callable[[str], None]
+) -> int:
+    """A `rollback --now` during the update set the stable weights before this update may have
+    moved them again: set them once more on the listener, as a halted rollout does."""
+    from release import edits, emergency
+    from release import lock as locks
+
+    try:
+        lock.check()  # type: ignore[attr-defined]
+    except locks.Halted as error:
+        cfg = edits.read_config(path)  # as `rollback --now` wrote it
+        stable = cfg.stable_color.value
+        short = args.stack.split("/")[-1]
+        emergency.roll_back_listener(cfg.region, short, cfg.service.name, stable)
+        raise ReleaseError(
+            f"{error} while `pulumi up` ran: {stable} 100% set on the listener again (one "
+            f"ModifyListener); check with `python -m release status {args.stack}`"
+        ) from None
+    except locks.LockLost as error:
+        out(f"warning: {error} (after the update ended)")
     return 0
 
 
@@ -560,8 +627,23 @@ def run_status(
     if not args.no_live:
         for line in live.status_lines(cfg, args.stack):
             out(line)
+        for line in _lock_status(cfg, args.stack):
+            out(line)
     out(f"next: {transitions.next_step(cfg, args.stack)}")
     return 0
+
+
+def _lock_status(cfg: StackConfig, stack: str) -> list[str]:
+    """Who holds the stack's release lock, as its item says (release.lock.read_status)."""
+    from release import lock as locks
+    from release.aws_clients import client
+
+    key = locks.lock_key(cfg.service.name, stack.split("/")[-1])
+    try:
+        dynamodb = client("dynamodb", cfg.region)
+    except Exception as error:  # no region or a broken configuration: one line, status goes on
+        return [f"release lock: could not be read ({error})"]
+    return locks.read_status(dynamodb, key)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -635,11 +717,24 @@ def _run(args: argparse.Namespace, path: Path, root: Path) -> int:
                 args, path, err=lambda line: print(f"{PROG}: {one_line(line)}", file=sys.stderr)
             )
         return run_edit(args, path, root)
+    except rollout.Interrupted as error:  # an edit's --apply: its lock is released by now
+        print(
+            f"{PROG}: interrupted ({error}) — the stack file is as it was or fully written, "
+            f"never in between; the release lock is released; see where things stand with "
+            f"`python -m release status {args.stack}`",
+            file=sys.stderr,
+        )
+        return 130
     except ReleaseError as error:
+        from release.apply_lock import LockRefused
+
         print(f"{PROG}: error: {one_line(str(error))}", file=sys.stderr)
         # A rollout raises only before its first write (later it rolls back and returns 1):
-        # its own status, so that 1 always means "rolled back".
-        return rollout.REFUSED if args.command == "rollout" else 1
+        # its own status, so that 1 always means "rolled back". An edit's --apply that could
+        # not take the release lock wrote nothing either: the same status.
+        if args.command == "rollout" or isinstance(error, LockRefused):
+            return rollout.REFUSED
+        return 1
 
 
 LINE_LIMIT = 500  # characters of one error line; AWS may send 5,000 (a StatusReason, a message)

@@ -151,6 +151,45 @@ def record_of(item: Mapping[str, Any] | None) -> Record:
     )
 
 
+def status_lines(record: Record, key: str) -> list[str]:
+    """What ``status`` says of the item: the holder, its stamps as the holder wrote them (its
+    own clock: shown, never judged), its phase, and a halt mark. Pure."""
+    if record.held:
+        lines = [
+            f"release lock: held by {record.holder or 'unknown holder'}, started "
+            f"{record.started or '?'}, last heartbeat {record.beat_at or '?'} (as the holder "
+            f"wrote them, by its clock), phase {record.phase or 'not recorded'} ({key})"
+        ]
+    else:
+        lines = [f"release lock: free ({key})"]
+    if record.halted:
+        whom = (
+            "no holder"
+            if record.halted == NO_LOCK
+            else ("this holder" if record.halted == record.owner else "an earlier holder")
+        )
+        lines.append(
+            f"release lock: halt set by `rollback --now` ({record.halted_by or 'unknown'}), "
+            f"for {whom}"
+        )
+    return lines
+
+
+def read_status(dynamodb: Any, key: str, table: str = TABLE_NAME) -> list[str]:
+    """:func:`status_lines` of the stack's item; a read that fails (no table, no credentials,
+    no answer) is one line saying so, and ``status`` goes on."""
+    try:
+        record = read(dynamodb, table, key)
+    except Exception as error:
+        why = (
+            f"no table {table} in this account and region"
+            if error_code(error) == "ResourceNotFoundException"
+            else " ".join(str(error).split()) or type(error).__name__
+        )
+        return [f"release lock: could not be read ({why})"]
+    return status_lines(record, key)
+
+
 @dataclass
 class Watch:
     """A waiter's observation of one holder: how long the same record version has been seen,
@@ -293,11 +332,11 @@ class DynamoLock:
             raise LockHeld(f"the release lock of {self.stack} kept changing hands; nothing written")
         if not self.take_over:
             raise LockHeld(
-                f"another rollout of {self.stack} holds the release lock: {current.describe()} "
+                f"another release of {self.stack} holds the release lock: {current.describe()} "
                 f"— wait for it to end; `python -m release rollback {self.stack} --now` halts "
-                "it; if its process is gone, --take-over-stale-lock watches it for one lease "
-                f"({int(max(self.lease_s, current.lease_s))}s) and takes it only if it never "
-                "heartbeats; nothing written"
+                "it; if its process is gone, a rollout with --take-over-stale-lock watches it "
+                f"for one lease ({int(max(self.lease_s, current.lease_s))}s) and takes it only "
+                "if it never heartbeats; nothing written"
             )
         return self._take_over(current)
 
@@ -317,6 +356,10 @@ class DynamoLock:
                     "of platform/ declares it (platform/bootstrap/release_lock_table.py); "
                     "nothing written"
                 ) from None
+            from botocore.exceptions import NoCredentialsError
+
+            if isinstance(error, NoCredentialsError):  # raised before any request is sent
+                self.pending = False
             raise ReleaseError(f"could not take the release lock ({self.where}): {error}") from None
         return True
 

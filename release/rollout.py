@@ -730,17 +730,9 @@ class Rollout:
         return ROLLBACK_FAILED
 
     def _release_lock(self) -> None:
-        try:
-            note = self.lock.release()
-        except Exception as error:  # AWS unreachable: no heartbeat any more, a waiter takes it
-            self.out(
-                f"could not release the release lock ({self.lock.where}: {error}): its "
-                f"heartbeat has stopped, so a rollout started with --take-over-stale-lock "
-                f"takes it after watching it for one lease ({int(self.lock.lease_s)}s)"
-            )
-        else:
-            if note and note != "released":
-                self.out(f"release lock: {note}")
+        from release.apply_lock import release_noting
+
+        release_noting(self.lock, self.out)
 
     def _note_release(self, signum: int, _frame: Any) -> None:
         self.out(
@@ -760,17 +752,14 @@ class Rollout:
 
     def _signals(self, handler: Any) -> dict:
         """Install ``handler`` for SIGINT and SIGTERM; the handlers it replaced."""
-        replaced = {}
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            try:
-                replaced[signum] = signal.signal(signum, handler)
-            except ValueError:  # not the main thread: signals cannot be caught here
-                pass
-        return replaced
+        from release.apply_lock import catch_signals
+
+        return catch_signals(handler)
 
     def _restore(self, previous: dict) -> None:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        from release.apply_lock import restore_signals
+
+        restore_signals(previous)
 
 
 def live_gate(stack: str) -> Callable[[Any], list[str]]:

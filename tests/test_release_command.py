@@ -405,14 +405,31 @@ def fake_pulumi(tmp_path, monkeypatch):
     return stack, selected
 
 
+@pytest.fixture
+def lock_table(monkeypatch):
+    """moto in process with the release lock's table: every --apply takes the stack's lock."""
+    from live_stack import lock_table
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        lock_table()
+        yield
+
+
 @pytest.mark.parametrize(("yes", "expected"), [(True, ["preview diff=True", "up"]), (False, [])])
 def test_apply_previews_then_updates_only_when_confirmed(
-    capsys, stack_copy, fake_pulumi, yes, expected
+    capsys, stack_copy, fake_pulumi, lock_table, yes, expected
 ):
-    """--apply: the edit, then preview with diff, then up with --yes (no terminal: no up)."""
+    """--apply: the edit, then preview with diff, then up with --yes (no terminal: no up); under
+    the release lock, released after either way (tests/test_apply_lock.py)."""
     stack, selected = fake_pulumi
     path = stack_copy("staging")
-    code, out, err = release(capsys, path, "shift", "staging", "10", "--apply", *(["--yes"] * yes))
+    # --force: the lock's AWS (moto) has no Auto Scaling groups for the live gate to find
+    code, out, err = release(
+        capsys, path, "shift", "staging", "10", "--apply", "--force", *(["--yes"] * yes)
+    )
     assert code == 0, err
     assert stack.ran == (expected or ["preview diff=True"])
     assert stack.policies == ([str(path.parent.resolve() / "policy")],

@@ -716,15 +716,18 @@ def _run(args: argparse.Namespace, path: Path, root: Path) -> int:
             return emergency.run_now(
                 args, path, err=lambda line: print(f"{PROG}: {one_line(line)}", file=sys.stderr)
             )
-        return run_edit(args, path, root)
-    except rollout.Interrupted as error:  # an edit's --apply: its lock is released by now
-        print(
-            f"{PROG}: interrupted ({error}) — the stack file is as it was or fully written, "
-            f"never in between; the release lock is released; see where things stand with "
-            f"`python -m release status {args.stack}`",
-            file=sys.stderr,
-        )
-        return 130
+        try:
+            return run_edit(args, path, root)
+        except rollout.Interrupted as error:  # an edit's --apply: its lock is released by now
+            # Only the edit's: anywhere else Interrupted is a stop signal on its way to the
+            # code that handles it (a rollout's rollback), never swallowed here.
+            print(
+                f"{PROG}: interrupted ({error}) — the stack file is as it was or fully written, "
+                f"never in between; the release lock is released; see where things stand with "
+                f"`python -m release status {args.stack}`",
+                file=sys.stderr,
+            )
+            return 130
     except ReleaseError as error:
         from release.apply_lock import LockRefused
 

@@ -262,11 +262,16 @@ def test_finish_refuses_below_100_without_apply(capsys, staging, no_aws_credenti
 def test_finish_apply_makes_two_updates_weights_first(
     capsys, tmp_path, monkeypatch, no_aws_credentials
 ):
-    """finish --apply from 50 %: update 1 changes only the weights, update 2 only the rest."""
+    """finish --apply from 50 %: update 1 changes only the weights, update 2 only the rest.
+    Every --apply holds the stack's release lock (release/apply_lock.py): its table is in a
+    local AWS API for the finish; --force, because that API has no groups for the live gate."""
+    from live_stack import lock_table
+    from moto import mock_aws
+
     (tmp_path / "Pulumi.yaml").write_text("name: golden-fleet\nruntime: python\n")
     path = copy_stack_file("staging", tmp_path)
     monkeypatch.chdir(tmp_path)
-    assert release(capsys, path, "shift", "staging", "50")[0] == 0
+    assert release(capsys, path, "shift", "staging", "50")[0] == 0  # no credentials: no gate
     applied: list[dict] = []
     monkeypatch.setattr(automation, "require_cli", lambda: "pulumi")
     monkeypatch.setattr(
@@ -275,7 +280,9 @@ def test_finish_apply_makes_two_updates_weights_first(
         lambda stack, root, confirm, out: applied.append(load_stack_config(path)),
     )
     start = load_stack_config(path)
-    code, _, err = release(capsys, path, "finish", "staging", "--apply", "--yes")
+    with mock_aws():
+        lock_table()
+        code, _, err = release(capsys, path, "finish", "staging", "--apply", "--yes", "--force")
     assert code == 0, err
     assert len(applied) == 2, "expected two updates"
     first, second = applied

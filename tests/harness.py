@@ -55,6 +55,24 @@ def copy_stack_file(stack: str, directory: Path) -> Path:
     return target
 
 
+def apply_project(directory: Path, monkeypatch, stacks: tuple[str, ...]) -> None:
+    """``directory`` as the project an ``--apply`` runs in, made the working directory: a
+    Pulumi.yaml, the policy configs of ``stacks`` (every --apply update runs the pack with its
+    stack's config) and a ``pulumi`` alone on PATH that fails if anything runs it (the tests
+    replace the Automation API's stack; --apply only asks that the CLI is there)."""
+    bin_dir = directory / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "pulumi").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    (directory / "Pulumi.yaml").write_text("name: golden-fleet\nruntime: python\n")
+    (directory / "policy").mkdir()
+    for stack in stacks:
+        name = f"{stack}.json"
+        shutil.copyfile(PROJECT_ROOT / "policy" / name, directory / "policy" / name)
+    monkeypatch.chdir(directory)
+
+
 def _hex(*parts: object, length: int = 17) -> str:
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
     return digest[:length]

@@ -11,14 +11,13 @@ these tests, which end well before.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import threading
 from pathlib import Path
 
 import boto3
 import pytest
-from harness import stack_file
+from harness import apply_project, copy_stack_file
 from live_stack import REGION, build, shift_file
 from moto import mock_aws
 from pulumi.automation import errors
@@ -30,7 +29,6 @@ from release.cli import main
 
 STACK, SERVICE = "staging", "checkout"
 KEY = lock.lock_key(SERVICE, STACK)
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def item() -> dict | None:
@@ -85,16 +83,8 @@ class StandInStack:
 def project(tmp_path, monkeypatch) -> tuple[Path, StandInStack]:
     """A project directory (Pulumi.yaml, policy configs, the stack file), a `pulumi` on PATH, and
     the Automation API's stack replaced by the stand-in."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "pulumi").write_text("#!/bin/sh\nexit 1\n")
-    (bin_dir / "pulumi").chmod(0o755)
-    monkeypatch.setenv("PATH", str(bin_dir))
-    (tmp_path / "Pulumi.yaml").write_text("name: golden-fleet\nruntime: python\n")
-    (tmp_path / "policy").mkdir()
-    shutil.copyfile(ROOT / "policy" / "staging.json", tmp_path / "policy" / "staging.json")
-    path = Path(shutil.copyfile(stack_file(STACK), tmp_path / f"Pulumi.{STACK}.yaml"))
-    monkeypatch.chdir(tmp_path)
+    apply_project(tmp_path, monkeypatch, (STACK,))
+    path = copy_stack_file(STACK, tmp_path)
     stand_in = StandInStack(path)
     monkeypatch.setattr(automation, "_select", lambda name, work_dir: stand_in)
     return path, stand_in

@@ -15,7 +15,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from harness import changed_resources, copy_stack_file, load_stack_config, run_program
+from harness import (
+    apply_project,
+    changed_resources,
+    copy_stack_file,
+    load_stack_config,
+    run_program,
+)
 from pulumi.automation import OutputValue
 
 from components.config import Color, parse_stack_config
@@ -381,17 +387,7 @@ class FakeStack:
 @pytest.fixture
 def fake_pulumi(tmp_path, monkeypatch):
     """A `pulumi` executable on PATH and the Automation API stack replaced by a fake."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "pulumi").write_text("#!/bin/sh\nexit 1\n")
-    (bin_dir / "pulumi").chmod(0o755)
-    monkeypatch.setenv("PATH", str(bin_dir))
-    (tmp_path / "Pulumi.yaml").write_text("name: golden-fleet\nruntime: python\n")
-    # The project's policy configs: every --apply update runs the pack with its stack's config.
-    (tmp_path / "policy").mkdir()
-    for name in ("staging.json", "prod.json"):
-        shutil.copyfile(ROOT / "policy" / name, tmp_path / "policy" / name)
-    monkeypatch.chdir(tmp_path)
+    apply_project(tmp_path, monkeypatch, ("staging", "prod"))
     selected: list[tuple[str, Path]] = []
     stack = FakeStack(
         {"blue": OutputValue({"amiId": "ami-0aaaaaaaaaaaaaaaa", "version": "1.4.0"}, False)}

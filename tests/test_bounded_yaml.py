@@ -5,6 +5,10 @@ one line naming the file and the rule, by every reader of stack and settings fil
 Before the bounds: the alias bomb ran out of memory after 12 s (unbounded without a memory cap),
 the nesting raised RecursionError in every subcommand, and ``status`` on a 30 MB file took more
 than 90 s.
+
+The bounds on time are this process's CPU time (``time.process_time``): what the refusal
+costs, which other work on a busy machine does not inflate (a wall-clock bound of 0.5 s failed
+once on a 2-core machine running a bake beside the suite).
 """
 
 from __future__ import annotations
@@ -84,10 +88,10 @@ def refusal(error: BaseException | str, kind: str, name: str) -> str:
 @pytest.mark.parametrize("kind", RULES)
 @pytest.mark.parametrize("parse", [bounded_yaml.safe_load, bounded_yaml.compose])
 def test_each_bad_input_is_refused_within_milliseconds(bad_files, kind, parse):
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(bounded_yaml.InputLimitError) as refused:
         parse(bounded_yaml.read_text(bad_files[kind]), bad_files[kind].name)
-    took = time.perf_counter() - started
+    took = time.process_time() - started
     refusal(refused.value, kind, f"Pulumi.{STACK}.yaml")
     assert took < 0.5, f"{kind} refused after {took * 1000:.0f} ms"
 
@@ -184,10 +188,11 @@ def packer_on_path(monkeypatch):
 @pytest.mark.parametrize("kind", RULES)
 @pytest.mark.parametrize("reader", READERS)
 def test_every_reader_refuses_in_one_line(bad_files, packer_on_path, reader, kind):
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(Exception) as refused:  # each reader's own error type
         READERS[reader](bad_files[kind])
-    assert time.perf_counter() - started < 0.5
+    took = time.process_time() - started
+    assert took < 0.5, f"{reader} refused {kind} after {took * 1000:.0f} ms of CPU"
     assert not isinstance(refused.value, MemoryError | RecursionError)
     refusal(refused.value, kind, f"Pulumi.{STACK}.yaml")
 
@@ -245,9 +250,9 @@ SUBCOMMANDS = {
 @pytest.mark.parametrize("command", SUBCOMMANDS)
 def test_every_subcommand_refuses_in_one_line(capsys, bad_files, no_aws_credentials, command, kind):
     before = bad_files[kind].read_bytes()
-    started = time.perf_counter()
+    started = time.process_time()
     code = main([*SUBCOMMANDS[command], "--file", str(bad_files[kind])])
-    took = time.perf_counter() - started
+    took = time.process_time() - started
     out, err = capsys.readouterr()
     # refused before anything was written: a rollout says so with its own status (REFUSED)
     assert code == (rollout.REFUSED if command == "rollout" else 1), (out, err)

@@ -190,18 +190,18 @@ def _add_live_gate(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return sub
 
 
-def _add_take_over(sub: argparse.ArgumentParser, when: str) -> None:
+def _add_take_over(sub: argparse.ArgumentParser, when: str, unless: str = "") -> None:
     """One meaning for every command holding the release lock (release/lock.py, take-over)."""
     sub.add_argument(
         "--take-over-stale-lock",
         action="store_true",
         help=f"{when}when another release holds the stack's release lock (a DynamoDB item), "
         "watch it for one lease (60 s) and take it only if its heartbeat never moved; a live "
-        "lock is never taken",
+        f"lock is never taken{unless}",
     )
 
 
-def _add_editing(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def _add_editing(sub: argparse.ArgumentParser, unless: str = "") -> argparse.ArgumentParser:
     mode = sub.add_mutually_exclusive_group()
     mode.add_argument(
         "--dry-run",
@@ -221,7 +221,7 @@ def _add_editing(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
         action="store_true",
         help="with --apply: run `pulumi up` without asking after the preview",
     )
-    _add_take_over(sub, "with --apply: ")
+    _add_take_over(sub, "with --apply: ", unless)
     return sub
 
 
@@ -300,7 +300,8 @@ def _add_edits(commands: argparse._SubParsersAction) -> None:
             "Stable color 100%, new color 0%: only the traffic key changes, so `pulumi up` "
             "makes one listener change. Capacity is untouched, so shifting again is possible: "
             "a min the first shift raised stays raised (finish puts it back).",
-        )
+        ),
+        unless="; not with --now, which takes no lock",
     )
     rollback.add_argument(
         "--now",

@@ -7,6 +7,10 @@ the stack file or moves the listener in between.
   holder, nothing written (:class:`release.lock.LockHeld`, exit status
   :data:`release.rollout.REFUSED`); a lock that cannot be taken (no table, no credentials) is
   refused the same way: an ``--apply`` that might run unlocked would be no lock at all.
+  With ``--take-over-stale-lock`` a held lock is watched for one lease first, on this process's
+  monotonic clock, and taken only if its record version never moved (a rollout's take-over,
+  :meth:`release.lock.DynamoLock._take_over`); a signal during that watch ends the command with
+  nothing written and nothing to release (:class:`InterruptedWatching`).
 * **heartbeat**: the lock's own thread, through the preview, the confirmation and the update;
   the phase is ``update`` while ``pulumi up`` runs.
 * **release** in a ``finally``, with SIGINT/SIGTERM only noted while it runs (as a rollout's):
@@ -28,11 +32,18 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from release import lock as locks
+from release.rollout import Clock, Interrupted
 from release.transitions import ReleaseError
 
 
 class LockRefused(ReleaseError):
     """The release lock could not be taken (held, no table, no credentials): nothing written."""
+
+
+class InterruptedWatching(Interrupted):
+    """SIGINT or SIGTERM before the lock was this command's (a take-over's watch, or a refusal
+    being read): nothing was written and there is nothing to release, which the command's last
+    line says instead of "the release lock is released"."""
 
 
 def catch_signals(handler: Any) -> dict:
@@ -58,8 +69,8 @@ def release_noting(lock: Any, out: Callable[[str], None]) -> None:
     except Exception as error:  # AWS unreachable: no heartbeat any more, a waiter takes it
         out(
             f"could not release the release lock ({lock.where}: {error}): its heartbeat has "
-            "stopped, so a rollout started with --take-over-stale-lock takes it after watching "
-            f"it for one lease ({int(lock.lease_s)}s)"
+            "stopped, so a release command started with --take-over-stale-lock takes it after "
+            f"watching it for one lease ({int(lock.lease_s)}s)"
         )
     else:
         if note and note != "released":
@@ -70,10 +81,11 @@ def release_noting(lock: Any, out: Callable[[str], None]) -> None:
 def held(lock: Any, out: Callable[[str], None], say: Callable[[str], None]) -> Iterator[Any]:
     """``lock`` taken for the block, released on every way out (see the module's docstring).
     ``say`` gets the line saying it was taken (the command shows it with the edit's lines)."""
-    from release.rollout import Interrupted
 
     def interrupt(signum: int, _frame: Any) -> None:
-        raise Interrupted(signum)
+        # Before the acquire's write is sent (a take-over's watch: up to a lease of reads and
+        # sleeps) nothing is this command's yet; from then on release() settles the write.
+        raise (Interrupted if lock.held or lock.pending else InterruptedWatching)(signum)
 
     def note(signum: int, _frame: Any) -> None:
         out(
@@ -96,10 +108,16 @@ def held(lock: Any, out: Callable[[str], None], say: Callable[[str], None]) -> I
         restore_signals(previous)
 
 
-def for_edit(args: Any, region: str, service: str, out: Callable[[str], None]) -> Any:
+def for_edit(
+    args: Any, region: str, service: str, out: Callable[[str], None], clock: Clock | None = None
+) -> Any:
     """The stack's lock as an edit command's ``--apply`` takes it: the holder names the
-    command, so that a refused rollout (or ``status``) says what holds it."""
+    command, so that a refused rollout (or ``status``) says what holds it. With
+    ``--take-over-stale-lock`` a held lock is watched on ``clock`` (the waiter's monotonic clock
+    and its sleep) before it is taken; the heartbeat keeps the real clock."""
     from release.aws_clients import client
+
+    clock = clock or Clock()
 
     command = " ".join(
         [args.command, *([args.version] if args.command == "deploy" else []),
@@ -110,5 +128,9 @@ def for_edit(args: Any, region: str, service: str, out: Callable[[str], None]) -
         locks.lock_key(service, args.stack.split("/")[-1]),
         args.stack,
         holder=f"{locks.default_holder()} ({command})",
+        monotonic=clock.monotonic,
+        sleep=clock.sleep,
+        wall=clock.wall,
+        take_over=args.take_over_stale_lock,
         out=out,
     )

@@ -44,7 +44,9 @@ Each edit changes Pulumi.<STACK>.yaml only; review the diff, then run the printe
 `pulumi preview` (or pass --apply to preview and update through the Automation API).
 
 With --apply (and in a rollout) the stack's release lock is held from before the write to
-the end of `pulumi up`; a file edit alone takes no lock. `status` shows who holds it.
+the end of `pulumi up`; a file edit alone takes no lock. `status` shows who holds it; a
+holder whose process is gone is taken over with --take-over-stale-lock, after one lease
+(60 s) in which its heartbeat never moved.
 
 exit status: 0 done; 1 refused (one line says why) or rolled back; 2 bad arguments;
 3 a rollout's rollback incomplete; 4 a rollout paused by its canary analysis (weights kept);
@@ -86,6 +88,10 @@ def percentage(value: str) -> int:
 USAGE_ERROR = 2  # a bad argument: nothing was read or written
 
 
+def usage_line(prog: str, message: str) -> str:
+    return f"{prog}: error: {message} (see --help)\n"
+
+
 class OneLineParser(argparse.ArgumentParser):
     """Argument errors as one line (what is wrong, where to look) and exit status 2.
 
@@ -94,7 +100,41 @@ class OneLineParser(argparse.ArgumentParser):
     """
 
     def error(self, message: str):  # type: ignore[override]
-        self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(USAGE_ERROR, usage_line(self.prog, message))
+
+
+def flag_conflict(args: argparse.Namespace) -> str | None:
+    """A flag its command's other flags leave without meaning, as one line naming both (None:
+    none). argparse checks each flag alone; these rules join two. Pure."""
+    if args.command == "rollout" or not getattr(args, "take_over_stale_lock", False):
+        return None
+    if getattr(args, "now", False):
+        # `rollback --now` takes no lock, so there is nothing to take over: it moves the
+        # listener first and then halts whoever holds the lock, live or dead, in one write
+        # without waiting (release/emergency.py). A watch of one lease before it would delay
+        # the path that must take seconds, and a dead holder needs no take-over to be halted.
+        return (
+            "--take-over-stale-lock does not go with --now: --now takes no release lock (it "
+            "sets the listener, then halts whoever holds the lock, live or dead, and waits for "
+            "no one)"
+        )
+    if not args.apply:
+        return (
+            "--take-over-stale-lock needs --apply: without --apply no release lock is taken "
+            "(the edit writes the file alone)"
+        )
+    return None
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line, checked flag by flag (argparse) and flags together
+    (:func:`flag_conflict`); a bad one exits 2 with one line, before anything is read."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    conflict = flag_conflict(args)
+    if conflict:  # named as argparse names a subcommand's own errors: `python -m release shift`
+        parser.exit(USAGE_ERROR, usage_line(f"{PROG} {args.command}", conflict))
+    return args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,58 +146,88 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_status(commands)
+    _add_edits(commands)
+    _add_rollout(commands)
+    _add_prune(commands)
+    revoke_.add_parser(commands)
+    _add_inspections(commands)
+    return parser
 
-    def command(name: str, help_: str, description: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_, description=description)
-        sub.add_argument("stack", type=stack_name, metavar="STACK", help="e.g. staging, prod")
-        sub.add_argument(
-            "--file",
-            type=Path,
-            metavar="PATH",
-            help="the stack file (default: Pulumi.<STACK>.yaml in the project root)",
-        )
-        return sub
 
-    def live_gate(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sub.add_argument(
-            "--force",
-            action="store_true",
-            help="write even when AWS shows the color receiving traffic not ready (refresh "
-            "running or failed, instances on another version, unhealthy targets, image drift); "
-            "on a first shift, also when the stable color runs more instances than the new "
-            "color's max (its min is then raised only to that max)",
-        )
-        sub.add_argument(
-            "--require-healthy",
-            action="store_true",
-            help="refuse when the live state cannot be read (no credentials), instead of "
-            "warning; on a first shift this includes the stable color's desired capacity",
-        )
-        return sub
+# The parser, by concern: the arguments every command shares, the flag groups several share,
+# then each command or family of commands. The order of the calls above is the order of --help.
+def _command(
+    commands: argparse._SubParsersAction, name: str, help_: str, description: str
+) -> argparse.ArgumentParser:
+    """A command on one stack: STACK and --file."""
+    sub = commands.add_parser(name, help=help_, description=description)
+    sub.add_argument("stack", type=stack_name, metavar="STACK", help="e.g. staging, prod")
+    sub.add_argument(
+        "--file",
+        type=Path,
+        metavar="PATH",
+        help="the stack file (default: Pulumi.<STACK>.yaml in the project root)",
+    )
+    return sub
 
-    def editing(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        mode = sub.add_mutually_exclusive_group()
-        mode.add_argument(
-            "--dry-run",
-            action="store_true",
-            help="print the diff, write nothing",
-        )
-        mode.add_argument(
-            "--apply",
-            action="store_true",
-            help="after writing, run `pulumi preview --diff` and `pulumi up` through the "
-            "Automation API (needs the pulumi CLI), holding the stack's release lock from before "
-            "the write to the end of the update (held by another: exit 5, nothing written)",
-        )
-        sub.add_argument(
-            "--yes",
-            "-y",
-            action="store_true",
-            help="with --apply: run `pulumi up` without asking after the preview",
-        )
-        return sub
 
-    status = command(
+def _add_live_gate(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    sub.add_argument(
+        "--force",
+        action="store_true",
+        help="write even when AWS shows the color receiving traffic not ready (refresh "
+        "running or failed, instances on another version, unhealthy targets, image drift); "
+        "on a first shift, also when the stable color runs more instances than the new "
+        "color's max (its min is then raised only to that max)",
+    )
+    sub.add_argument(
+        "--require-healthy",
+        action="store_true",
+        help="refuse when the live state cannot be read (no credentials), instead of "
+        "warning; on a first shift this includes the stable color's desired capacity",
+    )
+    return sub
+
+
+def _add_take_over(sub: argparse.ArgumentParser, when: str, unless: str = "") -> None:
+    """One meaning for every command holding the release lock (release/lock.py, take-over)."""
+    sub.add_argument(
+        "--take-over-stale-lock",
+        action="store_true",
+        help=f"{when}when another release holds the stack's release lock (a DynamoDB item), "
+        "watch it for one lease (60 s) and take it only if its heartbeat never moved; a live "
+        f"lock is never taken{unless}",
+    )
+
+
+def _add_editing(sub: argparse.ArgumentParser, unless: str = "") -> argparse.ArgumentParser:
+    mode = sub.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the diff, write nothing",
+    )
+    mode.add_argument(
+        "--apply",
+        action="store_true",
+        help="after writing, run `pulumi preview --diff` and `pulumi up` through the "
+        "Automation API (needs the pulumi CLI), holding the stack's release lock from before "
+        "the write to the end of the update (held by another: exit 5, nothing written)",
+    )
+    sub.add_argument(
+        "--yes",
+        "-y",
+        action="store_true",
+        help="with --apply: run `pulumi up` without asking after the preview",
+    )
+    _add_take_over(sub, "with --apply: ", unless)
+    return sub
+
+
+def _add_status(commands: argparse._SubParsersAction) -> None:
+    status = _command(
+        commands,
         "status",
         "show each color's version, AMI, weight, capacity and the next step",
         "Print a table of both colors and what to do next. The AMI column comes from the "
@@ -177,8 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not look the colors' images up in EC2 (age and deprecation lines)",
     )
 
-    deploy = editing(
-        command(
+
+def _add_edits(commands: argparse._SubParsersAction) -> None:
+    """deploy, shift, rollback and finish: one edit of the stack file each (--apply: applied)."""
+    deploy = _add_editing(
+        _command(
+            commands,
             "deploy",
             "put VERSION on the idle color (weight 0)",
             "Put VERSION on the non-stable color, which must take no traffic. A cold color gets "
@@ -202,8 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
         "release.maxFoundationAgeDays (a warning instead of a refusal)",
     )
 
-    shift = editing(
-        command(
+    shift = _add_editing(
+        _command(
+            commands,
             "shift",
             "send PERCENT of traffic to the new color, the rest to the stable one",
             "Set the new (non-stable) color's weight to PERCENT and the stable color's to "
@@ -215,16 +290,18 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     shift.add_argument("percent", type=percentage, metavar="PERCENT", help="0-100")
-    live_gate(shift)
+    _add_live_gate(shift)
 
-    rollback = editing(
-        command(
+    rollback = _add_editing(
+        _command(
+            commands,
             "rollback",
             "all traffic back to the stable color in one edit",
             "Stable color 100%, new color 0%: only the traffic key changes, so `pulumi up` "
             "makes one listener change. Capacity is untouched, so shifting again is possible: "
             "a min the first shift raised stays raised (finish puts it back).",
-        )
+        ),
+        unless="; not with --now, which takes no lock",
     )
     rollback.add_argument(
         "--now",
@@ -233,9 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(found by the stack's tags), then write the file to match; with --dry-run, find the "
         "listener and change nothing",
     )
-    live_gate(
-        editing(
-            command(
+    _add_live_gate(
+        _add_editing(
+            _command(
+                commands,
                 "finish",
                 "the new color, at 100%%, becomes stable; the old one goes to standby",
                 "Set release.stable to the new color. With release.standby 'cold' the old "
@@ -248,7 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
             )
         )
     )
-    rollout_ = command(
+
+
+def _add_rollout(commands: argparse._SubParsersAction) -> None:
+    rollout_ = _command(
+        commands,
         "rollout",
         "shift in steps, baking each against the new color's alarms; roll back on any alarm",
         "For each step: shift, `pulumi preview` and `pulumi up` (Automation API), then watch "
@@ -285,13 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run it: write, preview and update each step (needs the pulumi CLI and AWS "
         "credentials that may read CloudWatch alarms)",
     )
-    rollout_.add_argument(
-        "--take-over-stale-lock",
-        action="store_true",
-        help="when another rollout holds the release lock (a DynamoDB item), watch it for one "
-        "lease (60 s) and take it only if its heartbeat never moved; a live lock is never taken",
-    )
-    prune = command(
+    _add_take_over(rollout_, "")
+
+
+def _add_prune(commands: argparse._SubParsersAction) -> None:
+    prune = _command(
+        commands,
         "prune",
         "deregister this service's old images and their snapshots, never one in use",
         "Dry run unless --apply. Keeps the newest --keep versions, every version a color names "
@@ -335,9 +416,13 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument(
         "--apply", action="store_true", help="delete (without it nothing is changed)"
     )
-    revoke_.add_parser(commands)
+
+
+def _add_inspections(commands: argparse._SubParsersAction) -> None:
+    """analyze and images: they read and judge, and write nothing."""
     analyze_.add_arguments(
-        command(
+        _command(
+            commands,
             "analyze",
             "judge the new color against the stable one as they serve now (canary analysis)",
             "The rollout's canary judge on demand: each metric of the new color against the "
@@ -347,7 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     images.add_arguments(
-        command(
+        _command(
+            commands,
             "images",
             "each color's image and foundation: fresh, stale or revoked",
             "List both colors' images with their foundation and its age. With --stale, exit 1 "
@@ -357,7 +443,6 @@ def build_parser() -> argparse.ArgumentParser:
             "judged.",
         )
     )
-    return parser
 
 
 # ---------------------------------------------------------------------------------------------
@@ -471,9 +556,11 @@ def run_edit(
     path: Path,
     root: Path,
     out: Callable[[str], None] = print,
+    clock: rollout.Clock | None = None,
 ) -> int:
     """An edit; with --apply, written and applied under the stack's release lock
-    (:mod:`release.apply_lock`), which a file edit alone does not take."""
+    (:mod:`release.apply_lock`), which a file edit alone does not take. ``clock`` is the one a
+    take-over watches the holder on (default: the real one)."""
     from release import automation
 
     pending: list[str] = []
@@ -488,7 +575,7 @@ def run_edit(
     from release import apply_lock
 
     cfg = _parse(stackfile.load(path))  # the region and service name the lock's item is under
-    lock = apply_lock.for_edit(args, cfg.region, cfg.service.name, out)
+    lock = apply_lock.for_edit(args, cfg.region, cfg.service.name, out, clock)
     with apply_lock.held(lock, out, pending.append):
         return _edit(args, path, root, out, pending, lock)
 
@@ -679,7 +766,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_arguments(argv)
     root = project_root()
     if args.command == "revoke":  # no STACK argument: it names the bake stack, if any
         try:
@@ -716,8 +803,18 @@ def _run(args: argparse.Namespace, path: Path, root: Path) -> int:
             return emergency.run_now(
                 args, path, err=lambda line: print(f"{PROG}: {one_line(line)}", file=sys.stderr)
             )
+        from release.apply_lock import InterruptedWatching
+
         try:
             return run_edit(args, path, root)
+        except InterruptedWatching as error:  # before the lock was the edit's: nothing written
+            print(
+                f"{PROG}: interrupted ({error}) before the release lock was taken — nothing "
+                f"written, the lock's item left as it was; see where things stand with "
+                f"`python -m release status {args.stack}`",
+                file=sys.stderr,
+            )
+            return 130
         except rollout.Interrupted as error:  # an edit's --apply: its lock is released by now
             # Only the edit's: anywhere else Interrupted is a stop signal on its way to the
             # code that handles it (a rollout's rollback), never swallowed here.

@@ -25,10 +25,11 @@ The item (table :data:`release.lock_table.TABLE_NAME`, key ``lock_key`` = ``<ser
   condition ``owner = <token>`` (so it goes on through a bake and a ``pulumi up`` of 30 minutes);
   the rollout's checks read the item (halted? still ours?) and raise :class:`LockLost` when no
   heartbeat has landed for a whole lease, since a waiter may have taken the lock by then.
-* **take-over** (``--take-over-stale-lock``): the waiter reads the item every :data:`POLL_S` and
-  takes the lock only when the same ``rvn`` was seen for a whole lease on its own monotonic
-  clock, with a write conditioned on exactly that ``rvn``; a version that moves is a live holder,
-  and the waiter refuses. A live holder is never taken over, whatever any clock says.
+* **take-over** (``--take-over-stale-lock``, on ``rollout`` and on an edit's ``--apply``): the
+  waiter reads the item every :data:`POLL_S`, saying at each read what it watches, and takes the
+  lock only when the same ``rvn`` was seen for a whole lease on its own monotonic clock, with a
+  write conditioned on exactly that ``rvn``; a version that moves is a live holder, and the
+  waiter refuses. A live holder is never taken over, whatever any clock says.
 * **release**: DeleteItem conditioned on the token; when a bake record must outlive the lock,
   UpdateItem removing the lock's attributes, conditioned on the token.
 * **halt** (``rollback --now``): one UpdateItem that sets the halt mark to the owner the item
@@ -334,9 +335,9 @@ class DynamoLock:
             raise LockHeld(
                 f"another release of {self.stack} holds the release lock: {current.describe()} "
                 f"— wait for it to end; `python -m release rollback {self.stack} --now` halts "
-                "it; if its process is gone, a rollout with --take-over-stale-lock watches it "
-                f"for one lease ({int(max(self.lease_s, current.lease_s))}s) and takes it only "
-                "if it never heartbeats; nothing written"
+                "it; if its process is gone, the same command with --take-over-stale-lock "
+                f"watches it for one lease ({int(max(self.lease_s, current.lease_s))}s) and "
+                "takes it only if it never heartbeats; nothing written"
             )
         return self._take_over(current)
 
@@ -365,11 +366,16 @@ class DynamoLock:
 
     def _take_over(self, first: Record) -> str:
         """Watch the holder for one lease on this process's monotonic clock; take the lock only
-        if its record version stood still the whole time, conditioned on exactly that version."""
+        if its record version stood still the whole time, conditioned on exactly that version.
+        Each read is one line: an operator waiting a minute sees what is watched and how long is
+        left (a signal meanwhile ends the watch with nothing written: the caller's handler
+        raises from the sleep or the read, before any write of this lock)."""
         lease = max(self.lease_s, first.lease_s)
         self.out(
-            f"watching the release lock of {first.describe()} for {int(lease)}s: taken only if "
-            "its heartbeat never moves"
+            f"release lock of {self.stack} held by {first.describe()}, record version "
+            f"{first.rvn or '?'}: watching it for {int(lease)}s (a read every "
+            f"{int(self.poll_s)}s), taken only if that version never moves; Ctrl-C stops "
+            "watching, nothing written"
         )
         watch = Watch()
         current = first
@@ -387,13 +393,21 @@ class DynamoLock:
             still = watch.see(current.rvn, self.monotonic())
             if still >= lease:
                 if not self._try_acquire("#rvn = :seen", {":seen": {"S": current.rvn}}):
+                    now = read(self.dynamodb, self.table, self.key)
                     raise LockHeld(
                         f"the release lock of {self.stack} changed at the last moment (its "
-                        "holder heartbeat, or another rollout took it); nothing written"
+                        "holder heartbeat, or another release took it over"
+                        + (f": now held by {now.describe()}" if now.held else "")
+                        + "); nothing written"
                     )
                 return (
                     f"took over the release lock of {current.describe()}: its record version "
                     f"stood still for {int(still)}s (one lease, {int(lease)}s)"
+                )
+            if still:
+                self.out(
+                    f"release lock: version {current.rvn} unchanged for {int(still)}s of "
+                    f"{int(lease)}s"
                 )
             self.sleep(min(self.poll_s, lease - still))
             current = read(self.dynamodb, self.table, self.key)

@@ -9,11 +9,14 @@ unrelated load balancer (another stack of the same service) shows that look-ups 
 :class:`ListenerApplier` stands in for ``pulumi up`` in rollout tests: it reads the stack
 file's traffic and applies exactly that to the listener with ModifyListener, which is the only
 change ``pulumi up`` makes for a weight edit (tests/test_replacement.py shows a shift changes the
-listener and nothing else).
+listener and nothing else). :class:`StandInStack` is the same for an edit's ``--apply``, in the
+place of the Automation API's stack.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,4 +216,42 @@ class ListenerApplier:
             raise ReleaseError(f"pulumi failed for stack {stack!r} (update {len(self.applied)})")
         elbv2 = boto3.client("elbv2", region_name=REGION)
         listener = emergency.find_listener(elbv2, stack.split("/")[-1], cfg.service.name)
+        emergency.set_weights(elbv2, listener, weights)
+
+
+class StandInStack:
+    """An Automation API stack (``automation._select``'s answer): ``up`` applies the file's
+    weights to the listener (the only change a weight edit's update makes) and records the
+    release lock's item as it stood meanwhile. ``during_up`` runs inside ``up``, before the
+    listener changes."""
+
+    def __init__(self, path: Path, stack: str, service: str):
+        from release import lock
+
+        self.path, self.stack, self.service = path, stack, service
+        self.key = lock.lock_key(service, stack)
+        self.seen: list[lock.Record] = []
+        self.during_up: Callable[[], None] = lambda: None
+        self.ran: list[str] = []
+        self.beating: list[bool] = []  # the lock's heartbeat thread alive, at each `up`
+
+    def item(self) -> Any:
+        from release import lock
+
+        return lock.read(boto3.client("dynamodb", region_name=REGION), lock.TABLE_NAME, self.key)
+
+    def preview(self, diff: Any = None, on_output: Any = None, **_: Any) -> None:
+        self.ran.append("preview")
+        self.seen.append(self.item())
+
+    def up(self, on_output: Any = None, **_: Any) -> None:
+        self.ran.append("up")
+        self.seen.append(self.item())
+        self.beating.append(
+            any(t.name.startswith("release-lock-heartbeat") for t in threading.enumerate())
+        )
+        self.during_up()
+        weights = {color: edits.read_config(self.path).traffic[color] for color in COLORS}
+        elbv2 = boto3.client("elbv2", region_name=REGION)
+        listener = emergency.find_listener(elbv2, self.stack, self.service)
         emergency.set_weights(elbv2, listener, weights)

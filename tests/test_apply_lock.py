@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 from pathlib import Path
 
 import boto3
 import pytest
 from harness import apply_project, copy_stack_file
-from live_stack import REGION, build, shift_file
+from live_stack import REGION, StandInStack, build, shift_file
 from moto import mock_aws
 from pulumi.automation import errors
 from pulumi.automation._cmd import CommandResult
 
-from release import automation, edits, emergency, lock
+from release import automation, edits, lock
 from release.aws_clients import client
 from release.cli import main
 
@@ -49,43 +48,13 @@ def aws(no_aws_credentials, monkeypatch):
         yield build(STACK, SERVICE, {"blue": 100, "green": 0})
 
 
-class StandInStack:
-    """An Automation API stack: ``up`` applies the file's weights to the listener (the only
-    change a weight edit's update makes) and records the lock's item as it stood meanwhile.
-    ``during_up`` runs inside ``up``, before the listener changes."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.seen: list[lock.Record] = []
-        self.during_up = lambda: None
-        self.ran: list[str] = []
-        self.beating: list[bool] = []  # the lock's heartbeat thread alive, at each `up`
-
-    def preview(self, diff=None, on_output=None, **_):
-        self.ran.append("preview")
-        self.seen.append(lock.record_of(item()))
-
-    def up(self, on_output=None, **_):
-        self.ran.append("up")
-        self.seen.append(lock.record_of(item()))
-        self.beating.append(
-            any(t.name.startswith("release-lock-heartbeat") for t in threading.enumerate())
-        )
-        self.during_up()
-        weights = {
-            color: edits.read_config(self.path).traffic[color] for color in ("blue", "green")
-        }
-        elbv2 = client("elbv2", REGION)
-        emergency.set_weights(elbv2, emergency.find_listener(elbv2, STACK, SERVICE), weights)
-
-
 @pytest.fixture
 def project(tmp_path, monkeypatch) -> tuple[Path, StandInStack]:
     """A project directory (Pulumi.yaml, policy configs, the stack file), a `pulumi` on PATH, and
     the Automation API's stack replaced by the stand-in."""
     apply_project(tmp_path, monkeypatch, (STACK,))
     path = copy_stack_file(STACK, tmp_path)
-    stand_in = StandInStack(path)
+    stand_in = StandInStack(path, STACK, SERVICE)
     monkeypatch.setattr(automation, "_select", lambda name, work_dir: stand_in)
     return path, stand_in
 

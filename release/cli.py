@@ -106,7 +106,7 @@ class OneLineParser(argparse.ArgumentParser):
 def flag_conflict(args: argparse.Namespace) -> str | None:
     """A flag its command's other flags leave without meaning, as one line naming both (None:
     none). argparse checks each flag alone; these rules join two. Pure."""
-    if args.command == "rollout" or not getattr(args, "take_over_stale_lock", False):
+    if not getattr(args, "take_over_stale_lock", False):
         return None
     if getattr(args, "now", False):
         # `rollback --now` takes no lock, so there is nothing to take over: it moves the
@@ -121,7 +121,8 @@ def flag_conflict(args: argparse.Namespace) -> str | None:
     if not args.apply:
         return (
             "--take-over-stale-lock needs --apply: without --apply no release lock is taken "
-            "(the edit writes the file alone)"
+            + ("(the rollout prints its plan)" if args.command == "rollout"
+               else "(the edit writes the file alone)")
         )
     return None
 

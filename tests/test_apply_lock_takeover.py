@@ -250,12 +250,14 @@ def test_a_signal_during_the_watch_ends_it_at_once_with_nothing_written(
         (["rollback", STACK], "--apply"),
         (["finish", STACK, "--dry-run"], "--apply"),
         (["rollback", STACK, "--now"], "--now"),
+        (["rollout", STACK], "--apply"),
     ],
 )
 def test_the_flag_where_no_lock_is_taken_is_a_usage_error_in_one_line(
     project, capsys, argv, other
 ):
-    """Without --apply no lock is taken, and `rollback --now` takes none: exit 2, one line
+    """Without --apply no lock is taken (an edit writes the file alone, a rollout prints its
+    plan), and `rollback --now` takes none: exit 2, one line
     naming both flags, before anything is read or written."""
     path, stand_in = project
     before = path.read_bytes()
@@ -297,4 +299,5 @@ def test_flag_conflicts_name_both_flags():
         _args("rollback", take_over_stale_lock=True, apply=True, now=True)
     )
     assert conflict(_args("rollback", apply=True, now=True)) is None, "--now's own refusal"
-    assert conflict(_args("rollout", take_over_stale_lock=True)) is None, "a rollout's plan"
+    assert "prints its plan" in conflict(_args("rollout", take_over_stale_lock=True))
+    assert conflict(_args("rollout", take_over_stale_lock=True, apply=True)) is None

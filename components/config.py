@@ -947,6 +947,12 @@ ANALYSIS_METRIC_DEFAULTS: dict[str, tuple[float, float, bool]] = {
     "p90Latency": (0.20, 15.0, False),
     "p99Latency": (0.25, 25.0, True),
 }
+# CloudWatch has an ALB's minute typically a minute or more after it ends, and rarely more than
+# three: a window is judged once its last minute is in, waiting at most this long after the bake
+# (release/publication.py). Fifteen minutes at most: later than that the data is not late, it is
+# lost, and a rollout held on it holds its traffic split unjudged.
+PUBLICATION_WAIT_DEFAULT = 180
+PUBLICATION_WAIT_MAX = 900
 
 
 class MetricAnalysis(_Strict):
@@ -1001,6 +1007,13 @@ class AnalysisConfig(_Strict):
     max_extensions: StrictInt = Field(
         alias="maxExtensions", default=2, ge=0, le=10,
         description="Times an inconclusive or marginal window is extended before it fails.",
+    )
+    publication_wait: StrictInt = Field(
+        alias="publicationWait", default=PUBLICATION_WAIT_DEFAULT, ge=0, le=PUBLICATION_WAIT_MAX,
+        description=(
+            "Seconds a window's judgement waits, after its end, for CloudWatch to publish its "
+            "last minute (load balancer metrics come a minute or more late); 0: judge at once."
+        ),
     )
     pass_score: StrictFloat | StrictInt = Field(alias="passScore", default=95.0, gt=0, le=100)
     marginal_score: StrictFloat | StrictInt = Field(

@@ -7,6 +7,11 @@ one; both target groups are those of the stack's weighted listener (found by tag
 is judged against the stable color's last hour instead. Prints a table per metric (canary,
 baseline, effect, p-value, verdict), the score and the verdict, or with ``--json`` one JSON
 document; writes the Markdown report and PNG timeline (release/canary_report.py).
+
+A window that ends less than ``golden-fleet:analysis.publicationWait`` ago (``--last``, or an
+``--end`` close to now) is judged once CloudWatch has published its last whole minute, as the
+rollout's are (release/publication.py): load balancer metrics come a minute or more late, and a
+window read at once lacks its last minutes. ``--no-wait`` judges at once.
 """
 
 from __future__ import annotations
@@ -15,15 +20,28 @@ import argparse
 import json
 import math
 import re
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from components.config import PUBLICATION_WAIT_DEFAULT
+
 PASSED, FAILED, INCONCLUSIVE, SHARED = 0, 1, 3, 4
 DEFAULT_LAST = timedelta(minutes=15)
 MAX_WINDOW = timedelta(days=15)  # CloudWatch keeps one-minute datapoints for 15 days
 MIN_WINDOW = timedelta(minutes=3)  # release.judge.MIN_MINUTES one-minute values
+
+WAITING = f"""\
+waiting for the metrics:
+  CloudWatch publishes load balancer metrics a minute or more after each minute ends. A
+  window ending less than golden-fleet:analysis.publicationWait (default
+  {PUBLICATION_WAIT_DEFAULT} s) ago -- --last, or an --end close to now -- is judged once both
+  colors' last whole minute is published (a color without requests in it counts as published
+  once the load balancer's own RequestCount is), at most until publicationWait after the
+  window's end; minutes still unpublished then are named in the output and the report.
+  --no-wait judges at once."""
 
 EXIT_STATUS = f"""\
 exit status:
@@ -61,7 +79,7 @@ def instant(text: str) -> datetime:
 
 def add_arguments(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
     sub.formatter_class = argparse.RawDescriptionHelpFormatter
-    sub.epilog = EXIT_STATUS
+    sub.epilog = f"{WAITING}\n\n{EXIT_STATUS}"
     when = sub.add_mutually_exclusive_group()
     when.add_argument(
         "--last", type=window_length, metavar="LENGTH",
@@ -69,6 +87,11 @@ def add_arguments(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )  # fmt: skip
     when.add_argument("--start", type=instant, metavar="T", help="window start, UTC")
     sub.add_argument("--end", type=instant, metavar="T", help="window end, UTC (with --start)")
+    sub.add_argument(
+        "--no-wait", action="store_true",
+        help="judge at once, without waiting (up to golden-fleet:analysis.publicationWait) for "
+        "CloudWatch to publish the window's last minute",
+    )  # fmt: skip
     sub.add_argument("--json", action="store_true", help="one JSON document on stdout")
     sub.add_argument(
         "--report-dir", type=Path, metavar="DIR",
@@ -109,8 +132,13 @@ def _finite(value: float) -> float | str | None:
     return ("inf" if value > 0 else "-inf") if math.isinf(value) else value
 
 
+def _minute(at: datetime) -> str:
+    return f"{at:%Y-%m-%dT%H:%M:%SZ}"
+
+
 def as_json(record: Any, canary: str, baseline: str) -> dict[str, Any]:
     j = record.judgement
+    seen = record.data_minutes()
     return {
         "canary": canary,
         "baseline": baseline,
@@ -118,6 +146,18 @@ def as_json(record: Any, canary: str, baseline: str) -> dict[str, Any]:
         "canaryWeight": record.percent,
         "start": f"{record.start:%Y-%m-%dT%H:%M:%SZ}",
         "end": f"{record.end:%Y-%m-%dT%H:%M:%SZ}",
+        # The window judged: the first and last minute with requests (each by its start, as
+        # CloudWatch stamps a minute), the minutes CloudWatch had not published when judged
+        # (null: not waited for), and how long the judge waited for them.
+        "firstMinute": _minute(seen[0]) if seen else None,
+        "lastMinute": _minute(seen[-1]) if seen else None,
+        "minutesWithData": len(seen),
+        "missingMinutes": (
+            [_minute(m) for m in record.publication.missing] if record.publication else None
+        ),
+        "publicationWaitSeconds": (
+            round(record.publication.waited_s, 1) if record.publication else 0
+        ),
         "verdict": j.verdict.value,
         "score": _finite(j.score),
         "reason": j.reason,
@@ -163,12 +203,17 @@ def run(
     elbv2: Any = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     step_summary: Path | None = None,
+    clock: Any = None,
 ) -> int:
+    """``clock`` (release.rollout.Clock) is what the wait for the metrics sleeps and measures
+    on; by default the real one, its wall clock ``now``."""
     from release import analysis, canary_report, edits, emergency, transitions
     from release.aws_clients import client
+    from release.rollout import Clock
 
+    clock = clock or Clock(wall=now)
     cfg = edits.read_config(path)
-    start, end = window(args, now())
+    start, end = window(args, clock.wall())
     canary, baseline = transitions.new_color(cfg).value, cfg.stable_color.value
     short = args.stack.split("/")[-1]
     if elbv2 is None:
@@ -188,8 +233,12 @@ def run(
         raise transitions.ReleaseError(f"could not read the stack's listener ({error})") from None
     judge = analysis.for_listener(cfg, listener, canary, baseline, cloudwatch)
     percent = listener.weights.get(canary, 0)
+    # With --json, stdout holds the one document: the note that it waits goes to stderr.
+    note = (lambda line: print(line, file=sys.stderr)) if args.json else out
     try:
-        record = judge.judge("analyze", percent, start, end)
+        record = judge.judge(
+            "analyze", percent, start, end, clock=None if args.no_wait else clock, note=note
+        )
     except Exception as error:  # metrics.MetricsError, botocore's: nothing was judged
         raise transitions.ReleaseError(f"could not read the metrics ({error})") from None
     if args.json:
@@ -200,6 +249,7 @@ def run(
             + (f"{baseline}'s last hour" if record.baseline_is_history else baseline)
             + f", {start:%Y-%m-%dT%H:%MZ} to {end:%Y-%m-%dT%H:%MZ}"
         )
+        out(canary_report.judged(record).replace("**", ""))
         for line in table(record, canary, baseline):
             out(line)
     report, png = canary_report.write(

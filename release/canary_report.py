@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from release import publication
 from release.analysis import StepRecord
 from release.judge import Verdict
-from release.metrics import COUNTS, REQUESTS, Series
+from release.metrics import COUNTS, REQUESTS, Series, whole_minutes
 
 REPORT_DIR = Path("canary-report")  # relative to the working directory, as CI uploads it
 MARKDOWN = "canary-report.md"
@@ -61,6 +62,36 @@ def metric_rows(record: StepRecord) -> list[list[str]]:
     return rows
 
 
+def _bounds(record: StepRecord) -> str:
+    """``06:00-06:04``: the first and last minute with data (each minute by its start)."""
+    seen = record.data_minutes()
+    return f"{seen[0]:%H:%M}-{seen[-1]:%H:%M}" if seen else "none"
+
+
+def judged(record: StepRecord) -> str:
+    """What the window judged really held: its minutes with data against its whole minutes,
+    how long the judge waited for CloudWatch, and the minutes it judged without."""
+    first, stop = whole_minutes(record.start, record.end)
+    whole = len(publication.minutes(first, stop))
+    seen = record.data_minutes()
+    text = (
+        f"Judged the minutes {seen[0]:%H:%M}-{seen[-1]:%H:%M} UTC: {len(seen)} of the window's "
+        f"{whole} whole minutes have requests."
+        if seen
+        else f"No minute of the window's {whole} whole minutes has requests."
+    )
+    waited = record.publication
+    if waited is not None and waited.waited_s >= 1:
+        text += (
+            f" Waited {publication.seconds(waited.waited_s)} for CloudWatch to publish its last "
+            "minute."
+        )
+    missing = publication.describe(waited)
+    if missing:
+        text += f" **{missing[0].upper()}{missing[1:]}.**"
+    return text
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + [
@@ -78,11 +109,12 @@ def markdown(
     lines = [f"## {title}", "", f"Canary **{canary}** judged against baseline **{baseline}**.", ""]
     if records:
         lines += _table(
-            ["window", "UTC", f"{canary} %", "verdict", "score", "action"],
+            ["window", "UTC", "minutes with data", f"{canary} %", "verdict", "score", "action"],
             [
                 [
                     r.label,
                     f"{r.start:%H:%M}-{r.end:%H:%M}",
+                    _bounds(r),
                     str(r.percent),
                     r.judgement.verdict.value,
                     _number(r.judgement.score, 3),
@@ -96,6 +128,7 @@ def markdown(
         against = f"{baseline}'s last hour" if r.baseline_is_history else baseline
         lines += [f"### {r.label}, {canary} {r.percent} % against {against}", ""]
         lines += [f"{r.judgement.verdict.value}: {r.judgement.reason}", ""]
+        lines += [judged(r), ""]
         lines += _table(
             ["metric", canary, baseline, "effect", "p-value", "verdict"], metric_rows(r)
         )

@@ -15,6 +15,10 @@ What the GetMetricData API reference says, and this module does:
 - timestamps come in ``ScanBy`` order (descending by default) and the order of values across
   pages is not promised: every series is sorted by its timestamps here;
 - a minute without requests has no datapoint at all: missing, never zero.
+
+:func:`published` reads ``RequestCount`` alone, of both colors and of the load balancer itself
+(the ``LoadBalancer`` dimension only): what :mod:`release.publication` waits on before a window
+is judged.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from release.judge import METRICS, Sample
+from release.publication import Published
 
 NAMESPACE = "AWS/ApplicationELB"
 PERIOD_S = 60
@@ -39,6 +44,7 @@ _ID_OF = {
     "TargetConnectionErrorCount": "connection_errors",
     **{p: p for p in PERCENTILES},
 }
+BALANCER_REQUESTS = "balancer_requests"  # not a color's: colors are blue and green
 
 
 class MetricsError(Exception):
@@ -112,19 +118,11 @@ def whole_minutes(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     return ceiling, max(floor, ceiling)
 
 
-def read(
-    cloudwatch: Any,
-    load_balancer: str,
-    target_groups: Mapping[str, str],
-    start: datetime,
-    end: datetime,
-) -> dict[str, Series]:
-    """Each color's :class:`Series` over the whole minutes from ``start`` to ``end`` (every page
-    read)."""
-    start, end = whole_minutes(start, end)
-    if start >= end:  # no whole minute: nothing to ask (the API refuses StartTime >= EndTime)
-        return {color: Series() for color in target_groups}
-    asked = queries(load_balancer, target_groups)
+def _fetch(
+    cloudwatch: Any, asked: list[dict[str, Any]], start: datetime, end: datetime
+) -> dict[str, list[tuple[datetime, float]]]:
+    """Every page of one GetMetricData query set: each query's (timestamp, value) pairs, in no
+    promised order. Raises :class:`MetricsError` unless every query answered ``Complete``."""
     joined: dict[str, list[tuple[datetime, float]]] = {q["Id"]: [] for q in asked}
     status: dict[str, str] = {}  # the last page's status of each query
     failed: list[str] = []  # InternalError or Forbidden on any page
@@ -156,6 +154,22 @@ def read(
     problems += [f"{i} missing" for i in joined if i not in status]
     if problems:
         raise MetricsError(f"GetMetricData did not answer whole: {', '.join(problems)}")
+    return joined
+
+
+def read(
+    cloudwatch: Any,
+    load_balancer: str,
+    target_groups: Mapping[str, str],
+    start: datetime,
+    end: datetime,
+) -> dict[str, Series]:
+    """Each color's :class:`Series` over the whole minutes from ``start`` to ``end`` (every page
+    read)."""
+    start, end = whole_minutes(start, end)
+    if start >= end:  # no whole minute: nothing to ask (the API refuses StartTime >= EndTime)
+        return {color: Series() for color in target_groups}
+    joined = _fetch(cloudwatch, queries(load_balancer, target_groups), start, end)
     series = {}
     for color in target_groups:
         points = {}
@@ -164,3 +178,43 @@ def read(
             points[key] = tuple(sorted(values.items()))
         series[color] = Series(points)
     return series
+
+
+def request_queries(load_balancer: str, target_groups: Mapping[str, str]) -> list[dict[str, Any]]:
+    """``RequestCount`` of each color's target group and of the load balancer alone (the
+    ``LoadBalancer`` dimension only): what tells a minute not yet published from a minute a color
+    served nothing in (release/publication.py)."""
+    per_color = [q for q in queries(load_balancer, target_groups) if q["Id"].endswith("_requests")]
+    balancer = {
+        "Id": BALANCER_REQUESTS,
+        "MetricStat": {
+            "Metric": {
+                "Namespace": NAMESPACE,
+                "MetricName": REQUESTS,
+                "Dimensions": [{"Name": "LoadBalancer", "Value": load_balancer}],
+            },
+            "Period": PERIOD_S,
+            "Stat": "Sum",
+        },
+        "ReturnData": True,
+    }
+    return [*per_color, balancer]
+
+
+def published(
+    cloudwatch: Any,
+    load_balancer: str,
+    target_groups: Mapping[str, str],
+    start: datetime,
+    end: datetime,
+) -> Published:
+    """The minutes from ``start`` to ``end`` (whole minutes) that have a ``RequestCount``
+    datapoint, per color and for the load balancer."""
+    start, end = whole_minutes(start, end)
+    if start >= end:
+        return Published({color: frozenset() for color in target_groups})
+    joined = _fetch(cloudwatch, request_queries(load_balancer, target_groups), start, end)
+    return Published(
+        {color: frozenset(t for t, _ in joined[f"{color}_requests"]) for color in target_groups},
+        frozenset(t for t, _ in joined[BALANCER_REQUESTS]),
+    )

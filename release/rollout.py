@@ -18,8 +18,10 @@ linear/canary configurations with alarms):
    load balancer answers for a crashing color carry no target-group dimension) for the bake
    time, with a live progress line;
 4. **judge** -- with ``golden-fleet:analysis`` enabled, the new color against the stable one over
-   the bake (:mod:`release.analysis`): inconclusive baked again, a failure rolls back, an outage
-   both colors share pauses (exit 4, weights kept, the step not recorded as baked).
+   the bake (:mod:`release.analysis`), once CloudWatch has published the bake's last minute
+   (:mod:`release.publication`: at most ``publicationWait``, the alarms still watched):
+   inconclusive baked again, a failure rolls back, an outage both colors share pauses (exit 4,
+   weights kept, the step not recorded as baked).
 
 Every check -- before each step, again right before its write, and at every poll of a bake --
 reads the release lock (:mod:`release.lock`: still this rollout's, not halted by ``rollback
@@ -560,18 +562,25 @@ class Rollout:
 
     def _bake_and_judge(self, label: str, percent: int) -> None:
         """The bake (the alarms, the fast trip-wire); then, with canary analysis, the canary
-        against the stable color over the bake's window (release/analysis.py: extended while it
-        cannot say, :class:`Paused` on a shared outage, a failure rolls back)."""
+        against the stable color over the bake's window once CloudWatch has published it
+        (release/analysis.py: extended while it cannot say, :class:`Paused` on a shared outage,
+        a failure rolls back). While it waits for the metrics the color still serves at this
+        step's weight, so every poll of that wait is a full :meth:`_check` too."""
         start = self.clock.wall()
 
         def bake() -> datetime:
             self._bake(label, percent)
             return self.clock.wall()
 
+        def watch() -> None:
+            self._check(f"alarm while the metrics of {label} are awaited", phase="bake")
+
         if self.analysis is None:
             bake()
         else:
-            self.analysis.settle(label, percent, start, bake, self.timeline.add)
+            self.analysis.settle(
+                label, percent, start, bake, self.timeline.add, clock=self.clock, watch=watch
+            )
 
     def _pause(self, reason: str) -> int:
         """A shared outage: the weights stay (rolling the canary back would not help, moving on
@@ -827,7 +836,14 @@ def plan_lines(stack: str, cfg: Any, steps: tuple[int, ...], bake_s: float) -> l
             f"{duration(bake_s)} watching {watching(prefixes)}"
             + (
                 f", then judge {new.value} against {stable.value} over the bake (canary "
-                "analysis)"
+                "analysis"
+                + (
+                    f", once CloudWatch has published the bake's last minute: at most "
+                    f"{duration(cfg.analysis.publication_wait)} more"
+                    if cfg.analysis.publication_wait
+                    else ""
+                )
+                + ")"
                 if cfg.analysis.enabled
                 else ""
             )

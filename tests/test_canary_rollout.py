@@ -18,13 +18,14 @@ from pathlib import Path
 import boto3
 import pytest
 from harness import copy_stack_file
-from live_stack import ListenerApplier, build
+from live_stack import ListenerApplier, build, set_alarm
 from metric_store import MetricStore
 from test_rollout import BAKE_S, REGION, SERVICE, STACK, FakeClock, _file_traffic, _rollout
 from traffic_model import Behaviour, TrafficModel
 
 from components.config import HealthConfig
 from release import analysis, canary_report, edits, emergency, rollout
+from release.publication import Outcome
 
 REGENERATE = "GOLDEN_FLEET_DOCS_IMAGES"
 DOCS_IMAGE = Path(__file__).resolve().parent.parent / "docs" / "images" / "canary-timeline.png"
@@ -39,7 +40,9 @@ def path(tmp_path) -> Path:
 class Scenario:
     """The stack in moto, its metrics, and a rollout judged by canary analysis."""
 
-    def __init__(self, path: Path, tmp_path: Path, behaviours):
+    def __init__(self, path: Path, tmp_path: Path, behaviours, delay=None, on_sleep=None):
+        """``delay``: minute -> how long after its end CloudWatch has it (None: never); without
+        it every minute is there the moment it ends."""
         self.live = build(STACK, SERVICE, {"blue": 100, "green": 0})
         elbv2 = boto3.client("elbv2", region_name=REGION)
         listener = emergency.find_listener(elbv2, STACK, SERVICE)
@@ -54,7 +57,9 @@ class Scenario:
         cfg = edits.read_config(path)
         self.analysis = analysis.for_listener(cfg, listener, "green", "blue", cloudwatch)
         self.store.before_answer = self.model.until
-        self.clock = FakeClock()
+        self.clock = FakeClock(on_sleep) if on_sleep else FakeClock()
+        if delay is not None:
+            self.model.clock, self.model.delay = self.clock.wall, delay
         self.lines: list[str] = []
         self.applier = ListenerApplier(path)
         self.rollout = _rollout(path, self.clock, self.applier, self.lines)
@@ -230,3 +235,114 @@ def test_a_paused_step_is_judged_again_by_the_same_rollout_once_the_outage_is_ov
     judged = [(r.percent, r.judgement.verdict.value) for r in s.analysis.records]
     assert judged == [(10, "shared"), (10, "pass"), (50, "pass"), (100, "pass")]
     assert "resume: Pulumi.staging.yaml says green 10% but no bake of it passed" in s.text
+
+
+# ---------------------------------------------------------------------------------------------
+# CloudWatch publishes a minute late: each window is judged once its last minute is in
+# ---------------------------------------------------------------------------------------------
+def _late(_minute):
+    return timedelta(minutes=2)
+
+
+def _minutes(record) -> list[str]:
+    return [f"{m:%H:%M}" for m in record.data_minutes()]
+
+
+def test_metrics_published_two_minutes_late_are_waited_for_and_judged_whole(aws, path, tmp_path):
+    """Every minute reaches CloudWatch 2 minutes after it ends: each step waits 2 minutes after
+    its bake (not the 3-minute bound) and judges all of its 5 whole minutes, every request the
+    canary served."""
+    s = Scenario(path, tmp_path, _healthy, delay=_late)
+    assert s.run() == 0
+    records = s.analysis.records
+    assert [r.judgement.verdict.value for r in records] == ["pass"] * 3
+    assert [r.publication for r in records] == [Outcome(180, 120.0, True, ())] * 3
+    assert s.clock.now == 3 * BAKE_S + 3 * 120
+    assert _minutes(records[0]) == ["06:00", "06:01", "06:02", "06:03", "06:04"]
+    assert records[0].canary.sample().requests == 5 * 400, "5 minutes of 10 % of 4,000"
+    assert _minutes(records[1])[0] == "06:07", "step 2 starts after step 1's wait"
+    assert (
+        "step 1/3: waiting for CloudWatch to publish the minute 06:04 UTC (at most 3m00s more)"
+        in s.text
+    )
+    assert "step 1/3: canary analysis of the minutes 06:00-06:04 UTC: pass" in s.text
+    s.assert_report("| 06:00-06:04 |", "Judged the minutes 06:00-06:04 UTC: 5 of the window's 5")
+
+
+def test_metrics_that_never_arrive_end_the_wait_at_its_bound_and_are_named(aws, path, tmp_path):
+    """06:03 and 06:04 never reach CloudWatch: step 1 waits its 3 minutes, judges the three
+    minutes there are (enough requests to pass) and names the two it judged without, in its
+    line and in the report."""
+    lost = (START + timedelta(minutes=3), START + timedelta(minutes=4))
+    s = Scenario(path, tmp_path, _healthy, delay=lambda m: None if m in lost else timedelta(0))
+    assert s.run() == 0
+    first = s.analysis.records[0]
+    assert first.publication == Outcome(180, 180.0, False, lost)
+    assert _minutes(first) == ["06:00", "06:01", "06:02"]
+    assert first.canary.sample().requests == 3 * 400
+    assert s.clock.now == 3 * BAKE_S + 180, "only step 1 waited: later minutes came at once"
+    missing = "no data for 06:03-06:04 UTC (not published 3m00s after the window): judged without"
+    assert "step 1/3: canary analysis of the minutes 06:00-06:02 UTC: pass" in s.text
+    assert f"-> go on; {missing}" in s.text
+    s.assert_report("| 06:00-06:02 |", f"**N{missing[1:]}.**")
+
+
+def test_a_canary_without_traffic_is_not_taken_for_unpublished_data(aws, path, tmp_path):
+    """green serves nothing and the metrics come 2 minutes late: each judgement waits for blue's
+    and the load balancer's last minute (2 minutes, not the bound), finds no minute missing, and
+    the canary goes its existing way: inconclusive, extended twice, rolled back."""
+
+    def idle(_minute):
+        return {"blue": Behaviour(), "green": Behaviour(serves=False)}
+
+    s = Scenario(path, tmp_path, idle, delay=_late)
+    assert s.run() == rollout.ROLLED_BACK
+    records = s.analysis.records
+    assert [r.action.value for r in records] == ["extend", "extend", "roll back"]
+    assert [r.publication for r in records] == [Outcome(180, 120.0, True, ())] * 3
+    assert s.clock.now == 3 * BAKE_S + 3 * 120
+    assert "the canary had 0 requests" in s.text and "no data for" not in s.text
+    assert s.live.weights() == {"blue": 100, "green": 0}
+
+
+def test_publication_wait_0_judges_the_moment_the_bake_ends(aws, path, tmp_path):
+    """``publicationWait: 0`` keeps the judgement at the end of the bake: the last two minutes,
+    not yet published, are not waited for."""
+    with path.open("a", encoding="utf-8") as stack_file:
+        stack_file.write("\n  golden-fleet:analysis:\n    publicationWait: 0\n")
+    s = Scenario(path, tmp_path, _healthy, delay=_late)
+    assert s.run() == 0
+    assert s.clock.now == 3 * BAKE_S
+    first = s.analysis.records[0]
+    assert first.publication is None and _minutes(first) == ["06:00", "06:01", "06:02"]
+    assert "waiting for CloudWatch" not in s.text
+
+
+def test_ctrl_c_while_waiting_for_the_metrics_rolls_back_at_once(aws, path, tmp_path):
+    """SIGINT in the wait's sleep stops it there: nothing judged, no more time spent, rolled
+    back as an interruption."""
+
+    def interrupt(_n):
+        if s.clock.now >= BAKE_S:  # the bake is over: this sleep is the wait's
+            raise rollout.Interrupted(signal.SIGINT)
+
+    s = Scenario(path, tmp_path, _healthy, delay=_late, on_sleep=interrupt)
+    assert s.run() == rollout.ROLLED_BACK
+    assert "step 1/3: waiting for CloudWatch to publish the minute 06:04 UTC" in s.text
+    assert "rolling back: interrupted (SIGINT)" in s.text
+    assert s.analysis.records == [] and s.clock.now == BAKE_S
+    assert s.live.weights() == {"blue": 100, "green": 0}
+
+
+def test_an_alarm_while_the_metrics_are_awaited_rolls_back(aws, path, tmp_path):
+    """The canary still serves while its metrics are awaited: every poll of the wait is a full
+    check, and green's alarm firing then rolls back before anything is judged."""
+
+    def fire(_n):
+        if s.clock.now >= BAKE_S:
+            set_alarm(s.live.alarms["green"][0])
+
+    s = Scenario(path, tmp_path, _healthy, delay=_late, on_sleep=fire)
+    assert s.run() == rollout.ROLLED_BACK
+    assert "rolling back: alarm while the metrics of step 1/3 are awaited: ALARM 1" in s.text
+    assert s.analysis.records == [] and s.clock.now == BAKE_S + 15

@@ -20,6 +20,13 @@ def test_the_sample_stacks_get_the_defaults(staging_config, prod_config):
         assert analysis.metrics.resolved() == ANALYSIS_METRIC_DEFAULTS
 
 
+def test_the_wait_for_published_metrics_is_three_minutes_unless_set(staging_config):
+    """publicationWait: seconds, 180 by default, 0 turns the wait off."""
+    assert parse_stack_config(staging_config).analysis.publication_wait == 180
+    staging_config[KEY] = {"publicationWait": 0}
+    assert parse_stack_config(staging_config).analysis.publication_wait == 0
+
+
 def test_a_metric_keeps_the_defaults_it_does_not_override(staging_config):
     staging_config[KEY] = {
         "metrics": {"p99Latency": {"tolerance": 0.5}, "p50Latency": {"enabled": False}}
@@ -50,6 +57,11 @@ def test_a_metric_keeps_the_defaults_it_does_not_override(staging_config):
             "greater than or equal to 0",
         ),
         ({"metrics": ALL_OFF}, "metrics", "at least one metric must be enabled"),
+        ({"publicationWait": -1}, "publicationWait", "greater than or equal to 0"),
+        ({"publicationWait": 901}, "publicationWait", "less than or equal to 900"),
+        ({"publicationWait": "3m"}, "publicationWait", "valid integer"),
+        ({"publicationWait": 1.5}, "publicationWait", "valid integer"),
+        ({"publicationWait": True}, "publicationWait", "valid integer"),
     ],
 )
 def test_bad_analysis_is_refused_naming_key_and_rule(staging_config, value, key, rule):

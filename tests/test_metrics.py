@@ -8,7 +8,7 @@ import boto3
 import pytest
 from metric_store import MetricStore
 
-from release import metrics
+from release import metrics, publication
 
 LB = "app/checkout-staging/50dc6c495c0c9188"
 GROUPS = {"blue": "targetgroup/checkout-blue/aaaa", "green": "targetgroup/checkout-green/bbbb"}
@@ -107,3 +107,28 @@ def test_a_window_without_a_whole_minute_asks_nothing(cloudwatch):
     _fill(store)
     read = metrics.read(client, LB, GROUPS, T0 + timedelta(seconds=5), T0 + timedelta(seconds=50))
     assert store.calls == [] and read["green"].sample().requests == 0
+
+
+def test_publication_is_read_from_both_colors_and_the_load_balancers_own_request_count(
+    cloudwatch,
+):
+    """RequestCount of each target group and of the load balancer alone (its ``LoadBalancer``
+    dimension only), every page: green's empty even minutes are told from unpublished ones by
+    the load balancer's datapoints; a minute not yet arrived is in neither."""
+    client, store = cloudwatch
+    _fill(store)
+    for m in range(10):
+        store.put_balancer_minute(LB, T0 + timedelta(minutes=m), 1000)
+    store.put_balancer_minute(LB, T0 + timedelta(minutes=9), 1000, arrives=None)  # never
+    store.put_minute(LB, GROUPS["blue"], T0 + timedelta(minutes=9), 900, arrives=None)
+    asked = metrics.request_queries(LB, GROUPS)
+    assert {q["MetricStat"]["Metric"]["MetricName"] for q in asked} == {"RequestCount"}
+    assert [d["Name"] for d in asked[-1]["MetricStat"]["Metric"]["Dimensions"]] == [
+        "LoadBalancer"
+    ]
+    seen = metrics.published(client, LB, GROUPS, T0, T0 + timedelta(minutes=10))
+    assert len(store.calls) > 1, "the store's small pages force several calls"
+    assert seen.balancer == {T0 + timedelta(minutes=m) for m in range(9)}
+    assert seen.colors["green"] == {T0 + timedelta(minutes=m) for m in range(1, 10, 2)}
+    window = [T0 + timedelta(minutes=m) for m in range(10)]
+    assert publication.unpublished(window, seen) == (T0 + timedelta(minutes=9),)

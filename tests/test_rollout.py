@@ -37,11 +37,14 @@ def path(tmp_path) -> Path:
 class FakeClock(Clock):
     """Time moves only when the rollout sleeps; ``on_sleep(n)`` runs before the n-th sleep."""
 
-    def __init__(self, on_sleep: Callable[[int], None] = lambda n: None):
+    def __init__(
+        self,
+        on_sleep: Callable[[int], None] = lambda n: None,
+        start: datetime = datetime(2026, 11, 27, 6, 0, tzinfo=UTC),
+    ):
         self.now = 0.0
         self.sleeps = 0
         self.on_sleep = on_sleep
-        start = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
         super().__init__(
             monotonic=lambda: self.now,
             sleep=self._sleep,

@@ -39,9 +39,14 @@ COMMANDS = {
 
 def main(runs: int) -> None:
     with tempfile.TemporaryDirectory() as scratch, moto_server() as url:
-        os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                          AWS_ENDPOINT_URL=url, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-                          AWS_CONFIG_FILE=os.devnull, AWS_EC2_METADATA_DISABLED="true")
+        os.environ.update(
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_ENDPOINT_URL=url,
+            AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+            AWS_CONFIG_FILE=os.devnull,
+            AWS_EC2_METADATA_DISABLED="true",
+        )
         build(STACK, "checkout", {"blue": 90, "green": 10})
         with fault_proxy(url) as proxy:
             proxy.set("*", BLACKHOLE)
@@ -56,7 +61,11 @@ def main(runs: int) -> None:
                     started = time.monotonic()
                     done = subprocess.run(
                         [sys.executable, "-m", "release", *args, "--file", str(path)],
-                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+                        cwd=ROOT,
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        timeout=300,
                         stdin=subprocess.DEVNULL,
                     )
                     times[name].append(time.monotonic() - started)

@@ -176,8 +176,7 @@ class AccessLogBucket(pulumi.ComponentResource):
             bucket_name, account, caller_arn = values
             partition = caller_arn.split(":")[1]
             return json.dumps(
-                access_log_bucket_policy(partition, args.region, bucket_name, args.prefix,
-                                         account)
+                access_log_bucket_policy(partition, args.region, bucket_name, args.prefix, account)
             )
 
         # The public access block first: the bucket never has a policy without it.

@@ -115,9 +115,9 @@ def alarm_label(name: str, color_prefix: str) -> str:
     prefix (``error-rate``), ``lb-<kind>`` for a load-balancer alarm (``lb-elb-5xx``), and any
     other name in full."""
     if name.startswith(color_prefix):
-        return name[len(color_prefix):]
+        return name[len(color_prefix) :]
     # The color is the prefix's last part and has no hyphen: what precedes it is the stack's.
     stack_prefix = color_prefix[: color_prefix.rstrip("-").rfind("-") + 1]
     if stack_prefix and name.startswith(f"{stack_prefix}{LOAD_BALANCER_SCOPE}-"):
-        return name[len(stack_prefix):]
+        return name[len(stack_prefix) :]
     return name

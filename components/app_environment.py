@@ -114,8 +114,7 @@ class SecretRef:
         if self.kind == "secretsManager":
             return self.reference
         return (
-            f"arn:{partition}:ssm:{region}:{self.account or account}:"
-            f"parameter{self.parameter_name}"
+            f"arn:{partition}:ssm:{region}:{self.account or account}:parameter{self.parameter_name}"
         )
 
 

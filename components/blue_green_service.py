@@ -155,8 +155,15 @@ class BlueGreenService(pulumi.ComponentResource):
             description=f"{args.service} instances: only the load balancer, only the service port",
             opts=child,
         )
-        def tcp_rule(rule_name: str, security_group, port: int, description: str,
-                     outbound: bool = False, **peer):
+
+        def tcp_rule(
+            rule_name: str,
+            security_group,
+            port: int,
+            description: str,
+            outbound: bool = False,
+            **peer,
+        ):
             """One TCP port, one peer (a CIDR or another security group), one direction."""
             rule = aws.vpc.SecurityGroupEgressRule if outbound else aws.vpc.SecurityGroupIngressRule
             rule(
@@ -172,18 +179,38 @@ class BlueGreenService(pulumi.ComponentResource):
 
         for port in listener_ports(https):
             for index, cidr in enumerate(args.ingress_cidrs):
-                tcp_rule(f"alb-in-{port}-{index}", alb_sg, port,
-                         f"clients to the load balancer on {port}", cidr_ipv4=cidr)
-        tcp_rule("alb-out-instances", alb_sg, args.port,
-                 "load balancer to instances, service port only", outbound=True,
-                 referenced_security_group_id=instance_sg.id)
-        tcp_rule("instance-in-alb", instance_sg, args.port,
-                 "from the load balancer only, service port only",
-                 referenced_security_group_id=alb_sg.id)
+                tcp_rule(
+                    f"alb-in-{port}-{index}",
+                    alb_sg,
+                    port,
+                    f"clients to the load balancer on {port}",
+                    cidr_ipv4=cidr,
+                )
+        tcp_rule(
+            "alb-out-instances",
+            alb_sg,
+            args.port,
+            "load balancer to instances, service port only",
+            outbound=True,
+            referenced_security_group_id=instance_sg.id,
+        )
+        tcp_rule(
+            "instance-in-alb",
+            instance_sg,
+            args.port,
+            "from the load balancer only, service port only",
+            referenced_security_group_id=alb_sg.id,
+        )
         # Agents reach SSM and CloudWatch over HTTPS (through NAT or VPC endpoints). Nothing else
         # leaves: the image has everything, so instances never download at boot.
-        tcp_rule("instance-out-https", instance_sg, HTTPS_PORT,
-                 "SSM and CloudWatch agents over HTTPS", outbound=True, cidr_ipv4="0.0.0.0/0")
+        tcp_rule(
+            "instance-out-https",
+            instance_sg,
+            HTTPS_PORT,
+            "SSM and CloudWatch agents over HTTPS",
+            outbound=True,
+            cidr_ipv4="0.0.0.0/0",
+        )
 
         # One key for the stack's log groups; its policy names each of them.
         log_groups = [log_group_name(args.service)]
@@ -191,8 +218,12 @@ class BlueGreenService(pulumi.ComponentResource):
             log_groups.append(waf_log_group_name(args.service, args.stack))
         log_key = LogKey(
             f"{name}-log-key",
-            LogKeyArgs(service=args.service, stack=args.stack, region=args.region,
-                       log_group_names=log_groups),
+            LogKeyArgs(
+                service=args.service,
+                stack=args.stack,
+                region=args.region,
+                log_group_names=log_groups,
+            ),
             opts=child,
         )
         # Adding the key to an existing log group associates it in place (AssociateKmsKey, the
@@ -214,13 +245,15 @@ class BlueGreenService(pulumi.ComponentResource):
         if lb.access_logs.bucket is None:
             access_log_bucket = AccessLogBucket(
                 f"{name}-access-logs",
-                AccessLogBucketArgs(region=args.region, prefix=lb.access_logs.prefix,
-                                    expiration_days=lb.access_logs.expiry),
+                AccessLogBucketArgs(
+                    region=args.region,
+                    prefix=lb.access_logs.prefix,
+                    expiration_days=lb.access_logs.expiry,
+                ),
                 opts=child,
             )
         access_logs = {
-            "bucket": access_log_bucket.bucket_name if access_log_bucket
-            else lb.access_logs.bucket,
+            "bucket": access_log_bucket.bucket_name if access_log_bucket else lb.access_logs.bucket,
             "prefix": lb.access_logs.prefix,
             "enabled": True,
         }

@@ -81,9 +81,7 @@ class ConfigError(ValueError):
 
     def __init__(self, problems: list[str]):
         self.problems = problems
-        super().__init__(
-            "invalid stack configuration:\n" + "\n".join(f"  - {p}" for p in problems)
-        )
+        super().__init__("invalid stack configuration:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 class Color(StrEnum):
@@ -355,7 +353,6 @@ class BakeImage(_Strict):
             )
         return value
 
-
     @model_validator(mode="after")
     def _foundation_of_the_runtime(self) -> BakeImage:
         if self.foundation is not None and not is_foundation_name(
@@ -548,7 +545,10 @@ class AccessLogs(_Strict):
     """Key prefix: at most 200 of `A-Z a-z 0-9 ! _ . ' ( ) - /`, not starting or ending with
     `/`, no empty segment, no `AWSLogs` (no wildcard can widen the bucket policy)."""
     expiration_days: StrictInt | None = Field(
-        alias="expirationDays", default=None, ge=1, le=ACCESS_LOG_EXPIRATION_MAX,
+        alias="expirationDays",
+        default=None,
+        ge=1,
+        le=ACCESS_LOG_EXPIRATION_MAX,
         description="Days the created bucket keeps a log object (default 90); only for a "
         "bucket the program creates.",
     )
@@ -572,8 +572,7 @@ class AccessLogs(_Strict):
     @property
     def expiry(self) -> int:
         return (
-            ACCESS_LOG_EXPIRATION_DEFAULT if self.expiration_days is None
-            else self.expiration_days
+            ACCESS_LOG_EXPIRATION_DEFAULT if self.expiration_days is None else self.expiration_days
         )
 
     @field_validator("prefix")
@@ -782,12 +781,18 @@ class HealthConfig(_Strict):
     """What `pulumi up` waits for before traffic moves, and when a color counts as unhealthy."""
 
     capacity_timeout: StrictInt = Field(
-        alias="capacityTimeout", default=900, ge=CAPACITY_TIMEOUT_MIN, le=CAPACITY_TIMEOUT_MAX,
+        alias="capacityTimeout",
+        default=900,
+        ge=CAPACITY_TIMEOUT_MIN,
+        le=CAPACITY_TIMEOUT_MAX,
         description="Seconds a group waits for its desired instances to be healthy targets.",
     )
     """Applies to colors whose desired count the program owns (scaling off, or desired 0)."""
     refresh_timeout: StrictInt = Field(
-        alias="refreshTimeout", default=3600, ge=60, le=REFRESH_TIMEOUT_MAX,
+        alias="refreshTimeout",
+        default=3600,
+        ge=60,
+        le=REFRESH_TIMEOUT_MAX,
         description="Seconds a color's refresh resource waits for its refresh and healthy targets.",
     )
     """More than (checkpoints x `checkpointDelay`) + `instanceWarmup`, the least a refresh
@@ -813,7 +818,17 @@ class HealthConfig(_Strict):
 # reference, retentionInDays). Below a year is refused: CIS and Security Hub (CloudWatch.16)
 # ask for at least 365 days.
 LOG_RETENTION_DAYS_ALLOWED = (
-    365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
 )
 LOG_RETENTION_DAYS_DEFAULT = 365
 
@@ -849,11 +864,15 @@ class WafConfig(_Strict):
 
     enabled: bool = Field(default=True, description="Off only where a stack says so.")
     rate_limit: StrictInt = Field(
-        alias="rateLimit", default=2000, ge=WAF_RATE_LIMIT_MIN, le=WAF_RATE_LIMIT_MAX,
+        alias="rateLimit",
+        default=2000,
+        ge=WAF_RATE_LIMIT_MIN,
+        le=WAF_RATE_LIMIT_MAX,
         description="Requests one client IP may send per window before it is blocked.",
     )
     rate_window_seconds: Literal[60, 120, 300, 600] = Field(
-        alias="rateWindowSeconds", default=300,
+        alias="rateWindowSeconds",
+        default=300,
         description="The window the rate limit counts over.",
     )
 
@@ -872,11 +891,17 @@ class ScalingConfig(_Strict):
 
     enabled: bool = Field(default=True, description="Target tracking on both colors.")
     requests_per_target: StrictInt = Field(
-        alias="requestsPerTarget", default=1000, ge=1, le=REQUESTS_PER_TARGET_MAX,
+        alias="requestsPerTarget",
+        default=1000,
+        ge=1,
+        le=REQUESTS_PER_TARGET_MAX,
         description="Target of ALBRequestCountPerTarget: requests per instance per minute.",
     )
     cpu_percent: StrictInt = Field(
-        alias="cpuPercent", default=60, ge=CPU_TARGET_MIN, le=CPU_TARGET_MAX,
+        alias="cpuPercent",
+        default=60,
+        ge=CPU_TARGET_MIN,
+        le=CPU_TARGET_MAX,
         description="Target of the group's average CPU utilization, percent.",
     )
 
@@ -960,7 +985,9 @@ class MetricAnalysis(_Strict):
 
     enabled: bool = True
     tolerance: StrictFloat | StrictInt | None = Field(
-        default=None, ge=0, le=100,
+        default=None,
+        ge=0,
+        le=100,
         description="Relative effect below which a difference does not count (0.25 = 25 %).",
     )
     weight: StrictFloat | StrictInt | None = Field(default=None, ge=0, le=100)
@@ -1001,15 +1028,24 @@ class AnalysisConfig(_Strict):
     enabled: bool = Field(default=True, description="Off: the alarms alone judge each step.")
     confidence: StrictFloat = Field(default=0.95, ge=0.8, le=0.999)
     min_requests: StrictInt = Field(
-        alias="minRequests", default=300, ge=1, le=100_000_000,
+        alias="minRequests",
+        default=300,
+        ge=1,
+        le=100_000_000,
         description="Requests each color must serve in a window for it to be judged.",
     )
     max_extensions: StrictInt = Field(
-        alias="maxExtensions", default=2, ge=0, le=10,
+        alias="maxExtensions",
+        default=2,
+        ge=0,
+        le=10,
         description="Times an inconclusive or marginal window is extended before it fails.",
     )
     publication_wait: StrictInt = Field(
-        alias="publicationWait", default=PUBLICATION_WAIT_DEFAULT, ge=0, le=PUBLICATION_WAIT_MAX,
+        alias="publicationWait",
+        default=PUBLICATION_WAIT_DEFAULT,
+        ge=0,
+        le=PUBLICATION_WAIT_MAX,
         description=(
             "Seconds a window's judgement waits, after its end, for CloudWatch to publish its "
             "last minute (load balancer metrics come a minute or more late); 0: judge at once."
@@ -1084,11 +1120,17 @@ class StackConfig(_Strict):
             except ValueError as error:
                 raise ValueError(f"[app.secrets.{key}] {error}") from None
         for color in COLORS:
-            document = user_data_document(boot_config(
-                self.service.name, self.region,
-                platform_environment(self.service.port, color.value, self.fleets[color].version),
-                self.app.environment, self.app_secrets,
-            ))
+            document = user_data_document(
+                boot_config(
+                    self.service.name,
+                    self.region,
+                    platform_environment(
+                        self.service.port, color.value, self.fleets[color].version
+                    ),
+                    self.app.environment,
+                    self.app_secrets,
+                )
+            )
             if len(document.encode()) > USER_DATA_LIMIT:
                 raise ValueError(
                     f"[app] the boot config makes {color.value}'s user data "
@@ -1224,9 +1266,7 @@ def _format(error: dict[str, Any]) -> str:
 PUBLISHED_KEYS = (f"{NAMESPACE}:app",)
 
 
-def parse_stack_config(
-    config: Mapping[str, Any], secret_keys: Iterable[str] = ()
-) -> StackConfig:
+def parse_stack_config(config: Mapping[str, Any], secret_keys: Iterable[str] = ()) -> StackConfig:
     """Validate a stack's whole ``config:`` mapping (``"golden-fleet:service": {...}`` etc.).
 
     Keys of other namespaces are left alone, except ``aws:region``, which the bake and the

@@ -266,30 +266,34 @@ class Fleet(pulumi.ComponentResource):
 
         # The instances read their secrets at boot: the template (and so the group and its
         # refresh) waits for the role's policies, so no instance boots before it may read them.
-        boot_policies = [aws.iam.RolePolicy(
-            f"{name}-parameter-fence",
-            role=role.id,
-            policy=account.apply(
-                lambda acct: json.dumps(parameter_fence_policy(arns("ssmParameter", acct)))
-            ),
-            opts=child,
-        )]
-        if secrets:
-            boot_policies.append(aws.iam.RolePolicy(
-                f"{name}-app-secrets",
+        boot_policies = [
+            aws.iam.RolePolicy(
+                f"{name}-parameter-fence",
                 role=role.id,
                 policy=account.apply(
-                    lambda acct: json.dumps(
-                        app_secrets_policy(
-                            arns("secretsManager", acct),
-                            arns("ssmParameter", acct),
-                            args.region,
-                            partition,
-                        )
-                    )
+                    lambda acct: json.dumps(parameter_fence_policy(arns("ssmParameter", acct)))
                 ),
                 opts=child,
-            ))
+            )
+        ]
+        if secrets:
+            boot_policies.append(
+                aws.iam.RolePolicy(
+                    f"{name}-app-secrets",
+                    role=role.id,
+                    policy=account.apply(
+                        lambda acct: json.dumps(
+                            app_secrets_policy(
+                                arns("secretsManager", acct),
+                                arns("ssmParameter", acct),
+                                args.region,
+                                partition,
+                            )
+                        )
+                    ),
+                    opts=child,
+                )
+            )
         profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, opts=child)
 
         template = aws.ec2.LaunchTemplate(
@@ -352,8 +356,11 @@ class Fleet(pulumi.ComponentResource):
         # certificate it is HTTPS on the same TLS 1.3 policy, so that opening the port by
         # mistake would still never serve plain HTTP.
         tls = (
-            {"protocol": "HTTPS", "ssl_policy": args.ssl_policy,
-             "certificate_arn": args.certificate_arn}
+            {
+                "protocol": "HTTPS",
+                "ssl_policy": args.ssl_policy,
+                "certificate_arn": args.certificate_arn,
+            }
             if args.certificate_arn
             else {"protocol": "HTTP"}
         )

@@ -67,8 +67,7 @@ def group_capacity_settings(
     if scaling is not None and autoscaler_owns_desired(scaling, capacity):
         return {"wait_for_capacity_timeout": "0"}, ["desiredCapacity"]
     return (
-        {"wait_for_elb_capacity": capacity.desired,
-         "wait_for_capacity_timeout": capacity_timeout},
+        {"wait_for_elb_capacity": capacity.desired, "wait_for_capacity_timeout": capacity_timeout},
         [],
     )
 

@@ -118,15 +118,26 @@ def bake_command(
     every stack. Without ``app`` the wrapper bakes the sample service."""
     check_version(version)
     interpreter = python or program_python()
-    parts = [interpreter, BAKE_SCRIPT, "--version", version, "--service", service, "--region",
-             region]
+    parts = [
+        interpreter,
+        BAKE_SCRIPT,
+        "--version",
+        version,
+        "--service",
+        service,
+        "--region",
+        region,
+    ]
     if var_file:
         parts += ["--var-file", var_file]
     if app is not None:
         parts += [
-            "--package", app.package,
-            "--package-sha256-from", app.sha256,
-            "--package-unit", app.unit_of(service),
+            "--package",
+            app.package,
+            "--package-sha256-from",
+            app.sha256,
+            "--package-unit",
+            app.unit_of(service),
         ]
     if health_check_path is not None:
         parts += ["--health-check-path", health_check_path]
@@ -270,9 +281,14 @@ class GoldenImage(pulumi.ComponentResource):
             bake = local.Command(
                 f"{name}-bake",
                 create=bake_command(
-                    args.service, args.version, args.region, source.var_file,
-                    app=source.app, health_check_path=args.health_check_path,
-                    foundation=source.foundation, port=args.port,
+                    args.service,
+                    args.version,
+                    args.region,
+                    source.var_file,
+                    app=source.app,
+                    health_check_path=args.health_check_path,
+                    foundation=source.foundation,
+                    port=args.port,
                 ),
                 update=REEMIT_PREVIOUS_IMAGE,
                 environment=bake_environment(source, args.kms_key_arn),
@@ -307,11 +323,13 @@ class GoldenImage(pulumi.ComponentResource):
                 return aws.ec2.get_ami_ids_output(
                     owners=[source.owner_account_id],
                     filters=[
-                        {"name": "name",
-                         "values": [image_name_filter(args.service, args.version)]},
+                        {"name": "name", "values": [image_name_filter(args.service, args.version)]},
                         {"name": "state", "values": ["available"]},
-                        *([{"name": "description", "values": [f"{REVOKED_PREFIX}*"]}]
-                          if revoked else []),
+                        *(
+                            [{"name": "description", "values": [f"{REVOKED_PREFIX}*"]}]
+                            if revoked
+                            else []
+                        ),
                     ],
                     name_regex=image_name_regex(args.service, args.version),
                     sort_ascending=False,
@@ -327,7 +345,10 @@ class GoldenImage(pulumi.ComponentResource):
                 revoked_ids = list(found[2] or [])
                 try:
                     return pick_promoted_image(
-                        list(found[0] or []), args.service, args.version, owner,
+                        list(found[0] or []),
+                        args.service,
+                        args.version,
+                        owner,
                         including_deprecated=list(found[1] or []),
                         revoked=revoked_ids,
                     )

@@ -343,17 +343,30 @@ def package_template_problem(template: str) -> str | None:
     if not sample.endswith(".deb"):
         return f"{template!r} must name a Debian package (*.deb)"
     if sample.startswith("s3://"):
-        return None if _PACKAGE_S3.fullmatch(sample) else (
-            f"{template!r} is not s3://<bucket>/<key> (letters, digits and ._~/+=- in the key)")
+        return (
+            None
+            if _PACKAGE_S3.fullmatch(sample)
+            else (
+                f"{template!r} is not s3://<bucket>/<key> (letters, digits and ._~/+=- in the key)"
+            )
+        )
     if sample.startswith("https://"):
-        return None if _PACKAGE_HTTPS.fullmatch(sample) else (
-            f"{template!r} is not https://<host>/<path> (no credentials, query or fragment: "
-            "the URL is part of the bake's command line)")
+        return (
+            None
+            if _PACKAGE_HTTPS.fullmatch(sample)
+            else (
+                f"{template!r} is not https://<host>/<path> (no credentials, query or fragment: "
+                "the URL is part of the bake's command line)"
+            )
+        )
     if "://" in sample:
         return f"{template!r}: only s3:// and https:// packages (or a project path) are fetched"
     parts = sample.split("/")
-    if sample.startswith("/") or ".." in parts or "" in parts or not _PACKAGE_CHARS.fullmatch(
-        sample
+    if (
+        sample.startswith("/")
+        or ".." in parts
+        or "" in parts
+        or not _PACKAGE_CHARS.fullmatch(sample)
     ):
         return (
             f"{template!r} must be a relative path inside the project (no leading /, no .. "

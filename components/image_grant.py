@@ -48,9 +48,7 @@ class ImageGrant(pulumi.ComponentResource):
     grant_id: pulumi.Output[str]
     grantee: pulumi.Output[str]
 
-    def __init__(
-        self, name: str, args: ImageGrantArgs, opts: pulumi.ResourceOptions | None = None
-    ):
+    def __init__(self, name: str, args: ImageGrantArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("golden-fleet:index:ImageGrant", name, None, opts)
         caller = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         # The account that runs `pulumi up` is the one that owns the groups; its partition is

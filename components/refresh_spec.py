@@ -167,19 +167,30 @@ _PREFERENCE_CHECKS: dict[str, Any] = {
     "ScaleInProtectedInstances": lambda v: v in ("Refresh", "Ignore", "Wait"),
     "StandbyInstances": lambda v: v in ("Terminate", "Ignore", "Wait"),
     "CheckpointPercentages": lambda v: (
-        isinstance(v, list) and 0 < len(v) <= 100
-        and all(type(p) is int and 1 <= p <= 100 for p in v) and v[-1] == 100
+        isinstance(v, list)
+        and 0 < len(v) <= 100
+        and all(type(p) is int and 1 <= p <= 100 for p in v)
+        and v[-1] == 100
         and all(a < b for a, b in itertools.pairwise(v))
     ),
     "CheckpointDelay": lambda v: type(v) is int and 0 <= v <= 172_800,
     "AlarmSpecification": lambda v: (
-        isinstance(v, dict) and set(v) == {"Alarms"} and isinstance(v["Alarms"], list)
+        isinstance(v, dict)
+        and set(v) == {"Alarms"}
+        and isinstance(v["Alarms"], list)
         and 0 < len(v["Alarms"]) <= 10
         and all(isinstance(a, str) and _ALARM.fullmatch(a) for a in v["Alarms"])
     ),
 }
-_REQUIRED = ("region", "group", "targetGroupArn", "launchTemplate", "instanceTypes",
-             "preferences", "timeout")
+_REQUIRED = (
+    "region",
+    "group",
+    "targetGroupArn",
+    "launchTemplate",
+    "instanceTypes",
+    "preferences",
+    "timeout",
+)
 
 
 def _text(
@@ -205,10 +216,11 @@ def parse_spec(text: str) -> RefreshSpec:
         raise SpecError(f"the refresh spec has unknown keys {unknown} or lacks {missing}")
     template = document["launchTemplate"]
     if not isinstance(template, dict) or set(template) != {"id", "version"}:
-        raise SpecError("[launchTemplate] must be {\"id\": ..., \"version\": ...}")
+        raise SpecError('[launchTemplate] must be {"id": ..., "version": ...}')
     types = document["instanceTypes"]
     if (
-        not isinstance(types, list) or not 1 <= len(types) <= 20
+        not isinstance(types, list)
+        or not 1 <= len(types) <= 20
         or not all(isinstance(t, str) and _INSTANCE_TYPE.fullmatch(t) for t in types)
         or len(set(types)) != len(types)
     ):
@@ -228,13 +240,17 @@ def parse_spec(text: str) -> RefreshSpec:
     return RefreshSpec(
         region=_text(document, "region", _REGION, "an AWS region (e.g. eu-west-1)"),
         group=_text(document, "group", _GROUP, "an Auto Scaling group name"),
-        target_group_arn=_text(document, "targetGroupArn", _TARGET_GROUP_ARN,
-                               "a target group ARN"),
-        template_id=_text(template, "id", _TEMPLATE_ID, "a launch template id (lt-...)",
-                          "launchTemplate.id"),
-        template_version=_text(template, "version", _VERSION,
-                               "a numbered launch-template version (1, 2, ...)",
-                               "launchTemplate.version"),
+        target_group_arn=_text(document, "targetGroupArn", _TARGET_GROUP_ARN, "a target group ARN"),
+        template_id=_text(
+            template, "id", _TEMPLATE_ID, "a launch template id (lt-...)", "launchTemplate.id"
+        ),
+        template_version=_text(
+            template,
+            "version",
+            _VERSION,
+            "a numbered launch-template version (1, 2, ...)",
+            "launchTemplate.version",
+        ),
         instance_types=tuple(types),
         preferences=preferences,
         timeout=timeout,

@@ -47,9 +47,7 @@ def web_acl_rules(service: str, rate_limit: int, rate_window_seconds: int) -> li
             "name": rule,
             "priority": priority,
             "override_action": {"none": {}},
-            "statement": {
-                "managed_rule_group_statement": {"vendor_name": "AWS", "name": group}
-            },
+            "statement": {"managed_rule_group_statement": {"vendor_name": "AWS", "name": group}},
             "visibility_config": _visibility(f"{service}-{rule}"),
         }
         for rule, group, priority in MANAGED_RULE_GROUPS

@@ -98,11 +98,11 @@ def launch_template_encrypted_volumes(props: Mapping[str, Any]) -> list[str]:
     mappings = _list(props.get("blockDeviceMappings"))
     if not mappings:
         return [
-            "no block device mapping: declare the root volume with ebs.encrypted = \"true\" "
+            'no block device mapping: declare the root volume with ebs.encrypted = "true" '
             "(the image's own mapping may be unencrypted)"
         ]
     return [
-        f"volume {m.get('deviceName', index)} is not encrypted: set ebs.encrypted = \"true\""
+        f'volume {m.get("deviceName", index)} is not encrypted: set ebs.encrypted = "true"'
         for index, m in enumerate(mappings)
         if isinstance(m.get("ebs"), Mapping) and not _truthy(m["ebs"].get("encrypted"))
     ]
@@ -305,8 +305,11 @@ def forward_to_existing_target_groups(
             for group in _list((forward or {}).get("targetGroups")):
                 if group.get("arn") not in owned:
                     problems.append(
-                        (name, f"forwards to {group.get('arn')}, which is not a target group of "
-                         "this stack: weights must move traffic between this stack's colors")
+                        (
+                            name,
+                            f"forwards to {group.get('arn')}, which is not a target group of "
+                            "this stack: weights must move traffic between this stack's colors",
+                        )
                     )
     return problems
 
@@ -345,8 +348,11 @@ def open_ingress_only_to_the_load_balancer(
                     ANYWHERE
                 ):
                     problems.append(
-                        (name, "inline ingress from anywhere: use separate ingress rules, and "
-                         "only to the load balancer on 80/443")
+                        (
+                            name,
+                            "inline ingress from anywhere: use separate ingress rules, and "
+                            "only to the load balancer on 80/443",
+                        )
                     )
             continue
         else:
@@ -357,8 +363,11 @@ def open_ingress_only_to_the_load_balancer(
         web = ports[0] == ports[1] and ports[0] in WEB_PORTS
         if group not in balancer_groups or not web:
             problems.append(
-                (name, f"ingress from anywhere on ports {ports[0]}-{ports[1]} to {group}: only "
-                 "the load balancer's security group may be open, and only on 80 and 443")
+                (
+                    name,
+                    f"ingress from anywhere on ports {ports[0]}-{ports[1]} to {group}: only "
+                    "the load balancer's security group may be open, and only on 80 and 443",
+                )
             )
     return problems
 
@@ -392,7 +401,8 @@ def _statements(props: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 def _reads_secrets(actions: Any) -> list[str]:
     patterns = [actions] if isinstance(actions, str) else _list(actions)
     return [
-        action for action in SECRET_READS
+        action
+        for action in SECRET_READS
         if any(fnmatch.fnmatchcase(action.lower(), str(p).lower()) for p in patterns)
     ]
 
@@ -486,10 +496,13 @@ def parameter_reads_fenced(
                 ):
                     fenced.add(str(props.get("role")))
     return [
-        (attachment, f"role {role} has AmazonSSMManagedInstanceCore, which allows "
-         "ssm:GetParameter(s) on every parameter: add a Deny of the parameter reads on "
-         "NotResource = the configured parameters (components/policies.py "
-         "parameter_fence_policy)")
+        (
+            attachment,
+            f"role {role} has AmazonSSMManagedInstanceCore, which allows "
+            "ssm:GetParameter(s) on every parameter: add a Deny of the parameter reads on "
+            "NotResource = the configured parameters (components/policies.py "
+            "parameter_fence_policy)",
+        )
         for role, attachment in sorted(exposed.items())
         if role not in fenced
     ]

@@ -72,8 +72,9 @@ def preview_and_up(
     from pulumi.automation import errors
 
     policies = policy_args(stack, work_dir)
-    flags = f"--policy-pack {policies['policy_packs'][0]} --policy-pack-config " + (
-        policies["policy_pack_configs"][0]
+    flags = (
+        f"--policy-pack {policies['policy_packs'][0]} --policy-pack-config "
+        + (policies["policy_pack_configs"][0])
     )
     try:
         selected = _select(stack, work_dir)

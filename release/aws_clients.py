@@ -38,7 +38,9 @@ def client_config(patient: bool = False) -> Any:
 
     if patient:
         connect, read, attempts = (
-            PATIENT_CONNECT_TIMEOUT_S, PATIENT_READ_TIMEOUT_S, PATIENT_MAX_ATTEMPTS
+            PATIENT_CONNECT_TIMEOUT_S,
+            PATIENT_READ_TIMEOUT_S,
+            PATIENT_MAX_ATTEMPTS,
         )
     else:
         connect, read, attempts = CONNECT_TIMEOUT_S, READ_TIMEOUT_S, MAX_ATTEMPTS
@@ -99,8 +101,9 @@ def _refuse_unreachable(endpoint: str) -> Any:
         with _unreachable_lock:
             until, what = _unreachable.get(endpoint, (0.0, ""))
         if time.monotonic() < until:
-            raise EndpointConnectionError(endpoint_url=f"{endpoint} (did not answer just now: "
-                                                       f"{what})")
+            raise EndpointConnectionError(
+                endpoint_url=f"{endpoint} (did not answer just now: {what})"
+            )
 
     return before_call
 

@@ -119,10 +119,10 @@ def flag_conflict(args: argparse.Namespace) -> str | None:
             "no one)"
         )
     if not args.apply:
-        return (
-            "--take-over-stale-lock needs --apply: without --apply no release lock is taken "
-            + ("(the rollout prints its plan)" if args.command == "rollout"
-               else "(the edit writes the file alone)")
+        return "--take-over-stale-lock needs --apply: without --apply no release lock is taken " + (
+            "(the rollout prints its plan)"
+            if args.command == "rollout"
+            else "(the edit writes the file alone)"
         )
     return None
 
@@ -496,11 +496,14 @@ def _package_check(plan: Plan, cfg: StackConfig, version: str, require: bool, ro
                 f"could not check {version}'s package ({check.detail}) and --require-baked is "
                 "set — provide credentials allowed s3:GetObject on it, or network access"
             )
-        return dataclasses.replace(plan, warnings=(
-            *plan.warnings,
-            f"could not check {version}'s package ({check.detail}); continuing: the bake in "
-            "`pulumi up` fetches and verifies it and fails without it",
-        ))
+        return dataclasses.replace(
+            plan,
+            warnings=(
+                *plan.warnings,
+                f"could not check {version}'s package ({check.detail}); continuing: the bake in "
+                "`pulumi up` fetches and verifies it and fails without it",
+            ),
+        )
     return dataclasses.replace(plan, notes=(*plan.notes, f"package found: {check.detail}"))
 
 
@@ -512,8 +515,7 @@ def _plan(args: argparse.Namespace, cfg: StackConfig, root: Path | None = None) 
         plan = transitions.deploy(
             cfg, stack, args.version, baked, allow_stale_foundation=args.allow_stale_foundation
         )
-        return _package_check(plan, cfg, args.version, args.require_baked,
-                              root or project_root())
+        return _package_check(plan, cfg, args.version, args.require_baked, root or project_root())
     if args.command == "shift":
         transitions.shift(cfg, stack, args.percent)  # refuse before any AWS call
         from release import canary
@@ -776,8 +778,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
             print(f"{PROG}: error: {one_line(str(error))}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:  # the table above says what was written; no stack file
-            print(f"{PROG}: interrupted — run the same revoke again to complete it",
-                  file=sys.stderr)
+            print(
+                f"{PROG}: interrupted — run the same revoke again to complete it", file=sys.stderr
+            )
             return 130
     path = args.file or root / f"Pulumi.{args.stack.split('/')[-1]}.yaml"
     with transitions.hints_for_file(str(args.file) if args.file else None):

@@ -267,7 +267,10 @@ def read_back(elbv2: Any, listener: LiveListener, stack: str) -> str:
 
 
 def _halt(
-    client: Callable[[str, str], Any], region: str, key: str, stable: str,
+    client: Callable[[str, str], Any],
+    region: str,
+    key: str,
+    stable: str,
     out: Callable[[str], None],
 ) -> str | None:
     """The halt mark and the bake record's removal, one write on the lock's item.
@@ -278,7 +281,10 @@ def _halt(
 
     try:
         halted = locks.halt(
-            client("dynamodb", region), locks.TABLE_NAME, key, locks.default_holder(),
+            client("dynamodb", region),
+            locks.TABLE_NAME,
+            key,
+            locks.default_holder(),
             datetime.now(UTC),
         )
     except ClientError as error:
@@ -289,8 +295,10 @@ def _halt(
     except (BotoCoreError, ReleaseError) as error:
         return str(error)
     if halted.held:
-        out(f"halted the rollout of {halted.holder}: at its next check it sets {stable} 100% "
-            "on the listener itself (after any update of its own in flight) and rolls back")
+        out(
+            f"halted the rollout of {halted.holder}: at its next check it sets {stable} 100% "
+            "on the listener itself (after any update of its own in flight) and rolls back"
+        )
     return None
 
 
@@ -323,6 +331,7 @@ def run_now(
 
         def client(service: str, region: str) -> Any:
             return aws_clients.client(service, region, made_by=region_session)
+
     from botocore.exceptions import BotoCoreError, ClientError
 
     elbv2 = client("elbv2", cfg.region)

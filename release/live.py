@@ -330,8 +330,11 @@ def drift(file_version: str, state: ColorState, facts: ImageFacts) -> str | None
     return (
         f"drift: the stack file says {file_version}{expected}, but {state.group} launches "
         f"{state.image_id} ({runs}) from launch-template version {state.template_version}"
-        + (f" — {refresh_history(state.refresh)}" if state.refresh is not None
-           and state.refresh.status in FAILED else "")
+        + (
+            f" — {refresh_history(state.refresh)}"
+            if state.refresh is not None and state.refresh.status in FAILED
+            else ""
+        )
     )
 
 
@@ -410,9 +413,12 @@ def configuration_of(settings: Mapping[str, Any]) -> Configuration:
     else:
         template = mixed.get("LaunchTemplate") or {}
         spec = template.get("LaunchTemplateSpecification") or {}
-        types = tuple(
-            o["InstanceType"] for o in template.get("Overrides") or [] if o.get("InstanceType")
-        ) or None
+        types = (
+            tuple(
+                o["InstanceType"] for o in template.get("Overrides") or [] if o.get("InstanceType")
+            )
+            or None
+        )
     return Configuration(spec.get("LaunchTemplateId"), spec.get("Version"), types)
 
 
@@ -485,9 +491,7 @@ def newest_first(refreshes: Iterable[Refresh]) -> list[Refresh]:
     return sorted(refreshes, key=key, reverse=True)
 
 
-def list_refreshes(
-    clients: Clients, group: str, refresh_ids: Iterable[str] = ()
-) -> list[Refresh]:
+def list_refreshes(clients: Clients, group: str, refresh_ids: Iterable[str] = ()) -> list[Refresh]:
     """The group's instance refreshes (those AWS still lists), newest first; ``refresh_ids``
     narrows them to those ids. Follows ``NextToken`` to the end."""
     found: list[Refresh] = []
@@ -540,8 +544,13 @@ def image_record(clients: Clients, image_id: str) -> dict[str, Any] | None:
                 return {"Images": []}
             raise
 
-    page = _aws(f"reading image {image_id}", describe, ImageIds=[image_id],
-                IncludeDeprecated=True, IncludeDisabled=True)
+    page = _aws(
+        f"reading image {image_id}",
+        describe,
+        ImageIds=[image_id],
+        IncludeDeprecated=True,
+        IncludeDisabled=True,
+    )
     found = page.get("Images") or []
     return found[0] if found else None
 
@@ -593,7 +602,12 @@ def _state(
     if skip_when_empty and desired == 0:
         # Nothing can be unready in an empty group: no more calls.
         return ColorState(
-            name, 0, saved.template_id, saved.version, image_id=None, refresh=None,
+            name,
+            0,
+            saved.template_id,
+            saved.version,
+            image_id=None,
+            refresh=None,
             instance_types=saved.instance_types,
         )
     template_id, version = saved.template_id, saved.version
@@ -637,8 +651,9 @@ def read_group(
     groups = page.get("AutoScalingGroups", [])
     if not groups:
         raise GroupNotFound(f"no Auto Scaling group named {group!r} in this account and region")
-    return _state(clients, groups[0], target_group_arn, None, skip_when_empty=True,
-                  with_refresh=with_refresh)
+    return _state(
+        clients, groups[0], target_group_arn, None, skip_when_empty=True, with_refresh=with_refresh
+    )
 
 
 def read_color(clients: Clients, stack: str, service: str, color: Color) -> ColorState | None:

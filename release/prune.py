@@ -229,9 +229,7 @@ def decide(
     """
     images = list(images)
     apps = [i for i in images if not i.is_foundation]
-    newest = sorted(
-        {i.version for i in apps if not i.revoked}, key=semver_key, reverse=True
-    )[:keep]
+    newest = sorted({i.version for i in apps if not i.revoked}, key=semver_key, reverse=True)[:keep]
     decisions = []
     for image in sorted(apps, key=lambda i: (i.region, semver_key(i.version), i.name)):
         reasons = []
@@ -253,7 +251,8 @@ def decide(
             reasons.append(f"newest {image.runtime} foundation")
         reasons.extend((pinned or {}).get(image.name, []))
         built_on = [
-            name for name in (children or {}).get((image.region, image.image_id), [])
+            name
+            for name in (children or {}).get((image.region, image.image_id), [])
             if (image.region, name) not in doomed_names
         ]
         if built_on:
@@ -365,7 +364,7 @@ def _call(what: str, region: str, call: Callable[..., dict], **kwargs: Any) -> d
         code = error.response.get("Error", {}).get("Code", "error")
         raise PruneError(
             f"{what} in {region} was refused ({code}) — the images in use cannot be known, so "
-            'nothing was deleted; grant the call (docs/guides/image-retention.md) and run again'
+            "nothing was deleted; grant the call (docs/guides/image-retention.md) and run again"
         ) from None
     except BotoCoreError as error:
         raise PruneError(
@@ -660,8 +659,9 @@ def unmark(ec2: Any, image_id: str, value: str) -> str | None:
     )
 
 
-def _renewing(make: Callable[[], Any], every_s: float = 600.0,
-              clock: Callable[[], float] = time.monotonic) -> Callable[[], Any]:
+def _renewing(
+    make: Callable[[], Any], every_s: float = 600.0, clock: Callable[[], float] = time.monotonic
+) -> Callable[[], Any]:
     """``make()`` again once ``every_s`` have passed: assumed-role clients outlive neither their
     15 minutes nor a long second phase."""
     made: list[tuple[float, Any]] = []
@@ -691,12 +691,18 @@ def uses_now(uses: Uses, image: Image) -> tuple[list[str], RegionView]:
     region, key = image.region, (image.region, image.image_id)
     configs = read_stack_files(uses.paths)
     named = named_versions(configs, uses.service)
-    reasons = list(named.get(image.version, [])) if not image.is_foundation else list(
-        pinned_foundations(configs).get(image.name, []))
+    reasons = (
+        list(named.get(image.version, []))
+        if not image.is_foundation
+        else list(pinned_foundations(configs).get(image.name, []))
+    )
     for account, other in uses.accounts:
         their = other()
         usage = read_usage(
-            their("ec2", region), their("autoscaling", region), region, f"{account} ",
+            their("ec2", region),
+            their("autoscaling", region),
+            region,
+            f"{account} ",
             image.image_id,
         )
         reasons += usage.get(key, [])
@@ -740,7 +746,8 @@ def delete_marked(
             # An operator removed the mark to keep the image, or a newer run took it over.
             marks.held.pop((region, image.image_id), None)
             decision.outcome = (
-                f"left: its mark was replaced ({current.mark})" if current.mark
+                f"left: its mark was replaced ({current.mark})"
+                if current.mark
                 else "left: its mark was removed"
             )
         elif reasons:
@@ -819,10 +826,7 @@ def run(
     else:
         regions = default_regions(cfg, configs)
 
-    views = {
-        region: read_region(clients("ec2", region), region, service)
-        for region in regions
-    }
+    views = {region: read_region(clients("ec2", region), region, service) for region in regions}
     # What uses an image is read where this service has images, and only there.
     occupied = [region for region in regions if views[region].images]
     in_use: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -864,9 +868,7 @@ def run(
         for region in regions
     }
     where = (
-        f"the {len(regions)} regions enabled for the account"
-        if all_regions
-        else ", ".join(regions)
+        f"the {len(regions)} regions enabled for the account" if all_regions else ", ".join(regions)
     )
     out(
         f"prune {args.stack}: images of {service} owned by this account in {where} "
@@ -885,7 +887,8 @@ def run(
         elif decision.kept:
             failed = unmark(clients("ec2", decision.image.region), decision.image.image_id, earlier)
             decision.mark_note = (
-                f"an earlier run's mark left ({failed})" if failed
+                f"an earlier run's mark left ({failed})"
+                if failed
                 else "an earlier run's mark removed"
             )
         else:

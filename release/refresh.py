@@ -185,18 +185,23 @@ def others_alarms_phrase(names: Sequence[str]) -> str:
     return f"rolled back by the load balancer's alarm{plural} {', '.join(names)}, not this color's"
 
 
-def plan(
-    state: ColorState, refreshes: Sequence[Refresh], want: Configuration, retry: bool
-) -> Step:
+def plan(state: ColorState, refreshes: Sequence[Refresh], want: Configuration, retry: bool) -> Step:
     """What to do for ``want`` on this group, given its refreshes newest first."""
     running = [r for r in refreshes if r.running]
     if running:
         current = running[0]
         if same_configuration(current.desired, want):
-            return Step(Action.ADOPT, f"adopting instance refresh {current.refresh_id} "
-                        f"({current.status}) toward {want.describe()}", current.refresh_id)
-        toward = (f"toward {current.desired.describe()}" if current.desired
-                  else "started without a desired configuration (not by this program)")
+            return Step(
+                Action.ADOPT,
+                f"adopting instance refresh {current.refresh_id} "
+                f"({current.status}) toward {want.describe()}",
+                current.refresh_id,
+            )
+        toward = (
+            f"toward {current.desired.describe()}"
+            if current.desired
+            else "started without a desired configuration (not by this program)"
+        )
         return Step(
             Action.REFUSE,
             f"{state.group}: instance refresh {current.refresh_id} is {current.status}, "
@@ -225,9 +230,11 @@ def plan(
             f"Not starting it again: deploy a fixed version (or roll the file back), or set "
             f"{RETRY_VARIABLE}=1 for one `pulumi up` to retry this one",
         )
-    why = ("the group saves " + state.configuration.describe()
-           if not same_configuration(state.configuration, want)
-           else f"{len(stray)} in-service instances run another configuration")
+    why = (
+        "the group saves " + state.configuration.describe()
+        if not same_configuration(state.configuration, want)
+        else f"{len(stray)} in-service instances run another configuration"
+    )
     return Step(Action.START, f"starting an instance refresh toward {want.describe()} ({why})")
 
 
@@ -241,8 +248,9 @@ def settle_problems(state: ColorState, want: Configuration) -> list[str]:
         return found
     found += problems(state, want.version)
     if want.instance_types is not None:
-        other = sorted(i.instance_id for i in state.in_service
-                       if i.instance_type not in want.instance_types)
+        other = sorted(
+            i.instance_id for i in state.in_service if i.instance_type not in want.instance_types
+        )
         if other:
             found.append(f"in service on another instance type: {', '.join(other[:3])}")
     return found
@@ -252,8 +260,11 @@ def _rolled_back_message(state: ColorState, refresh: Refresh, want: Configuratio
     """The truth after a refresh that did not succeed: what AWS said, what the group saves now
     and what its instances run, what to do."""
     on = sorted({i.template_version or "unknown" for i in state.in_service})
-    instances = (f"{len(state.in_service)} in-service instances on launch-template version "
-                 f"{', '.join(on)}" if on else "no in-service instances")
+    instances = (
+        f"{len(state.in_service)} in-service instances on launch-template version {', '.join(on)}"
+        if on
+        else "no in-service instances"
+    )
     kept = (
         "AWS kept the previous configuration"
         if not same_configuration(state.configuration, want)
@@ -413,11 +424,13 @@ def _choose(run: Run) -> Step | int:
             if "InstanceRefreshInProgress" in str(error):
                 # Read again after a pause: AWS may not list the other refresh at once, and a
                 # tight loop of refused starts would only hammer the API.
-                run.say(f"{run.spec.group}: another instance refresh started meanwhile; "
-                        "reading again")
+                run.say(
+                    f"{run.spec.group}: another instance refresh started meanwhile; reading again"
+                )
             else:
-                run.say(f"{run.spec.group}: could not read AWS ({error}); retrying until the "
-                        "timeout")
+                run.say(
+                    f"{run.spec.group}: could not read AWS ({error}); retrying until the timeout"
+                )
         if not run.pause():
             return run.timed_out("before the refresh could start")
 
@@ -430,16 +443,20 @@ def _follow(run: Run, refresh_id: str) -> Refresh | int:
             if not found:
                 # A refresh just started may not be listed yet (AWS's reads are eventually
                 # consistent); it is waited for like any other, until the timeout.
-                run.say(f"{run.spec.group}: AWS does not list instance refresh {refresh_id} "
-                        "yet; reading again")
+                run.say(
+                    f"{run.spec.group}: AWS does not list instance refresh {refresh_id} "
+                    "yet; reading again"
+                )
             elif not found[0].running:
                 return found[0]
             else:
                 state = run.read()
-                run.say(progress_line(
-                    ColorState(**{**state.__dict__, "refresh": found[0]}),
-                    run.spec.template_version,
-                ))
+                run.say(
+                    progress_line(
+                        ColorState(**{**state.__dict__, "refresh": found[0]}),
+                        run.spec.template_version,
+                    )
+                )
         except LiveError as error:
             run.say(f"{run.spec.group}: could not read AWS ({error}); retrying until the timeout")
         if not run.pause():
@@ -459,11 +476,16 @@ def _settle(run: Run, refresh_id: str) -> int:
                     f"{len(state.in_service)} in-service instances on it, "
                     f"{state.healthy_targets}/{state.desired} healthy"
                 )
-                run.out(json.dumps({
-                    "group": state.group,
-                    "launchTemplateVersion": state.template_version,
-                    "refreshId": refresh_id,
-                }, sort_keys=True))
+                run.out(
+                    json.dumps(
+                        {
+                            "group": state.group,
+                            "launchTemplateVersion": state.template_version,
+                            "refreshId": refresh_id,
+                        },
+                        sort_keys=True,
+                    )
+                )
                 return 0
             run.say(f"{state.group}: " + "; ".join(found))
         except GroupNotFound as error:
@@ -550,15 +572,17 @@ def main(
     environ = os.environ if environ is None else environ
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        return converge(Run(
-            clients=clients or Clients.for_region(spec.region, patient=True),
-            spec=spec,
-            out=_print,
-            err=_print_err,
-            poll=args.poll,
-            retry=environ.get(RETRY_VARIABLE) == "1",
-            sleep=sleep,
-        ))
+        return converge(
+            Run(
+                clients=clients or Clients.for_region(spec.region, patient=True),
+                spec=spec,
+                out=_print,
+                err=_print_err,
+                poll=args.poll,
+                retry=environ.get(RETRY_VARIABLE) == "1",
+                sleep=sleep,
+            )
+        )
     except (KeyboardInterrupt, Stop):
         _print_err(
             f"{PROG}: interrupted while converging {spec.group}; an instance refresh goes on in "

@@ -441,7 +441,8 @@ class Rollout:
             self.written = prepared.text.encode()
             self.last = percent
             raised = [
-                c.value for c in prepared.plan.changes
+                c.value
+                for c in prepared.plan.changes
                 if c.path == (transitions.FLEETS, self.new.value, "capacity", "min")
             ]
             self.timeline.add(

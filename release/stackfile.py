@@ -337,7 +337,7 @@ def _keep_comment_column(rest: str, grown: int) -> str:
     if not found or grown == 0:
         return rest
     spaces = max(1, len(found.group(1)) - grown)
-    return " " * spaces + rest[len(found.group(1)):]
+    return " " * spaces + rest[len(found.group(1)) :]
 
 
 def _value_end(text: str, node: Node) -> int:
@@ -363,8 +363,9 @@ def remove_value(text: str, path: tuple[str, ...], name: str = "stack file") -> 
                 f"{name}: {'.'.join(path[:depth])} is not a mapping ({_where(node)}) — "
                 "fix the file first"
             )
-        found = [i for i, (k, _) in enumerate(node.value)
-                 if isinstance(k, ScalarNode) and k.value == key]
+        found = [
+            i for i, (k, _) in enumerate(node.value) if isinstance(k, ScalarNode) and k.value == key
+        ]
         if not found:
             return text
         parent, index = node, found[0]
@@ -383,8 +384,7 @@ def remove_value(text: str, path: tuple[str, ...], name: str = "stack file") -> 
     where = ".".join(path[1:])
     if len(entries) == 1:
         raise ReleaseError(
-            f"{name}: removing {where} would leave {'.'.join(path[1:-1])} empty — "
-            "nothing written"
+            f"{name}: removing {where} would leave {'.'.join(path[1:-1])} empty — nothing written"
         )
     line_start = text.rfind("\n", 0, key_node.start_mark.index) + 1
     if text[line_start : key_node.start_mark.index].strip(" \ufeff"):

@@ -405,7 +405,8 @@ def _size_canary(
         changes: list[Change] = []
         if record is not None:
             changes += [
-                c for c in _capacity(new, {"min": own_min, "desired": own_desired})
+                c
+                for c in _capacity(new, {"min": own_min, "desired": own_desired})
                 if getattr(capacity, c.path[-1]) != c.value
             ]
             changes.append(Change((RELEASE, CANARY_RESTORE), REMOVE))
@@ -415,7 +416,8 @@ def _size_canary(
             warnings=tuple(warnings),
         )
     changes = [
-        c for c in _capacity(new, {"min": target, "desired": desired})
+        c
+        for c in _capacity(new, {"min": target, "desired": desired})
         if getattr(capacity, c.path[-1]) != c.value
     ]
     if record is None:
@@ -470,9 +472,11 @@ def shift(
     )
     if cfg.traffic[new] == percent:
         return Plan(command="shift", summary=f"already {split} — nothing to change")
-    sizing = _size_canary(cfg, stack, stable_size, cap_at_max) if sizes_canary(
-        cfg, percent
-    ) else _Sizing()
+    sizing = (
+        _size_canary(cfg, stack, stable_size, cap_at_max)
+        if sizes_canary(cfg, percent)
+        else _Sizing()
+    )
     notes = list(sizing.notes)
     if percent == 100:
         notes.append(
@@ -601,8 +605,7 @@ def finish(cfg: StackConfig, stack: str) -> Plan:
         preview=(
             f"{stable.value}'s Auto Scaling Group capacity (to 0); the listener does not change"
             if cold
-            else "no resource changes (the listener already sends all traffic to "
-            f"{new.value})"
+            else f"no resource changes (the listener already sends all traffic to {new.value})"
         )
         + (
             f"; {new.value}'s Auto Scaling Group min back to its own and its rollout waiter"
@@ -641,9 +644,7 @@ def _restore_canary(cfg: StackConfig) -> tuple[list[Change], tuple[str, ...]]:
             f"desired stays {wanted['desired']}: scaling is off, so the file's desired is what "
             f"runs, and {new.value} now serves all traffic"
         )
-    changes = [
-        c for c in _capacity(new, wanted) if getattr(capacity, c.path[-1]) != c.value
-    ]
+    changes = [c for c in _capacity(new, wanted) if getattr(capacity, c.path[-1]) != c.value]
     changes.append(Change((RELEASE, CANARY_RESTORE), REMOVE))
     note = (
         f"{new.value}'s min back to its own {record.min} (raised to {capacity.min} for the "

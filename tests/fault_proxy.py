@@ -146,12 +146,15 @@ class FaultProxy:
 
             def _forward(self, method: str, body: bytes) -> None:
                 headers = {
-                    k: v for k, v in self.headers.items()
+                    k: v
+                    for k, v in self.headers.items()
                     if k.lower() not in ("host", "content-length", "connection")
                 }
                 request = urllib.request.Request(
-                    proxy.upstream + self.path, data=body if method != "GET" else None,
-                    headers=headers, method=method,
+                    proxy.upstream + self.path,
+                    data=body if method != "GET" else None,
+                    headers=headers,
+                    method=method,
                 )
                 try:
                     with urllib.request.urlopen(request, timeout=30) as response:

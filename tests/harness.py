@@ -93,12 +93,18 @@ class BakedImage:
 
 
 def baked_image(
-    owner: str, service: str, version: str, stamp: str = "20261101T120000Z",
+    owner: str,
+    service: str,
+    version: str,
+    stamp: str = "20261101T120000Z",
     deprecated: bool = False,
 ) -> BakedImage:
     name = f"{service}-{version}-{stamp}"
-    image_id = baked_ami_id(service, version) if stamp == "20261101T120000Z" else (
-        f"ami-{_hex('ami', service, version, stamp)}")
+    image_id = (
+        baked_ami_id(service, version)
+        if stamp == "20261101T120000Z"
+        else (f"ami-{_hex('ami', service, version, stamp)}")
+    )
     return BakedImage(owner, name, image_id, deprecated)
 
 
@@ -154,11 +160,13 @@ class FleetMocks(pulumi.runtime.Mocks):
             if inputs.get("create", "").endswith(" -m release.refresh"):
                 # The refresh command's last line: what the group saves once it succeeded.
                 spec = json.loads(inputs["stdin"])
-                state["stdout"] = json.dumps({
-                    "group": spec["group"],
-                    "launchTemplateVersion": spec["launchTemplate"]["version"],
-                    "refreshId": "",
-                })
+                state["stdout"] = json.dumps(
+                    {
+                        "group": spec["group"],
+                        "launchTemplateVersion": spec["launchTemplate"]["version"],
+                        "refreshId": "",
+                    }
+                )
                 state["stderr"] = ""
                 return f"{name}-{suffix[:8]}", state
             service, version = inputs["triggers"]
@@ -183,8 +191,9 @@ class FleetMocks(pulumi.runtime.Mocks):
             # EC2 numbers every new template version; here a new content gets a new number,
             # the same content the same number, so two runs of one config agree. An input the
             # template ignores keeps its previous value on update (run_program's `previous`).
-            version = 1 + int(
-                _hex("lt-version", {**inputs, **self.kept_inputs.get(name, {})}), 16) % 997
+            version = (
+                1 + int(_hex("lt-version", {**inputs, **self.kept_inputs.get(name, {})}), 16) % 997
+            )
             state["latestVersion"] = version
             state["defaultVersion"] = version
         elif token in _ELB_ARN_KINDS:
@@ -214,7 +223,8 @@ class FleetMocks(pulumi.runtime.Mocks):
             # A key id is a UUID; its ARN names the key's own region (the `region` argument).
             digest = _hex("kms", name, length=32)
             resource_id = "-".join(
-                (digest[:8], digest[8:12], digest[12:16], digest[16:20], digest[20:32]))
+                (digest[:8], digest[8:12], digest[12:16], digest[16:20], digest[20:32])
+            )
             region = inputs.get("region") or REGION
             state["keyId"] = resource_id
             state["arn"] = f"arn:aws:kms:{region}:{self.account}:key/{resource_id}"
@@ -229,7 +239,8 @@ class FleetMocks(pulumi.runtime.Mocks):
         elif token == "aws:wafv2/webAcl:WebAcl":
             resource_id = f"{_hex('waf', name, length=8)}-{suffix[:4]}-{suffix[4:8]}"
             state["arn"] = arn_base.format(service="wafv2") + (
-                f":regional/webacl/{inputs.get('name') or name}/{resource_id}")
+                f":regional/webacl/{inputs.get('name') or name}/{resource_id}"
+            )
         elif token == "aws:cloudwatch/metricAlarm:MetricAlarm":
             state["arn"] = arn_base.format(service="cloudwatch") + f":alarm:{inputs['name']}"
         elif token == "aws:ec2/amiCopy:AmiCopy":
@@ -250,34 +261,73 @@ class FleetMocks(pulumi.runtime.Mocks):
             }
         if args.token == "aws:autoscaling/getAmiIds:getAmiIds":  # the groups data source
             found = [g for g in self.groups if _group_matches(g, dict(args.args))]
-            return {"id": REGION, "names": [g.name for g in found],
-                    "arns": [f"arn:aws:autoscaling:{REGION}:{self.account}:autoScalingGroup:"
-                             f"{g.name}" for g in found]}
+            return {
+                "id": REGION,
+                "names": [g.name for g in found],
+                "arns": [
+                    f"arn:aws:autoscaling:{REGION}:{self.account}:autoScalingGroup:{g.name}"
+                    for g in found
+                ],
+            }
         if args.token == "aws:autoscaling/getGroup:getGroup":
             [group] = [g for g in self.groups if g.name == args.args["name"]]
             spec = {"id": group.template_id, "name": f"{group.name}-lt", "version": "3"}
-            mixed = [{"launchTemplates": [{"launchTemplateSpecifications": [
-                {"launchTemplateId": group.template_id, "launchTemplateName": spec["name"],
-                 "version": "3"}], "overrides": []}], "instancesDistributions": []}]
-            return {"id": group.name, "name": group.name,
-                    "launchTemplates": [] if group.mixed else [spec],
-                    "mixedInstancesPolicies": mixed if group.mixed else []}
+            mixed = [
+                {
+                    "launchTemplates": [
+                        {
+                            "launchTemplateSpecifications": [
+                                {
+                                    "launchTemplateId": group.template_id,
+                                    "launchTemplateName": spec["name"],
+                                    "version": "3",
+                                }
+                            ],
+                            "overrides": [],
+                        }
+                    ],
+                    "instancesDistributions": [],
+                }
+            ]
+            return {
+                "id": group.name,
+                "name": group.name,
+                "launchTemplates": [] if group.mixed else [spec],
+                "mixedInstancesPolicies": mixed if group.mixed else [],
+            }
         if args.token == "aws:ec2/getLaunchTemplate:getLaunchTemplate":
             [group] = [g for g in self.groups if g.template_id == args.args["id"]]
-            return {"id": group.template_id, "imageId": group.image_id,
-                    "defaultVersion": 3, "latestVersion": 3}
+            return {
+                "id": group.template_id,
+                "imageId": group.image_id,
+                "defaultVersion": 3,
+                "latestVersion": 3,
+            }
         if args.token == "aws:ec2/getAmi:getAmi":
-            wanted = {v for f in args.args.get("filters") or [] if f["name"] == "image-id"
-                      for v in f["values"]}
+            wanted = {
+                v
+                for f in args.args.get("filters") or []
+                if f["name"] == "image-id"
+                for v in f["values"]
+            }
             owners = set(args.args.get("owners") or [])
-            found = [i for i in self.images if i.image_id in wanted
-                     and (i.owner in owners or ("self" in owners and i.owner == self.account))]
+            found = [
+                i
+                for i in self.images
+                if i.image_id in wanted
+                and (i.owner in owners or ("self" in owners and i.owner == self.account))
+            ]
             if not found:
                 raise ValueError("Your query returned no results.")
             image = found[-1]
-            return {"id": image.image_id, "imageId": image.image_id, "name": image.name,
-                    "description": _description(image),
-                    "deprecationTime": "2027-11-01T12:00:00.000Z", "ownerId": image.owner}
+            return {
+                "id": image.image_id,
+                "imageId": image.image_id,
+                "name": image.name,
+                "description": _description(image),
+                "deprecationTime": "2027-11-01T12:00:00.000Z",
+                "ownerId": image.owner,
+            }
         raise NotImplementedError(f"no mock for the call {args.token}")
 
     def _find_images(self, query: dict[str, Any]) -> list[str]:
@@ -305,8 +355,9 @@ class FleetMocks(pulumi.runtime.Mocks):
             and all(fnmatch.fnmatchcase(_description(image), p) for p in descriptions)
             and (regex is None or regex.search(image.name))
         ]
-        newest_first = sorted(found, key=lambda image: image.name, reverse=not query.get(
-            "sortAscending", False))
+        newest_first = sorted(
+            found, key=lambda image: image.name, reverse=not query.get("sortAscending", False)
+        )
         return [image.image_id for image in newest_first]
 
 
@@ -323,8 +374,11 @@ def _group_matches(group: ColorGroup, query: dict[str, Any]) -> bool:
 
 
 def _description(image: BakedImage) -> str:
-    return image.description if image.description is not None else (
-        f"{image.name}: CIS-hardened Debian 12")
+    return (
+        image.description
+        if image.description is not None
+        else (f"{image.name}: CIS-hardened Debian 12")
+    )
 
 
 @dataclass
@@ -367,8 +421,7 @@ _ENGINE_LOG.addHandler(logging.NullHandler())
 def _encode_config(config: dict[str, Any]) -> dict[str, str]:
     # The engine hands structured config to the program JSON-encoded, plain strings as is.
     return {
-        key: value if isinstance(value, str) else json.dumps(value)
-        for key, value in config.items()
+        key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()
     }
 
 
@@ -597,6 +650,8 @@ def changed_resources(before: ProgramRun | dict, after: ProgramRun | dict) -> se
     return {
         n
         for n in names
-        if n not in a or n not in b or a[n].type_ != b[n].type_
+        if n not in a
+        or n not in b
+        or a[n].type_ != b[n].type_
         or _diffed_inputs(a[n], b[n]) != _diffed_inputs(b[n])
     }

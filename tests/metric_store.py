@@ -36,8 +36,8 @@ class MetricStore:
         # (metric name, stat, ((dimension name, value), ...)) -> {minute: value}
         self.values: dict[tuple[str, str, tuple], dict[datetime, float]] = defaultdict(dict)
         # the same keys -> {minute: when CloudWatch has it (None: never)}; absent: at once
-        self.arrives: dict[tuple[str, str, tuple], dict[datetime, datetime | None]] = (
-            defaultdict(dict)
+        self.arrives: dict[tuple[str, str, tuple], dict[datetime, datetime | None]] = defaultdict(
+            dict
         )
         self.now: Callable[[], datetime] | None = None  # the clock arrivals are held against
         self.calls: list[dict[str, Any]] = []

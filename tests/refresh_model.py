@@ -119,13 +119,22 @@ class RefreshService:
         self.fates.append((list(statuses), alarm))
 
     def existing(
-        self, group: str, status: str, desired: dict[str, Any] | None, *fate: str,
-        reason: str = "", age_minutes: int = 60,
+        self,
+        group: str,
+        status: str,
+        desired: dict[str, Any] | None,
+        *fate: str,
+        reason: str = "",
+        age_minutes: int = 60,
     ) -> ModelRefresh:
         """A refresh AWS already knows of (started earlier, by anyone)."""
         refresh = ModelRefresh(
             refresh_id=str(uuid.UUID(int=self.random.getrandbits(128))),
-            group=group, desired=desired, preferences={}, fate=list(fate), status=status,
+            group=group,
+            desired=desired,
+            preferences={},
+            fate=list(fate),
+            status=status,
             started=self.clock - datetime.timedelta(minutes=age_minutes),
             previous=self._saved(group),
         )
@@ -153,24 +162,36 @@ class RefreshService:
         if desired is not None and ("LaunchTemplate" in desired) == (
             "MixedInstancesPolicy" in desired
         ):
-            raise _error("ValidationError", "Specify either LaunchTemplate or "
-                         "MixedInstancesPolicy in DesiredConfiguration.", "StartInstanceRefresh")
+            raise _error(
+                "ValidationError",
+                "Specify either LaunchTemplate or MixedInstancesPolicy in DesiredConfiguration.",
+                "StartInstanceRefresh",
+            )
         if preferences.get("AutoRollback"):
             version = self._version_of(desired) if desired else None
             if desired is None or version in ("$Latest", "$Default", None):
-                raise _error("ValidationError", "Rollback is not supported without a desired "
-                             "configuration with a numbered launch template version.",
-                             "StartInstanceRefresh")
+                raise _error(
+                    "ValidationError",
+                    "Rollback is not supported without a desired "
+                    "configuration with a numbered launch template version.",
+                    "StartInstanceRefresh",
+                )
         fate, alarm = self.fates.pop(0) if self.fates else (["InProgress", "Successful"], "")
         watched = (preferences.get("AlarmSpecification") or {}).get("Alarms") or []
         if alarm and alarm not in watched:
-            raise AssertionError(f"the test's script: AWS cannot roll a refresh back for {alarm}, "
-                                 f"which is not in its AlarmSpecification {watched}")
+            raise AssertionError(
+                f"the test's script: AWS cannot roll a refresh back for {alarm}, "
+                f"which is not in its AlarmSpecification {watched}"
+            )
         self.clock += datetime.timedelta(minutes=1)
         refresh = ModelRefresh(
             refresh_id=str(uuid.UUID(int=self.random.getrandbits(128))),
-            group=group, desired=desired, preferences=preferences, fate=fate,
-            previous=self._saved(group), alarm=alarm,
+            group=group,
+            desired=desired,
+            preferences=preferences,
+            fate=fate,
+            previous=self._saved(group),
+            alarm=alarm,
         )
         self.refreshes.append(refresh)
         self._unlisted[refresh.refresh_id] = self.unlisted_reads
@@ -184,14 +205,21 @@ class RefreshService:
         for rid in hidden:
             self._unlisted[rid] -= 1
         for refresh in self.refreshes:
-            if (refresh.group == group and refresh.status in RUNNING and refresh.fate
-                    and refresh.refresh_id not in hidden):
+            if (
+                refresh.group == group
+                and refresh.status in RUNNING
+                and refresh.fate
+                and refresh.refresh_id not in hidden
+            ):
                 self._advance(refresh, refresh.fate.pop(0))
-        listed = [r for r in self.refreshes if r.group == group
-                  and (not ids or r.refresh_id in ids) and r.refresh_id not in hidden]
+        listed = [
+            r
+            for r in self.refreshes
+            if r.group == group and (not ids or r.refresh_id in ids) and r.refresh_id not in hidden
+        ]
         self.random.shuffle(listed)
         start = int(request.get("NextToken") or 0)
-        page = listed[start:start + 2]
+        page = listed[start : start + 2]
         answer: dict[str, Any] = {"InstanceRefreshes": [r.describe() for r in page]}
         if start + 2 < len(listed):
             answer["NextToken"] = str(start + 2)
@@ -204,8 +232,11 @@ class RefreshService:
                 refresh.fate = ["Cancelled"]
                 self._advance(refresh, "Cancelling")
                 return {"InstanceRefreshId": refresh.refresh_id}
-        raise _error("ActiveInstanceRefreshNotFound", "No in progress or pending Instance "
-                     "Refresh found.", "CancelInstanceRefresh")
+        raise _error(
+            "ActiveInstanceRefreshNotFound",
+            "No in progress or pending Instance Refresh found.",
+            "CancelInstanceRefresh",
+        )
 
     # -- what a status change does to the group -----------------------------------------------
     def _advance(self, refresh: ModelRefresh, status: str) -> None:
@@ -242,15 +273,20 @@ class RefreshService:
 
     def _group(self, group: str) -> dict[str, Any]:
         return self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
-            "AutoScalingGroups"][0]
+            "AutoScalingGroups"
+        ][0]
 
     def _saved(self, group: str) -> dict[str, Any]:
         found = self._group(group)
         if found.get("MixedInstancesPolicy"):
             return {"MixedInstancesPolicy": found["MixedInstancesPolicy"]}
         template = found["LaunchTemplate"]
-        return {"LaunchTemplate": {"LaunchTemplateId": template["LaunchTemplateId"],
-                                   "Version": template["Version"]}}
+        return {
+            "LaunchTemplate": {
+                "LaunchTemplateId": template["LaunchTemplateId"],
+                "Version": template["Version"],
+            }
+        }
 
     def _save(self, group: str, desired: dict[str, Any]) -> None:
         self.autoscaling.update_auto_scaling_group(AutoScalingGroupName=group, **desired)
@@ -260,14 +296,17 @@ class RefreshService:
         if "LaunchTemplate" in settings:
             return settings["LaunchTemplate"].get("Version")
         return settings["MixedInstancesPolicy"]["LaunchTemplate"][
-            "LaunchTemplateSpecification"].get("Version")
+            "LaunchTemplateSpecification"
+        ].get("Version")
 
     def _instances_run(self, group: str, settings: dict[str, Any]) -> None:
         """The group's instances as a refresh (or its rollback) leaves them: on the settings'
         version. Their instance types stay moto's (the template's type, fixed at launch), so a
         test of a mixed-instances policy starts its instances with one of the policy's types."""
-        template = (settings.get("LaunchTemplate") or settings["MixedInstancesPolicy"][
-            "LaunchTemplate"]["LaunchTemplateSpecification"])
+        template = (
+            settings.get("LaunchTemplate")
+            or settings["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
+        )
         self.ec2.modify_launch_template(
             LaunchTemplateId=template["LaunchTemplateId"],
             DefaultVersion=self._version_of(settings),

@@ -28,10 +28,19 @@ def _refused(config: dict) -> str:
 
 
 def test_environment_and_secrets_of_every_accepted_shape(staging_config):
-    cfg = parse_stack_config(_with(staging_config, app={
-        "environment": {"LOG_LEVEL": "info", "_private": "x", "FEATURE_1": ""},
-        "secrets": {"DB_PASSWORD": SECRET, "API_KEY": PARAMETER_ARN, "TOKEN": "/checkout/token"},
-    }))
+    cfg = parse_stack_config(
+        _with(
+            staging_config,
+            app={
+                "environment": {"LOG_LEVEL": "info", "_private": "x", "FEATURE_1": ""},
+                "secrets": {
+                    "DB_PASSWORD": SECRET,
+                    "API_KEY": PARAMETER_ARN,
+                    "TOKEN": "/checkout/token",
+                },
+            },
+        )
+    )
     assert cfg.app.environment["LOG_LEVEL"] == "info"
     refs = cfg.app_secrets
     assert refs["DB_PASSWORD"] == SecretRef("secretsManager", SECRET, account="111111111111")
@@ -78,8 +87,12 @@ def test_a_value_must_be_a_string_not_a_number_or_boolean(staging_config):
 
 
 def test_a_key_in_both_maps_is_refused(staging_config):
-    problem = _refused(_with(staging_config, app={
-        "environment": {"DB_PASSWORD": "plain"}, "secrets": {"DB_PASSWORD": SECRET}}))
+    problem = _refused(
+        _with(
+            staging_config,
+            app={"environment": {"DB_PASSWORD": "plain"}, "secrets": {"DB_PASSWORD": SECRET}},
+        )
+    )
     assert problem.startswith("golden-fleet:app.secrets.DB_PASSWORD: ") and "one source" in problem
 
 
@@ -124,12 +137,14 @@ def test_secret_ref_names_the_stacks_partition():
 def test_a_parameter_by_name_lives_in_the_stacks_account():
     ref = secret_ref("/checkout/token", "eu-west-1")
     assert ref.arn("aws", "eu-west-1", "333333333333") == (
-        "arn:aws:ssm:eu-west-1:333333333333:parameter/checkout/token")
+        "arn:aws:ssm:eu-west-1:333333333333:parameter/checkout/token"
+    )
 
 
 def test_user_data_too_large_for_ec2_is_refused(staging_config):
-    problem = _refused(_with(staging_config, app={
-        "environment": {f"KEY_{i}": "v" * 400 for i in range(45)}}))
+    problem = _refused(
+        _with(staging_config, app={"environment": {f"KEY_{i}": "v" * 400 for i in range(45)}})
+    )
     assert problem.startswith("golden-fleet:app: ") and "16384" in problem, problem
 
 
@@ -191,9 +206,16 @@ def test_bad_package_settings_are_refused_naming_the_key(staging_config, app, ke
 
 
 def test_the_unit_may_be_named(staging_config):
-    cfg = parse_stack_config(_with(staging_config, image_app={
-        "package": "s3://golden-artifacts/c_{version}.deb", "sha256": "s3",
-        "unit": "checkout-api.service"}))
+    cfg = parse_stack_config(
+        _with(
+            staging_config,
+            image_app={
+                "package": "s3://golden-artifacts/c_{version}.deb",
+                "sha256": "s3",
+                "unit": "checkout-api.service",
+            },
+        )
+    )
     assert cfg.image.app.unit_of("checkout") == "checkout-api.service"
 
 

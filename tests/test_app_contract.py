@@ -16,7 +16,10 @@ def test_the_platform_keys_are_what_the_app_reads():
     server = (ROOT / "app" / "server.py").read_text()
     assert '"GF_APP_PORT"' in server, "the app does not read GF_APP_PORT"
     assert set(platform_environment(8080, "blue", "1.4.0")) == {
-        "GF_APP_PORT", "GF_COLOR", "GF_EXPECTED_VERSION"}
+        "GF_APP_PORT",
+        "GF_COLOR",
+        "GF_EXPECTED_VERSION",
+    }
 
 
 def test_baked_agent_config_matches_what_the_role_allows():
@@ -55,18 +58,28 @@ def test_the_images_boot_reader_accepts_the_programs_boot_config():
     from components.app_environment import boot_config, secret_ref, user_data
 
     spec = importlib.util.spec_from_file_location(
-        "boot_environment", ROOT / "packer" / "files" / "boot-environment.py")
+        "boot_environment", ROOT / "packer" / "files" / "boot-environment.py"
+    )
     reader = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(reader)
     secrets = {
-        "DB": secret_ref("arn:aws:secretsmanager:eu-west-1:111111111111:secret:db-AbC123",
-                         "eu-west-1"),
+        "DB": secret_ref(
+            "arn:aws:secretsmanager:eu-west-1:111111111111:secret:db-AbC123", "eu-west-1"
+        ),
         "API": secret_ref("arn:aws:ssm:eu-west-1:111111111111:parameter/checkout/api", "eu-west-1"),
         "TOKEN": secret_ref("/checkout/token", "eu-west-1"),
     }
-    document = base64.b64decode(user_data(boot_config(
-        "checkout", "eu-west-1", platform_environment(8080, "blue", "1.4.0"),
-        {"LOG_LEVEL": "info"}, secrets))).decode()
+    document = base64.b64decode(
+        user_data(
+            boot_config(
+                "checkout",
+                "eu-west-1",
+                platform_environment(8080, "blue", "1.4.0"),
+                {"LOG_LEVEL": "info"},
+                secrets,
+            )
+        )
+    ).decode()
     (written,) = json.loads(document.split("\n", 1)[1])["write_files"]
     assert written["path"] == reader.CONFIG
     region, environment, read_secrets = reader.read_config(written["content"], "checkout")

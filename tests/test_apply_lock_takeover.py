@@ -253,9 +253,7 @@ def test_a_signal_during_the_watch_ends_it_at_once_with_nothing_written(
         (["rollout", STACK], "--apply"),
     ],
 )
-def test_the_flag_where_no_lock_is_taken_is_a_usage_error_in_one_line(
-    project, capsys, argv, other
-):
+def test_the_flag_where_no_lock_is_taken_is_a_usage_error_in_one_line(project, capsys, argv, other):
     """Without --apply no lock is taken (an edit writes the file alone, a rollout prints its
     plan), and `rollback --now` takes none: exit 2, one line
     naming both flags, before anything is read or written."""

@@ -147,8 +147,11 @@ def test_a_denied_read_is_retried_until_iam_has_propagated(reader, capsys):
 def test_a_denial_that_lasts_is_refused_at_the_deadline_naming_the_key(reader):
     clock = _Clock()
     clients, calls = _answers("code:AccessDeniedException")
-    with pytest.raises(reader.Refused, match=r"secret key DB_PASSWORD: .*AccessDeniedException; "
-                                             r"still after \d+ attempts in 180 s"):
+    with pytest.raises(
+        reader.Refused,
+        match=r"secret key DB_PASSWORD: .*AccessDeniedException; "
+        r"still after \d+ attempts in 180 s",
+    ):
         reader.read_secret(clients, "DB_PASSWORD", {"secretsManager": ARN},
                            sleep=clock.sleep, monotonic=clock.monotonic)  # fmt: skip
     assert sum(clock.sleeps) == pytest.approx(180.0) and max(clock.sleeps) == 20.0

@@ -134,9 +134,12 @@ def test_an_unknown_stable_size_is_a_warning_and_changes_only_the_weights(stagin
         plan = shift(parse_stack_config(config), "staging", 10, size)
         assert {c.path[0] for c in plan.changes} == {"golden-fleet:traffic"}
         assert "green's min not raised, it stays 3" in plan.warnings[0]
-    assert "no AWS credentials found" in shift(
-        parse_stack_config(config), "staging", 10, StableSize(None, "no AWS credentials found")
-    ).warnings[0]
+    assert (
+        "no AWS credentials found"
+        in shift(
+            parse_stack_config(config), "staging", 10, StableSize(None, "no AWS credentials found")
+        ).warnings[0]
+    )
 
 
 def test_finish_puts_the_canary_min_back_and_drops_the_record(staging_config):
@@ -285,8 +288,10 @@ def test_shift_raises_min_to_the_live_stable_size_in_one_write(capsys, world, st
     assert config["golden-fleet:traffic"] == {"blue": 90, "green": 10}
     assert green(config) == {"min": 9, "desired": 9, "max": 12}
     assert record(config) == {"color": "green", "min": 3, "desired": 3}
-    assert "note: blue runs 9 (checkout-blue-asg-0123abcd desired capacity): green's min set " \
+    assert (
+        "note: blue runs 9 (checkout-blue-asg-0123abcd desired capacity): green's min set "
         "to 9" in out
+    )
     assert "+      capacity: {min: 9, desired: 9, max: 12}" in out
     assert "warning" not in out
 
@@ -327,11 +332,12 @@ def test_finish_restores_the_own_min_and_drops_the_record_in_one_write(
     assert staging.read_text() == stack_file("staging").read_text().replace(
         SMALL, "capacity: {min: 3, desired: 3, max: 12}"
     ).replace("    blue: 100\n    green: 0\n", "    blue: 0\n    green: 100\n").replace(
-        "stable: blue ", "stable: green"  # the inline comment keeps its column
-    ).replace("      capacity: {min: 3, desired: 3, max: 12}\n    green:",
-              "      capacity: {min: 0, desired: 0, max: 12}\n    green:"), (
-        "finish leaves the file as before the release except the weights, stable and cold blue"
-    )
+        "stable: blue ",
+        "stable: green",  # the inline comment keeps its column
+    ).replace(
+        "      capacity: {min: 3, desired: 3, max: 12}\n    green:",
+        "      capacity: {min: 0, desired: 0, max: 12}\n    green:",
+    ), "finish leaves the file as before the release except the weights, stable and cold blue"
 
 
 def test_rollback_keeps_the_raised_min_and_says_why(capsys, world, staging):
@@ -343,7 +349,8 @@ def test_rollback_keeps_the_raised_min_and_says_why(capsys, world, staging):
     after = file_config(staging)
     assert after["golden-fleet:traffic"] == {"blue": 100, "green": 0}
     assert {k: v for k, v in after.items() if k != "golden-fleet:traffic"} == {
-        k: v for k, v in before.items() if k != "golden-fleet:traffic"}
+        k: v for k, v in before.items() if k != "golden-fleet:traffic"
+    }
     assert "note: green keeps the min 9" in out
 
 
@@ -352,8 +359,10 @@ def test_without_credentials_shift_warns_that_min_was_not_raised(
 ):
     code, out, err = release(capsys, staging, "shift", "staging", "10")
     assert code == 0, err
-    assert ("warning: green's min not raised, it stays 3: could not read blue's live desired "
-            "capacity (no AWS credentials found)") in out
+    assert (
+        "warning: green's min not raised, it stays 3: could not read blue's live desired "
+        "capacity (no AWS credentials found)"
+    ) in out
     config = file_config(staging)
     assert config["golden-fleet:traffic"]["green"] == 10
     assert green(config)["min"] == 3 and record(config) is None
@@ -369,18 +378,21 @@ def test_a_stable_color_without_a_group_is_a_warning(capsys, world, staging):
     world.refresh("green", "Successful")
     code, out, err = release(capsys, staging, "shift", "staging", "10")
     assert code == 0, err
-    assert "could not read blue's live desired capacity (no Auto Scaling group tagged for " \
-        "blue)" in out
+    assert (
+        "could not read blue's live desired capacity (no Auto Scaling group tagged for blue)" in out
+    )
     assert green(file_config(staging))["min"] == 3
 
 
 def test_a_canary_max_below_the_stable_size_is_refused_then_capped_with_force(
     capsys, world, staging
 ):
-    staging.write_text(staging.read_text().replace(
-        "      version: 1.5.0\n      capacity: {min: 3, desired: 3, max: 12}",
-        "      version: 1.5.0\n      capacity: {min: 3, desired: 3, max: 6}",
-    ))
+    staging.write_text(
+        staging.read_text().replace(
+            "      version: 1.5.0\n      capacity: {min: 3, desired: 3, max: 12}",
+            "      version: 1.5.0\n      capacity: {min: 3, desired: 3, max: 6}",
+        )
+    )
     running(world)
     err = refused(capsys, staging, "shift", "staging", "10")
     assert "golden-fleet:fleets.green.capacity.max 6" in err and "--force" in err
@@ -474,8 +486,11 @@ def test_rollout_with_the_real_reader_reads_the_stable_group_in_aws(aws, staging
 def test_rollout_refuses_before_writing_when_the_stable_size_is_unknown_or_too_big(aws, staging):
     live_stack = build("staging", "checkout", {"blue": 100, "green": 0})
     before = staging.read_bytes()
-    with pytest.raises(ReleaseError, match="could not read blue's live desired capacity "
-                       r"\(no Auto Scaling group tagged for blue\).*nothing written"):
+    with pytest.raises(
+        ReleaseError,
+        match="could not read blue's live desired capacity "
+        r"\(no Auto Scaling group tagged for blue\).*nothing written",
+    ):
         _rollout(staging, canary.reader("staging")).run()
     with pytest.raises(ReleaseError, match=r"golden-fleet:fleets\.green\.capacity\.max 12"):
         _rollout(staging, lambda cfg: StableSize(13, "g")).run()
@@ -510,15 +525,21 @@ def test_the_printed_plan_names_the_sizing_on_the_first_step_only(staging):
 # The program: one `pulumi up` raises min, waits for it, then moves the listener
 # ---------------------------------------------------------------------------------------------
 ASG, COMMAND, LISTENER = (
-    "aws:autoscaling/group:Group", "command:local:Command", "aws:lb/listener:Listener")
+    "aws:autoscaling/group:Group",
+    "command:local:Command",
+    "aws:lb/listener:Listener",
+)
 
 
 def color_gate(run, color: str):
     """The color's gate before the listener: the resource of its Fleet that the listener
     depends on (the rollout waiter, or the refresh resource that replaces it)."""
     listener = run.one(LISTENER, "checkout-listener")
-    gates = [run.resources[name] for name in listener.options["depends_on"]
-             if run.resources[name].parent == f"checkout-{color}"]
+    gates = [
+        run.resources[name]
+        for name in listener.options["depends_on"]
+        if run.resources[name].parent == f"checkout-{color}"
+    ]
     assert len(gates) == 1, (listener.options["depends_on"], color)
     return gates[0]
 
@@ -538,7 +559,10 @@ def test_the_raise_reaches_the_group_and_its_gate_before_the_listener(
     gate = color_gate(after, "green")
     assert gate.type_ == COMMAND
     assert changed_resources(before, after) == {
-        "checkout-green-asg", gate.name, "checkout-listener"}
+        "checkout-green-asg",
+        gate.name,
+        "checkout-listener",
+    }
     group = after.one(ASG, "checkout-green-asg")
     assert group.inputs["minSize"] == 9
     assert "desiredCapacity" in group.options["ignore_changes"], "AWS raises desired to min"
@@ -558,7 +582,9 @@ def test_finish_after_a_raise_changes_the_new_colors_group_not_the_listener(prod
     after = run_program(config, stack="prod")
     assert after.one(ASG, "checkout-green-asg").inputs["minSize"] == 3
     assert changed_resources(before, after) == {
-        "checkout-green-asg", color_gate(after, "green").name}
+        "checkout-green-asg",
+        color_gate(after, "green").name,
+    }
 
 
 def test_after_the_raise_the_group_is_unfit_until_healthy_targets_reach_the_new_desired(world):

@@ -563,7 +563,9 @@ def test_the_rollout_is_dispatched_by_hand_with_stack_steps_and_bake(workflows):
     assert job["if"] == "github.ref == 'refs/heads/main'"
     assert job["environment"] == "${{ inputs.stack == 'prod' && 'production' || 'staging' }}"
     assert job["permissions"] == {
-        "contents": "write", "id-token": "write", "pull-requests": "write"
+        "contents": "write",
+        "id-token": "write",
+        "pull-requests": "write",
     }
     uses = [s["uses"].split("@")[0] for s in _steps(job) if "uses" in s]
     assert "aws-actions/configure-aws-credentials" in uses and "pulumi/auth-actions" in uses
@@ -913,8 +915,9 @@ def test_oidc_sessions_cover_the_longest_wait_and_state_the_role_limit_they_need
         oidc = _settings(stack)["settings"]["operationContext"]["oidc"]["aws"]
         hours, minutes, seconds = (
             int(x or 0)
-            for x in re.fullmatch(r"(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?",
-                                  oidc["duration"]).groups()
+            for x in re.fullmatch(
+                r"(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?", oidc["duration"]
+            ).groups()
         )
         session = hours * 3600 + minutes * 60 + seconds
         refresh = _stack_file_config(stack)["golden-fleet:health"]["refreshTimeout"]

@@ -46,8 +46,9 @@ def test_error_rate_counts_target_5xx_and_connection_errors_over_requests():
     """One returned series: the targets' 5xx plus the connections the load balancer could not
     make to a target (a crashed service), each missing = 0, over requests, guarded by
     minRequests. Both counts have the TargetGroup dimension, so they judge this color alone."""
-    health = HealthConfig.model_validate({"errorRate": {"thresholdPercent": 2.5,
-                                                        "minRequests": 40}})
+    health = HealthConfig.model_validate(
+        {"errorRate": {"thresholdPercent": 2.5, "minRequests": 40}}
+    )
     definition = definitions(health)["error-rate"]
     queries = {q["id"]: q for q in definition["metric_queries"]}
     assert queries["errors"]["metric"]["metric_name"] == "HTTPCode_Target_5XX_Count"
@@ -55,8 +56,12 @@ def test_error_rate_counts_target_5xx_and_connection_errors_over_requests():
     assert queries["requests"]["metric"]["metric_name"] == "RequestCount"
     assert {q["metric"]["stat"] for q in queries.values() if "metric" in q} == {"Sum"}
     assert [q["id"] for q in definition["metric_queries"] if q["return_data"]] == ["rate"]
-    assert queries["rate"]["expression"] == error_rate_expression(40) == (
-        "IF(requests >= 40, 100 * (FILL(errors, 0) + FILL(connection_errors, 0)) / requests, 0)"
+    assert (
+        queries["rate"]["expression"]
+        == error_rate_expression(40)
+        == (
+            "IF(requests >= 40, 100 * (FILL(errors, 0) + FILL(connection_errors, 0)) / requests, 0)"
+        )
     )
     assert definition["threshold"] == 2.5
     assert definition["comparison_operator"] == "GreaterThanThreshold"
@@ -64,26 +69,44 @@ def test_error_rate_counts_target_5xx_and_connection_errors_over_requests():
 
 
 def test_thresholds_and_windows_come_from_config():
-    health = HealthConfig.model_validate({
-        "unhealthyHosts": {"threshold": 2, "period": 120, "evaluationPeriods": 4,
-                           "datapointsToAlarm": 3},
-        "p99Latency": {"thresholdSeconds": 0.75, "period": 300, "evaluationPeriods": 2,
-                       "datapointsToAlarm": 1},
-    })
+    health = HealthConfig.model_validate(
+        {
+            "unhealthyHosts": {
+                "threshold": 2,
+                "period": 120,
+                "evaluationPeriods": 4,
+                "datapointsToAlarm": 3,
+            },
+            "p99Latency": {
+                "thresholdSeconds": 0.75,
+                "period": 300,
+                "evaluationPeriods": 2,
+                "datapointsToAlarm": 1,
+            },
+        }
+    )
     defs = definitions(health)
     unhealthy, latency = defs["unhealthy-hosts"], defs["p99-latency"]
-    assert (unhealthy["threshold"], unhealthy["period"], unhealthy["evaluation_periods"],
-            unhealthy["datapoints_to_alarm"]) == (2, 120, 4, 3)
+    assert (
+        unhealthy["threshold"],
+        unhealthy["period"],
+        unhealthy["evaluation_periods"],
+        unhealthy["datapoints_to_alarm"],
+    ) == (2, 120, 4, 3)
     assert unhealthy["comparison_operator"] == "GreaterThanOrEqualToThreshold"
     assert unhealthy["statistic"] == "Maximum"
-    assert (latency["threshold"], latency["period"], latency["evaluation_periods"],
-            latency["datapoints_to_alarm"]) == (0.75, 300, 2, 1)
+    assert (
+        latency["threshold"],
+        latency["period"],
+        latency["evaluation_periods"],
+        latency["datapoints_to_alarm"],
+    ) == (0.75, 300, 2, 1)
     assert latency["extended_statistic"] == "p99" and "statistic" not in latency
     assert latency["evaluate_low_sample_count_percentiles"] == "ignore"
 
 
 def test_capacity_timeout_is_a_go_duration_and_never_zero():
-    """"0" would switch the provider's capacity wait off."""
+    """ "0" would switch the provider's capacity wait off."""
     assert capacity_timeout(900) == "900s"
     with pytest.raises(ValueError, match="positive"):
         capacity_timeout(0)

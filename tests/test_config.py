@@ -14,9 +14,7 @@ def refused(config: dict, key: str, rule: str) -> None:
     lines = caught.value.problems
     assert any(
         line.startswith(key) and line[len(key)] in ":[" and rule in line for line in lines
-    ), (
-        f"expected a problem for {key} saying {rule!r}; got {lines}"
-    )
+    ), f"expected a problem for {key} saying {rule!r}; got {lines}"
 
 
 def test_both_real_stack_files_validate(staging_config, prod_config):
@@ -63,15 +61,28 @@ def test_idle_color_may_be_cold(staging_config):
 def test_min_desired_max_ordered(staging_config, capacity):
     low, desired, high = capacity
     staging_config["golden-fleet:fleets"]["blue"]["capacity"] = {
-        "min": low, "desired": desired, "max": high,
+        "min": low,
+        "desired": desired,
+        "max": high,
     }
     refused(staging_config, "golden-fleet:fleets.blue.capacity", "min <= desired <= max")
 
 
 @pytest.mark.parametrize(
     "version",
-    ["latest", "1.4", "v1.4.0", "1.4.0; rm -rf /", "1.4.0$(id)", "1.4.0 ", "01.4.0",
-     "1.4.0+build.7", "`x`", "", "1.4.0-rc.1|x"],
+    [
+        "latest",
+        "1.4",
+        "v1.4.0",
+        "1.4.0; rm -rf /",
+        "1.4.0$(id)",
+        "1.4.0 ",
+        "01.4.0",
+        "1.4.0+build.7",
+        "`x`",
+        "",
+        "1.4.0-rc.1|x",
+    ],
 )
 def test_versions_are_immutable_semver(staging_config, version):
     staging_config["golden-fleet:fleets"]["green"]["version"] = version
@@ -271,7 +282,8 @@ def test_prod_health_is_stricter_than_staging(staging_config, prod_config):
     assert prod.health.error_rate.threshold_percent < staging.health.error_rate.threshold_percent
     assert prod.health.p99_latency.threshold_seconds < staging.health.p99_latency.threshold_seconds
     assert prod.health.unhealthy_hosts.evaluation_periods <= (
-        staging.health.unhealthy_hosts.evaluation_periods)
+        staging.health.unhealthy_hosts.evaluation_periods
+    )
     refresh = prod.instance_refresh
     checkpoints = len(refresh.checkpoint_percentages) * refresh.checkpoint_delay
     assert prod.health.refresh_timeout > checkpoints + refresh.instance_warmup
@@ -324,20 +336,30 @@ def test_health_bounds(staging_config, key, value, rule):
 def test_alarm_window_within_cloudwatch_limit(staging_config):
     """CloudWatch refuses period x evaluationPeriods above one day."""
     staging_config["golden-fleet:health"]["p99Latency"] = {
-        "period": 3600, "evaluationPeriods": 25, "datapointsToAlarm": 1}
+        "period": 3600,
+        "evaluationPeriods": 25,
+        "datapointsToAlarm": 1,
+    }
     refused(staging_config, "golden-fleet:health.p99Latency.evaluationPeriods", "86400")
     staging_config["golden-fleet:health"]["loadBalancer5xx"] = {
-        "period": 3600, "evaluationPeriods": 25, "datapointsToAlarm": 1}
+        "period": 3600,
+        "evaluationPeriods": 25,
+        "datapointsToAlarm": 1,
+    }
     refused(staging_config, "golden-fleet:health.loadBalancer5xx.evaluationPeriods", "86400")
 
 
-def test_both_stack_files_set_the_load_balancer_alarm_prod_stricter(staging_config,
-                                                                     prod_config):
+def test_both_stack_files_set_the_load_balancer_alarm_prod_stricter(staging_config, prod_config):
     """The load balancer's 5xx alarm is an operator's setting in both files (what they edit),
     and prod tolerates fewer of the balancer's own 5xx, over more requests, than staging."""
     for config in (staging_config, prod_config):
         assert set(config["golden-fleet:health"]["loadBalancer5xx"]) == {
-            "thresholdPercent", "minRequests", "period", "evaluationPeriods", "datapointsToAlarm"}
+            "thresholdPercent",
+            "minRequests",
+            "period",
+            "evaluationPeriods",
+            "datapointsToAlarm",
+        }
     staging = parse_stack_config(staging_config).health.load_balancer_5xx
     prod = parse_stack_config(prod_config).health.load_balancer_5xx
     assert prod.threshold_percent < staging.threshold_percent

@@ -34,8 +34,11 @@ PATTERN_FIELDS = [
     ("staging", ("golden-fleet:network", "vpcId"), "vpc-0a1b2c3d4e5f60718"),
     ("staging", ("golden-fleet:network", "publicSubnetIds", 0), "subnet-0a1b2c3d4e5f60001"),
     ("staging", ("golden-fleet:network", "privateSubnetIds", 0), "subnet-0a1b2c3d4e5f60101"),
-    ("prod", ("golden-fleet:network", "certificateArn"),
-     "arn:aws:acm:eu-west-1:222222222222:certificate/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"),
+    (
+        "prod",
+        ("golden-fleet:network", "certificateArn"),
+        "arn:aws:acm:eu-west-1:222222222222:certificate/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+    ),
     ("staging", ("golden-fleet:image", "source", "owners", 0), "136693071363"),
     ("staging", ("golden-fleet:image", "source", "name"), "debian-12-amd64-*"),
     ("staging", ("golden-fleet:image", "buildInstanceType"), "t3.small"),
@@ -51,8 +54,11 @@ def _config(stack, staging_config, prod_config) -> dict:
     return staging_config if stack == "staging" else prod_config
 
 
-@pytest.mark.parametrize(("stack", "path", "value"), PATTERN_FIELDS,
-                         ids=[".".join(map(str, p)) for _, p, _ in PATTERN_FIELDS])
+@pytest.mark.parametrize(
+    ("stack", "path", "value"),
+    PATTERN_FIELDS,
+    ids=[".".join(map(str, p)) for _, p, _ in PATTERN_FIELDS],
+)
 def test_the_valid_value_is_accepted(staging_config, prod_config, stack, path, value):
     parse_stack_config(_set(_config(stack, staging_config, prod_config), path, value))
 
@@ -66,8 +72,11 @@ MUTATED = [
 ]
 
 
-@pytest.mark.parametrize(("stack", "path", "value", "mutation"), MUTATED,
-                         ids=[f"{'.'.join(map(str, m[1]))}:{m[3]}" for m in MUTATED])
+@pytest.mark.parametrize(
+    ("stack", "path", "value", "mutation"),
+    MUTATED,
+    ids=[f"{'.'.join(map(str, m[1]))}:{m[3]}" for m in MUTATED],
+)
 def test_a_value_with_a_trailing_newline_or_a_unicode_digit_is_refused(
     staging_config, prod_config, stack, path, value, mutation
 ):

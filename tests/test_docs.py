@@ -136,8 +136,12 @@ def test_the_mermaid_served_with_the_site_is_the_one_mkdocs_yml_names():
     digest = re.search(r"sha256 ([0-9a-f]{64})", recorded)
     assert digest, "mkdocs.yml must record the sha256 of the Mermaid it serves"
     assert hashlib.sha256(script.read_bytes()).hexdigest() == digest.group(1)
-    assert script.read_bytes().rstrip().endswith(
-        b'globalThis["mermaid"] = globalThis.__esbuild_esm_mermaid_nm["mermaid"].default;'
+    assert (
+        script.read_bytes()
+        .rstrip()
+        .endswith(
+            b'globalThis["mermaid"] = globalThis.__esbuild_esm_mermaid_nm["mermaid"].default;'
+        )
     )
     assert "MIT License" in (script.parent / "mermaid.LICENSE").read_text(encoding="utf-8")
 

@@ -30,8 +30,11 @@ STACK, SERVICE = "staging", "checkout"
 def proxy(monkeypatch, no_aws_credentials):
     """The staging stack's listener in moto_server, and the proxy in front of it."""
     with moto_server() as url:
-        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_ENDPOINT_URL": url}.items():
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ENDPOINT_URL": url,
+        }.items():
             monkeypatch.setenv(name, value)
         build(STACK, SERVICE, {"blue": 90, "green": 10})
         try:
@@ -56,8 +59,13 @@ def release(proxy, *args: str) -> tuple[int, str, str, float]:
     env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url, "PYTHONPATH": str(ROOT)}
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "release", *args], cwd=ROOT, env=env, capture_output=True,
-        text=True, timeout=120, stdin=subprocess.DEVNULL,
+        [sys.executable, "-m", "release", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
     )
     return done.returncode, done.stdout, done.stderr, time.monotonic() - started
 
@@ -98,8 +106,9 @@ def test_status_against_a_blackholed_endpoint_gives_up_within_15s(proxy, split_f
 
 def test_shift_against_a_blackholed_endpoint_gives_up_within_15s(proxy, split_file):
     proxy.set("*", BLACKHOLE)
-    code, out, err, took = release(proxy, "shift", STACK, "50", "--file", str(split_file),
-                                   "--dry-run")
+    code, out, err, took = release(
+        proxy, "shift", STACK, "50", "--file", str(split_file), "--dry-run"
+    )
     assert code == 0, err
     assert took <= 15, f"shift took {took:.1f} s against a blackholed endpoint"
     assert "could not check the live state" in out
@@ -138,9 +147,13 @@ def test_a_denied_lock_write_at_acquire_is_one_line_and_nothing_written(
     (bin_dir / "pulumi").chmod(0o755)
     for action in ("AddTags", "PutItem", "UpdateItem"):
         proxy.set(action, deny("User is not authorized to perform: " + action))
-    env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url, "PYTHONPATH": str(ROOT),
-           "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-           "XDG_STATE_HOME": str(tmp_path / "state")}
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": proxy.url,
+        "PYTHONPATH": str(ROOT),
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+    }
     done = subprocess.run(
         [sys.executable, "-m", "release", "rollout", STACK, "--apply", "--bake", "1m"],
         cwd=project, env=env, capture_output=True, text=True, timeout=120,
@@ -174,7 +187,11 @@ def test_a_5000_character_status_reason_is_cut_in_the_progress_line():
     from release import live
 
     state = live.ColorState(
-        "checkout-green-asg", 1, "lt-1", "2", "ami-1",
+        "checkout-green-asg",
+        1,
+        "lt-1",
+        "2",
+        "ami-1",
         live.Refresh("InProgress", status_reason="Waiting for instances. " * 220),
     )
     line = live.progress_line(state, "2")
@@ -190,8 +207,11 @@ def test_a_write_is_tried_even_right_after_a_read_timed_out(monkeypatch, no_aws_
     from release import aws_clients
 
     with moto_server() as url:
-        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_ENDPOINT_URL": url}.items():
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ENDPOINT_URL": url,
+        }.items():
             monkeypatch.setenv(name, value)
         made = build(STACK, SERVICE, {"blue": 50, "green": 50})
         monkeypatch.setattr(aws_clients, "_unreachable", {})
@@ -205,10 +225,20 @@ def test_a_write_is_tried_even_right_after_a_read_timed_out(monkeypatch, no_aws_
                 with pytest.raises(BotoCoreError, match="did not answer just now"):
                     elbv2.describe_target_groups()  # a read: skipped at once
                 started = time.monotonic()
-                elbv2.modify_listener(ListenerArn=made.listener_arn, DefaultActions=[{
-                    "Type": "forward", "ForwardConfig": {"TargetGroups": [
-                        {"TargetGroupArn": made.target_groups["blue"], "Weight": 100},
-                        {"TargetGroupArn": made.target_groups["green"], "Weight": 0}]}}])
+                elbv2.modify_listener(
+                    ListenerArn=made.listener_arn,
+                    DefaultActions=[
+                        {
+                            "Type": "forward",
+                            "ForwardConfig": {
+                                "TargetGroups": [
+                                    {"TargetGroupArn": made.target_groups["blue"], "Weight": 100},
+                                    {"TargetGroupArn": made.target_groups["green"], "Weight": 0},
+                                ]
+                            },
+                        }
+                    ],
+                )
                 assert time.monotonic() - started < 5
                 assert proxy.seen.count("ModifyListener") == 1
         finally:

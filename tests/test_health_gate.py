@@ -117,12 +117,12 @@ def test_a_version_bump_reaches_aws_only_through_the_refresh_spec(
     bumped = copy.deepcopy(config)
     bumped["golden-fleet:fleets"]["green"]["version"] = "9.1.0"
     after = run_program(bumped, stack=stack)
-    assert _group_inputs_reaching_aws(before, after) == {
-        f"checkout-{c}-asg": [] for c in COLORS}
+    assert _group_inputs_reaching_aws(before, after) == {f"checkout-{c}-asg": [] for c in COLORS}
     old_spec, new_spec = refresh_spec(before, "green"), refresh_spec(after, "green")
     assert old_spec["launchTemplate"]["version"] != new_spec["launchTemplate"]["version"]
     assert new_spec["launchTemplate"]["version"] == str(
-        int(after.one(LT, "checkout-green-lt").state["latestVersion"]))
+        int(after.one(LT, "checkout-green-lt").state["latestVersion"])
+    )
     assert refresh_spec(before, "blue") == refresh_spec(after, "blue")
 
 
@@ -138,8 +138,7 @@ def test_new_instance_types_reach_aws_only_through_the_refresh_specs(
     types = edited["golden-fleet:service"]["instanceTypes"]
     types[:] = [*types[1:], types[0]] if len(types) > 1 else [types[0], "m6a.large"]
     after = run_program(edited, stack=stack)
-    assert _group_inputs_reaching_aws(before, after) == {
-        f"checkout-{c}-asg": [] for c in COLORS}
+    assert _group_inputs_reaching_aws(before, after) == {f"checkout-{c}-asg": [] for c in COLORS}
     for color in COLORS:
         assert refresh_spec(after, color)["instanceTypes"] == types, color
 
@@ -156,7 +155,9 @@ def test_refresh_spec_names_its_own_group_template_version_and_target_group(gate
         assert spec["targetGroupArn"] == run.one(TG, f"checkout-{color}-tg").state["arn"]
         template = run.one(LT, f"checkout-{color}-lt").state
         assert spec["launchTemplate"] == {
-            "id": template["id"], "version": str(int(template["latestVersion"]))}
+            "id": template["id"],
+            "version": str(int(template["latestVersion"])),
+        }
         assert spec["instanceTypes"] == cfg.service.instance_types
         assert spec["timeout"] == cfg.health.refresh_timeout
         argv = shlex.split(run.one(COMMAND, refresh_name(color)).inputs["create"])
@@ -184,7 +185,11 @@ def test_refresh_reruns_on_triggers_and_does_nothing_on_delete(gated):
         capacity = config["golden-fleet:fleets"][color]["capacity"]
         version = run.one(LT, f"checkout-{color}-lt").state["latestVersion"]
         assert refresh.inputs["triggers"] == [
-            version, *types, capacity["min"], capacity["desired"], capacity["max"]
+            version,
+            *types,
+            capacity["min"],
+            capacity["desired"],
+            capacity["max"],
         ], refresh.name
         assert "triggers" in refresh.options["replace_on_changes"], refresh.name
         for absent in ("update", "delete", "environment"):
@@ -270,8 +275,9 @@ def test_mid_release_edit_reruns_only_the_bumped_colors_refresh(staging_config, 
         cold["golden-fleet:fleets"]["green"]["capacity"] = {"min": 0, "desired": 0, "max": 2}
         before = run_program(cold, stack=stack)
         after = run_program(mid_release(cold), stack=stack)
-        assert after.resources["checkout-green-asg"].inputs["waitForElbCapacity"] == (
-            config["golden-fleet:fleets"]["blue"]["capacity"]["desired"]
+        assert (
+            after.resources["checkout-green-asg"].inputs["waitForElbCapacity"]
+            == (config["golden-fleet:fleets"]["blue"]["capacity"]["desired"])
         ), "the capacity the edit gives is what the group waits for"
         changed = changed_resources(before, after)
         assert "checkout-green-refresh" in changed, stack
@@ -290,7 +296,8 @@ def test_a_shift_touches_only_the_listener(staging_config, prod_config):
         shifted = copy.deepcopy(config)
         shifted["golden-fleet:traffic"] = {"blue": 90, "green": 10}
         assert changed_resources(before, run_program(shifted, stack=stack)) == {
-            "checkout-listener"}, stack
+            "checkout-listener"
+        }, stack
 
 
 def test_a_shift_never_reruns_a_refresh(staging_config):
@@ -361,7 +368,8 @@ def test_refresh_module_accepts_the_spec_the_program_writes(stack, staging_confi
         assert spec.region == config["aws:region"]
         assert spec.timeout == cfg.health.refresh_timeout
         assert spec.preferences["MinHealthyPercentage"] == (
-            cfg.instance_refresh.min_healthy_percentage)
+            cfg.instance_refresh.min_healthy_percentage
+        )
         mixed = len(cfg.service.instance_types) > 1
         assert ("MixedInstancesPolicy" in spec.desired_configuration()) is mixed
 
@@ -372,10 +380,10 @@ def test_health_settings_touch_only_the_gate(staging_config):
     before = run_program(staging_config)
     longer = copy.deepcopy(staging_config)
     longer["golden-fleet:health"]["refreshTimeout"] = 2400
-    assert changed_resources(before, run_program(longer)) == {
-        refresh_name(c) for c in COLORS}
+    assert changed_resources(before, run_program(longer)) == {refresh_name(c) for c in COLORS}
     stricter = copy.deepcopy(staging_config)
     stricter["golden-fleet:health"]["errorRate"]["thresholdPercent"] = 2
     stricter["golden-fleet:health"]["p99Latency"]["evaluationPeriods"] = 5
     assert changed_resources(before, run_program(stricter)) == {
-        f"checkout-{c}-alarms-{kind}" for c in COLORS for kind in ("error-rate", "p99-latency")}
+        f"checkout-{c}-alarms-{kind}" for c in COLORS for kind in ("error-rate", "p99-latency")
+    }

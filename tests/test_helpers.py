@@ -30,8 +30,14 @@ def test_bake_command_is_the_documented_interface():
     from components.interpreter import program_python
 
     assert shlex.split(bake_command("checkout", "2.0.0-rc.1", "eu-west-1", None)) == [
-        program_python(), "packer/bake.py", "--version", "2.0.0-rc.1", "--service", "checkout",
-        "--region", "eu-west-1",
+        program_python(),
+        "packer/bake.py",
+        "--version",
+        "2.0.0-rc.1",
+        "--service",
+        "checkout",
+        "--region",
+        "eu-west-1",
     ]
     venv = bake_command("checkout", "1.0.0", "eu-west-1", None, python="venv/bin/python")
     assert shlex.split(venv)[0] == "venv/bin/python"
@@ -100,9 +106,18 @@ def test_listener_ports_and_redirect():
 
 
 def test_refresh_preferences_map_config_to_aws_names():
-    prefs = refresh_preferences(InstanceRefreshConfig.model_validate(
-        {"minHealthyPercentage": 90, "maxHealthyPercentage": 120, "instanceWarmup": 30,
-         "checkpointPercentages": [25, 100], "checkpointDelay": 60}), [])
+    prefs = refresh_preferences(
+        InstanceRefreshConfig.model_validate(
+            {
+                "minHealthyPercentage": 90,
+                "maxHealthyPercentage": 120,
+                "instanceWarmup": 30,
+                "checkpointPercentages": [25, 100],
+                "checkpointDelay": 60,
+            }
+        ),
+        [],
+    )
     assert prefs["MinHealthyPercentage"] == 90 and prefs["MaxHealthyPercentage"] == 120
     assert prefs["InstanceWarmup"] == 30
     assert prefs["CheckpointPercentages"] == [25, 100] and prefs["CheckpointDelay"] == 60
@@ -117,8 +132,11 @@ def test_user_data_only_writes_the_boot_config():
 
     secret = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:db-AbC123"
     config = boot_config(
-        "checkout", "eu-west-1", platform_environment(8080, "green", "1.5.0"),
-        {"LOG_LEVEL": "info"}, {"DB": secret_ref(secret, "eu-west-1")},
+        "checkout",
+        "eu-west-1",
+        platform_environment(8080, "green", "1.5.0"),
+        {"LOG_LEVEL": "info"},
+        {"DB": secret_ref(secret, "eu-west-1")},
     )
     document = base64.b64decode(user_data(config)).decode()
     assert document.startswith("#cloud-config\n")
@@ -126,12 +144,19 @@ def test_user_data_only_writes_the_boot_config():
     assert set(body) == {"write_files"}, "no runcmd: the image's units run in boot order"
     (written,) = body["write_files"]
     assert (written["path"], written["owner"], written["permissions"]) == (
-        "/etc/golden-fleet/boot-config.json", "root:root", "0644")
+        "/etc/golden-fleet/boot-config.json",
+        "root:root",
+        "0644",
+    )
     assert json.loads(written["content"]) == {
         "service": "checkout",
         "region": "eu-west-1",
-        "environment": {"GF_APP_PORT": "8080", "GF_COLOR": "green",
-                        "GF_EXPECTED_VERSION": "1.5.0", "LOG_LEVEL": "info"},
+        "environment": {
+            "GF_APP_PORT": "8080",
+            "GF_COLOR": "green",
+            "GF_EXPECTED_VERSION": "1.5.0",
+            "LOG_LEVEL": "info",
+        },
         "secrets": {"DB": {"secretsManager": secret}},
     }
 
@@ -146,24 +171,29 @@ def test_health_check_is_tight():
 def test_cloudwatch_policy_is_scoped_to_the_service():
     arn = "arn:aws:logs:eu-west-1:111111111111:log-group:/golden-fleet/checkout"
     policy = cloudwatch_agent_policy(arn, "checkout")
-    actions = {a for s in policy["Statement"] for a in (
-        s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    actions = {
+        a
+        for s in policy["Statement"]
+        for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    }
     assert "logs:CreateLogGroup" not in actions and "ssm:GetParameter" not in actions
     logs = next(s for s in policy["Statement"] if s["Sid"] == "WriteOwnLogGroup")
     assert logs["Resource"] == [arn, f"{arn}:*"]
     metrics = next(s for s in policy["Statement"] if s["Sid"] == "PutOwnMetrics")
     assert metrics["Condition"] == {
-        "StringEquals": {"cloudwatch:namespace": "golden-fleet/checkout"}}
-    assert ec2_assume_role_policy()["Statement"][0]["Principal"] == {
-        "Service": "ec2.amazonaws.com"}
+        "StringEquals": {"cloudwatch:namespace": "golden-fleet/checkout"}
+    }
+    assert ec2_assume_role_policy()["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
 
 
 def test_tags_one_map_fleet_values_win():
-    merged = instance_tags(stack_tags("golden-fleet", "prod", "checkout"),
-                           fleet_tags("checkout", "green", "1.5.0"))
+    merged = instance_tags(
+        stack_tags("golden-fleet", "prod", "checkout"), fleet_tags("checkout", "green", "1.5.0")
+    )
     assert merged["Color"] == "green" and merged["Version"] == "1.5.0"
     assert merged["Stack"] == "prod"
     blocks = asg_tag_blocks(merged)
     assert all(b["propagate_at_launch"] for b in blocks)
     assert [b["key"] for b in blocks] == sorted(set(merged) - {"Version"}), (
-        "the version is a launch-template version's tag, never the group's")
+        "the version is a launch-template version's tag, never the group's"
+    )

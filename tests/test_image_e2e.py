@@ -32,7 +32,9 @@ def local_api(bake_cache):
 def baked(bake_cache):
     """The session's bake of checkout 1.4.0, its build host kept: (stdout, root, stderr)."""
     bake = bake_cache.application(
-        VERSION, "--verbose", keep_root=True  # the image tests' own lines are asserted below
+        VERSION,
+        "--verbose",
+        keep_root=True,  # the image tests' own lines are asserted below
     )
     return f"{bake.ami}\n", bake.root, bake.stderr
 

@@ -47,9 +47,13 @@ def test_a_refresh_still_running_is_a_problem(status):
 def test_a_finished_refresh_never_blocks_a_group_that_runs_its_version_healthy(status):
     """The refresh that failed was toward another configuration and never saved it (the
     program's refreshes carry a DesiredConfiguration): the group is judged by what it runs."""
-    s = state(refresh=Refresh(
-        status, status_reason="alarm checkout-staging-green-error-rate fired",
-        desired=Configuration("lt-0123", "4")))
+    s = state(
+        refresh=Refresh(
+            status,
+            status_reason="alarm checkout-staging-green-error-rate fired",
+            desired=Configuration("lt-0123", "4"),
+        )
+    )
     assert live.problems(s) == []
 
 
@@ -164,7 +168,8 @@ def test_read_color_finds_the_group_by_tags_and_reports_what_it_runs(world):
         f"{prefix}unhealthy-hosts": "INSUFFICIENT_DATA",
     }
     assert live.problems(s) == [f"alarm {prefix}error-rate is in ALARM"], (
-        "a firing alarm is the one problem of an otherwise whole color")
+        "a firing alarm is the one problem of an otherwise whole color"
+    )
 
 
 def test_read_color_reads_the_load_balancer_alarm_with_the_colors_own(world):
@@ -207,16 +212,22 @@ def test_rolled_back_group_reports_drift_and_the_version_aws_left(world):
         "RollbackSuccessful",
         StatusReason="alarm fired",
         RollbackDetails={"RollbackReason": "Alarm error-rate in ALARM"},
-        DesiredConfiguration={"LaunchTemplate": {
-            "LaunchTemplateId": world.colors["green"].template_id, "Version": "2"}},
+        DesiredConfiguration={
+            "LaunchTemplate": {
+                "LaunchTemplateId": world.colors["green"].template_id,
+                "Version": "2",
+            }
+        },
     )
     s = live.read_color(world.clients, STACK, SERVICE, Color.GREEN)
     assert s is not None and s.template_version == "1"
     facts = live.image_facts(world.clients, cfg, "1.5.0", s)
     line = live.drift("1.5.0", s, facts)
     assert line is not None and "(1.4.0)" in line and "launch-template version 1" in line
-    assert ("the latest instance refresh (toward launch-template version 2) was "
-            "RollbackSuccessful: Alarm error-rate in ALARM") in line
+    assert (
+        "the latest instance refresh (toward launch-template version 2) was "
+        "RollbackSuccessful: Alarm error-rate in ALARM"
+    ) in line
     assert live.problems(s) == [], "the group itself is whole: drift is what makes it unfit"
 
 

@@ -16,8 +16,9 @@ from release import live
 
 def test_the_files_version_resolves_to_a_deprecated_image_when_it_is_the_only_one(prod_config):
     cfg = parse_stack_config(prod_config)
-    ec2 = boto3.client("ec2", region_name="eu-west-1", aws_access_key_id="x",
-                       aws_secret_access_key="x")
+    ec2 = boto3.client(
+        "ec2", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
     deprecated = {
         "ImageId": "ami-0aaaaaaaaaaaaaaaa",
         "Name": "checkout-1.4.0-20251101T120000Z",
@@ -34,7 +35,8 @@ def test_the_files_version_resolves_to_a_deprecated_image_when_it_is_the_only_on
                 "IncludeDisabled": True,
             },
         )
-        clients = live.Clients(autoscaling=None, refreshes=None, ec2=ec2, elbv2=None,
-                               cloudwatch=None)
+        clients = live.Clients(
+            autoscaling=None, refreshes=None, ec2=ec2, elbv2=None, cloudwatch=None
+        )
         assert live.image_for_version(clients, cfg, "1.4.0") == "ami-0aaaaaaaaaaaaaaaa"
         stub.assert_no_pending_responses()

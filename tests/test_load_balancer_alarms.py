@@ -54,7 +54,9 @@ def test_the_load_balancer_alarm_is_read_by_its_own_prefix_never_a_colors():
             own = alarm_name("checkout", "prod", color, kind)
             assert not own.startswith(load_balancer_alarm_prefix("checkout", "prod")), own
         assert watched_alarm_prefixes("checkout", "prod", color) == (
-            f"checkout-prod-{color}-", "checkout-prod-lb-")
+            f"checkout-prod-{color}-",
+            "checkout-prod-lb-",
+        )
     with pytest.raises(ValueError, match="load balancer's scope, not a color"):
         alarm_name_prefix("checkout", "prod", "lb")
     with pytest.raises(ValueError, match="unknown load-balancer alarm kind 'error-rate'"):
@@ -86,20 +88,25 @@ def test_one_alarm_per_load_balancer_kind_named_by_the_shared_rule():
 def test_elb_5xx_is_the_balancers_own_5xx_over_its_requests_on_the_balancer_alone():
     """HTTPCode_ELB_5XX_Count (missing = 0) over RequestCount, both summed per period with the
     LoadBalancer dimension and no TargetGroup: that metric has no target-group dimension."""
-    health = HealthConfig.model_validate({"loadBalancer5xx": {"thresholdPercent": 0.5,
-                                                              "minRequests": 40}})
+    health = HealthConfig.model_validate(
+        {"loadBalancer5xx": {"thresholdPercent": 0.5, "minRequests": 40}}
+    )
     definition = definitions(health)["elb-5xx"]
     queries = {q["id"]: q for q in definition["metric_queries"]}
     metrics = {q["id"]: q["metric"] for q in definition["metric_queries"] if "metric" in q}
     assert {i: m["metric_name"] for i, m in metrics.items()} == {
-        "elb_errors": "HTTPCode_ELB_5XX_Count", "requests": "RequestCount"}
+        "elb_errors": "HTTPCode_ELB_5XX_Count",
+        "requests": "RequestCount",
+    }
     for metric in metrics.values():
         assert metric["namespace"] == "AWS/ApplicationELB"
         assert metric["dimensions"] == {"LoadBalancer": LB}, "no TargetGroup dimension"
         assert metric["stat"] == "Sum"
     assert [q["id"] for q in definition["metric_queries"] if q["return_data"]] == ["rate"]
-    assert queries["rate"]["expression"] == elb_5xx_expression(40) == (
-        "IF(requests >= 40, 100 * FILL(elb_errors, 0) / requests, 0)"
+    assert (
+        queries["rate"]["expression"]
+        == elb_5xx_expression(40)
+        == ("IF(requests >= 40, 100 * FILL(elb_errors, 0) / requests, 0)")
     )
     assert definition["threshold"] == 0.5
     assert definition["comparison_operator"] == "GreaterThanThreshold"
@@ -107,10 +114,12 @@ def test_elb_5xx_is_the_balancers_own_5xx_over_its_requests_on_the_balancer_alon
 
 
 def test_elb_5xx_window_comes_from_its_own_key_and_no_data_is_health():
-    health = HealthConfig.model_validate({
-        "errorRate": {"period": 60, "evaluationPeriods": 3, "datapointsToAlarm": 2},
-        "loadBalancer5xx": {"period": 120, "evaluationPeriods": 5, "datapointsToAlarm": 4},
-    })
+    health = HealthConfig.model_validate(
+        {
+            "errorRate": {"period": 60, "evaluationPeriods": 3, "datapointsToAlarm": 2},
+            "loadBalancer5xx": {"period": 120, "evaluationPeriods": 5, "datapointsToAlarm": 4},
+        }
+    )
     definition = definitions(health)["elb-5xx"]
     assert {q["metric"]["period"] for q in definition["metric_queries"] if "metric" in q} == {120}
     assert (definition["evaluation_periods"], definition["datapoints_to_alarm"]) == (5, 4)
@@ -193,7 +202,9 @@ def test_each_colors_refresh_is_stopped_by_the_load_balancer_alarm_too(
         spec = json.loads(run.one(COMMAND, f"checkout-{color}-refresh").inputs["stdin"])
         own = [alarm_name("checkout", stack, color, kind) for kind in ALARM_KINDS]
         assert spec["preferences"]["AlarmSpecification"]["Alarms"] == [
-            *own, load_balancer_alarm_name("checkout", stack, "elb-5xx")], color
+            *own,
+            load_balancer_alarm_name("checkout", stack, "elb-5xx"),
+        ], color
 
 
 def test_load_balancer_alarm_settings_touch_only_that_alarm(staging_config):
@@ -202,5 +213,6 @@ def test_load_balancer_alarm_settings_touch_only_that_alarm(staging_config):
     before = run_program(staging_config)
     stricter = copy.deepcopy(staging_config)
     stricter["golden-fleet:health"]["loadBalancer5xx"].update(
-        {"thresholdPercent": 0.25, "evaluationPeriods": 5})
+        {"thresholdPercent": 0.25, "evaluationPeriods": 5}
+    )
     assert changed_resources(before, run_program(stricter)) == {"checkout-lb-alarms-elb-5xx"}

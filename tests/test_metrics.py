@@ -123,9 +123,7 @@ def test_publication_is_read_from_both_colors_and_the_load_balancers_own_request
     store.put_minute(LB, GROUPS["blue"], T0 + timedelta(minutes=9), 900, arrives=None)
     asked = metrics.request_queries(LB, GROUPS)
     assert {q["MetricStat"]["Metric"]["MetricName"] for q in asked} == {"RequestCount"}
-    assert [d["Name"] for d in asked[-1]["MetricStat"]["Metric"]["Dimensions"]] == [
-        "LoadBalancer"
-    ]
+    assert [d["Name"] for d in asked[-1]["MetricStat"]["Metric"]["Dimensions"]] == ["LoadBalancer"]
     seen = metrics.published(client, LB, GROUPS, T0, T0 + timedelta(minutes=10))
     assert len(store.calls) > 1, "the store's small pages force several calls"
     assert seen.balancer == {T0 + timedelta(minutes=m) for m in range(9)}

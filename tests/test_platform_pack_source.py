@@ -48,8 +48,11 @@ def test_files_the_repository_does_not_hold_are_refused_by_name(clone_of_policy,
     fingerprint and republish the same versionTag, which Pulumi Cloud refuses."""
     (clone_of_policy / made).parent.mkdir(parents=True, exist_ok=True)
     (clone_of_policy / made).write_text("x")
-    with pytest.raises(pack_source.PackSourceError, match=rf"policy/ holds files the repository "
-                                                          rf"does not \({made}\).*git clean -fdX"):
+    with pytest.raises(
+        pack_source.PackSourceError,
+        match=rf"policy/ holds files the repository "
+        rf"does not \({made}\).*git clean -fdX",
+    ):
         pack_source.check_pack_source(clone_of_policy)
 
 
@@ -81,7 +84,8 @@ def test_the_policies_metadata_is_the_packs_own_and_writes_no_bytecode(clone_of_
     (listener,) = [d for d in described if "config_schema" in d]
     assert listener["name"] == "listener-tls13-or-redirect"
     assert listener["config_schema"] == {
-        "type": "object", "properties": {"allowPlainHttp": {"type": "boolean", "default": False}}
+        "type": "object",
+        "properties": {"allowPlainHttp": {"type": "boolean", "default": False}},
     }
     pack_source.check_pack_source(clone_of_policy)
 
@@ -89,6 +93,9 @@ def test_the_policies_metadata_is_the_packs_own_and_writes_no_bytecode(clone_of_
 def test_outside_a_git_checkout_the_pack_is_refused_saying_why(tmp_path):
     (tmp_path / "policy").mkdir()
     (tmp_path / "policy" / "PulumiPolicy.yaml").write_text("runtime: python\n")
-    with pytest.raises(pack_source.PackSourceError, match=r"cannot tell which files of policy/ "
-                                                          r"the repository holds .*git checkout"):
+    with pytest.raises(
+        pack_source.PackSourceError,
+        match=r"cannot tell which files of policy/ "
+        r"the repository holds .*git checkout",
+    ):
         pack_source.check_pack_source(tmp_path / "policy")

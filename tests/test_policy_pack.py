@@ -47,24 +47,43 @@ def violations(resources, config: dict[str, Any]) -> dict[str, list[tuple[str, s
     """Policy name -> [(resource name, message)] for every violation reported."""
     found: dict[str, list[tuple[str, str]]] = {}
     for policy in policies.all_policies():
+
         def report(message, urn=None, policy=policy, name=None):
             found.setdefault(policy.name, []).append((name or urn or "", message))
 
         if isinstance(policy, StackValidationPolicy):
             stack_resources = [
-                PolicyResource(t, unknown_checking_proxy(copy.deepcopy(p)), f"urn:{n}", n,
-                               None, None, None, [], {})
+                PolicyResource(
+                    t,
+                    unknown_checking_proxy(copy.deepcopy(p)),
+                    f"urn:{n}",
+                    n,
+                    None,
+                    None,
+                    None,
+                    [],
+                    {},
+                )
                 for t, n, p in resources
             ]
             policy.validate(StackValidationArgs(stack_resources, config), report)
             continue
         for type_, name, props in resources:
             args = ResourceValidationArgs(
-                type_, unknown_checking_proxy(copy.deepcopy(props)), f"urn:{name}", name,
-                None, None, config,  # the policies read no options or provider
+                type_,
+                unknown_checking_proxy(copy.deepcopy(props)),
+                f"urn:{name}",
+                name,
+                None,
+                None,
+                config,  # the policies read no options or provider
             )
-            policy.validate(args, lambda message, urn=None, n=name, p=policy:
-                            found.setdefault(p.name, []).append((n, message)))
+            policy.validate(
+                args,
+                lambda message, urn=None, n=name, p=policy: found.setdefault(p.name, []).append(
+                    (n, message)
+                ),
+            )
     return found
 
 
@@ -97,68 +116,172 @@ def _edit(resources, type_, name_part, change):
 
 
 BROKEN = [
-    ("launch-template-imdsv2", rules.LAUNCH_TEMPLATE, "blue-lt",
-     lambda p: p["metadataOptions"].update(httpTokens="optional"), "http_tokens"),
-    ("launch-template-imdsv2", rules.LAUNCH_TEMPLATE, "blue-lt",
-     lambda p: p["metadataOptions"].update(httpPutResponseHopLimit=2), "hop limit must be 1"),
-    ("launch-template-no-public-ip", rules.LAUNCH_TEMPLATE, "green-lt",
-     lambda p: p["networkInterfaces"][0].update(associatePublicIpAddress="true"),
-     'associate_public_ip_address = "false"'),
-    ("launch-template-encrypted-volumes", rules.LAUNCH_TEMPLATE, "green-lt",
-     lambda p: p["blockDeviceMappings"][0]["ebs"].update(encrypted="false"),
-     'ebs.encrypted = "true"'),
-    ("group-numbered-launch-template-version", rules.GROUP, "blue-asg",
-     lambda p: p["mixedInstancesPolicy"]["launchTemplate"]["launchTemplateSpecification"].update(
-         version="$Latest"), "pin the numbered version"),
-    ("group-no-provider-refresh", rules.GROUP, "green-asg",
-     lambda p: p.update(instanceRefresh={"strategy": "Rolling", "preferences": {
-         "autoRollback": True}}), "AWS's rollback would restore the new version"),
-    ("group-elb-health-checks", rules.GROUP, "green-asg",
-     lambda p: p.update(healthCheckType="EC2"), 'health_check_type must be "ELB"'),
-    ("load-balancer-drops-invalid-headers", rules.LOAD_BALANCER, "alb",
-     lambda p: p.update(dropInvalidHeaderFields=False), "drop_invalid_header_fields"),
-    ("listener-weights-sum-to-100", rules.LISTENER, "checkout-listener",
-     lambda p: p["defaultActions"][0]["forward"]["targetGroups"][1].update(weight=10),
-     "must sum to 100"),
-    ("listener-tls13-or-redirect", rules.LISTENER, "checkout-listener",
-     lambda p: p.update(sslPolicy="ELBSecurityPolicy-2016-08"), "TLS 1.3 policy"),
-    ("listener-tls13-or-redirect", rules.LISTENER, "http-redirect",
-     lambda p: p.update(defaultActions=[{"type": "fixed-response"}]), "redirect to HTTPS"),
-    ("forward-to-own-target-groups", rules.LISTENER, "checkout-listener",
-     lambda p: p["defaultActions"][0]["forward"]["targetGroups"][0].update(
-         arn="arn:aws:elasticloadbalancing:eu-west-1:999999999999:targetgroup/other/0123"),
-     "not a target group of this stack"),
-    ("open-ingress-only-to-the-load-balancer", rules.INGRESS_RULE, "instance-in-alb",
-     lambda p: (p.pop("referencedSecurityGroupId"), p.update(cidrIpv4="0.0.0.0/0")),
-     "only the load balancer's security group may be open"),
-    ("open-ingress-only-to-the-load-balancer", rules.INGRESS_RULE, "alb-in-443",
-     lambda p: p.update(fromPort=22, toPort=22), "only on 80 and 443"),
-    ("log-group-retained-a-year-and-encrypted", rules.LOG_GROUP, "checkout-logs",
-     lambda p: p.update(retentionInDays=30), "retention_in_days to at least 365"),
-    ("log-group-retained-a-year-and-encrypted", rules.LOG_GROUP, "waf-logs",
-     lambda p: p.pop("kmsKeyId"), "kms_key_id"),
-    ("role-policy-names-each-secret", rules.ROLE_POLICY, "blue-app-secrets",
-     lambda p: p.update(policy=p["policy"].replace(
-         '"Resource": ["arn:aws:secretsmanager', '"Resource": ["*", "arn:aws:secretsmanager')),
-     "name each secret by its full ARN"),
-    ("role-policy-names-each-secret", rules.ROLE_POLICY, "green-cloudwatch-agent",
-     lambda p: p.update(policy=p["policy"].replace(
-         '"logs:CreateLogStream"', '"ssm:GetParameter*"')),
-     "each parameter by its ARN"),
-    ("role-has-permissions-boundary", rules.ROLE, "blue-role",
-     lambda p: p.pop("permissionsBoundary"), "has no permissions_boundary"),
-    ("role-has-permissions-boundary", rules.ROLE, "green-role",
-     lambda p: p.update(permissionsBoundary="arn:aws:iam::aws:policy/AdministratorAccess"),
-     "is not a service's boundary"),
-    ("parameter-reads-fenced", rules.ROLE_POLICY, "blue-parameter-fence",
-     # A deny of the named parameters only: every other parameter stays readable.
-     lambda p: p.update(policy=p["policy"].replace('"NotResource"', '"Resource"')),
-     "AmazonSSMManagedInstanceCore"),
+    (
+        "launch-template-imdsv2",
+        rules.LAUNCH_TEMPLATE,
+        "blue-lt",
+        lambda p: p["metadataOptions"].update(httpTokens="optional"),
+        "http_tokens",
+    ),
+    (
+        "launch-template-imdsv2",
+        rules.LAUNCH_TEMPLATE,
+        "blue-lt",
+        lambda p: p["metadataOptions"].update(httpPutResponseHopLimit=2),
+        "hop limit must be 1",
+    ),
+    (
+        "launch-template-no-public-ip",
+        rules.LAUNCH_TEMPLATE,
+        "green-lt",
+        lambda p: p["networkInterfaces"][0].update(associatePublicIpAddress="true"),
+        'associate_public_ip_address = "false"',
+    ),
+    (
+        "launch-template-encrypted-volumes",
+        rules.LAUNCH_TEMPLATE,
+        "green-lt",
+        lambda p: p["blockDeviceMappings"][0]["ebs"].update(encrypted="false"),
+        'ebs.encrypted = "true"',
+    ),
+    (
+        "group-numbered-launch-template-version",
+        rules.GROUP,
+        "blue-asg",
+        lambda p: p["mixedInstancesPolicy"]["launchTemplate"]["launchTemplateSpecification"].update(
+            version="$Latest"
+        ),
+        "pin the numbered version",
+    ),
+    (
+        "group-no-provider-refresh",
+        rules.GROUP,
+        "green-asg",
+        lambda p: p.update(
+            instanceRefresh={"strategy": "Rolling", "preferences": {"autoRollback": True}}
+        ),
+        "AWS's rollback would restore the new version",
+    ),
+    (
+        "group-elb-health-checks",
+        rules.GROUP,
+        "green-asg",
+        lambda p: p.update(healthCheckType="EC2"),
+        'health_check_type must be "ELB"',
+    ),
+    (
+        "load-balancer-drops-invalid-headers",
+        rules.LOAD_BALANCER,
+        "alb",
+        lambda p: p.update(dropInvalidHeaderFields=False),
+        "drop_invalid_header_fields",
+    ),
+    (
+        "listener-weights-sum-to-100",
+        rules.LISTENER,
+        "checkout-listener",
+        lambda p: p["defaultActions"][0]["forward"]["targetGroups"][1].update(weight=10),
+        "must sum to 100",
+    ),
+    (
+        "listener-tls13-or-redirect",
+        rules.LISTENER,
+        "checkout-listener",
+        lambda p: p.update(sslPolicy="ELBSecurityPolicy-2016-08"),
+        "TLS 1.3 policy",
+    ),
+    (
+        "listener-tls13-or-redirect",
+        rules.LISTENER,
+        "http-redirect",
+        lambda p: p.update(defaultActions=[{"type": "fixed-response"}]),
+        "redirect to HTTPS",
+    ),
+    (
+        "forward-to-own-target-groups",
+        rules.LISTENER,
+        "checkout-listener",
+        lambda p: p["defaultActions"][0]["forward"]["targetGroups"][0].update(
+            arn="arn:aws:elasticloadbalancing:eu-west-1:999999999999:targetgroup/other/0123"
+        ),
+        "not a target group of this stack",
+    ),
+    (
+        "open-ingress-only-to-the-load-balancer",
+        rules.INGRESS_RULE,
+        "instance-in-alb",
+        lambda p: (p.pop("referencedSecurityGroupId"), p.update(cidrIpv4="0.0.0.0/0")),
+        "only the load balancer's security group may be open",
+    ),
+    (
+        "open-ingress-only-to-the-load-balancer",
+        rules.INGRESS_RULE,
+        "alb-in-443",
+        lambda p: p.update(fromPort=22, toPort=22),
+        "only on 80 and 443",
+    ),
+    (
+        "log-group-retained-a-year-and-encrypted",
+        rules.LOG_GROUP,
+        "checkout-logs",
+        lambda p: p.update(retentionInDays=30),
+        "retention_in_days to at least 365",
+    ),
+    (
+        "log-group-retained-a-year-and-encrypted",
+        rules.LOG_GROUP,
+        "waf-logs",
+        lambda p: p.pop("kmsKeyId"),
+        "kms_key_id",
+    ),
+    (
+        "role-policy-names-each-secret",
+        rules.ROLE_POLICY,
+        "blue-app-secrets",
+        lambda p: p.update(
+            policy=p["policy"].replace(
+                '"Resource": ["arn:aws:secretsmanager', '"Resource": ["*", "arn:aws:secretsmanager'
+            )
+        ),
+        "name each secret by its full ARN",
+    ),
+    (
+        "role-policy-names-each-secret",
+        rules.ROLE_POLICY,
+        "green-cloudwatch-agent",
+        lambda p: p.update(
+            policy=p["policy"].replace('"logs:CreateLogStream"', '"ssm:GetParameter*"')
+        ),
+        "each parameter by its ARN",
+    ),
+    (
+        "role-has-permissions-boundary",
+        rules.ROLE,
+        "blue-role",
+        lambda p: p.pop("permissionsBoundary"),
+        "has no permissions_boundary",
+    ),
+    (
+        "role-has-permissions-boundary",
+        rules.ROLE,
+        "green-role",
+        lambda p: p.update(permissionsBoundary="arn:aws:iam::aws:policy/AdministratorAccess"),
+        "is not a service's boundary",
+    ),
+    (
+        "parameter-reads-fenced",
+        rules.ROLE_POLICY,
+        "blue-parameter-fence",
+        # A deny of the named parameters only: every other parameter stays readable.
+        lambda p: p.update(policy=p["policy"].replace('"NotResource"', '"Resource"')),
+        "AmazonSSMManagedInstanceCore",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("policy", "type_", "name", "change", "advice"), BROKEN,
-                         ids=[f"{b[0]}:{b[4]}" for b in BROKEN])
+@pytest.mark.parametrize(
+    ("policy", "type_", "name", "change", "advice"), BROKEN, ids=[f"{b[0]}:{b[4]}" for b in BROKEN]
+)
 def test_each_policy_fires_on_a_broken_variant_and_says_what_to_change(
     real_resources, policy, type_, name, change, advice
 ):
@@ -199,7 +322,9 @@ def test_the_pack_starts_as_the_engine_starts_it():
     try:
         port = pack.stdout.readline().decode().strip()
         assert port.isascii() and port.isdigit() and 0 < int(port) < 65536, (
-            port, pack.stderr.read1().decode() if pack.poll() is not None else "")
+            port,
+            pack.stderr.read1().decode() if pack.poll() is not None else "",
+        )
     finally:
         pack.kill()
         pack.wait(timeout=10)

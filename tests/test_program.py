@@ -49,11 +49,15 @@ def test_stack_outputs(stack_run):
 def test_every_resource_is_inside_a_component(stack_run):
     """Everything but the provider and the top-level components has ``parent=self``."""
     _, _, run = stack_run
-    top_level = {"aws", "checkout", "checkout-blue-image", "checkout-green-image",
-                 "checkout-image-key-eu-west-1", "checkout-image-grant"}
-    orphans = [
-        r.name for r in run.resources.values() if r.name not in top_level and not r.parent
-    ]
+    top_level = {
+        "aws",
+        "checkout",
+        "checkout-blue-image",
+        "checkout-green-image",
+        "checkout-image-key-eu-west-1",
+        "checkout-image-grant",
+    }
+    orphans = [r.name for r in run.resources.values() if r.name not in top_level and not r.parent]
     assert not orphans, f"resources without a parent: {orphans}"
 
 
@@ -118,10 +122,13 @@ def test_asgs_use_elb_health_private_subnets_and_capacity(stack_run):
         assert i["healthCheckType"] == "ELB", asg.name
         assert i["vpcZoneIdentifiers"] == network["privateSubnetIds"], asg.name
         assert (i["minSize"], i["desiredCapacity"], i["maxSize"]) == (
-            capacity["min"], capacity["desired"], capacity["max"],
+            capacity["min"],
+            capacity["desired"],
+            capacity["max"],
         ), asg.name
-        assert i["targetGroupArns"] == [run.resources[f"checkout-{color}-tg"].inputs.get(
-            "arn", i["targetGroupArns"][0])], asg.name
+        assert i["targetGroupArns"] == [
+            run.resources[f"checkout-{color}-tg"].inputs.get("arn", i["targetGroupArns"][0])
+        ], asg.name
         assert f"/checkout-{color}-tg/" in i["targetGroupArns"][0], asg.name
         tags = {t["key"]: t for t in i["tags"]}
         assert tags["Color"]["value"] == color and tags["Color"]["propagateAtLaunch"], asg.name
@@ -142,8 +149,15 @@ def test_instance_refresh_preferences_follow_config(stack_run):
     for color in ("blue", "green"):
         command = run.one("command:local:Command", f"checkout-{color}-refresh")
         prefs = json.loads(command.inputs["stdin"])["preferences"]
-        for key in ("MinHealthyPercentage", "MaxHealthyPercentage", "InstanceWarmup",
-                    "CheckpointPercentages", "CheckpointDelay", "SkipMatching", "AutoRollback"):
+        for key in (
+            "MinHealthyPercentage",
+            "MaxHealthyPercentage",
+            "InstanceWarmup",
+            "CheckpointPercentages",
+            "CheckpointDelay",
+            "SkipMatching",
+            "AutoRollback",
+        ):
             assert prefs[key] == refresh[key[0].lower() + key[1:]], (command.name, key)
         assert prefs["ScaleInProtectedInstances"] == "Refresh", command.name
         assert prefs["StandbyInstances"] == "Terminate", command.name
@@ -169,9 +183,7 @@ def test_only_the_alb_reaches_instances_only_on_the_service_port(stack_run):
     instance_sg = run.one("aws:ec2/securityGroup:SecurityGroup", "checkout-instance-sg")
     alb_sg = run.one("aws:ec2/securityGroup:SecurityGroup", "checkout-alb-sg")
     assert "ingress" not in instance_sg.inputs and "ingress" not in alb_sg.inputs
-    into_instances = [
-        r for r in run.of_type(INGRESS) if r.name.startswith("checkout-instance")
-    ]
+    into_instances = [r for r in run.of_type(INGRESS) if r.name.startswith("checkout-instance")]
     assert len(into_instances) == 1
     rule = into_instances[0].inputs
     assert (rule["fromPort"], rule["toPort"], rule["ipProtocol"]) == (port, port, "tcp")
@@ -238,15 +250,22 @@ def test_instance_role_has_only_agent_permissions(stack_run):
             if r.parent == f"checkout-{color}"
         ]
         assert attachments == ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
-        policy = json.loads(run.one("aws:iam/rolePolicy:RolePolicy",
-                                    f"checkout-{color}-cloudwatch-agent").inputs["policy"])
+        policy = json.loads(
+            run.one("aws:iam/rolePolicy:RolePolicy", f"checkout-{color}-cloudwatch-agent").inputs[
+                "policy"
+            ]
+        )
         for statement in policy["Statement"]:
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [
-                statement["Action"]]
+            actions = (
+                statement["Action"]
+                if isinstance(statement["Action"], list)
+                else [statement["Action"]]
+            )
             assert all("*" not in a for a in actions), statement
             if statement["Resource"] == "*":
                 assert statement.get("Condition") or all(
-                    a.startswith("ec2:Describe") for a in actions), statement
+                    a.startswith("ec2:Describe") for a in actions
+                ), statement
             else:
                 assert all("/golden-fleet/checkout" in r for r in statement["Resource"])
 
@@ -262,8 +281,10 @@ def bake_commands(run) -> list:
 def test_bake_mode_bakes_each_color_through_the_wrapper(staging_config):
     run = run_program(staging_config)
     commands = bake_commands(run)
-    assert sorted(c.name for c in commands) == ["checkout-blue-image-bake",
-                                                 "checkout-green-image-bake"]
+    assert sorted(c.name for c in commands) == [
+        "checkout-blue-image-bake",
+        "checkout-green-image-bake",
+    ]
     for command in commands:
         color = command.name.split("-")[1]
         version = staging_config["golden-fleet:fleets"][color]["version"]
@@ -280,7 +301,8 @@ def test_bake_mode_bakes_each_color_through_the_wrapper(staging_config):
         assert i["environment"]["PKR_VAR_kms_key_id"].startswith("arn:aws:kms:eu-west-1:")
         assert "triggers" in command.options["replace_on_changes"], command.name
         assert not [t for t, _ in run.mocks.calls if "getAmi" in t], (
-            "a bake stack must not look images up")
+            "a bake stack must not look images up"
+        )
 
 
 def test_promote_mode_looks_up_by_owner_and_exact_name(prod_config):
@@ -296,8 +318,11 @@ def test_promote_mode_looks_up_by_owner_and_exact_name(prod_config):
         assert {"name": "name", "values": ["checkout-1.4.0-*"]} in args["filters"]
         name_regex = re.compile(args["nameRegex"])
         assert name_regex.search("checkout-1.4.0-20261101T120000Z"), args["nameRegex"]
-        for other in ("checkout-1.4.0-rc.1-20261101T120000Z", "checkout-1.4.0-20261101T120000Z-x",
-                      "checkout-1.4.0-latest"):
+        for other in (
+            "checkout-1.4.0-rc.1-20261101T120000Z",
+            "checkout-1.4.0-20261101T120000Z-x",
+            "checkout-1.4.0-latest",
+        ):
             assert not name_regex.search(other), (args["nameRegex"], other)
 
 
@@ -306,8 +331,11 @@ def test_promote_of_a_version_never_baked_fails_with_a_clear_message(prod_config
     from harness import baked_image
 
     only_old = [baked_image("111111111111", "checkout", "1.4.0")]
-    with pytest.raises(Exception, match=r"no image checkout 9\.9\.9 owned by account "
-                                        r"111111111111: this version was never baked"):
+    with pytest.raises(
+        Exception,
+        match=r"no image checkout 9\.9\.9 owned by account "
+        r"111111111111: this version was never baked",
+    ):
         run_program(prod_config, stack="prod", images=only_old)
 
 
@@ -338,6 +366,7 @@ def test_bad_config_fails_before_any_resource_is_registered(staging_config):
 
 def test_typo_in_a_stack_key_fails_the_program(staging_config):
     staging_config["golden-fleet:instancerefresh"] = staging_config.pop(
-        "golden-fleet:instanceRefresh")
+        "golden-fleet:instanceRefresh"
+    )
     with pytest.raises(ConfigError, match="golden-fleet:instancerefresh: unknown key"):
         run_program(staging_config)

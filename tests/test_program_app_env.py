@@ -19,20 +19,30 @@ PARAMETER_ARN = "arn:aws:ssm:eu-west-1:111111111111:parameter/checkout/api-key"
 def parameter_arn(stack: str) -> str:
     """The API key parameter, by ARN, in the account the stack deploys to."""
     return PARAMETER_ARN.replace(ACCOUNT, STACK_ACCOUNTS[stack])
+
+
 PARAMETER_NAME = "/checkout/feature-token"
 # What the secrets hold in the account; the program never learns it, so it must appear nowhere.
 SECRET_VALUE = "s3cr3t-value-that-must-never-appear"
 COLORS = ("blue", "green")
 
 
-def _app(config: dict, environment: dict | None = None, secrets: dict | None = None,
-         stack: str = "staging") -> dict:
+def _app(
+    config: dict,
+    environment: dict | None = None,
+    secrets: dict | None = None,
+    stack: str = "staging",
+) -> dict:
     config = dict(config)
     config["golden-fleet:app"] = {
         "environment": environment if environment is not None else {"LOG_LEVEL": "info"},
-        "secrets": secrets if secrets is not None else {
-            "DB_PASSWORD": SECRET, "API_KEY": parameter_arn(stack),
-            "FEATURE_TOKEN": PARAMETER_NAME},
+        "secrets": secrets
+        if secrets is not None
+        else {
+            "DB_PASSWORD": SECRET,
+            "API_KEY": parameter_arn(stack),
+            "FEATURE_TOKEN": PARAMETER_NAME,
+        },
     }
     return config
 
@@ -63,27 +73,37 @@ def test_the_role_reads_exactly_the_configured_secrets(stack):
         assert by_sid["ReadConfiguredSecrets"]["Resource"] == [SECRET], where
         assert by_sid["ReadConfiguredParameters"]["Action"] == "ssm:GetParameter"
         assert by_sid["ReadConfiguredParameters"]["Resource"] == sorted(
-            [parameter_arn(name), parameter_by_name]), where
+            [parameter_arn(name), parameter_by_name]
+        ), where
         secrets_kms = by_sid["DecryptConfiguredSecrets"]["Condition"]["StringEquals"]
         assert secrets_kms == {
             "kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com",
-            "kms:EncryptionContext:SecretARN": [SECRET]}, where
+            "kms:EncryptionContext:SecretARN": [SECRET],
+        }, where
         ssm_kms = by_sid["DecryptConfiguredParameters"]["Condition"]["StringEquals"]
         assert ssm_kms == {
             "kms:ViaService": "ssm.eu-west-1.amazonaws.com",
-            "kms:EncryptionContext:PARAMETER_ARN": sorted([parameter_arn(name),
-                                                           parameter_by_name])}
+            "kms:EncryptionContext:PARAMETER_ARN": sorted([parameter_arn(name), parameter_by_name]),
+        }
         for statement in by_sid.values():
             assert statement["Resource"] != "*", statement
         assert run.one(LT, f"checkout-{color}-lt").options["depends_on"] == sorted(
-            [f"checkout-{color}-app-secrets", f"checkout-{color}-parameter-fence"]), (
-            "instances must not boot before their role may read the secrets")
+            [f"checkout-{color}-app-secrets", f"checkout-{color}-parameter-fence"]
+        ), "instances must not boot before their role may read the secrets"
         fence = _statements(run, f"checkout-{color}-parameter-fence")
-        assert fence == [{
-            "Sid": "NoOtherParameters", "Effect": "Deny",
-            "Action": ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath",
-                       "ssm:GetParameterHistory"],
-            "NotResource": sorted([parameter_arn(name), parameter_by_name])}], where
+        assert fence == [
+            {
+                "Sid": "NoOtherParameters",
+                "Effect": "Deny",
+                "Action": [
+                    "ssm:GetParameter",
+                    "ssm:GetParameters",
+                    "ssm:GetParametersByPath",
+                    "ssm:GetParameterHistory",
+                ],
+                "NotResource": sorted([parameter_arn(name), parameter_by_name]),
+            }
+        ], where
 
 
 def test_without_secrets_the_role_has_no_secret_statement_and_reads_no_parameter(stack):
@@ -107,15 +127,22 @@ def test_user_data_holds_references_and_no_secret_value_reaches_the_program(stac
         assert _boot_config(run, color) == {
             "service": "checkout",
             "region": "eu-west-1",
-            "environment": {"GF_APP_PORT": port, "GF_COLOR": color,
-                            "GF_EXPECTED_VERSION": version, "LOG_LEVEL": "info"},
+            "environment": {
+                "GF_APP_PORT": port,
+                "GF_COLOR": color,
+                "GF_EXPECTED_VERSION": version,
+                "LOG_LEVEL": "info",
+            },
             # A parameter by name: the boot unit reads its own account's parameters.
-            "secrets": {"API_KEY": {"ssmParameter": "/checkout/api-key"},
-                        "DB_PASSWORD": {"secretsManager": SECRET},
-                        "FEATURE_TOKEN": {"ssmParameter": PARAMETER_NAME}},
+            "secrets": {
+                "API_KEY": {"ssmParameter": "/checkout/api-key"},
+                "DB_PASSWORD": {"secretsManager": SECRET},
+                "FEATURE_TOKEN": {"ssmParameter": PARAMETER_NAME},
+            },
         }
     everything = json.dumps(
-        [[r.inputs, r.state] for r in run.resources.values()] + [run.outputs], default=str)
+        [[r.inputs, r.state] for r in run.resources.values()] + [run.outputs], default=str
+    )
     assert SECRET_VALUE not in everything
     # Only references travel: the secret's ARN is in user data and the role's policy, never
     # in an output.
@@ -126,8 +153,13 @@ def test_the_bake_and_the_image_do_not_depend_on_the_stacks_environment(staging_
     """The bake never sees app.*: one image serves every stack."""
     without = run_program(staging_config)
     with_app = run_program(_app(staging_config))
-    other = run_program(_app(staging_config, environment={"LOG_LEVEL": "debug", "X": "1"},
-                             secrets={"DB_PASSWORD": SECRET}))
+    other = run_program(
+        _app(
+            staging_config,
+            environment={"LOG_LEVEL": "debug", "X": "1"},
+            secrets={"DB_PASSWORD": SECRET},
+        )
+    )
     bakes = [c.name for c in without.of_type(COMMAND) if c.name.endswith("-bake")]
     assert bakes, "staging bakes"
     for bake in bakes:
@@ -169,30 +201,44 @@ def test_both_colors_serving_both_keep_their_boot_config(staging_config):
     before = run_program(_app(staging_config))
     after = run_program(_app(staging_config, environment={"LOG_LEVEL": "debug"}), previous=before)
     changed = changed_resources(before, after)
-    assert not {"checkout-blue-lt", "checkout-green-lt", "checkout-blue-refresh",
-                "checkout-green-refresh"} & changed, changed
+    assert (
+        not {
+            "checkout-blue-lt",
+            "checkout-green-lt",
+            "checkout-blue-refresh",
+            "checkout-green-refresh",
+        }
+        & changed
+    ), changed
 
 
 def test_a_parameter_of_another_account_is_refused(prod_config):
     """Instances read parameters of their own account by name: prod naming staging's
     parameter by ARN would read (or be denied) another parameter at boot."""
-    with pytest.raises(Exception, match="belongs to account 111111111111, but the stack "
-                       "deploys to 222222222222"):
+    with pytest.raises(
+        Exception, match="belongs to account 111111111111, but the stack deploys to 222222222222"
+    ):
         run_program(_app(prod_config, secrets={"API_KEY": PARAMETER_ARN}), stack="prod")
 
 
 def test_account_of_a_parameter_by_name_is_the_deploying_account(staging_config):
     run = run_program(_app(staging_config, secrets={"T": PARAMETER_NAME}))
-    (read,) = [s for s in _statements(run, "checkout-blue-app-secrets")
-               if s["Sid"] == "ReadConfiguredParameters"]
+    (read,) = [
+        s
+        for s in _statements(run, "checkout-blue-app-secrets")
+        if s["Sid"] == "ReadConfiguredParameters"
+    ]
     assert read["Resource"] == [f"arn:aws:ssm:eu-west-1:{ACCOUNT}:parameter{PARAMETER_NAME}"]
 
 
 # --------------------------------------------------------------------------------------------
 # image.app: the bake command
 # --------------------------------------------------------------------------------------------
-APP_PACKAGE = {"package": "s3://golden-artifacts/checkout/checkout_{version}_amd64.deb",
-               "sha256": "s3", "unit": "checkout-api.service"}
+APP_PACKAGE = {
+    "package": "s3://golden-artifacts/checkout/checkout_{version}_amd64.deb",
+    "sha256": "s3",
+    "unit": "checkout-api.service",
+}
 
 
 def _bake_argv(run, color: str) -> list[str]:
@@ -202,8 +248,10 @@ def _bake_argv(run, color: str) -> list[str]:
 
 
 def test_the_bake_command_names_the_package_of_image_app(staging_config):
-    staging_config["golden-fleet:image"] = {**staging_config["golden-fleet:image"],
-                                            "app": APP_PACKAGE}
+    staging_config["golden-fleet:image"] = {
+        **staging_config["golden-fleet:image"],
+        "app": APP_PACKAGE,
+    }
     run = run_program(_app(staging_config))
     for color in COLORS:
         argv = _bake_argv(run, color)
@@ -223,8 +271,10 @@ def test_the_bake_wrapper_accepts_the_programs_command_line(staging_config, monk
     from harness import PROJECT_ROOT
 
     monkeypatch.chdir(PROJECT_ROOT)  # the stack's var file is a project path
-    staging_config["golden-fleet:image"] = {**staging_config["golden-fleet:image"],
-                                            "app": {**APP_PACKAGE, "unit": None}}
+    staging_config["golden-fleet:image"] = {
+        **staging_config["golden-fleet:image"],
+        "app": {**APP_PACKAGE, "unit": None},
+    }
     run = run_program(staging_config)
     options = cli.parse_args(_bake_argv(run, "green")[2:], environ={})
     assert options.package.uri == APP_PACKAGE["package"]
@@ -249,6 +299,5 @@ def test_a_pulumi_secret_in_the_app_section_is_refused_before_anything_is_regist
 
     registered: dict = {}
     with pytest.raises(ConfigError, match="golden-fleet:app: holds a Pulumi secret"):
-        run_program(_app(staging_config), secret_keys=["golden-fleet:app"],
-                    record_into=registered)
+        run_program(_app(staging_config), secret_keys=["golden-fleet:app"], record_into=registered)
     assert not [r for r in registered.values() if not r.type_.startswith("pulumi:")], registered

@@ -66,8 +66,12 @@ def test_promote_lookups_ask_for_deprecated_images(prod_config):
     """Each color looks its version up twice, once without and once with deprecated images,
     with the same owner, name filter and exact regex: a year-old version is still found."""
     run = run_program(prod_config, stack="prod")
-    lookups = [args for token, args in run.mocks.calls if token == "aws:ec2/getAmiIds:getAmiIds"
-               and all(f["name"] != "description" for f in args["filters"])]  # revoked: apart
+    lookups = [
+        args
+        for token, args in run.mocks.calls
+        if token == "aws:ec2/getAmiIds:getAmiIds"
+        and all(f["name"] != "description" for f in args["filters"])
+    ]  # revoked: apart
     assert sorted(bool(a.get("includeDeprecated")) for a in lookups) == [False, False, True, True]
     for args in lookups:
         assert args["owners"] == ["111111111111"], args
@@ -89,7 +93,8 @@ def test_promote_prefers_an_image_that_is_not_deprecated(prod_config):
     even when the deprecated one is newer."""
     current = baked_image("111111111111", "checkout", "1.4.0", stamp="20261101T120000Z")
     newer_deprecated = baked_image(
-        "111111111111", "checkout", "1.4.0", stamp="20261201T120000Z", deprecated=True)
+        "111111111111", "checkout", "1.4.0", stamp="20261201T120000Z", deprecated=True
+    )
     run = run_program(prod_config, stack="prod", images=[newer_deprecated, current])
     assert run.outputs["blue"]["amiId"] == current.image_id
 
@@ -103,7 +108,8 @@ def test_promote_of_a_version_never_baked_still_fails_with_deprecated_images_cou
 
 def test_pick_promoted_image_prefers_current_then_deprecated_then_fails():
     assert pick_promoted_image(["ami-a"], "checkout", "1.4.0", "1" * 12, ["ami-d", "ami-a"]) == (
-        "ami-a")
+        "ami-a"
+    )
     assert pick_promoted_image([], "checkout", "1.4.0", "1" * 12, ["ami-d"]) == "ami-d"
     with pytest.raises(ValueError, match="never baked"):
         pick_promoted_image([], "checkout", "1.4.0", "1" * 12, [])
@@ -157,11 +163,13 @@ def test_staging_owns_a_rotating_retained_key_whose_policy_admits_the_share_acco
     policy = json.loads(key.inputs["policy"])
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
     assert by_sid["Enable IAM User Permissions"]["Principal"] == {
-        "AWS": "arn:aws:iam::111111111111:root"}
+        "AWS": "arn:aws:iam::111111111111:root"
+    }
     assert by_sid["Enable IAM User Permissions"]["Action"] == "kms:*"
     own_role = [f"arn:aws:iam::111111111111:{SLR}"]
     assert by_sid["Allow service-linked role use of the customer managed key"]["Principal"] == {
-        "AWS": own_role}
+        "AWS": own_role
+    }
     attach = by_sid["Allow attachment of persistent resources"]
     assert attach["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": True}}
     for account in _image(staging_config)["shareWithAccounts"]:
@@ -175,7 +183,8 @@ def test_staging_owns_a_rotating_retained_key_whose_policy_admits_the_share_acco
     arn = run.one(KEY, "checkout-image-key-eu-west-1-key").state["arn"]
     assert run.outputs["imageKeyArns"] == {"eu-west-1": arn}
     assert {n for n in _names(run, ALIAS) if n.startswith("checkout-image-key-")} == {
-        "checkout-image-key-eu-west-1-alias"}
+        "checkout-image-key-eu-west-1-alias"
+    }
 
 
 def test_the_image_key_policy_refuses_to_share_with_its_own_account():
@@ -192,22 +201,32 @@ def test_a_share_account_may_create_grants_only_for_its_own_autoscaling_role():
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
     for account in ("222222222222", "333333333333"):
         grants = by_sid[f"Allow attachment of persistent resources in external account {account}"]
-        assert grants["Condition"] == {"StringEquals": {"kms:GranteePrincipal": (
-            f"arn:aws:iam::{account}:role/aws-service-role/autoscaling.amazonaws.com/"
-            "AWSServiceRoleForAutoScaling")}}, grants["Sid"]
+        assert grants["Condition"] == {
+            "StringEquals": {
+                "kms:GranteePrincipal": (
+                    f"arn:aws:iam::{account}:role/aws-service-role/autoscaling.amazonaws.com/"
+                    "AWSServiceRoleForAutoScaling"
+                )
+            }
+        }, grants["Sid"]
     assert by_sid["Allow attachment of persistent resources"]["Condition"] == {
-        "Bool": {"kms:GrantIsForAWSResource": True}}
-    [gov] = [s for s in image_key_policy("aws-us-gov", "111111111111", ["222222222222"])[
-        "Statement"] if s["Sid"].endswith("external account 222222222222")
-        and s["Action"] == ["kms:CreateGrant"]]
+        "Bool": {"kms:GrantIsForAWSResource": True}
+    }
+    [gov] = [
+        s
+        for s in image_key_policy("aws-us-gov", "111111111111", ["222222222222"])["Statement"]
+        if s["Sid"].endswith("external account 222222222222") and s["Action"] == ["kms:CreateGrant"]
+    ]
     assert gov["Condition"]["StringEquals"]["kms:GranteePrincipal"].startswith(
-        "arn:aws-us-gov:iam::222222222222:role/aws-service-role/")
+        "arn:aws-us-gov:iam::222222222222:role/aws-service-role/"
+    )
 
 
 def _allows(policy: dict, account: str, action: str, context: dict) -> bool:
     """Whether an Allow statement of a key policy admits ``action`` by a principal of
     ``account`` with the request's condition ``context`` (IAM's rules for the operators the
     image key uses; any other operator fails the test rather than being guessed)."""
+
     def holds(operator: str, key: str, wanted) -> bool:
         wanted = wanted if isinstance(wanted, list) else [wanted]
         if key not in context:
@@ -221,14 +240,18 @@ def _allows(policy: dict, account: str, action: str, context: dict) -> bool:
     for statement in policy["Statement"]:
         principals = statement["Principal"]["AWS"]
         principals = principals if isinstance(principals, list) else [principals]
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [
-            statement["Action"]]
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
         if (
             statement["Effect"] == "Allow"
             and f"arn:aws:iam::{account}:root" in principals
             and (action in actions or "kms:*" in actions)
-            and all(holds(op, key, value) for op, pairs in statement.get("Condition", {}).items()
-                    for key, value in pairs.items())
+            and all(
+                holds(op, key, value)
+                for op, pairs in statement.get("Condition", {}).items()
+                for key, value in pairs.items()
+            )
         ):
             return True
     return False
@@ -238,8 +261,9 @@ def test_the_grant_prod_creates_is_the_one_stagings_key_policy_allows(prod_confi
     """The CreateGrant request prod's program makes (grantee, operations, made by prod's
     deploying principal itself, so not for an AWS resource) is allowed by staging's key policy;
     the same request for any other grantee is not."""
-    grant = run_program(prod_config, stack="prod").one(
-        GRANT, "checkout-image-grant-autoscaling").inputs
+    grant = (
+        run_program(prod_config, stack="prod").one(GRANT, "checkout-image-grant-autoscaling").inputs
+    )
     key = run_program(staging_config).one(KEY, "checkout-image-key-eu-west-1-key")
     policy = json.loads(key.inputs["policy"])
     prod = STACK_ACCOUNTS["prod"]
@@ -249,10 +273,14 @@ def test_the_grant_prod_creates_is_the_one_stagings_key_policy_allows(prod_confi
         "kms:GrantIsForAWSResource": False,
     }
     assert _allows(policy, prod, "kms:CreateGrant", request)
-    for other in (f"arn:aws:iam::{prod}:role/deploy", f"arn:aws:iam::{ACCOUNT}:{SLR}",
-                  f"arn:aws:iam::333333333333:{SLR}"):
-        assert not _allows(policy, prod, "kms:CreateGrant",
-                           {**request, "kms:GranteePrincipal": other}), other
+    for other in (
+        f"arn:aws:iam::{prod}:role/deploy",
+        f"arn:aws:iam::{ACCOUNT}:{SLR}",
+        f"arn:aws:iam::333333333333:{SLR}",
+    ):
+        assert not _allows(
+            policy, prod, "kms:CreateGrant", {**request, "kms:GranteePrincipal": other}
+        ), other
     assert _allows(policy, prod, "kms:Decrypt", {}), "the account uses the key as before"
 
 
@@ -295,7 +323,8 @@ def test_each_version_gets_one_launch_permission_per_account(staging_config):
             assert permission.parent == f"checkout-{version}-distribution"
             assert permission.options["retain_on_delete"] is True, permission.name
         assert run.one(DISTRIBUTION, f"checkout-{version}-distribution").parent == (
-            f"checkout-{color}-image")
+            f"checkout-{color}-image"
+        )
     assert not run.of_type(COPY), "staging copies to no region"
 
 
@@ -360,9 +389,11 @@ def test_removing_a_region_leaves_its_copies_permissions_and_key_in_aws(staging_
     after = run_program(removed)
     gone = {n for n in before.resources if n.endswith("eu-central-1") or "eu-central-1-" in n}
     assert gone == {
-        "checkout-image-key-eu-central-1", "checkout-image-key-eu-central-1-key",
+        "checkout-image-key-eu-central-1",
+        "checkout-image-key-eu-central-1-key",
         "checkout-image-key-eu-central-1-alias",
-        "checkout-1.4.0-copy-eu-central-1", "checkout-1.5.0-copy-eu-central-1",
+        "checkout-1.4.0-copy-eu-central-1",
+        "checkout-1.5.0-copy-eu-central-1",
         "checkout-1.4.0-launch-222222222222-eu-central-1",
         "checkout-1.5.0-launch-222222222222-eu-central-1",
     }, gone
@@ -381,11 +412,16 @@ def test_removing_an_account_leaves_its_permissions_in_aws(staging_config):
     removed = copy.deepcopy(staging_config)
     _image(removed)["shareWithAccounts"] = ["222222222222"]
     after = run_program(removed)
-    gone = {f"checkout-{v}-launch-333333333333{suffix}" for v in ("1.4.0", "1.5.0")
-            for suffix in ("", "-eu-central-1")}
+    gone = {
+        f"checkout-{v}-launch-333333333333{suffix}"
+        for v in ("1.4.0", "1.5.0")
+        for suffix in ("", "-eu-central-1")
+    }
     assert gone <= set(before.resources) and not gone & set(after.resources)
     assert changed_resources(before, after) == gone | {
-        "checkout-image-key-eu-west-1-key", "checkout-image-key-eu-central-1-key"}
+        "checkout-image-key-eu-west-1-key",
+        "checkout-image-key-eu-central-1-key",
+    }
     assert provider_deletes(before, after) == set()
     for key in after.of_type(KEY):
         assert "333333333333" not in key.inputs["policy"], key.name
@@ -423,11 +459,15 @@ def test_a_version_has_one_distribution_whichever_colors_run_it(staging_config):
     assert after.one(DISTRIBUTION, "checkout-1.4.0-distribution").parent == "checkout-green-image"
     old = {n for n in both.resources if n.startswith("checkout-1.4.0-")}
     assert old and not changed_resources(
-        {n: both.resources[n] for n in old}, {n: after.resources[n] for n in old})
+        {n: both.resources[n] for n in old}, {n: after.resources[n] for n in old}
+    )
     new = {n for n in after.resources if n.startswith("checkout-1.5.0-")}
-    assert new == {"checkout-1.5.0-distribution", "checkout-1.5.0-launch-222222222222",
-                   "checkout-1.5.0-copy-eu-central-1",
-                   "checkout-1.5.0-launch-222222222222-eu-central-1"}
+    assert new == {
+        "checkout-1.5.0-distribution",
+        "checkout-1.5.0-launch-222222222222",
+        "checkout-1.5.0-copy-eu-central-1",
+        "checkout-1.5.0-launch-222222222222-eu-central-1",
+    }
 
 
 def test_distributing_colors_picks_one_color_per_version():
@@ -438,9 +478,12 @@ def test_distributing_colors_picks_one_color_per_version():
 
 @pytest.mark.parametrize(
     "source, copied",
-    [("2027-11-01T12:00:00.000Z", "2027-11-01T12:00:00Z"),
-     ("2027-11-01T12:00:00Z", "2027-11-01T12:00:00Z"),
-     (None, None), ("", None)],
+    [
+        ("2027-11-01T12:00:00.000Z", "2027-11-01T12:00:00Z"),
+        ("2027-11-01T12:00:00Z", "2027-11-01T12:00:00Z"),
+        (None, None),
+        ("", None),
+    ],
 )
 def test_copies_keep_the_source_deprecation_time_to_the_second(source, copied):
     assert copy_deprecation_time(source) == copied
@@ -471,7 +514,8 @@ def test_promote_kms_key_arn_is_the_owners_key_in_this_region(prod_config, value
     _image(prod_config)["kmsKeyArn"] = value
     problems = _problems(prod_config)
     assert any(p.startswith("golden-fleet:image.kmsKeyArn:") and rule in p for p in problems), (
-        problems)
+        problems
+    )
 
 
 def test_promote_needs_the_image_key(prod_config):
@@ -481,21 +525,25 @@ def test_promote_needs_the_image_key(prod_config):
 
 def test_a_multi_region_key_arn_is_accepted(prod_config):
     _image(prod_config)["kmsKeyArn"] = (
-        "arn:aws:kms:eu-west-1:111111111111:key/mrk-1234567890abcdef1234567890abcdef")
-    assert parse_stack_config(prod_config).image.kms_key_arn.endswith("mrk-1234567890abcdef"
-                                                                      "1234567890abcdef")
+        "arn:aws:kms:eu-west-1:111111111111:key/mrk-1234567890abcdef1234567890abcdef"
+    )
+    assert parse_stack_config(prod_config).image.kms_key_arn.endswith(
+        "mrk-1234567890abcdef1234567890abcdef"
+    )
 
 
 def test_copies_never_target_the_home_region(staging_config):
     _image(staging_config)["copyToRegions"] = ["eu-west-1"]
     problems = _problems(staging_config)
-    assert any(p.startswith("golden-fleet:image.copyToRegions:") and "own region" in p
-               for p in problems), problems
+    assert any(
+        p.startswith("golden-fleet:image.copyToRegions:") and "own region" in p for p in problems
+    ), problems
 
 
 def test_a_bake_stack_takes_no_kms_key_arn(staging_config):
     """The baking stack owns its keys; naming one is a mistake, refused by name."""
     _image(staging_config)["kmsKeyArn"] = PROD_KEY
     problems = _problems(staging_config)
-    assert any(p.startswith("golden-fleet:image.kmsKeyArn:") and "unknown key" in p
-               for p in problems), problems
+    assert any(
+        p.startswith("golden-fleet:image.kmsKeyArn:") and "unknown key" in p for p in problems
+    ), problems

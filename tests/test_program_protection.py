@@ -62,11 +62,15 @@ def test_log_delivery_may_write_only_under_its_prefix(prefix):
     policy = access_log_bucket_policy("aws", "eu-west-1", "logs-bkt", prefix, ACCOUNT)
     allows = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
     head = f"{prefix}/" if prefix else ""
-    assert allows == [{
-        "Sid": "LoadBalancerLogDelivery", "Effect": "Allow",
-        "Principal": {"AWS": "arn:aws:iam::156460612806:root"}, "Action": "s3:PutObject",
-        "Resource": f"arn:aws:s3:::logs-bkt/{head}AWSLogs/{ACCOUNT}/*",
-    }]
+    assert allows == [
+        {
+            "Sid": "LoadBalancerLogDelivery",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::156460612806:root"},
+            "Action": "s3:PutObject",
+            "Resource": f"arn:aws:s3:::logs-bkt/{head}AWSLogs/{ACCOUNT}/*",
+        }
+    ]
     [deny] = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert deny["Principal"] == "*" and deny["Action"] == "s3:*"
@@ -106,14 +110,20 @@ def test_bad_logs_and_waf_settings_are_refused_by_key(staging_config, key, value
 def test_expiry_belongs_to_the_created_bucket_only(prod_config, staging_config):
     """expirationDays with a configured bucket is refused; bounds and strictness hold."""
     prod_config["golden-fleet:loadBalancer"]["accessLogs"]["expirationDays"] = 30
-    with pytest.raises(ConfigError, match=r"golden-fleet:loadBalancer.accessLogs.expirationDays: "
-                                          r"applies only to the bucket the program creates"):
+    with pytest.raises(
+        ConfigError,
+        match=r"golden-fleet:loadBalancer.accessLogs.expirationDays: "
+        r"applies only to the bucket the program creates",
+    ):
         parse_stack_config(prod_config)
     for bad in (0, 3654, 90.0, True):
         config = copy.deepcopy(staging_config)
         config["golden-fleet:loadBalancer"]["accessLogs"]["expirationDays"] = bad
-        with pytest.raises(ConfigError, match=r"golden-fleet:loadBalancer.accessLogs."
-                                              r"expirationDays"):
+        with pytest.raises(
+            ConfigError,
+            match=r"golden-fleet:loadBalancer.accessLogs."
+            r"expirationDays",
+        ):
             parse_stack_config(config)
 
 
@@ -158,20 +168,32 @@ def test_created_bucket_is_private_encrypted_versioned_and_expires(staging_confi
     run = run_program(staging_config)
     prefix = "checkout-access-logs"
     block = run.one(PUBLIC_BLOCK, f"{prefix}-public-access-block").inputs
-    assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy",
-                                          "ignorePublicAcls", "restrictPublicBuckets"))
-    ownership = run.one("aws:s3/bucketOwnershipControls:BucketOwnershipControls",
-                        f"{prefix}-ownership").inputs
+    assert all(
+        block[k] is True
+        for k in (
+            "blockPublicAcls",
+            "blockPublicPolicy",
+            "ignorePublicAcls",
+            "restrictPublicBuckets",
+        )
+    )
+    ownership = run.one(
+        "aws:s3/bucketOwnershipControls:BucketOwnershipControls", f"{prefix}-ownership"
+    ).inputs
     assert ownership["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
-    sse = run.one("aws:s3/bucketServerSideEncryptionConfiguration:"
-                  "BucketServerSideEncryptionConfiguration", f"{prefix}-encryption").inputs
+    sse = run.one(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        f"{prefix}-encryption",
+    ).inputs
     [rule] = sse["rules"]
     assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}, (
-        "ALB log delivery supports SSE-S3 only")
+        "ALB log delivery supports SSE-S3 only"
+    )
     versioning = run.one("aws:s3/bucketVersioning:BucketVersioning", f"{prefix}-versioning")
     assert versioning.inputs["versioningConfiguration"] == {"status": "Enabled"}
-    lifecycle = run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
-                        f"{prefix}-lifecycle").inputs
+    lifecycle = run.one(
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", f"{prefix}-lifecycle"
+    ).inputs
     [rule] = lifecycle["rules"]
     expiry = staging_config["golden-fleet:loadBalancer"]["accessLogs"]["expirationDays"]
     assert rule["status"] == "Enabled" and rule["expiration"] == {"days": expiry}
@@ -195,10 +217,10 @@ def test_bucket_policy_principal_follows_the_stack_region(staging_config, region
     policy = json.loads(run.one(BUCKET_POLICY, "checkout-access-logs-policy").inputs["policy"])
     [allow] = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
     assert allow["Principal"] == principal
-    assert allow["Resource"] == (
-        f"arn:aws:s3:::{bucket}/alb/AWSLogs/{STACK_ACCOUNTS['staging']}/*")
+    assert allow["Resource"] == (f"arn:aws:s3:::{bucket}/alb/AWSLogs/{STACK_ACCOUNTS['staging']}/*")
     assert [s["Condition"] for s in policy["Statement"] if s["Effect"] == "Deny"] == [
-        {"Bool": {"aws:SecureTransport": "false"}}]
+        {"Bool": {"aws:SecureTransport": "false"}}
+    ]
 
 
 def test_log_groups_keep_a_year_and_use_the_stack_log_key(stack_run):
@@ -210,14 +232,16 @@ def test_log_groups_keep_a_year_and_use_the_stack_log_key(stack_run):
     assert key.inputs["enableKeyRotation"] is True
     groups = run.of_type(LOG_GROUP)
     expected = {"/golden-fleet/checkout"} | (
-        {f"aws-waf-logs-checkout-{stack}"} if stack == "prod" else set())
+        {f"aws-waf-logs-checkout-{stack}"} if stack == "prod" else set()
+    )
     assert {g.inputs["name"] for g in groups} == expected
     account = STACK_ACCOUNTS[stack]
     policy = json.loads(key.inputs["policy"])
     [logs] = [s for s in policy["Statement"] if "Service" in s["Principal"]]
     assert logs["Principal"]["Service"] == "logs.eu-west-1.amazonaws.com"
     assert sorted(logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]) == sorted(
-        f"arn:aws:logs:eu-west-1:{account}:log-group:{name}" for name in expected)
+        f"arn:aws:logs:eu-west-1:{account}:log-group:{name}" for name in expected
+    )
     for group in groups:
         assert group.inputs["retentionInDays"] >= 365, group.name
         assert group.inputs["retentionInDays"] == retention, group.name
@@ -231,16 +255,23 @@ def test_waf_protects_prod_load_balancer(prod_config):
     acl = run.one(WEB_ACL, "checkout-waf-acl")
     assert acl.inputs["scope"] == "REGIONAL"
     rules = {r["name"]: r for r in acl.inputs["rules"]}
-    groups = {r["statement"]["managedRuleGroupStatement"]["name"] for r in rules.values()
-              if "managedRuleGroupStatement" in r["statement"]}
-    assert groups == {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet",
-                      "AWSManagedRulesAmazonIpReputationList"}
+    groups = {
+        r["statement"]["managedRuleGroupStatement"]["name"]
+        for r in rules.values()
+        if "managedRuleGroupStatement" in r["statement"]
+    }
+    assert groups == {
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+        "AWSManagedRulesAmazonIpReputationList",
+    }
     rate = rules["rate-limit-per-ip"]
     waf = prod_config["golden-fleet:waf"]
     assert rate["action"] == {"block": {}}
     assert rate["statement"]["rateBasedStatement"]["limit"] == waf["rateLimit"]
-    assert rate["statement"]["rateBasedStatement"]["evaluationWindowSec"] == (
-        waf["rateWindowSeconds"])
+    assert (
+        rate["statement"]["rateBasedStatement"]["evaluationWindowSec"] == (waf["rateWindowSeconds"])
+    )
     assert len({r["priority"] for r in rules.values()}) == len(rules), "priorities are unique"
     association = run.one(WEB_ACL_ASSOCIATION, "checkout-waf-association").inputs
     assert association["resourceArn"] == run.one(ALB, "checkout-alb").state["arn"]
@@ -261,6 +292,11 @@ def test_waf_switch_adds_or_removes_only_waf_resources(staging_config):
     on_config["golden-fleet:waf"] = {"enabled": True}
     on = run_program(on_config)
     changed = changed_resources(off, on)
-    assert changed == {"checkout-waf", "checkout-waf-acl", "checkout-waf-association",
-                       "checkout-waf-logs", "checkout-waf-logging", "checkout-log-key-key"}, (
-        changed)
+    assert changed == {
+        "checkout-waf",
+        "checkout-waf-acl",
+        "checkout-waf-association",
+        "checkout-waf-logs",
+        "checkout-waf-logging",
+        "checkout-log-key-key",
+    }, changed

@@ -29,8 +29,11 @@ def stack_run(request, staging_config, prod_config):
 
 
 def _policies(run, color: str) -> dict[str, dict]:
-    return {p.name.rsplit("-", 1)[1]: p.inputs for p in run.of_type(POLICY)
-            if p.parent == f"checkout-{color}-scaling"}
+    return {
+        p.name.rsplit("-", 1)[1]: p.inputs
+        for p in run.of_type(POLICY)
+        if p.parent == f"checkout-{color}-scaling"
+    }
 
 
 def test_each_color_tracks_requests_on_its_own_target_group_and_cpu(stack_run):
@@ -53,8 +56,9 @@ def test_each_color_tracks_requests_on_its_own_target_group_and_cpu(stack_run):
         assert spec["predefinedMetricType"] == "ALBRequestCountPerTarget"
         assert spec["resourceLabel"] == f"{lb_suffix}/{tg_suffix}", color
         labels.add(spec["resourceLabel"])
-        assert requests["targetTrackingConfiguration"]["targetValue"] == (
-            scaling["requestsPerTarget"])
+        assert (
+            requests["targetTrackingConfiguration"]["targetValue"] == (scaling["requestsPerTarget"])
+        )
         cpu_spec = cpu["targetTrackingConfiguration"]["predefinedMetricSpecification"]
         assert cpu_spec == {"predefinedMetricType": "ASGAverageCPUUtilization"}
         assert cpu["targetTrackingConfiguration"]["targetValue"] == scaling["cpuPercent"]
@@ -71,9 +75,14 @@ def test_autoscaler_owns_desired_once_scaling_is_on(stack_run):
         group = run.one(ASG, f"checkout-{color}-asg")
         assert capacity["desired"] > 0
         assert group.options["ignore_changes"] == [
-            "launchTemplate", "mixedInstancesPolicy", "desiredCapacity"], color
+            "launchTemplate",
+            "mixedInstancesPolicy",
+            "desiredCapacity",
+        ], color
         assert (group.inputs["minSize"], group.inputs["maxSize"]) == (
-            capacity["min"], capacity["max"]), color
+            capacity["min"],
+            capacity["max"],
+        ), color
         assert group.inputs["desiredCapacity"] == capacity["desired"], "the create-time count"
         assert "waitForElbCapacity" not in group.inputs, color
         assert group.inputs["waitForCapacityTimeout"] == "0", color
@@ -90,7 +99,10 @@ def test_a_cold_color_is_sized_by_the_program(staging_config):
     assert green.options["ignore_changes"] == ["launchTemplate", "mixedInstancesPolicy"]
     assert green.inputs["desiredCapacity"] == 0 and green.inputs["waitForElbCapacity"] == 0
     assert run.one(ASG, "checkout-blue-asg").options["ignore_changes"] == [
-        "launchTemplate", "mixedInstancesPolicy", "desiredCapacity"]
+        "launchTemplate",
+        "mixedInstancesPolicy",
+        "desiredCapacity",
+    ]
     assert set(_policies(run, "green")) == {"requests", "cpu"}, "policies stay; max is kept"
 
 
@@ -101,8 +113,10 @@ def test_scaling_off_keeps_fixed_capacity(staging_config):
     for color in COLORS:
         group = run.one(ASG, f"checkout-{color}-asg")
         assert group.options["ignore_changes"] == ["launchTemplate", "mixedInstancesPolicy"]
-        assert group.inputs["waitForElbCapacity"] == (
-            staging_config["golden-fleet:fleets"][color]["capacity"]["desired"])
+        assert (
+            group.inputs["waitForElbCapacity"]
+            == (staging_config["golden-fleet:fleets"][color]["capacity"]["desired"])
+        )
 
 
 def test_new_targets_touch_only_the_policies(stack_run):
@@ -113,7 +127,8 @@ def test_new_targets_touch_only_the_policies(stack_run):
     edited["golden-fleet:scaling"]["cpuPercent"] += 5
     after = run_program(edited, stack=stack)
     assert changed_resources(before, after) == {
-        f"checkout-{c}-scaling-{k}" for c in COLORS for k in ("requests", "cpu")}
+        f"checkout-{c}-scaling-{k}" for c in COLORS for k in ("requests", "cpu")
+    }
 
 
 def test_shift_and_bump_leave_the_scaling_policies_alone(staging_config):
@@ -133,16 +148,25 @@ def test_shift_and_bump_leave_the_scaling_policies_alone(staging_config):
 def test_request_count_label_joins_the_two_suffixes_and_refuses_anything_else():
     lb, tg = "app/checkout-alb/0123456789abcdef", "targetgroup/checkout-blue-tg/0123abcd"
     assert request_count_label(lb, tg) == f"{lb}/{tg}"
-    for bad_lb, bad_tg in ((f"{lb}\n", tg), (lb, f"{tg}\n"), ("net/x/0a", tg),
-                           (lb, "targetgroup/x/0a/extra"), ("arn:aws:" + lb, tg)):
+    for bad_lb, bad_tg in (
+        (f"{lb}\n", tg),
+        (lb, f"{tg}\n"),
+        ("net/x/0a", tg),
+        (lb, "targetgroup/x/0a/extra"),
+        ("arn:aws:" + lb, tg),
+    ):
         with pytest.raises(ValueError, match="ARN suffix"):
             request_count_label(bad_lb, bad_tg)
 
 
 @pytest.mark.parametrize(
     ("enabled", "capacity", "owned"),
-    [(True, (1, 1, 2), True), (True, (0, 0, 2), False), (False, (1, 1, 2), False),
-     (True, (2, 3, 3), True)],
+    [
+        (True, (1, 1, 2), True),
+        (True, (0, 0, 2), False),
+        (False, (1, 1, 2), False),
+        (True, (2, 3, 3), True),
+    ],
 )
 def test_who_owns_desired(enabled, capacity, owned):
     cap = Capacity(min=capacity[0], desired=capacity[1], max=capacity[2])
@@ -156,12 +180,16 @@ def test_who_owns_desired(enabled, capacity, owned):
 
 @pytest.mark.parametrize(
     ("value", "key"),
-    [({"requestsPerTarget": 0}, "requestsPerTarget"),
-     ({"requestsPerTarget": 1_000_001}, "requestsPerTarget"),
-     ({"requestsPerTarget": 500.0}, "requestsPerTarget"),
-     ({"cpuPercent": 95}, "cpuPercent"), ({"cpuPercent": 5}, "cpuPercent"),
-     ({"cpuPercent": True}, "cpuPercent"), ({"enabled": "true"}, "enabled"),
-     ({"target": 1}, "target")],
+    [
+        ({"requestsPerTarget": 0}, "requestsPerTarget"),
+        ({"requestsPerTarget": 1_000_001}, "requestsPerTarget"),
+        ({"requestsPerTarget": 500.0}, "requestsPerTarget"),
+        ({"cpuPercent": 95}, "cpuPercent"),
+        ({"cpuPercent": 5}, "cpuPercent"),
+        ({"cpuPercent": True}, "cpuPercent"),
+        ({"enabled": "true"}, "enabled"),
+        ({"target": 1}, "target"),
+    ],
 )
 def test_bad_scaling_settings_are_refused_by_key(staging_config, value, key):
     staging_config["golden-fleet:scaling"] = value

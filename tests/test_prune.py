@@ -110,7 +110,11 @@ def image_snapshots(region: str) -> dict[str, set[str]]:
 
 def arguments(**overrides) -> argparse.Namespace:
     values = {
-        "stack": "staging", "region": None, "all_regions": False, "keep": 3, "apply": False,
+        "stack": "staging",
+        "region": None,
+        "all_regions": False,
+        "keep": 3,
+        "apply": False,
         "usage_role": None,
     }
     return argparse.Namespace(**{**values, **overrides})
@@ -269,8 +273,11 @@ def leave_copies_in(region: str) -> dict[str, str]:
             Owners=["self"], Filters=[{"Name": "name", "Values": [image_name(version)]}]
         )["Images"]
         copy_id = there.copy_image(
-            SourceRegion=HOME, SourceImageId=source["ImageId"], Name=image_name(version),
-            Encrypted=True, KmsKeyId=key,
+            SourceRegion=HOME,
+            SourceImageId=source["ImageId"],
+            Name=image_name(version),
+            Encrypted=True,
+            KmsKeyId=key,
         )["ImageId"]
         there.create_tags(Resources=[copy_id], Tags=[{"Key": "Version", "Value": version}])
         there.modify_image_attribute(
@@ -298,9 +305,7 @@ def names_in(region: str) -> set[str]:
     return {i["Name"] for i in ec2.describe_images(Owners=["self"])["Images"]}
 
 
-def test_copies_left_in_a_region_no_longer_in_the_config_are_pruned_when_unused(
-    account, project
-):
+def test_copies_left_in_a_region_no_longer_in_the_config_are_pruned_when_unused(account, project):
     """Staging no longer copies to eu-north-1, but its copies there were retained. The default
     regions do not reach them; --all-regions does, keeps the copy prod's launch template
     there uses (read through --usage-role), the copy this account's instance runs and the
@@ -322,22 +327,31 @@ def test_copies_left_in_a_region_no_longer_in_the_config_are_pruned_when_unused(
     table = "\n".join(dry)
     assert re.search(rf"{copies['1.1.0']}\s+{LEFT}\s+1\.1\.0\s+\S+\s+would delete", table), table
     assert re.search(rf"{copies['1.2.0']}\s+{LEFT}\s+1\.2\.0\s+\S+\s+would delete", table), (
-        "without --usage-role prod's template is not seen")
+        "without --usage-role prod's template is not seen"
+    )
 
     code, lines = run(project, all_regions=True, usage_role=[USAGE_ROLE], apply=True)
     assert code == 0
     table = "\n".join(lines)
     assert f"(found in {', '.join(sorted((HOME, COPY, LEFT)))})" in table
     assert names_in(LEFT) == {image_name(v) for v in ("1.2.0", "1.3.0", "1.4.0")}
-    assert re.search(rf"{LEFT}\s+1\.2\.0\s+\S+\s+kept: {PROD_ACCOUNT} launch template "
-                     r"checkout-blue v1", table), table
+    assert re.search(
+        rf"{LEFT}\s+1\.2\.0\s+\S+\s+kept: {PROD_ACCOUNT} launch template "
+        r"checkout-blue v1",
+        table,
+    ), table
     assert re.search(rf"{LEFT}\s+1\.3\.0\s+\S+\s+kept: instance i-", table), table
     assert re.search(rf"{LEFT}\s+1\.4\.0\s+\S+\s+kept: Pulumi\.prod\.yaml blue", table), table
-    snapshots = {s["SnapshotId"] for s in boto3.client("ec2", region_name=LEFT)
-                 .describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+    snapshots = {
+        s["SnapshotId"]
+        for s in boto3.client("ec2", region_name=LEFT).describe_snapshots(OwnerIds=["self"])[
+            "Snapshots"
+        ]
+    }
     assert not left_snapshots[image_name("1.1.0")] & snapshots, "the copy left its snapshot"
     assert set().union(*(left_snapshots[image_name(v)] for v in ("1.2.0", "1.3.0", "1.4.0"))) <= (
-        snapshots), "a kept copy lost its snapshot"
+        snapshots
+    ), "a kept copy lost its snapshot"
 
 
 def test_region_names_a_region_that_left_the_config(account, project):
@@ -746,13 +760,15 @@ def new_template_version_naming(region: str, version: str):
     def act(_):
         ec2 = boto3.client("ec2", region_name=region)
         [template] = [
-            t for t in ec2.describe_launch_templates()["LaunchTemplates"]
+            t
+            for t in ec2.describe_launch_templates()["LaunchTemplates"]
             if t["LaunchTemplateName"] == "checkout-blue"
         ]
         ec2.create_launch_template_version(
             LaunchTemplateId=template["LaunchTemplateId"],
             LaunchTemplateData={"ImageId": image_id(region, version)},
         )
+
     return act
 
 
@@ -761,6 +777,7 @@ def instance_launched_from(region: str, version: str):
         boto3.client("ec2", region_name=region).run_instances(
             ImageId=image_id(region, version), MinCount=1, MaxCount=1
         )
+
     return act
 
 
@@ -770,6 +787,7 @@ def shared_account_template_naming(region: str, version: str):
             LaunchTemplateName="checkout-green",
             LaunchTemplateData={"ImageId": image_id(region, version)},
         )
+
     return act
 
 
@@ -777,13 +795,25 @@ def shared_account_template_naming(region: str, version: str):
     ("region", "first", "second", "deploy", "reason", "extra"),
     [
         # eu-west-1 deletes 1.1.0, then 1.3.0: a new version of checkout-blue names 1.3.0.
-        (HOME, "1.1.0", "1.3.0", new_template_version_naming, "launch template checkout-blue v3",
-         {}),
+        (
+            HOME,
+            "1.1.0",
+            "1.3.0",
+            new_template_version_naming,
+            "launch template checkout-blue v3",
+            {},
+        ),
         # eu-central-1 deletes 1.1.0, then 1.2.0: an instance is launched from 1.2.0.
         (COPY, "1.1.0", "1.2.0", instance_launched_from, "instance i-", {}),
         # prod's account (read through --usage-role) puts 1.2.0 in a new launch template.
-        (COPY, "1.1.0", "1.2.0", shared_account_template_naming,
-         f"{PROD_ACCOUNT} launch template checkout-green v1", {"usage_role": [USAGE_ROLE]}),
+        (
+            COPY,
+            "1.1.0",
+            "1.2.0",
+            shared_account_template_naming,
+            f"{PROD_ACCOUNT} launch template checkout-green v1",
+            {"usage_role": [USAGE_ROLE]},
+        ),
     ],
 )
 def test_a_deploy_between_the_decision_and_the_deletion_keeps_that_image(
@@ -800,8 +830,12 @@ def test_a_deploy_between_the_decision_and_the_deletion_keeps_that_image(
     assert len(fired) == 1, "prune deregistered nothing in the region"
     assert image_name(first) not in names_in(region)
     assert image_name(second) in names_in(region), "an image in use was deregistered"
-    left = {s["SnapshotId"] for s in boto3.client("ec2", region_name=region)
-            .describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+    left = {
+        s["SnapshotId"]
+        for s in boto3.client("ec2", region_name=region).describe_snapshots(OwnerIds=["self"])[
+            "Snapshots"
+        ]
+    }
     assert snapshots <= left, "the snapshot of an image in use was deleted"
     assert image_name(second) not in marks(region), "the kept image is still marked"
     table = "\n".join(lines)
@@ -850,7 +884,8 @@ def test_a_dry_run_marks_nothing_and_leaves_earlier_marks(account, project):
     assert marks(HOME) == {image_name("1.2.0"): EARLIER} and marks(COPY) == {}
     assert re.search(
         rf"{HOME}\s+1\.2\.0\s+\S+\s+kept: launch template checkout-blue v1; an earlier run's "
-        rf"mark \({EARLIER}\) is not trusted", "\n".join(lines)
+        rf"mark \({EARLIER}\) is not trusted",
+        "\n".join(lines),
     )
 
 
@@ -867,13 +902,15 @@ def test_a_killed_runs_marks_are_decided_afresh(account, project):
     assert image_name("1.2.0") in names_in(HOME)
     assert image_name("1.1.0") not in names_in(HOME)
     assert re.search(rf"{HOME}\s+1\.2\.0\s+.*kept: .*; an earlier run's mark removed", table)
-    assert re.search(rf"{HOME}\s+1\.1\.0\s+.*deleted, 1 snapshot; an earlier run's mark replaced",
-                     table), table
+    assert re.search(
+        rf"{HOME}\s+1\.1\.0\s+.*deleted, 1 snapshot; an earlier run's mark replaced", table
+    ), table
 
 
 def test_an_image_unmarked_by_hand_during_the_run_is_left(account, project):
     """Deleting the tag is how an operator keeps an image prune has marked: its re-check sees
     the mark gone and leaves it."""
+
     def act(_):
         ec2 = boto3.client("ec2", region_name=HOME)
         ec2.delete_tags(Resources=[image_id(HOME, "1.3.0")], Tags=[{"Key": MARK}])
@@ -881,13 +918,15 @@ def test_an_image_unmarked_by_hand_during_the_run_is_left(account, project):
     clients, _ = on_first_deregistration(HOME, act)
     code, lines = run(project, clients, apply=True)
     assert code == 0 and image_name("1.3.0") in names_in(HOME)
-    assert re.search(rf"{HOME}\s+1\.3\.0\s+\S+\s+left: its mark was removed",
-                     "\n".join(lines)), lines
+    assert re.search(rf"{HOME}\s+1\.3\.0\s+\S+\s+left: its mark was removed", "\n".join(lines)), (
+        lines
+    )
 
 
 def test_an_interrupted_run_unmarks_every_image_it_did_not_delete(account, project):
     """Ctrl-C while the first image of eu-west-1 is deregistered: eu-central-1's deletions
     stand, and no image is left marked (deploy would refuse it)."""
+
     def act(_):
         raise KeyboardInterrupt
 

@@ -22,15 +22,30 @@ HOME = "eu-west-1"
 REASON = "CVE-2027-0001 in openssl"
 
 
-def app(image_id: str, version: str, stamp: str = "20270101T000000Z", revoked: str | None = None,
-        state: str = "available") -> Image:
+def app(
+    image_id: str,
+    version: str,
+    stamp: str = "20270101T000000Z",
+    revoked: str | None = None,
+    state: str = "available",
+) -> Image:
     return Image(image_id, HOME, f"checkout-{version}-{stamp}", version, state, (), None, revoked)
 
 
-def foundation(image_id: str, stamp: str, runtime: str = "python",
-               revoked: str | None = None) -> Image:
-    return Image(image_id, HOME, f"golden-foundation-{runtime}-{stamp}", "", "available", (),
-                 None, revoked, runtime)
+def foundation(
+    image_id: str, stamp: str, runtime: str = "python", revoked: str | None = None
+) -> Image:
+    return Image(
+        image_id,
+        HOME,
+        f"golden-foundation-{runtime}-{stamp}",
+        "",
+        "available",
+        (),
+        None,
+        revoked,
+        runtime,
+    )
 
 
 def outcome(decisions) -> dict[str, list[str]]:
@@ -48,8 +63,11 @@ def test_a_revoked_version_is_not_among_the_newest_and_goes_when_nothing_runs_it
 
 def test_a_revoked_image_stays_while_anything_runs_it():
     images = [app("ami-3", "1.3.0", revoked=REASON), app("ami-4", "1.4.0", revoked=REASON)]
-    reasons = outcome(decide(images, 3, {"1.3.0": ["Pulumi.prod.yaml blue"]},
-                             {(HOME, "ami-4"): ["instance i-0abc"]}))
+    reasons = outcome(
+        decide(
+            images, 3, {"1.3.0": ["Pulumi.prod.yaml blue"]}, {(HOME, "ami-4"): ["instance i-0abc"]}
+        )
+    )
     assert reasons == {"ami-3": ["Pulumi.prod.yaml blue"], "ami-4": ["instance i-0abc"]}
 
 
@@ -105,11 +123,13 @@ def project(tmp_path) -> Path:
 
 
 def register(ec2, name: str, tags: dict[str, str] | None = None) -> str:
-    image_id = ec2.register_image(Name=name, RootDeviceName="/dev/xvda",
-                                  VirtualizationType="hvm")["ImageId"]
+    image_id = ec2.register_image(Name=name, RootDeviceName="/dev/xvda", VirtualizationType="hvm")[
+        "ImageId"
+    ]
     if tags:
-        ec2.create_tags(Resources=[image_id],
-                        Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+        ec2.create_tags(
+            Resources=[image_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+        )
     return image_id
 
 
@@ -117,8 +137,7 @@ def names(ec2) -> set[str]:
     return {i["Name"] for i in ec2.describe_images(Owners=["self"])["Images"]}
 
 
-def test_apply_deletes_the_unused_revoked_image_and_the_foundation_under_nothing(account,
-                                                                                project):
+def test_apply_deletes_the_unused_revoked_image_and_the_foundation_under_nothing(account, project):
     ec2 = account
     register(ec2, "golden-foundation-python-20260901T000000Z", {"Layer": "foundation"})  # bare
     old = register(ec2, "golden-foundation-python-20261001T000000Z", {"Layer": "foundation"})
@@ -130,8 +149,9 @@ def test_apply_deletes_the_unused_revoked_image_and_the_foundation_under_nothing
     register(ec2, "checkout-1.5.0-20261102T000000Z", on_new)
     register(ec2, "checkout-1.6.0-20261103T000000Z", on_new | {"Revoked": REASON})
     register(ec2, "checkout-1.3.0-20261003T000000Z", on_old)  # newest 3: 1.5.0, 1.4.0, 1.3.0
-    args = argparse.Namespace(stack="staging", region=None, all_regions=False, keep=3,
-                              apply=True, usage_role=None)
+    args = argparse.Namespace(
+        stack="staging", region=None, all_regions=False, keep=3, apply=True, usage_role=None
+    )
     lines: list[str] = []
     assert prune.run(args, project / "Pulumi.staging.yaml", project, lines.append) == 0
     table = "\n".join(lines)

@@ -63,14 +63,29 @@ class Fleet:
             lambda params, model, **_: self.sent.append((model.name, dict(params))),
         )
         self.clients = Clients(
-            autoscaling=self.group_client, refreshes=self.model, ec2=world.ec2,
-            elbv2=world.elbv2, cloudwatch=world.cloudwatch,
+            autoscaling=self.group_client,
+            refreshes=self.model,
+            ec2=world.ec2,
+            elbv2=world.elbv2,
+            cloudwatch=world.cloudwatch,
         )
 
-    def color(self, versions: list[str], on: str, desired: int = 2, color: str = "green",
-              instance_type: str = "t3.micro"):
-        self.made = self.world.color(color, versions, group_on=on, instances_on=on,
-                                     desired=desired, instance_type=instance_type)
+    def color(
+        self,
+        versions: list[str],
+        on: str,
+        desired: int = 2,
+        color: str = "green",
+        instance_type: str = "t3.micro",
+    ):
+        self.made = self.world.color(
+            color,
+            versions,
+            group_on=on,
+            instances_on=on,
+            desired=desired,
+            instance_type=instance_type,
+        )
         return self.made
 
     def spec(self, version: str, timeout: int = 3600, types=("t3.micro",)) -> RefreshSpec:
@@ -88,15 +103,24 @@ class Fleet:
 
     def run(self, spec: RefreshSpec, retry: bool = False, poll: float = 15):
         clock, out, err = Clock(), [], []
-        code = command.converge(command.Run(
-            clients=self.clients, spec=spec, out=out.append, err=err.append, poll=poll,
-            retry=retry, clock=clock, sleep=clock.sleep,
-        ))
+        code = command.converge(
+            command.Run(
+                clients=self.clients,
+                spec=spec,
+                out=out.append,
+                err=err.append,
+                poll=poll,
+                retry=retry,
+                clock=clock,
+                sleep=clock.sleep,
+            )
+        )
         return code, out, err, clock
 
     def saved_version(self) -> str:
         group = self.world.autoscaling.describe_auto_scaling_groups(
-            AutoScalingGroupNames=[self.made.group])["AutoScalingGroups"][0]
+            AutoScalingGroupNames=[self.made.group]
+        )["AutoScalingGroups"][0]
         return group["LaunchTemplate"]["Version"]
 
     def requests_sent(self, name: str) -> list[dict]:
@@ -119,7 +143,8 @@ def test_a_new_version_reaches_the_group_only_inside_the_refresh_desired_configu
     assert fleet.requests_sent("UpdateAutoScalingGroup") == []
     [start] = fleet.model.requests("StartInstanceRefresh")
     assert start["DesiredConfiguration"] == {
-        "LaunchTemplate": {"LaunchTemplateId": fleet.made.template_id, "Version": "2"}}
+        "LaunchTemplate": {"LaunchTemplateId": fleet.made.template_id, "Version": "2"}
+    }
     assert start["Preferences"]["AutoRollback"] is True
     assert start["Preferences"]["AlarmSpecification"] == {"Alarms": ALARMS}
     assert fleet.saved_version() == "2"
@@ -139,9 +164,11 @@ def test_auto_rollback_leaves_the_old_version_saved_and_the_command_says_so(flee
     message = err[-1]
     assert message.startswith("python -m release.refresh: error: ")
     assert "ended RollbackSuccessful: alarm checkout-staging-green-unhealthy-hosts in ALARM" in (
-        message)
+        message
+    )
     assert "AWS kept the previous configuration: the group saves launch-template version 1" in (
-        message)
+        message
+    )
     assert "2 in-service instances on launch-template version 1" in message
     assert "GF_RETRY_REFRESH=1" in message and "\n" not in message
 
@@ -155,8 +182,10 @@ def test_the_providers_order_would_make_the_rollback_restore_the_new_version(fle
     fleet.world.autoscaling.update_auto_scaling_group(AutoScalingGroupName=made.group, **new)
     fleet.model.will("InProgress", "RollbackInProgress", "RollbackSuccessful")
     fleet.model.start_instance_refresh(
-        AutoScalingGroupName=made.group, DesiredConfiguration=new,
-        Preferences={"AutoRollback": True})
+        AutoScalingGroupName=made.group,
+        DesiredConfiguration=new,
+        Preferences={"AutoRollback": True},
+    )
     while any(r.status != "RollbackSuccessful" for r in fleet.model.of(made.group)):
         fleet.model.describe_instance_refreshes(AutoScalingGroupName=made.group)
     assert fleet.saved_version() == "2"
@@ -192,13 +221,19 @@ def test_a_stale_failed_refresh_of_another_version_never_blocks(fleet):
     3 healthy. A capacity-only rerun for version 3 starts nothing and is ready at once."""
     made = fleet.color(["1.4.0", "1.5.0", "1.6.0"], on="1.6.0")
     fleet.model.existing(
-        made.group, "RollbackSuccessful",
+        made.group,
+        "RollbackSuccessful",
         {"LaunchTemplate": {"LaunchTemplateId": made.template_id, "Version": "2"}},
-        reason="alarm checkout-staging-green-error-rate in ALARM", age_minutes=600)
+        reason="alarm checkout-staging-green-error-rate in ALARM",
+        age_minutes=600,
+    )
     fleet.model.existing(
-        made.group, "Failed",
+        made.group,
+        "Failed",
         {"LaunchTemplate": {"LaunchTemplateId": made.template_id, "Version": "2"}},
-        reason="Instance i-0bad failed ELB health checks.", age_minutes=300)
+        reason="Instance i-0bad failed ELB health checks.",
+        age_minutes=300,
+    )
     code, _out, err, clock = fleet.run(fleet.spec("1.6.0"))
     assert code == 0, err
     assert clock.now == 0 and fleet.model.requests("StartInstanceRefresh") == []
@@ -210,9 +245,13 @@ def test_an_interrupted_run_adopts_its_own_running_refresh(fleet):
     (no second StartInstanceRefresh) and converges."""
     made = fleet.color(["1.4.0", "1.5.0"], on="1.4.0")
     fleet.model.existing(
-        made.group, "InProgress",
+        made.group,
+        "InProgress",
         {"LaunchTemplate": {"LaunchTemplateId": made.template_id, "Version": "2"}},
-        "InProgress", "Successful", age_minutes=3)
+        "InProgress",
+        "Successful",
+        age_minutes=3,
+    )
     code, _out, err, _ = fleet.run(fleet.spec("1.5.0"))
     assert code == 0, err
     assert fleet.model.requests("StartInstanceRefresh") == []
@@ -241,8 +280,14 @@ def test_a_refresh_started_between_read_and_start_is_not_doubled(fleet):
 
     def racing_start(**request):
         if not fleet.model.refreshes:
-            fleet.model.existing(made.group, "InProgress", request["DesiredConfiguration"],
-                                 "InProgress", "Successful", age_minutes=0)
+            fleet.model.existing(
+                made.group,
+                "InProgress",
+                request["DesiredConfiguration"],
+                "InProgress",
+                "Successful",
+                age_minutes=0,
+            )
         return real_start(**request)
 
     fleet.model.start_instance_refresh = racing_start
@@ -277,9 +322,15 @@ def test_refused_starts_are_retried_after_a_pause_not_in_a_tight_loop(fleet):
         fleet.model.calls.append(("StartInstanceRefresh", request))
         if len(fleet.model.requests("StartInstanceRefresh")) > 20:
             raise RuntimeError("StartInstanceRefresh retried in a tight loop")
-        raise ClientError({"Error": {"Code": "InstanceRefreshInProgress",
-                                     "Message": "An Instance Refresh is already in progress"}},
-                          "StartInstanceRefresh")
+        raise ClientError(
+            {
+                "Error": {
+                    "Code": "InstanceRefreshInProgress",
+                    "Message": "An Instance Refresh is already in progress",
+                }
+            },
+            "StartInstanceRefresh",
+        )
 
     fleet.model.start_instance_refresh = refused
     code, _, err, clock = fleet.run(fleet.spec("1.5.0", timeout=60), poll=15)
@@ -336,8 +387,9 @@ def test_an_unreadable_aws_is_retried_and_reported_once(fleet):
     fleet.color(["1.4.0", "1.5.0"], on="1.4.0")
 
     def denied(**_):
-        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}},
-                          "DescribeInstanceRefreshes")
+        raise ClientError(
+            {"Error": {"Code": "AccessDenied", "Message": "no"}}, "DescribeInstanceRefreshes"
+        )
 
     fleet.model.describe_instance_refreshes = denied
     code, _, err, _ = fleet.run(fleet.spec("1.5.0", timeout=60))
@@ -354,7 +406,7 @@ def _spec_text(**overrides) -> str:
         "region": "eu-west-1",
         "group": "checkout-green-asg-0123abcd",
         "targetGroupArn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/"
-                          "checkout-green/0123456789abcdef",
+        "checkout-green/0123456789abcdef",
         "launchTemplate": {"id": "lt-0123456789abcdef0", "version": "2"},
         "instanceTypes": ["t3.micro"],
         "preferences": {"MinHealthyPercentage": 90},
@@ -367,8 +419,10 @@ def _spec_text(**overrides) -> str:
 @pytest.mark.parametrize(
     "overrides, named",
     [
-        ({"launchTemplate": {"id": "lt-0123456789abcdef0", "version": "$Latest"}},
-         "launchTemplate.version"),
+        (
+            {"launchTemplate": {"id": "lt-0123456789abcdef0", "version": "$Latest"}},
+            "launchTemplate.version",
+        ),
         ({"group": "g\n"}, "group"),
         ({"preferences": {"AutoRollback": "yes"}}, "preferences.AutoRollback"),
         ({"preferences": {"CheckpointPercentages": [50, 90]}}, "preferences.CheckpointPercentages"),
@@ -395,14 +449,21 @@ def test_sigterm_during_an_aws_call_stops_the_command_with_130(tmp_path):
     port = server.getsockname()[1]
     env = {
         **os.environ,
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_CONFIG_FILE": os.devnull,
         "PYTHONPATH": str(ROOT),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "release.refresh"], cwd=ROOT, env=env, text=True,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "release.refresh"],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         start_new_session=True,
     )
     try:
@@ -430,8 +491,10 @@ def test_sigterm_during_an_aws_call_stops_the_command_with_130(tmp_path):
 # The program's own spec, end to end: what the mock engine registers, run against the model
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-@pytest.mark.parametrize("fate", [("InProgress", "Successful"),
-                                  ("InProgress", "RollbackInProgress", "RollbackSuccessful")])
+@pytest.mark.parametrize(
+    "fate",
+    [("InProgress", "Successful"), ("InProgress", "RollbackInProgress", "RollbackSuccessful")],
+)
 def test_the_programs_spec_refreshes_and_rolls_back_truthfully(
     fleet, stack, fate, staging_config, prod_config
 ):
@@ -449,12 +512,18 @@ def test_the_programs_spec_refreshes_and_rolls_back_truthfully(
 
     config = {"staging": staging_config, "prod": prod_config}[stack]
     program = run_program(config, stack=stack)
-    written = parse_spec(program.one("command:local:Command", "checkout-green-refresh")
-                         .inputs["stdin"])
+    written = parse_spec(
+        program.one("command:local:Command", "checkout-green-refresh").inputs["stdin"]
+    )
     made = fleet.color(["1.4.0", "1.5.0"], on="1.4.0", instance_type=written.instance_types[0])
     spec = dataclasses.replace(
-        written, group=made.group, target_group_arn=made.target_group_arn,
-        template_id=made.template_id, template_version="2", region=REGION)
+        written,
+        group=made.group,
+        target_group_arn=made.target_group_arn,
+        template_id=made.template_id,
+        template_version="2",
+        region=REGION,
+    )
     assert spec.mixed is (len(config["golden-fleet:service"]["instanceTypes"]) > 1)
     fleet.model.will(*fate)
     code, out, err, _ = fleet.run(spec)
@@ -462,9 +531,14 @@ def test_the_programs_spec_refreshes_and_rolls_back_truthfully(
     assert start["Preferences"] == dict(written.preferences)
     assert start["DesiredConfiguration"] == spec.desired_configuration()
     group = fleet.world.autoscaling.describe_auto_scaling_groups(
-        AutoScalingGroupNames=[made.group])["AutoScalingGroups"][0]
-    saved = (group.get("MixedInstancesPolicy", {}).get("LaunchTemplate", {})
-             .get("LaunchTemplateSpecification") or group["LaunchTemplate"])
+        AutoScalingGroupNames=[made.group]
+    )["AutoScalingGroups"][0]
+    saved = (
+        group.get("MixedInstancesPolicy", {})
+        .get("LaunchTemplate", {})
+        .get("LaunchTemplateSpecification")
+        or group["LaunchTemplate"]
+    )
     if fate[-1] == "Successful":
         assert code == 0, err
         assert saved["Version"] == "2" and json.loads(out[-1])["launchTemplateVersion"] == "2"
@@ -492,7 +566,8 @@ def test_an_idle_colors_refresh_is_not_judged_by_the_load_balancers_alarms(fleet
     assert code == 0, err
     [start] = fleet.model.requests("StartInstanceRefresh")
     assert start["Preferences"]["AlarmSpecification"] == {
-        "Alarms": ["checkout-staging-green-unhealthy-hosts"]}
+        "Alarms": ["checkout-staging-green-unhealthy-hosts"]
+    }
     assert start["Preferences"]["AutoRollback"] is True
     assert any("takes no traffic" in line and "checkout-staging-lb-elb-5xx" in line
                for line in err), err  # fmt: skip
@@ -539,6 +614,7 @@ def test_an_unreadable_listener_keeps_every_alarm_and_says_so(fleet):
                           "DescribeTargetGroups")  # fmt: skip
 
     fleet.color(["1.4.0", "1.5.0"], on="1.4.0", color="green")
+
     class Denied:  # the real client, but DescribeTargetGroups is refused
         def __getattr__(self, name):
             return refused if name == "describe_target_groups" else getattr(real, name)

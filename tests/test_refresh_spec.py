@@ -16,23 +16,34 @@ from components.refresh_spec import RefreshSpec, SpecError, parse_spec, refresh_
 from release.live import RUNNING, ColorState, Configuration, Instance, Refresh
 from release.refresh import Action, plan
 
-TG = ("arn:aws:elasticloadbalancing:eu-west-1:111111111111:targetgroup/checkout-green/"
-      "0123456789abcdef")
+TG = (
+    "arn:aws:elasticloadbalancing:eu-west-1:111111111111:targetgroup/checkout-green/"
+    "0123456789abcdef"
+)
 
 
 def spec(types=("m6i.large",), version="7") -> RefreshSpec:
     return RefreshSpec(
-        region="eu-west-1", group="checkout-green-asg-1a2b3c4", target_group_arn=TG,
-        template_id="lt-0123456789abcdef0", template_version=version, instance_types=types,
-        preferences=refresh_preferences(InstanceRefreshConfig(), ["a-alarm"]), timeout=3600,
+        region="eu-west-1",
+        group="checkout-green-asg-1a2b3c4",
+        target_group_arn=TG,
+        template_id="lt-0123456789abcdef0",
+        template_version=version,
+        instance_types=types,
+        preferences=refresh_preferences(InstanceRefreshConfig(), ["a-alarm"]),
+        timeout=3600,
     )
 
 
 def test_the_command_line_is_the_interpreter_and_the_module_only():
     assert shlex.split(refresh_command("venv/bin/python")) == [
-        "venv/bin/python", "-m", "release.refresh"]
+        "venv/bin/python",
+        "-m",
+        "release.refresh",
+    ]
     assert shlex.split(refresh_command("/opt/my python/bin/python"))[0] == (
-        "/opt/my python/bin/python")
+        "/opt/my python/bin/python"
+    )
 
 
 def test_triggers_are_version_types_and_capacity():
@@ -46,18 +57,22 @@ def test_triggers_are_version_types_and_capacity():
 
 def test_a_plain_template_or_a_mixed_policy_as_the_desired_configuration():
     assert spec().desired_configuration() == {
-        "LaunchTemplate": {"LaunchTemplateId": "lt-0123456789abcdef0", "Version": "7"}}
+        "LaunchTemplate": {"LaunchTemplateId": "lt-0123456789abcdef0", "Version": "7"}
+    }
     mixed = spec(types=("m6i.large", "m6a.large")).desired_configuration()
     policy = mixed["MixedInstancesPolicy"]
     assert policy["LaunchTemplate"]["LaunchTemplateSpecification"]["Version"] == "7"
     assert [o["InstanceType"] for o in policy["LaunchTemplate"]["Overrides"]] == [
-        "m6i.large", "m6a.large"]
+        "m6i.large",
+        "m6a.large",
+    ]
     assert policy["InstancesDistribution"]["OnDemandPercentageAboveBaseCapacity"] == 100
 
 
 def test_preferences_as_aws_spells_them_with_alarms_only_when_given():
     refresh = InstanceRefreshConfig.model_validate(
-        {"checkpointPercentages": [20, 100], "checkpointDelay": 300})
+        {"checkpointPercentages": [20, 100], "checkpointDelay": 300}
+    )
     prefs = refresh_preferences(refresh, [])
     assert "AlarmSpecification" not in prefs
     assert prefs["CheckpointPercentages"] == [20, 100] and prefs["CheckpointDelay"] == 300
@@ -76,12 +91,15 @@ def test_the_spec_survives_its_own_json_and_refuses_what_aws_would():
         parse_spec(text)
 
 
-@pytest.mark.parametrize("stdout, version", [
-    ('{"group": "g", "launchTemplateVersion": "7", "refreshId": "r"}\n', "7"),
-    ("progress\n" + '{"launchTemplateVersion": "8"}', "8"),
-    ("", None),
-    ("not json", None),
-])
+@pytest.mark.parametrize(
+    "stdout, version",
+    [
+        ('{"group": "g", "launchTemplateVersion": "7", "refreshId": "r"}\n', "7"),
+        ("progress\n" + '{"launchTemplateVersion": "8"}', "8"),
+        ("", None),
+        ("not json", None),
+    ],
+)
 def test_the_live_version_is_read_from_the_last_line(stdout, version):
     assert live_version(stdout) == version
 
@@ -95,15 +113,24 @@ OLD = Configuration("lt-1", "6")
 
 def group(saved: Configuration = OLD, on: str = "6", desired: int = 2) -> ColorState:
     return ColorState(
-        group="g", desired=desired, template_id=saved.template_id, template_version=saved.version,
-        image_id=None, refresh=None, instance_types=saved.instance_types,
+        group="g",
+        desired=desired,
+        template_id=saved.template_id,
+        template_version=saved.version,
+        image_id=None,
+        refresh=None,
+        instance_types=saved.instance_types,
         instances=tuple(Instance(f"i-{n}", "InService", on, "m6i.large") for n in range(desired)),
     )
 
 
 def refresh(status: str, desired: Configuration | None, hour: int, rid: str = "") -> Refresh:
-    return Refresh(status, refresh_id=rid or f"r-{hour}", desired=desired,
-                   start_time=datetime.datetime(2026, 12, 1, hour, tzinfo=datetime.UTC))
+    return Refresh(
+        status,
+        refresh_id=rid or f"r-{hour}",
+        desired=desired,
+        start_time=datetime.datetime(2026, 12, 1, hour, tzinfo=datetime.UTC),
+    )
 
 
 @pytest.mark.parametrize("status", sorted(RUNNING))
@@ -126,8 +153,12 @@ def test_a_group_that_saves_and_runs_the_configuration_needs_no_refresh():
 def test_stray_instances_of_a_cancelled_refresh_are_refreshed_again():
     """The group saves the configuration, but an instance still runs another version."""
     state = group(WANT, on="7")
-    state = ColorState(**{**state.__dict__, "instances": (
-        *state.instances, Instance("i-x", "InService", "5", "m6i.large"))})
+    state = ColorState(
+        **{
+            **state.__dict__,
+            "instances": (*state.instances, Instance("i-x", "InService", "5", "m6i.large")),
+        }
+    )
     assert plan(state, [], WANT, retry=False).action is Action.START
 
 
@@ -142,7 +173,8 @@ def test_a_configuration_that_just_failed_is_not_started_again_unless_asked(stat
 
 def test_a_cancelled_configuration_is_started_again():
     assert plan(group(), [refresh("Cancelled", WANT, 9)], WANT, retry=False).action is (
-        Action.START)
+        Action.START
+    )
 
 
 def test_only_the_newest_refresh_of_the_configuration_counts_whatever_the_listing_order():
@@ -161,7 +193,9 @@ def test_an_idle_colors_preferences_drop_only_the_load_balancers_alarms():
     both = {"AutoRollback": True, "AlarmSpecification": {"Alarms": [
         "checkout-prod-green-error-rate", "checkout-prod-lb-elb-5xx"]}}  # fmt: skip
     assert idle_color_preferences(both) == {
-        "AutoRollback": True, "AlarmSpecification": {"Alarms": ["checkout-prod-green-error-rate"]}}
+        "AutoRollback": True,
+        "AlarmSpecification": {"Alarms": ["checkout-prod-green-error-rate"]},
+    }
     only_lb = {"AlarmSpecification": {"Alarms": ["checkout-prod-lb-elb-5xx"]}}
     assert idle_color_preferences(only_lb) == {}  # an empty AlarmSpecification is refused by AWS
     assert both["AlarmSpecification"]["Alarms"][1] == "checkout-prod-lb-elb-5xx"  # not mutated
@@ -180,7 +214,9 @@ LB = "checkout-prod-lb-elb-5xx"
 def ended(status: str, status_reason: str = "", rollback_reason: str = "",
           alarms: tuple[str, ...] = (OWN, LB)) -> Refresh:  # fmt: skip
     return dataclasses.replace(
-        refresh(status, WANT, 9), status_reason=status_reason, rollback_reason=rollback_reason,
+        refresh(status, WANT, 9),
+        status_reason=status_reason,
+        rollback_reason=rollback_reason,
         alarms=alarms,
     )
 
@@ -194,8 +230,10 @@ def ended(status: str, status_reason: str = "", rollback_reason: str = "",
 def test_a_rollback_by_the_load_balancers_alarm_alone_starts_again_saying_why(last):
     step = plan(group(), [last, refresh("Successful", OLD, 5)], WANT, retry=False)
     assert step.action is Action.START, step.message
-    assert (f"instance refresh r-9 toward launch-template version 7 was rolled back by the load "
-            f"balancer's alarm {LB}, not this color's: starting again") in step.message
+    assert (
+        f"instance refresh r-9 toward launch-template version 7 was rolled back by the load "
+        f"balancer's alarm {LB}, not this color's: starting again"
+    ) in step.message
 
 
 @pytest.mark.parametrize("last, why", [

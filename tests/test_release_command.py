@@ -92,8 +92,9 @@ def test_deploy_changes_only_the_idle_colors_resources(capsys, stack_copy, stack
     assert changed, "deploy changed no resource"
     # Launch permissions are per version: green's old version's go, the new version's come.
     old_version = before["golden-fleet:fleets"]["green"]["version"]
-    changed = {n for n in changed
-               if not n.startswith((f"checkout-{old_version}-", f"checkout-{version}-"))}
+    changed = {
+        n for n in changed if not n.startswith((f"checkout-{old_version}-", f"checkout-{version}-"))
+    }
     assert all("-green-" in name for name in changed), f"outside green: {sorted(changed)}"
     assert "checkout-green-lt" in changed, sorted(changed)
     assert f"pulumi preview --stack {stack} --diff" in out
@@ -376,7 +377,8 @@ class FakeStack:
 
     def up(self, on_output=None, policy_packs=(), policy_pack_configs=()):
         assert (list(policy_packs), list(policy_pack_configs)) == self.policies, (
-            "up runs the pack the preview ran")
+            "up runs the pack the preview ran"
+        )
         self.ran.append("up")
         on_output("Resources: 1 updated")
 
@@ -428,8 +430,10 @@ def test_apply_previews_then_updates_only_when_confirmed(
     )
     assert code == 0, err
     assert stack.ran == (expected or ["preview diff=True"])
-    assert stack.policies == ([str(path.parent.resolve() / "policy")],
-                              [str(path.parent.resolve() / "policy" / "staging.json")])
+    assert stack.policies == (
+        [str(path.parent.resolve() / "policy")],
+        [str(path.parent.resolve() / "policy" / "staging.json")],
+    )
     assert selected == [("staging", path.parent.resolve())]
     assert "checkout-listener update" in out
     assert parse_stack_config(load_stack_config(path)).traffic.green == 10

@@ -89,9 +89,14 @@ def test_a_stale_failed_refresh_of_another_version_never_blocks_a_shift(
     """Green runs the file's 1.5.0, whole and healthy; its latest refresh, toward another
     launch-template version, ended badly long ago. It never saved that version, so it is
     history: the shift goes ahead (it used to be refused at once, until some new refresh)."""
-    rolled(world, status, StatusReason="alarm fired briefly",
-           DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": "lt-0ffffffffffffffff",
-                                                    "Version": "9"}})
+    rolled(
+        world,
+        status,
+        StatusReason="alarm fired briefly",
+        DesiredConfiguration={
+            "LaunchTemplate": {"LaunchTemplateId": "lt-0ffffffffffffffff", "Version": "9"}
+        },
+    )
     code, _, err = release(capsys, staging, "shift", "staging", "10")
     assert code == 0, err
     assert parse_stack_config(load_stack_config(staging)).traffic.green == 10
@@ -114,9 +119,7 @@ def test_shift_refuses_while_an_alarm_of_the_color_is_in_alarm(capsys, world, st
 
 
 @pytest.mark.parametrize("kind", ["error-rate", "unhealthy-hosts", "p99-latency"])
-def test_shift_refuses_an_alarm_of_the_color_without_data_naming_it(
-    capsys, world, staging, kind
-):
+def test_shift_refuses_an_alarm_of_the_color_without_data_naming_it(capsys, world, staging, kind):
     """One of green's own alarms is INSUFFICIENT_DATA: it judges nothing, and the load
     balancer's alarm in OK (it sees both colors) does not stand in for it."""
     rolled(world)
@@ -337,8 +340,9 @@ def test_status_shows_the_live_listener_beside_the_file(capsys, world, staging):
     code, out, err = status(capsys, staging)
     assert code == 0, err
     line = next(line for line in out.splitlines() if line.startswith("listener: "))
-    assert line.startswith("listener: blue 50%, green 50% — the stack file says blue 100%, "
-                           "green 0%"), line
+    assert line.startswith(
+        "listener: blue 50%, green 50% — the stack file says blue 100%, green 0%"
+    ), line
     world.forward({"blue": 100, "green": 0})
     code, out, err = status(capsys, staging)
     assert "listener: blue 100%, green 0%, as the stack file says" in out

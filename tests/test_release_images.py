@@ -165,8 +165,10 @@ def test_lookups_skip_an_image_being_pruned_and_status_says_so(aws):
 
     image_id = aws("checkout-1.5.0-20261101T120000Z")
     mark_for_pruning(image_id)
-    marked = {"Name": "checkout-1.5.0-20261201T120000Z",
-              "Tags": [{"Key": "golden-fleet:pruning", "Value": PRUNING}]}
+    marked = {
+        "Name": "checkout-1.5.0-20261201T120000Z",
+        "Tags": [{"Key": "golden-fleet:pruning", "Value": PRUNING}],
+    }
     plain = {"Name": "checkout-1.5.0-20261101T120000Z"}
     assert newest_image([marked, plain], "checkout", "1.5.0") == plain
     assert newest_image([marked], "checkout", "1.5.0") is None
@@ -320,7 +322,8 @@ def test_status_says_not_found_for_a_version_never_baked(aws):
     lines = age_lines(cfg, images.read_image_ages(cfg), NOW)
     green = next(line for line in lines if line.startswith("image green: "))
     assert green.startswith("image green: 1.5.0 — not found (no image checkout-1.5.0-* owned by"), (
-        green)
+        green
+    )
 
 
 @pytest.mark.parametrize(

@@ -30,8 +30,7 @@ def aws(aws_endpoint, monkeypatch):
     import boto3
 
     s3 = boto3.client("s3", region_name="eu-west-1")
-    s3.create_bucket(
-        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     return s3
 
 
@@ -42,8 +41,11 @@ def _stack(tmp_path, package: str = TEMPLATE, sha256: str = "sidecar"):
     text = stack_file("staging").read_text()
     anchor = "    varFile: packer/staging.pkrvars.hcl\n"
     assert anchor in text
-    path.write_text(text.replace(
-        anchor, f"{anchor}    app:\n      package: \"{package}\"\n      sha256: {sha256}\n"))
+    path.write_text(
+        text.replace(
+            anchor, f'{anchor}    app:\n      package: "{package}"\n      sha256: {sha256}\n'
+        )
+    )
     return path
 
 
@@ -111,8 +113,9 @@ def test_without_credentials_deploy_warns_and_require_baked_refuses(
     assert "warning: could not check 1.6.0's package (no AWS credentials found)" in out
 
 
-def test_a_project_path_needs_the_file_and_its_sidecar(capsys, tmp_path, monkeypatch,
-                                                       no_aws_credentials):
+def test_a_project_path_needs_the_file_and_its_sidecar(
+    capsys, tmp_path, monkeypatch, no_aws_credentials
+):
     path = _stack(tmp_path, package="dist/checkout_{version}_amd64.deb")
     monkeypatch.chdir(tmp_path)
     code, _, err = _deploy(capsys, path)
@@ -129,7 +132,8 @@ def test_a_project_path_needs_the_file_and_its_sidecar(capsys, tmp_path, monkeyp
 
 def test_https_package_and_sidecar_are_asked_with_head(staging_config, tmp_path):
     staging_config["golden-fleet:image"]["app"] = {
-        "package": "https://artifacts.example.com/checkout_{version}_amd64.deb"}
+        "package": "https://artifacts.example.com/checkout_{version}_amd64.deb"
+    }
     cfg = parse_stack_config(staging_config)
     asked: list[tuple[str, str]] = []
 
@@ -153,15 +157,14 @@ def test_https_package_and_sidecar_are_asked_with_head(staging_config, tmp_path)
     found = packages.check_package(cfg, "1.6.0", tmp_path, urlopen=answering(set()))
     assert found.status is BakeStatus.FOUND
     assert asked == [("HEAD", url), ("HEAD", f"{url}.sha256")]
-    missing = packages.check_package(cfg, "1.6.0", tmp_path,
-                                     urlopen=answering({f"{url}.sha256"}))
+    missing = packages.check_package(cfg, "1.6.0", tmp_path, urlopen=answering({f"{url}.sha256"}))
     assert missing.status is BakeStatus.MISSING and "digest (sidecar)" in missing.detail
-    unknown = packages.check_package(cfg, "1.6.0", tmp_path,
-                                     urlopen=answering(set(), unreachable=True))
+    unknown = packages.check_package(
+        cfg, "1.6.0", tmp_path, urlopen=answering(set(), unreachable=True)
+    )
     assert unknown.status is BakeStatus.UNKNOWN
 
 
 def test_stacks_without_a_package_are_not_checked(staging_config, prod_config, tmp_path):
     for config in (staging_config, prod_config):
         assert packages.check_package(parse_stack_config(config), "1.6.0", tmp_path) is None
-

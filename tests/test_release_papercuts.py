@@ -46,13 +46,20 @@ def next_line(out: str) -> str:
 def test_a_closed_pipe_is_no_traceback_and_the_file_is_written(tmp_path):
     """The reader is gone before the first line: exit 0, no traceback, the edit is made."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(PYTHONPATH=str(ROOT), AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-               AWS_CONFIG_FILE=os.devnull, AWS_EC2_METADATA_DISABLED="true")
+    env.update(
+        PYTHONPATH=str(ROOT),
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_EC2_METADATA_DISABLED="true",
+    )
     for _ in range(3):
         path = copy_of(tmp_path, "staging")
         proc = subprocess.Popen(
             [sys.executable, "-m", "release", "shift", "staging", "10", "--file", str(path)],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         proc.stdout.close()  # `| head -0`: nobody will read
         err = proc.stderr.read().decode()
@@ -70,9 +77,7 @@ def test_nothing_is_printed_before_a_refusal(capsys, tmp_path):
     assert code == 1 and out == ""
 
 
-def test_after_a_rollback_no_hint_sends_traffic_back_to_the_rolled_back_version(
-    capsys, tmp_path
-):
+def test_after_a_rollback_no_hint_sends_traffic_back_to_the_rolled_back_version(capsys, tmp_path):
     path = copy_of(tmp_path, "staging")
     assert run(capsys, path, "deploy", "staging", "1.6.0")[0] == 0
     assert run(capsys, path, "shift", "staging", "10")[0] == 0
@@ -86,9 +91,7 @@ def test_after_a_rollback_no_hint_sends_traffic_back_to_the_rolled_back_version(
     assert "if traffic was rolled back from it: deploy a fixed version" in hint, hint
 
 
-def test_after_a_warm_finish_status_calls_the_old_color_standby_not_a_release(
-    capsys, tmp_path
-):
+def test_after_a_warm_finish_status_calls_the_old_color_standby_not_a_release(capsys, tmp_path):
     path = copy_of(tmp_path, "prod")
     for step in (("deploy", "prod", "1.5.0"), ("shift", "prod", "100"), ("finish", "prod")):
         code, out = run(capsys, path, *step)
@@ -157,8 +160,7 @@ def test_every_suggested_command_keeps_the_file_it_was_given(capsys, tmp_path):
     quoted = f"--file '{path}'"
     for line in suggestions:
         assert line.count("python -m release ") == line.count(quoted), line
-    code, out = run(capsys, path, "status", "staging", "--no-live", "--no-images",
-                    "--no-outputs")
+    code, out = run(capsys, path, "status", "staging", "--no-live", "--no-images", "--no-outputs")
     assert code == 0 and quoted in next_line(out)
     # Without --file, the hints stay as short as before.
     from release import transitions

@@ -184,8 +184,11 @@ def test_each_command_changes_only_its_own_keys(tmp_path, text, sequence):
             for path_ in ALLOWED[command[0]]
         }
         old_leaves, new_leaves = leaves(before), leaves(after)
-        changed = {k for k in old_leaves.keys() | new_leaves.keys()
-                   if old_leaves.get(k) != new_leaves.get(k)}
+        changed = {
+            k
+            for k in old_leaves.keys() | new_leaves.keys()
+            if old_leaves.get(k) != new_leaves.get(k)
+        }
         assert changed <= allowed, f"{command} changed {sorted(changed - allowed)}"
         if command[0] == "finish":
             assert "canaryRestore" not in after.get("golden-fleet:release", {}), "record kept"

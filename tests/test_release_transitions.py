@@ -172,8 +172,11 @@ def test_finish_warm_keeps_the_old_colors_capacity(prod_config):
 def test_finish_never_changes_weights_and_capacity_in_one_edit(staging_config, percent):
     """Below 100 % finish refuses (shift and apply first); at 100 % its plan has no weight."""
     step(staging_config, shift(cfg(staging_config), "staging", percent))
-    with pytest.raises(ReleaseError, match=rf"green takes {percent}%, not 100% — .*shift "
-                       r"staging 100.*finish staging --apply"):
+    with pytest.raises(
+        ReleaseError,
+        match=rf"green takes {percent}%, not 100% — .*shift "
+        r"staging 100.*finish staging --apply",
+    ):
         finish(cfg(staging_config), "staging")
     assert finish_needs_shift(cfg(staging_config))
     step(staging_config, shift(cfg(staging_config), "staging", 100))

@@ -17,11 +17,24 @@ import copy
 import pytest
 from harness import changed_resources, run_program
 
-COLOR_RESOURCES = ("{color}-image", "{color}-image-bake", "{color}", "{color}-lt", "{color}-asg",
-                   "{color}-tg", "{color}-role", "{color}-profile", "{color}-ssm",
-                   "{color}-cloudwatch-agent", "{color}-attach", "{color}-refresh",
-                   "{color}-alarms", "{color}-alarms-error-rate", "{color}-alarms-unhealthy-hosts",
-                   "{color}-alarms-p99-latency")
+COLOR_RESOURCES = (
+    "{color}-image",
+    "{color}-image-bake",
+    "{color}",
+    "{color}-lt",
+    "{color}-asg",
+    "{color}-tg",
+    "{color}-role",
+    "{color}-profile",
+    "{color}-ssm",
+    "{color}-cloudwatch-agent",
+    "{color}-attach",
+    "{color}-refresh",
+    "{color}-alarms",
+    "{color}-alarms-error-rate",
+    "{color}-alarms-unhealthy-hosts",
+    "{color}-alarms-p99-latency",
+)
 
 
 def resources_of(color: str) -> set[str]:
@@ -51,8 +64,11 @@ def test_idle_color_version_bump_replaces_only_its_image(staging_config):
     # Launch permissions are per version (blue runs another one): green's old version's go,
     # its new version's come, and no other.
     shared = {n for n in changed if n.startswith(("checkout-1.5.0-", "checkout-1.6.0-"))}
-    assert shared == {f"checkout-{v}-{kind}" for v in ("1.5.0", "1.6.0")
-                      for kind in ("distribution", "launch-222222222222")}, shared
+    assert shared == {
+        f"checkout-{v}-{kind}"
+        for v in ("1.5.0", "1.6.0")
+        for kind in ("distribution", "launch-222222222222")
+    }, shared
     changed -= shared
     assert changed <= resources_of("green"), f"outside green: {changed - resources_of('green')}"
     assert not changed & resources_of("blue"), "the live color was touched"
@@ -117,7 +133,8 @@ def test_rollback_is_one_listener_change(stack):
     canary = copy.deepcopy(config)
     canary["golden-fleet:fleets"]["green"]["version"] = "1.5.0"
     canary["golden-fleet:fleets"]["green"]["capacity"]["min"] = max(
-        1, canary["golden-fleet:fleets"]["green"]["capacity"]["min"])
+        1, canary["golden-fleet:fleets"]["green"]["capacity"]["min"]
+    )
     canary["golden-fleet:traffic"] = {"blue": 50, "green": 50}
     rolled_back = copy.deepcopy(canary)
     rolled_back["golden-fleet:traffic"] = {"blue": 100, "green": 0}
@@ -130,7 +147,9 @@ def test_capacity_change_touches_only_that_colors_group(staging_config):
     scaled = copy.deepcopy(staging_config)
     scaled["golden-fleet:fleets"]["blue"]["capacity"] = {"min": 2, "desired": 3, "max": 4}
     assert changed_resources(before, run_program(scaled)) == {
-        "checkout-blue-asg", "checkout-blue-refresh"}
+        "checkout-blue-asg",
+        "checkout-blue-refresh",
+    }
 
 
 def test_refresh_preferences_change_touches_the_refreshes_only(staging_config):

@@ -48,7 +48,8 @@ def assert_revoked(image: dict, reason: str) -> None:
     assert image["Description"].startswith(f"REVOKED: {reason} | "), image["Description"]
     deprecation = parse_aws_time(image.get("DeprecationTime"))
     assert deprecation is not None and deprecation <= dt.datetime.now(dt.UTC) + 2 * 60 * (
-        dt.timedelta(seconds=1)), image.get("DeprecationTime")
+        dt.timedelta(seconds=1)
+    ), image.get("DeprecationTime")
     assert revocation(image) == reason
     assert revocation_in_description(image["Description"]) == reason
 
@@ -113,7 +114,8 @@ def test_a_stop_midway_says_what_was_revoked_and_a_rerun_completes_it(
     # the second image's description change is refused (a missing permission)
     flaky = RefusedOnce(images.ec2, "ModifyImageAttribute", children[0])
     args = revoke.add_parser(argparse.ArgumentParser().add_subparsers()).parse_args(
-        [foundation[1], "--reason", REASON, "--file", str(staging_file)])
+        [foundation[1], "--reason", REASON, "--file", str(staging_file)]
+    )
     lines: list[str] = []
     with pytest.raises(revoke.RevokeError) as stopped:
         revoke.run(args, tmp_path, out=lines.append, clients=lambda region: flaky)
@@ -133,16 +135,16 @@ def test_a_stop_midway_says_what_was_revoked_and_a_rerun_completes_it(
 
 
 @pytest.mark.parametrize("reason", ["", " leading space", "pipe | inside", "x" * 257, "naïve"])
-def test_a_reason_outside_the_tag_rules_is_refused_before_anything(capsys, images, staging_file,
-                                                                   reason):
+def test_a_reason_outside_the_tag_rules_is_refused_before_anything(
+    capsys, images, staging_file, reason
+):
     image_id = images.application("1.5.0", NOW - DAY)
     code, _, err = run(capsys, staging_file, "1.5.0", "--reason", reason)
     assert code == 2 and "--reason" in err, err
     assert revocation(images.get(image_id)) is None
 
 
-def test_a_description_past_255_characters_is_refused_for_every_image(capsys, images,
-                                                                       staging_file):
+def test_a_description_past_255_characters_is_refused_for_every_image(capsys, images, staging_file):
     short = images.application("1.5.0", NOW - 2 * DAY, description="short")
     long_ = images.application("1.5.0", NOW - DAY, description="d" * 200)
     code, _, err = run(capsys, staging_file, "1.5.0", "--reason", "r" * 60)
@@ -165,14 +167,17 @@ def test_without_stack_or_file_the_projects_only_bake_stack_is_taken(images, tmp
     (tmp_path / "Pulumi.yaml").write_text("name: golden-fleet\nruntime: python\n")
     image_id = images.application("1.5.0", NOW - DAY)
     args = revoke.add_parser(argparse.ArgumentParser().add_subparsers()).parse_args(
-        ["1.5.0", "--reason", REASON])
+        ["1.5.0", "--reason", REASON]
+    )
     lines: list[str] = []
     assert revoke.run(args, tmp_path, out=lines.append) == 0
     assert lines[0].startswith("revoke 1.5.0 (Pulumi.staging.yaml: checkout, eu-west-1)"), lines
     assert_revoked(images.get(image_id), REASON)
     (tmp_path / "Pulumi.other.yaml").write_text(
-        (tmp_path / "Pulumi.staging.yaml").read_text().replace("name: checkout",
-                                                               "name: payments", 1))
+        (tmp_path / "Pulumi.staging.yaml")
+        .read_text()
+        .replace("name: checkout", "name: payments", 1)
+    )
     with pytest.raises(revoke.RevokeError, match="name the one that baked the image with --stack"):
         revoke.run(args, tmp_path, out=lines.append)
 
@@ -182,8 +187,9 @@ def test_copies_in_the_copy_regions_are_revoked_by_name(capsys, images, staging_
     staging_file.write_text(text)
     home = images.application("1.5.0", NOW - DAY, images.foundation(NOW - 2 * DAY))
     copies = Images("eu-central-1")
-    copy = copies.ec2.register_image(Name=images.get(home)["Name"], Description="copy",
-                                     RootDeviceName="/dev/xvda")["ImageId"]
+    copy = copies.ec2.register_image(
+        Name=images.get(home)["Name"], Description="copy", RootDeviceName="/dev/xvda"
+    )["ImageId"]
     other = copies.application("1.6.0", NOW - DAY)
     code, out, err = run(capsys, staging_file, "1.5.0", "--reason", REASON)
     assert code == 0, err
@@ -192,8 +198,7 @@ def test_copies_in_the_copy_regions_are_revoked_by_name(capsys, images, staging_
     assert "version 1.5.0 (copy)" in out
 
 
-def test_an_interrupt_says_what_was_written_and_stays_an_interrupt(images, staging_file,
-                                                                    tmp_path):
+def test_an_interrupt_says_what_was_written_and_stays_an_interrupt(images, staging_file, tmp_path):
     first = images.application("1.5.0", NOW - 2 * DAY)
     second = images.application("1.5.0", NOW - DAY)
     real = images.ec2
@@ -208,7 +213,8 @@ def test_an_interrupt_says_what_was_written_and_stays_an_interrupt(images, stagi
             return real.enable_image_deprecation(**kwargs)
 
     args = revoke.add_parser(argparse.ArgumentParser().add_subparsers()).parse_args(
-        ["1.5.0", "--reason", REASON, "--file", str(staging_file)])
+        ["1.5.0", "--reason", REASON, "--file", str(staging_file)]
+    )
     lines: list[str] = []
     with pytest.raises(KeyboardInterrupt):
         revoke.run(args, tmp_path, out=lines.append, clients=lambda region: Interrupting())
@@ -230,13 +236,32 @@ def test_deprecation_is_the_next_whole_minute_and_never_moves_later():
     now = dt.datetime(2027, 3, 1, 9, 0, 31, tzinfo=dt.UTC)
     assert revoke.next_minute(now) == dt.datetime(2027, 3, 1, 9, 1, tzinfo=dt.UTC)
     fresh = revoke.Target("eu-west-1", {"ImageId": "ami-1", "Name": "n", "Description": "d"}, "")
-    past = revoke.Target("eu-west-1", {"ImageId": "ami-2", "Name": "n", "Description": "d",
-                                       "DeprecationTime": "2027-02-01T00:00:00.000Z"}, "")
-    later = revoke.Target("eu-west-1", {"ImageId": "ami-3", "Name": "n", "Description": "d",
-                                        "DeprecationTime": "2028-02-01T00:00:00.000Z"}, "")
+    past = revoke.Target(
+        "eu-west-1",
+        {
+            "ImageId": "ami-2",
+            "Name": "n",
+            "Description": "d",
+            "DeprecationTime": "2027-02-01T00:00:00.000Z",
+        },
+        "",
+    )
+    later = revoke.Target(
+        "eu-west-1",
+        {
+            "ImageId": "ami-3",
+            "Name": "n",
+            "Description": "d",
+            "DeprecationTime": "2028-02-01T00:00:00.000Z",
+        },
+        "",
+    )
     planned = revoke.plan([fresh, past, later], REASON, now)
-    assert [t.deprecate_at for t in planned] == [revoke.next_minute(now), None,
-                                                 revoke.next_minute(now)]
+    assert [t.deprecate_at for t in planned] == [
+        revoke.next_minute(now),
+        None,
+        revoke.next_minute(now),
+    ]
 
 
 def test_the_reason_rules():

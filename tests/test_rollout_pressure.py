@@ -345,8 +345,14 @@ SKEWED = timedelta(days=1)
 def _lock(clock: Clock, holder: str = "ops@runner-2 pid 42", **extra) -> locks.DynamoLock:
     extra.setdefault("wall", clock.wall)
     return locks.DynamoLock(
-        client("dynamodb", REGION), KEY, STACK, monotonic=clock.monotonic, sleep=clock.sleep,
-        holder=holder, out=lambda line: None, **extra,
+        client("dynamodb", REGION),
+        KEY,
+        STACK,
+        monotonic=clock.monotonic,
+        sleep=clock.sleep,
+        holder=holder,
+        out=lambda line: None,
+        **extra,
     )
 
 
@@ -393,14 +399,16 @@ def test_a_second_rollout_refuses_naming_the_holder(aws, path):
     ("skew", "waiter_step_s"),
     [(SKEWED, 1.0), (-SKEWED, 10.0), (timedelta(seconds=700), 100_000.0)],
 )
-def test_a_live_holder_is_never_taken_over_whatever_the_clocks_say(aws, path, skew,
-                                                                    waiter_step_s):
+def test_a_live_holder_is_never_taken_over_whatever_the_clocks_say(aws, path, skew, waiter_step_s):
     """Finding 2. The holder's wall clock a day ahead, a day behind or 700 s ahead; the
     waiter's monotonic clock moving 1 s, 10 s or 28 hours per poll: a holder that heartbeats
     between the waiter's reads is alive, and --take-over-stale-lock refuses."""
     build(STACK, SERVICE, {"blue": 100, "green": 0})
-    holder = _lock(FakeClock(), holder="alice@ci-1 pid 7",
-                   wall=lambda: datetime(2026, 11, 27, 6, 0, tzinfo=UTC) + skew)
+    holder = _lock(
+        FakeClock(),
+        holder="alice@ci-1 pid 7",
+        wall=lambda: datetime(2026, 11, 27, 6, 0, tzinfo=UTC) + skew,
+    )
     holder.acquire()
     waiter_clock = SteppingClock(waiter_step_s, holder.beat)
     applier = ClientApplier(path)
@@ -417,8 +425,11 @@ def test_a_dead_holders_lock_is_taken_after_one_lease(aws, path):
     own monotonic clock, read every 5 s) and takes the lock over with a write conditioned on
     that version; the rollout then runs to 100 %."""
     build(STACK, SERVICE, {"blue": 100, "green": 0})
-    dead = _lock(FakeClock(), holder="alice@ci-1 pid 7",
-                 wall=lambda: datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
+    dead = _lock(
+        FakeClock(),
+        holder="alice@ci-1 pid 7",
+        wall=lambda: datetime(2026, 11, 28, 6, 0, tzinfo=UTC),
+    )
     dead.acquire()
     _die(dead)
     clock, lines = FakeClock(), []
@@ -464,8 +475,10 @@ def test_the_lock_is_released_on_every_way_out(aws, path, end):
     def fire(n: int) -> None:
         if end == "rolled back" and n == 2:
             boto3.client("cloudwatch", region_name=REGION).set_alarm_state(
-                AlarmName=f"{SERVICE}-{STACK}-green-error-rate", StateValue="ALARM",
-                StateReason="test")
+                AlarmName=f"{SERVICE}-{STACK}-green-error-rate",
+                StateValue="ALARM",
+                StateReason="test",
+            )
 
     gate = (lambda cfg: ["refresh InProgress"]) if end == "refused by the gate" else None
     clock = FakeClock(fire)
@@ -546,8 +559,9 @@ def signal_in() -> Iterator[Callable[..., list[str]]]:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_while_the_lock_is_released_finishes_the_release_first(aws, path, signal_in,
-                                                                       signum):
+def test_a_signal_while_the_lock_is_released_finishes_the_release_first(
+    aws, path, signal_in, signum
+):
     """Finding 4. The rollout completed (green 100 %) and releases its lock when the signal
     arrives: the release is finished, nothing is left of the lock, and the exit status says
     what the listener holds (0: green 100 %), not "rolled back"."""
@@ -665,8 +679,7 @@ def test_rollback_now_clears_the_bake_record_so_a_resumed_step_is_baked_again(aw
     dead.acquire()
     dead.record_baked(locks.baked_record("green", "1.5.0", 50))
     _die(dead)
-    assert emergency.run_now(_now_args(), path, out=lambda line: None, err=print,
-                             client=_boto) == 0
+    assert emergency.run_now(_now_args(), path, out=lambda line: None, err=print, client=_boto) == 0
     assert _item().baked == "" and _item().halted == dead.token
     _shift(path, 50)
     ClientApplier(path).preview_and_up(STACK, print)
@@ -698,11 +711,15 @@ def test_a_timed_out_modify_listener_is_read_back_never_called_unchanged(aws, pa
         def lands_then_times_out(**kwargs):
             modify(**kwargs)
             calls.append("modify")
-            raise ReadTimeoutError(endpoint_url="https://elasticloadbalancing.eu-west-1.amazonaws.com")
+            raise ReadTimeoutError(
+                endpoint_url="https://elasticloadbalancing.eu-west-1.amazonaws.com"
+            )
 
         def describe_after(**kwargs):
             if calls and not readable:
-                raise ReadTimeoutError(endpoint_url="https://elasticloadbalancing.eu-west-1.amazonaws.com")
+                raise ReadTimeoutError(
+                    endpoint_url="https://elasticloadbalancing.eu-west-1.amazonaws.com"
+                )
             return describe(**kwargs)
 
         real.modify_listener, real.describe_listeners = lands_then_times_out, describe_after
@@ -794,12 +811,16 @@ def test_the_command_takes_the_lock_in_the_stacks_table(aws, path, tmp_path):
     clock = FakeClock()
 
     def command(*extra: str) -> int:
-        args = build_parser().parse_args(
-            ["rollout", STACK, "--apply", "--file", str(path), *extra]
+        args = build_parser().parse_args(["rollout", STACK, "--apply", "--file", str(path), *extra])
+        return rollout.run(
+            args,
+            path,
+            tmp_path,
+            out=lambda line: None,
+            applier=ClientApplier(path),
+            alarms=cloudwatch_alarms(REGION),
+            clock=clock,
         )
-        return rollout.run(args, path, tmp_path, out=lambda line: None,
-                           applier=ClientApplier(path), alarms=cloudwatch_alarms(REGION),
-                           clock=clock)
 
     with pytest.raises(locks.LockHeld, match="holds the release lock: alice@ci-1 pid 7"):
         command()

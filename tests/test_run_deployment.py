@@ -274,8 +274,11 @@ def test_a_settings_file_that_sets_the_retry_is_refused_before_anything_is_sent(
 ):
     """Persisted in the settings, every deployment would retry a rolled-back refresh."""
     text = settings_file.settings_path("prod").read_text(encoding="utf-8")
-    persisted = text.replace("  operationContext:\n", "  operationContext:\n"
-                             "    environmentVariables:\n      GF_RETRY_REFRESH: \"1\"\n", 1)
+    persisted = text.replace(
+        "  operationContext:\n",
+        '  operationContext:\n    environmentVariables:\n      GF_RETRY_REFRESH: "1"\n',
+        1,
+    )
     assert persisted != text
     path = tmp_path / "prod.deploy.yaml"
     path.write_text(persisted, encoding="utf-8")

@@ -358,13 +358,20 @@ def test_a_string_that_would_read_back_as_a_number_is_quoted(tmp_path):
 
 
 def test_the_check_after_an_edit_refuses_any_change_outside_the_plan():
-    plan = Plan("t", "t", changes=(Change(("golden-fleet:traffic", "green"), 10),
-                                   Change(("golden-fleet:traffic", "blue"), 90)))
+    plan = Plan(
+        "t",
+        "t",
+        changes=(
+            Change(("golden-fleet:traffic", "green"), 10),
+            Change(("golden-fleet:traffic", "blue"), 90),
+        ),
+    )
     good = STAGING.replace("    blue: 100", "    blue: 90").replace("    green: 0", "    green: 10")
     stackfile.check_only_planned(STAGING, good, plan, "x")
     with pytest.raises(ReleaseError, match="outside the plan"):
-        stackfile.check_only_planned(STAGING, good.replace("idleTimeout: 60", "idleTimeout: 61"),
-                                     plan, "x")
+        stackfile.check_only_planned(
+            STAGING, good.replace("idleTimeout: 60", "idleTimeout: 61"), plan, "x"
+        )
     with pytest.raises(ReleaseError, match="read back as '10'"):
         stackfile.check_only_planned(STAGING, good.replace("green: 10", 'green: "10"'), plan, "x")
 
@@ -396,8 +403,10 @@ def test_a_removed_block_key_takes_exactly_its_own_lines(newline, bom):
 
 
 def test_a_removed_key_in_the_middle_of_a_block_mapping_keeps_its_neighbours():
-    text = "config:\n  golden-fleet:release:\n    canaryRestore:\n      color: green\n" \
+    text = (
+        "config:\n  golden-fleet:release:\n    canaryRestore:\n      color: green\n"
         "      min: 1\n      desired: 1   # x\n    stable: blue  # y\n  aws:region: eu-west-1\n"
+    )
     assert _remove(text) == (
         "config:\n  golden-fleet:release:\n    stable: blue  # y\n  aws:region: eu-west-1\n"
     )
@@ -406,8 +415,10 @@ def test_a_removed_key_in_the_middle_of_a_block_mapping_keeps_its_neighbours():
 @pytest.mark.parametrize(
     ("before", "after"),
     [
-        ("{stable: blue, canaryRestore: {color: green, min: 1, desired: 1}, standby: cold}",
-         "{stable: blue, standby: cold}"),
+        (
+            "{stable: blue, canaryRestore: {color: green, min: 1, desired: 1}, standby: cold}",
+            "{stable: blue, standby: cold}",
+        ),
         ("{stable: blue, canaryRestore: {color: green, min: 1, desired: 1}}", "{stable: blue}"),
         ("{canaryRestore: {color: green, min: 1, desired: 1}, stable: blue}", "{stable: blue}"),
         ("{canaryRestore: {color: green, min: 1, desired: 1}}", "{}"),
@@ -471,17 +482,27 @@ def test_binary_content_is_one_line(capsys, tmp_path):
     assert code == 1 and "not UTF-8" in err
 
 
-@pytest.mark.parametrize("before, value, after", [
-    ("    stable: blue              # the color that last held all traffic\n", "green",
-     "    stable: green             # the color that last held all traffic\n"),
-    ("    stable: green             # the color\n", "blue",
-     "    stable: blue              # the color\n"),
-    ("    stable: blue # tight\n", "green", "    stable: green # tight\n"),
-    ("    stable: blue\n", "green", "    stable: green\n"),
-])
+@pytest.mark.parametrize(
+    "before, value, after",
+    [
+        (
+            "    stable: blue              # the color that last held all traffic\n",
+            "green",
+            "    stable: green             # the color that last held all traffic\n",
+        ),
+        (
+            "    stable: green             # the color\n",
+            "blue",
+            "    stable: blue              # the color\n",
+        ),
+        ("    stable: blue # tight\n", "green", "    stable: green # tight\n"),
+        ("    stable: blue\n", "green", "    stable: green\n"),
+    ],
+)
 def test_an_edit_keeps_the_column_of_an_inline_comment(before, value, after):
     """`finish` rewrites `stable: blue   # ...`: the comment stays where the operator aligned
     it (never closer than one space)."""
     text = "config:\n  golden-fleet:release:\n" + before
     assert stackfile.set_value(text, ("config", "golden-fleet:release", "stable"), value) == (
-        "config:\n  golden-fleet:release:\n" + after)
+        "config:\n  golden-fleet:release:\n" + after
+    )

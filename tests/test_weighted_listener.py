@@ -25,9 +25,9 @@ BLUE, GREEN, OTHER = "arn:tg/blue", "arn:tg/green", "arn:tg/other-blue"
 def _forward(*groups: tuple[str, int]) -> dict:
     return {
         "Type": "forward",
-        "ForwardConfig": {"TargetGroups": [
-            {"TargetGroupArn": arn, "Weight": weight} for arn, weight in groups
-        ]},
+        "ForwardConfig": {
+            "TargetGroups": [{"TargetGroupArn": arn, "Weight": weight} for arn, weight in groups]
+        },
     }
 
 
@@ -96,8 +96,8 @@ def test_listener_weights_read_the_weighted_listener_only(world):
     arns = _deployed(world)
     world.forward({"blue": 100, "green": 0})
     listed = world.elbv2.describe_listeners(
-        LoadBalancerArn=world.elbv2.describe_load_balancers()["LoadBalancers"][0][
-            "LoadBalancerArn"])["Listeners"]
+        LoadBalancerArn=world.elbv2.describe_load_balancers()["LoadBalancers"][0]["LoadBalancerArn"]
+    )["Listeners"]
     assert len(listed) == 3, "the fixture creates both attachment listeners"
     assert live.listener_weights(world.clients, arns) == {Color.BLUE: 100, Color.GREEN: 0}
 
@@ -107,8 +107,9 @@ def test_listener_weights_with_one_color_known_still_find_the_weighted_listener(
     """The gate of a color alone (finish, rollout) must not read that color's attachment."""
     arns = _deployed(world)
     world.forward({"blue": 100, "green": 0})
-    weights = live.listener_weights(world.clients, {Color.GREEN: arns[Color.GREEN]},
-                                    stack="staging", service="checkout")
+    weights = live.listener_weights(
+        world.clients, {Color.GREEN: arns[Color.GREEN]}, stack="staging", service="checkout"
+    )
     assert weights == {Color.BLUE: 100, Color.GREEN: 0}
 
 
@@ -125,8 +126,11 @@ def test_finish_refuses_while_the_weighted_listener_sends_the_old_color_100(
 ):
     """The file says green 100 %, the weighted listener still blue 100 %: finish refuses, and
     names both colors' live weights."""
-    commands.write_text(commands.read_text().replace(
-        "    blue: 100\n    green: 0\n", "    blue: 0\n    green: 100\n"))
+    commands.write_text(
+        commands.read_text().replace(
+            "    blue: 100\n    green: 0\n", "    blue: 0\n    green: 100\n"
+        )
+    )
     before = commands.read_bytes()
     _deployed(world)
     world.refresh("green", "Successful")
@@ -143,8 +147,11 @@ def test_finish_refuses_while_the_weighted_listener_sends_the_old_color_100(
 def test_finish_goes_ahead_when_the_weighted_listener_sends_the_new_color_100(
     capsys, world, commands
 ):
-    commands.write_text(commands.read_text().replace(
-        "    blue: 100\n    green: 0\n", "    blue: 0\n    green: 100\n"))
+    commands.write_text(
+        commands.read_text().replace(
+            "    blue: 100\n    green: 0\n", "    blue: 0\n    green: 100\n"
+        )
+    )
     _deployed(world)
     world.refresh("green", "Successful")
     world.forward({"blue": 0, "green": 100})

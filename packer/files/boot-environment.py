@@ -90,11 +90,21 @@ def read_config(text: str, service: str) -> tuple[str, dict[str, str], dict[str,
 # while ("Troubleshoot IAM": changes take time to propagate); throttling and server errors pass;
 # the network may not be up yet early in boot. A missing secret or parameter, or a malformed
 # name, is the stack's mistake: refused at once, naming the key.
-RETRIED_CODES = frozenset({
-    "AccessDenied", "AccessDeniedException", "ThrottlingException", "Throttling",
-    "TooManyRequestsException", "InternalServiceError", "InternalFailure", "InternalServerError",
-    "ServiceUnavailable", "ServiceUnavailableException", "RequestTimeout",
-})
+RETRIED_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "InternalServiceError",
+        "InternalFailure",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+    }
+)
 # How long one start keeps trying (the unit's TimeoutStartSec is longer): a retry of the whole
 # unit (Restart=) would not help, because the app's start job has already failed with its
 # Requires= dependency and nothing starts it again; the instance would stay unhealthy.

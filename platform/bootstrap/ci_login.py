@@ -71,8 +71,7 @@ class CiLogin(pulumi.ComponentResource):
                     token_type=pulumiservice.AuthPolicyTokenType(policy["token_type"]),
                     rules=policy["rules"],
                 )
-                for policy in login_policies(args.organization, args.repository,
-                                             args.environments)
+                for policy in login_policies(args.organization, args.repository, args.environments)
             ],
             opts=pulumi.ResourceOptions(parent=self),
         )

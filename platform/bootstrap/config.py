@@ -65,9 +65,7 @@ class StackTarget(_Strict):
 
     def admin_role(self) -> str:
         """The ARN of the role the platform's AWS provider assumes in this account."""
-        return self.admin_role_arn or (
-            f"arn:aws:iam::{self.account_id}:role/{DEFAULT_ADMIN_ROLE}"
-        )
+        return self.admin_role_arn or (f"arn:aws:iam::{self.account_id}:role/{DEFAULT_ADMIN_ROLE}")
 
 
 class PlatformConfig(_Strict):
@@ -76,8 +74,9 @@ class PlatformConfig(_Strict):
                             description="owner/name on GitHub.")  # fmt: skip
     policy_pack_version: str = Field(alias="policyPackVersion",
                                      pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")  # fmt: skip
-    drift_schedule: str = Field(alias="driftSchedule",
-                                description="Cron (5 fields, UTC) of each stack's drift check.")
+    drift_schedule: str = Field(
+        alias="driftSchedule", description="Cron (5 fields, UTC) of each stack's drift check."
+    )
     stacks: dict[str, StackTarget]
 
     @field_validator("drift_schedule")
@@ -142,7 +141,7 @@ def read() -> PlatformConfig:
 
     values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     prefix = f"{NAMESPACE}:"
-    return load({k[len(prefix):]: decode(v) for k, v in values.items() if k.startswith(prefix)})
+    return load({k[len(prefix) :]: decode(v) for k, v in values.items() if k.startswith(prefix)})
 
 
 def main_service(stack: str, root: Path) -> str:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import re
+from fnmatch import fnmatchcase
 from functools import cache
 
 import pytest
@@ -173,6 +175,31 @@ def test_each_tag_condition_is_one_the_reference_lists_for_the_action(docs):
     assert checked > 100
 
 
+def _sample_arn(arn_format: str) -> str:
+    """An ARN of the reference's format, in the test account, named for the service."""
+    fixed = {"Partition": "aws", "Region": "eu-west-1", "Account": ACCOUNT, "Scope": "regional"}
+    return re.sub(r"\$\{([A-Za-z]+)\}", lambda m: fixed.get(m[1], f"{SERVICE}-x"), arn_format)
+
+
+def test_each_resource_a_grant_names_is_of_a_type_its_actions_take(docs):
+    """A grant's ARN patterns each match a resource type the reference lists for one of its
+    actions, and each action takes one of them: a misspelt pattern would match nothing and
+    silently grant nothing (or the wrong type)."""
+    for sid, grant in {**docs.TAG_SCOPED, **docs.BAKE_GRANTS}.items():
+        patterns = [r.format(p="aws", a=ACCOUNT, s=SERVICE) for r in grant.resources]
+        if patterns == ["*"]:
+            continue
+        samples = {
+            action: [_sample_arn(row["resource_arn_format"]) for row in _reference(action)]
+            for action in grant.actions
+        }
+        for pattern in patterns:
+            assert any(fnmatchcase(arn, pattern) for arns in samples.values() for arn in arns), (
+                sid, pattern)  # fmt: skip
+        for action, arns in samples.items():
+            assert any(fnmatchcase(arn, p) for arn in arns for p in patterns), (sid, action)
+
+
 def test_no_tagging_action_can_claim_another_services_launch_template_or_group(docs):
     """ec2:CreateTags, elasticloadbalancing:AddTags and autoscaling:CreateOrUpdateTags are
     granted only in a creating call (CreateAction), on a resource already tagged for the
@@ -298,7 +325,7 @@ def program_runs():
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_the_program_tags_every_resource_the_conditions_reach_by_tag(program_runs, stack):
+def test_the_program_tags_every_resource_the_conditions_reach_by_tag(docs, program_runs, stack):
     """Every AWS resource the program registers is of a type that carries Service=<service>
     (the provider's default_tags, or for groups their own tags, never overridden with another
     value) or of a type scoped otherwise (OTHERWISE_SCOPED); launch templates also tag the
@@ -324,20 +351,11 @@ def test_the_program_tags_every_resource_the_conditions_reach_by_tag(program_run
             assert "tags" in params, f"{r.type_} takes no tags: default_tags do not reach it"
             tags = {**defaults, **(r.inputs.get("tags") or {})}
         assert tags.get("Service") == SERVICE, (r.name, tags)
-        assert set(tags) <= set(_documents_tag_keys()), (r.name, sorted(tags))
+        # Within aws:TagKeys, else the create would be refused.
+        assert set(tags) <= set(docs.TAG_KEYS), (r.name, sorted(tags))
         if r.type_ == "aws:ec2/launchTemplate:LaunchTemplate":
             specs = {s["resourceType"]: s["tags"] for s in r.inputs["tagSpecifications"]}
-            assert {k: specs[k]["Service"] for k in ("instance", "volume")} == {
-                "instance": SERVICE, "volume": SERVICE}, r.name  # fmt: skip
+            for kind in ("instance", "volume"):
+                assert specs[kind]["Service"] == SERVICE, (r.name, kind)
+                assert set(specs[kind]) <= set(docs.TAG_KEYS), (r.name, kind)
     assert {"aws:autoscaling/group:Group", "aws:lb/listener:Listener"} <= seen
-
-
-def _documents_tag_keys() -> tuple[str, ...]:
-    import sys
-
-    sys.path.insert(0, str(PLATFORM))
-    try:
-        from bootstrap.iam_documents import TAG_KEYS
-    finally:
-        sys.path.remove(str(PLATFORM))
-    return TAG_KEYS

@@ -10,6 +10,8 @@ No action that changes IAM, or a launch template, is granted on ``"*"``: those a
 on the service's own roles, instance profiles and launch templates, and a role may be created,
 changed or given a policy only while it carries the service's permissions boundary
 (``ServiceScope``; docs/explanation/least-privilege.md says why there is no path to admin).
+The deploy and rollout roles change any other resource only where it is tagged (or named) for
+the service (``TAG_SCOPED``); on ``"*"`` they keep the reads and ``AWS_UNSCOPABLE``.
 """
 
 from __future__ import annotations

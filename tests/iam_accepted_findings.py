@@ -40,13 +40,13 @@ class Accepted:
 
 BOUNDARIES = ("platform:*-access-boundary",)
 SSM_CORE = ("aws:AmazonSSMManagedInstanceCore",)
-# pulumi up of the main program (the deploy role) and the rollout job (the same, plus the
-# release command): platform/bootstrap/iam_documents.py lists who calls each action.
-UPDATERS = ("platform:*-access-deploy-policy", "platform:*-access-rollout-policy")
-_NO_IAM = (
-    "none of them grants or changes an IAM permission (those are granted only on the service's "
-    "own roles, which carry its boundary: SCOPED_STATEMENTS)"
-)
+# The deploy and rollout roles (pulumi up, the release command) have no accepted finding: every
+# action of theirs that changes a resource is granted only on resources tagged Service=<service>
+# or named for it (platform/bootstrap/iam_documents.py: TAG_SCOPED, SCOPED_STATEMENTS). What they
+# hold on "*" besides reads is AWS_UNSCOPABLE there, each with its reason: actions that take no
+# resource constraint, which the scan leaves out by design (cloudsplaining flags only actions
+# that could be constrained); tests/test_iam_tags.py checks that list against the Service
+# Authorization Reference.
 
 ACCEPTED: tuple[Accepted, ...] = (
     Accepted(
@@ -79,59 +79,6 @@ ACCEPTED: tuple[Accepted, ...] = (
         "The SSM agent reporting its own instance (inventory, association status, compliance, "
         "instance information): AWS's managed policy, which the instances need for Session "
         "Manager instead of SSH.",
-    ),
-    Accepted(
-        UPDATERS,
-        "ResourceExposure",
-        ("kms:PutKeyPolicy", "kms:RevokeGrant"),
-        "pulumi up writes the image key's and the log key's policies (components/image_key.py, "
-        "log_key.py) and deletes the image grant it made; a key's ARN holds an id generated at "
-        "creation. A key policy governs the use of that key only, never an IAM permission: no "
-        "path to more privilege. Creating a grant is limited (GrantsOnlyForEc2AndAutoScaling).",
-    ),
-    Accepted(
-        UPDATERS,
-        "InfrastructureModification",
-        ("autoscaling:*",),
-        "The two colors' groups and scaling policies (create, update, delete, tags, target "
-        "groups, instance protection, metrics) and their instance refreshes (start, cancel, "
-        f"roll back: release/refresh.py); {_NO_IAM}.",
-    ),
-    Accepted(
-        UPDATERS,
-        "InfrastructureModification",
-        ("ec2:*",),
-        "Security groups and their rules, launch templates (new versions and changes only of "
-        "the service's own: ServiceLaunchTemplates), instances launched by the groups and by "
-        "the bake, tags, and in staging the bake's images and snapshots (Packer's amazon-ebs "
-        f"builder); resource ids are generated at creation; {_NO_IAM}.",
-    ),
-    Accepted(
-        UPDATERS,
-        "InfrastructureModification",
-        ("elasticloadbalancing:*",),
-        "The load balancer, its listeners (the weighted listener that moves traffic, and "
-        f"`rollback --now`'s ModifyListener) and the target groups; {_NO_IAM}.",
-    ),
-    Accepted(
-        UPDATERS,
-        "InfrastructureModification",
-        ("cloudwatch:*", "logs:*"),
-        f"The colors' and the load balancer's alarms, and the service's log groups; {_NO_IAM}.",
-    ),
-    Accepted(
-        UPDATERS,
-        "InfrastructureModification",
-        ("kms:*",),
-        "The image keys and the log key: create, rotate, describe, alias, tag, schedule "
-        "deletion (30 days), and the key policy (see ResourceExposure); their data only "
-        f"through EC2 (KeysOnlyThroughEc2); {_NO_IAM}.",
-    ),
-    Accepted(
-        UPDATERS,
-        "InfrastructureModification",
-        ("wafv2:*",),
-        f"The load balancer's web ACL, its association and its logging; {_NO_IAM}.",
     ),
     Accepted(
         ("platform:staging-access-prune-policy",),

@@ -207,8 +207,14 @@ def test_every_permission_is_written_out_and_preview_only_reads(platform_run):
     # staging 5 (with prune), prod 4 (with usage), and each rollout role's release lock
     assert len(policies) == 11, sorted(policies)
 
+    managed = _of(mocks, "aws:iam/policy:Policy")
+
     def actions_of(name):
-        return {a for s in _doc(policies[name]["policy"])["Statement"] for a in s["Action"]}
+        """The role's inline policy and the managed ones the platform attaches to it."""
+        role = name.removesuffix("-policy")
+        documents = [policies[name]] + [
+            m for n, m in managed.items() if n.startswith(f"{role}-") and "-boundary" not in n]
+        return {a for d in documents for s in _doc(d["policy"])["Statement"] for a in s["Action"]}
 
     for name in policies:
         actions = actions_of(name)

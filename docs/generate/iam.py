@@ -22,16 +22,54 @@ INTRO = """\
 `platform/` creates these roles in each stack's account (`golden-fleet-<stack>-<role>`; the
 deploy role under the name `deploy/<stack>.deploy.yaml` gives it), each trusting one OIDC issuer
 and the subjects that need it, with every action written out (no `*` action): see
-[Set up a new organization](../guides/new-organization.md). Every role's policy allows its
-actions on `"Resource": "*"`.
+[Set up a new organization](../guides/new-organization.md). The preview, prune and image-usage
+roles read (prune also marks and deletes images). The deploy and rollout roles change resources
+only where they are tagged `Service=<service>` or named for it: the column "scope" says how
+each of their actions is granted, and
+[Least privilege](../explanation/least-privilege.md) explains the kinds.
 
 """
+
+# How each grant kind reads in the table (iam_documents.ServiceScope._condition).
+KINDS = {
+    "create": "new, tagged",
+    "create-on-owned": "new, tagged, on the service's",
+    "create-or-own": "new tagged, or the service's",
+    "owned": "the service's",
+    "owned-or-untagged": "the service's or untagged",
+    "retag": "tags: the service's or untagged",
+    "retag-owned": "tags: the service's",
+    "untag": "untag, never Service",
+    "ec2-create-action": "tags in the creating call",
+    "elb-create-action": "tags in the creating call",
+    "": "by name, or used",
+}
+
+
+def _scopes(documents, bakes: bool) -> dict[str, list[str]]:
+    """Action -> how the deploy and rollout roles hold it."""
+    found: dict[str, list[str]] = {}
+    grants = {**documents.TAG_SCOPED, **(documents.BAKE_GRANTS if bakes else {})}
+    for sid, grant in grants.items():
+        for action in grant.actions:
+            kind = KINDS[grant.condition]
+            if sid in documents.BAKE_GRANTS:
+                kind = f"{kind} (staging's bake)"
+            if kind not in found.setdefault(action, []):
+                found[action].append(kind)
+    for sid, actions in documents.SCOPED_STATEMENTS.items():
+        for action in actions:
+            found.setdefault(action, []).append(f"`{sid}`")
+    for action in documents.AWS_UNSCOPABLE:
+        found.setdefault(action, []).append("`*`: AWS cannot scope it")
+    return found
 
 
 def render() -> str:
     with from_directory("platform", "bootstrap.iam_documents") as (documents,):
         accounts = {stack: documents.role_actions(**kinds) for stack, kinds in ACCOUNTS.items()}
         purposes = documents.role_actions.__doc__ or ""
+        scopes = _scopes(documents, bakes=True)
     roles = list(dict.fromkeys(role for actions in accounts.values() for role in actions))
     summary = table(
         ("role", *ACCOUNTS),
@@ -45,11 +83,16 @@ def render() -> str:
     for role in roles:
         parts.append(f"\n## {role}\n\n")
         every = sorted({a for actions in accounts.values() for a in actions.get(role, ())})
+        by_tags = role in ("deploy", "rollout")
         rows = []
         for service, actions in groupby(every, key=lambda a: a.split(":", 1)[0]):
             for action in actions:
+                scope = []
+                if by_tags:
+                    scope = ["; ".join(scopes.get(action) or ["`*`: read"])]
                 rows.append((code(service), code(action.split(":", 1)[1]),
                              *("yes" if action in a.get(role, ()) else "-"
-                               for a in accounts.values())))  # fmt: skip
-        parts.append(table(("service", "action", *ACCOUNTS), rows))
+                               for a in accounts.values()), *scope))  # fmt: skip
+        head = ("service", "action", *ACCOUNTS, *(("scope",) if by_tags else ()))
+        parts.append(table(head, rows))
     return "".join(parts)

@@ -17,6 +17,7 @@ from components import policies
 ROLLOUT_SESSION_S = 4 * 3600  # rollout.yml: timeout-minutes 240, role-duration-seconds 14400
 PREVIEW_SESSION_S = 3600  # pull-request.yml: timeout-minutes 30
 PRUNE_SESSION_S = 3600  # prune-images.yml: role-duration-seconds 3600
+TAG_SCOPED_ROLES = ("deploy", "rollout")
 
 
 def role_names(stack: str, deploy_role_name: str) -> dict[str, str]:
@@ -59,6 +60,7 @@ class AccountAccess(pulumi.ComponentResource):
             opts=child,
         )
         self.scope = docs.ServiceScope(args.service, args.account_id)
+        self._bakes = args.bakes
         # Made here, by the platform's admin role: no role of the account may change it (the
         # deploy roles hold no action on policies; the roles under it are denied them).
         self.boundary = aws.iam.Policy(
@@ -129,7 +131,27 @@ class AccountAccess(pulumi.ComponentResource):
         )
         aws.iam.RolePolicy(
             f"{name}-{kind}-policy", role=role.name,
-            policy=docs.permission_policy(actions, self.scope),
+            # The roles that run `pulumi up` change resources only where tagged for the
+            # service (iam_documents.TAG_SCOPED); the others read, or prune images.
+            policy=docs.permission_policy(actions, self.scope,
+                                          by_tags=kind in TAG_SCOPED_ROLES, bakes=self._bakes),
             opts=child,
         )  # fmt: skip
+        if kind in TAG_SCOPED_ROLES:
+            # Too long for the role's inline quota: one managed policy per AWS service, made
+            # and attached here (no role of the account may change a policy).
+            scoped = docs.tag_scoped_policies(actions, self.scope, bakes=self._bakes)
+            for service, document in scoped.items():
+                managed = aws.iam.Policy(
+                    f"{name}-{kind}-{service}",
+                    name=f"{role_name}-{service}",
+                    path=policies.BOUNDARY_PATH,
+                    description=f"What {role_name} may change in {service}: only resources "
+                    "tagged for the service; see docs/explanation/least-privilege.md",
+                    policy=document,
+                    opts=child,
+                )
+                aws.iam.RolePolicyAttachment(
+                    f"{name}-{kind}-{service}-attachment", role=role.name,
+                    policy_arn=managed.arn, opts=child)  # fmt: skip
         self.roles[kind] = role

@@ -120,11 +120,14 @@ def _with_attached_policies(found: dict[str, dict]) -> dict[str, dict]:
     joined = dict(found)
     for name in [n for n in found if n.endswith("-policy")]:
         role = name.removesuffix("-policy")
-        attached = sorted(n for n in found if n.startswith(f"{role}-")
-                          and not n.endswith("-policy"))  # not prune-read's (prune-*)
+        attached = sorted(
+            n for n in found if n.startswith(f"{role}-") and not n.endswith("-policy")
+        )  # not prune-read's (prune-*)
         for other in attached:
-            joined[name] = {**joined[name], "Statement": [
-                *joined[name]["Statement"], *joined.pop(other)["Statement"]]}
+            joined[name] = {
+                **joined[name],
+                "Statement": [*joined[name]["Statement"], *joined.pop(other)["Statement"]],
+            }
     return joined
 
 

@@ -75,11 +75,16 @@ class PlatformMocks(pulumi.runtime.Mocks):
         rid = f"{args.name}-id"
         if args.typ == "pulumi:providers:aws":
             urn = f"{args.name}"
-            self.accounts[urn] = json.loads(inputs["allowedAccountIds"])[0] if isinstance(
-                inputs["allowedAccountIds"], str) else inputs["allowedAccountIds"][0]
+            self.accounts[urn] = (
+                json.loads(inputs["allowedAccountIds"])[0]
+                if isinstance(inputs["allowedAccountIds"], str)
+                else inputs["allowedAccountIds"][0]
+            )
             return rid, state
-        account = next((a for u, a in self.accounts.items()
-                        if args.provider and f"::{u}::" in args.provider), "000000000000")
+        account = next(
+            (a for u, a in self.accounts.items() if args.provider and f"::{u}::" in args.provider),
+            "000000000000",
+        )
         if args.typ == "aws:iam/role:Role":
             state["arn"] = f"arn:aws:iam::{account}:role/{inputs['name']}"
         if args.typ == "aws:dynamodb/table:Table":
@@ -106,6 +111,7 @@ def run_platform(config: dict, mocks: PlatformMocks | None = None) -> tuple[Plat
     pulumi_settings.reset_options()
     pulumi.runtime.set_all_config(_encode_config(config))
     pulumi_mocks.set_mocks(mocks, project="golden-fleet-platform", stack="org", preview=False)
+
     def program() -> None:
         runpy.run_path(str(_checkout["root"] / "platform" / "__main__.py"), run_name="__main__")
 
@@ -186,16 +192,22 @@ def test_roles_trust_only_their_issuer_subject_and_audience(platform_run):
     repository's environment (rollout, prune) or its pull requests (preview)."""
     mocks, _ = platform_run
     roles = _of(mocks, "aws:iam/role:Role")
+
     def cond(name):
         return _doc(roles[name]["assumeRolePolicy"])["Statement"][0]["Condition"]
+
     assert cond("prod-access-deploy")["StringLike"]["api.pulumi.com/oidc:sub"] == [
-        "pulumi:deploy:org:acme:project:golden-fleet:stack:prod:*"]
+        "pulumi:deploy:org:acme:project:golden-fleet:stack:prod:*"
+    ]
     assert cond("prod-access-deploy")["StringEquals"]["api.pulumi.com/oidc:aud"] == "acme"
     gh = "token.actions.githubusercontent.com"
     assert cond("prod-access-rollout")["StringLike"][f"{gh}:sub"] == [
-        "repo:acme/golden-fleet:environment:production"]
+        "repo:acme/golden-fleet:environment:production"
+    ]
     assert cond("staging-access-preview")["StringLike"][f"{gh}:sub"] == [
-        "repo:acme/golden-fleet:environment:staging", "repo:acme/golden-fleet:pull_request"]
+        "repo:acme/golden-fleet:environment:staging",
+        "repo:acme/golden-fleet:pull_request",
+    ]
     assert cond("staging-access-prune")["StringEquals"][f"{gh}:aud"] == "sts.amazonaws.com"
     principal = _doc(roles["prod-access-deploy"]["assumeRolePolicy"])["Statement"][0]["Principal"]
     assert principal["Federated"] == "arn:aws:iam::222222222222:oidc-provider/api.pulumi.com/oidc"
@@ -213,7 +225,8 @@ def test_every_permission_is_written_out_and_preview_only_reads(platform_run):
         """The role's inline policy and the managed ones the platform attaches to it."""
         role = name.removesuffix("-policy")
         documents = [policies[name]] + [
-            m for n, m in managed.items() if n.startswith(f"{role}-") and "-boundary" not in n]
+            m for n, m in managed.items() if n.startswith(f"{role}-") and "-boundary" not in n
+        ]
         return {a for d in documents for s in _doc(d["policy"])["Statement"] for a in s["Action"]}
 
     for name in policies:
@@ -240,7 +253,8 @@ def test_sessions_outlast_the_stacks_waits(platform_run, stack):
 
     roles = _of(mocks, "aws:iam/role:Role")
     session = duration_seconds(
-        load_settings(settings_path(stack))["operationContext"]["oidc"]["aws"]["duration"])
+        load_settings(settings_path(stack))["operationContext"]["oidc"]["aws"]["duration"]
+    )
     refresh = load_stack_config(stack_file(stack))["golden-fleet:health"]["refreshTimeout"]
     assert roles[f"{stack}-access-deploy"]["maxSessionDuration"] >= session >= refresh
     assert roles[f"{stack}-access-rollout"]["maxSessionDuration"] == 14400
@@ -254,7 +268,8 @@ def test_the_deploy_roles_are_the_ones_the_settings_files_name(platform_run):
         assert arn == f"arn:aws:iam::{account}:role/{roles[f'{stack}-access-deploy']['name']}"
     variables = outputs["repositoryVariables"]
     assert variables["PROD_ROLLOUT_ROLE_ARN"] == (
-        "arn:aws:iam::222222222222:role/golden-fleet-prod-rollout")
+        "arn:aws:iam::222222222222:role/golden-fleet-prod-rollout"
+    )
     workflows = "".join(p.read_text() for p in (ROOT / ".github" / "workflows").glob("*.yml"))
     for name in variables:
         assert f"vars.{name}" in workflows, f"{name} is exported but no workflow reads it"
@@ -341,9 +356,13 @@ def test_a_named_admin_role_is_assumed_and_must_be_in_its_account():
     (assumed,) = _doc(_of(mocks, "pulumi:providers:aws")["prod-aws"]["assumeRoles"])
     assert assumed["roleArn"] == role
     config["golden-fleet-platform:stacks"]["prod"]["adminRoleArn"] = (
-        "arn:aws:iam::111111111111:role/OrganizationAccountAccessRole")
-    with pytest.raises(Exception, match=r"stacks\.prod: .*adminRoleArn .* is in account "
-                                        r"111111111111, not the stack's account 222222222222"):
+        "arn:aws:iam::111111111111:role/OrganizationAccountAccessRole"
+    )
+    with pytest.raises(
+        Exception,
+        match=r"stacks\.prod: .*adminRoleArn .* is in account "
+        r"111111111111, not the stack's account 222222222222",
+    ):
         run_platform(config)
     config["golden-fleet-platform:stacks"]["prod"]["adminRoleArn"] = "OrganizationAccountAccessRole"
     with pytest.raises(Exception, match=r"stacks\.prod\.adminRoleArn: String should match"):
@@ -390,8 +409,9 @@ def test_github_may_log_in_to_pulumi_cloud_from_exactly_the_jobs_that_do(platfor
     assert all(p["rules"]["aud"] == "urn:pulumi:org:acme" for p in policies), policies
     assert all(set(p["rules"]) == {"aud", "sub"} and "*" not in p["rules"]["sub"]
                for p in policies), policies  # fmt: skip
-    environments = {s: t["environment"]
-                    for s, t in platform_config()["golden-fleet-platform:stacks"].items()}
+    environments = {
+        s: t["environment"] for s, t in platform_config()["golden-fleet-platform:stacks"].items()
+    }
     assert {p["rules"]["sub"] for p in policies} == _login_subjects_of_the_workflows(environments)
 
 
@@ -415,8 +435,11 @@ def test_a_policy_dir_holding_more_than_the_repository_is_refused_before_anythin
     stray.write_bytes(b"x")
     mocks = PlatformMocks()
     try:
-        with pytest.raises(Exception, match=r"policy/ holds files the repository does not "
-                                            r"\(__pycache__/rules\.cpython-311\.pyc\)"):
+        with pytest.raises(
+            Exception,
+            match=r"policy/ holds files the repository does not "
+            r"\(__pycache__/rules\.cpython-311\.pyc\)",
+        ):
             run_platform(platform_config(), mocks)
         assert mocks.registered == {}, sorted(mocks.registered)
     finally:
@@ -441,12 +464,12 @@ def test_the_release_lock_table_and_its_one_permission(platform_run, stack):
     assert table["deletionProtectionEnabled"] is True
     policies = _of(mocks, "aws:iam/rolePolicy:RolePolicy")
     lock_policies = {name: policy for name, policy in policies.items() if "release-lock" in name}
-    assert sorted(lock_policies) == [f"{s}-release-lock-rollout-policy" for s in ("prod",
-                                                                                "staging")]
+    assert sorted(lock_policies) == [
+        f"{s}-release-lock-rollout-policy" for s in ("prod", "staging")
+    ]
     policy = lock_policies[f"{stack}-release-lock-rollout-policy"]
     assert policy["role"] == f"golden-fleet-{stack}-rollout"
     [statement] = _doc(policy["policy"])["Statement"]
     account = platform_config()["golden-fleet-platform:stacks"][stack]["accountId"]
     assert statement["Resource"] == f"arn:aws:dynamodb:eu-west-1:{account}:table/{TABLE_NAME}"
-    assert statement["Action"] == ["dynamodb:GetItem", "dynamodb:UpdateItem",
-                                   "dynamodb:DeleteItem"]
+    assert statement["Action"] == ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import pytest
 from bake_fixtures import PACKER_DIR, REPO, require
 from baking.layout import BUILD_SOURCE
 from baking.runner import packer_build_command, run_packer
@@ -59,21 +62,33 @@ def on_term(signum, frame):
 
 signal.signal(signal.SIGTERM, on_term)
 try:
-    code = run_packer(["packer", "build", "-color=false", "."], {{"PATH": "/usr/bin:/bin"}},
-                      {cwd!r}, grace_s=20)
+    code = run_packer(["packer", "build", "-color=false", "."],
+                      {{"PATH": "/usr/bin:/bin", "TMPDIR": {packer_tmp!r}}}, {cwd!r}, grace_s=20)
     print("exit", code, flush=True)
 except Interrupted:
     print("interrupted", flush=True)
 """
 
 
-def _start_driver(tmp_path: Path) -> tuple[subprocess.Popen, int]:
+@pytest.fixture
+def packer_tmp():
+    """Packer's TMPDIR, as the bake gives it one (baking/pipeline.py): a cancelled build leaves
+    its shell-local script there, not in /tmp. Short, for the Unix sockets of Packer's plugins
+    (baking/scratch.py), and removed with what it holds."""
+    path = Path(tempfile.mkdtemp(prefix="gf-packer-tmp-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _start_driver(tmp_path: Path, packer_tmp: Path) -> tuple[subprocess.Popen, int]:
     """A bake-like process running a real `packer build` that provisions for 30 s; returns it
     and Packer's pid once Packer is provisioning."""
     require("packer")
     (tmp_path / "t.pkr.hcl").write_text(NULL_TEMPLATE)
     log = tmp_path / "packer.log"
-    code = DRIVER.format(packer_dir=str(PACKER_DIR), repo=str(REPO), cwd=str(tmp_path))
+    code = DRIVER.format(
+        packer_dir=str(PACKER_DIR), repo=str(REPO), cwd=str(tmp_path), packer_tmp=str(packer_tmp)
+    )
     driver = subprocess.Popen(
         [sys.executable, "-c", code],
         stdout=subprocess.PIPE,
@@ -85,6 +100,8 @@ def _start_driver(tmp_path: Path) -> tuple[subprocess.Popen, int]:
     while "step-one" not in log.read_text():
         assert time.monotonic() < deadline, log.read_text()
         time.sleep(0.1)
+    # The script being run is in Packer's TMPDIR: what a cancel leaves stays out of /tmp.
+    assert list(packer_tmp.glob("packer-shell*")), list(packer_tmp.iterdir())
     packer = int(
         subprocess.run(
             ["pgrep", "-P", str(driver.pid)], capture_output=True, text=True
@@ -116,9 +133,9 @@ def _end_session(session: int) -> None:
         os.killpg(session, signal.SIGKILL)
 
 
-def test_sigterm_to_the_bake_cancels_packer_and_leaves_nothing(tmp_path):
+def test_sigterm_to_the_bake_cancels_packer_and_leaves_nothing(tmp_path, packer_tmp):
     """Packer is cancelled at once (not after its build), and nothing of its session survives."""
-    driver, packer = _start_driver(tmp_path)
+    driver, packer = _start_driver(tmp_path, packer_tmp)
     try:
         started = time.monotonic()
         driver.send_signal(signal.SIGTERM)
@@ -133,10 +150,10 @@ def test_sigterm_to_the_bake_cancels_packer_and_leaves_nothing(tmp_path):
         _end_session(driver.pid)
 
 
-def test_packer_is_cancelled_when_the_bake_is_killed(tmp_path):
+def test_packer_is_cancelled_when_the_bake_is_killed(tmp_path, packer_tmp):
     """SIGKILL leaves the bake no clean-up code: Packer still gets SIGTERM from the kernel
     (PR_SET_PDEATHSIG) and cancels instead of finishing and registering an image."""
-    driver, packer = _start_driver(tmp_path)
+    driver, packer = _start_driver(tmp_path, packer_tmp)
     try:
         driver.kill()
         driver.wait(10)

@@ -4,15 +4,27 @@ where the load balancer asks it (http://127.0.0.1:<service.port><healthCheckPath
 
 No systemd runs on the build host, so this reads the unit as systemd would (the package's unit
 file and its drop-ins, golden-fleet.conf among them): its User=/Group=, WorkingDirectory=,
-RuntimeDirectory=, its own Environment= and EnvironmentFile= lines, then the image's environment
-file /run/<service>/environment written by the image's own boot unit with GF_APP_PORT=<port>, as
-at boot. ExecStartPre= and ExecStart= run with systemd's $VAR/${VAR} expansion.
+its own Environment= and EnvironmentFile= lines, then the image's environment file
+/run/<service>/environment written by the image's own boot unit with GF_APP_PORT=<port>, as at
+boot. Before the commands, what an instance has made by then: the package's own tmpfiles.d
+snippets applied as systemd-tmpfiles-setup.service applies them at boot (when the image has
+systemd-tmpfiles), then the unit's RuntimeDirectory=, StateDirectory=, CacheDirectory=,
+LogsDirectory= and ConfigurationDirectory= made as systemd 252 makes them (owner, mode, nested
+names, an existing directory's owner fixed) and named in $RUNTIME_DIRECTORY, $STATE_DIRECTORY, ...
+ExecStartPre= and ExecStart= run with systemd's $VAR/${VAR} expansion.
 
 It runs in private network, mount and PID namespaces (`unshare`): loopback only, so the port is
-free even on a busy build host and nothing reaches the network; /run is a tmpfs of its own, so the
-image keeps no trace; everything the service started ends with it. A service that does not
-answer there fails with one line naming the port asked and the ports it listens on (read from
-/proc/net/tcp and tcp6 of that namespace).
+free even on a busy build host and nothing reaches the network; /run is a tmpfs of its own; what
+it makes elsewhere (/var/lib/<name>, /var/log/<name>, /etc/<name>, a tmpfiles.d path) is made in
+an overlay of the parent directory whose upper directory is on that tmpfs, so the service sees
+the image's content and the image keeps no trace; everything the service started ends with it.
+A service that does not answer there fails with one line naming the port asked and the ports it
+listens on (read from /proc/net/tcp and tcp6 of that namespace).
+
+Not reproduced (seen only on a booted instance): DynamicUser=, the sandboxing settings
+(ProtectSystem=, PrivateTmp=, ...), other packages' tmpfiles.d snippets (the image is tested as
+it is), tmpfiles.d lines for /dev, /proc and /sys (they set the running kernel), socket
+activation, Type=notify readiness and ordering against other units.
 
 Exit 0 and nothing printed when it answers 200; else exit 1 and one line on stdout.
 """

@@ -398,6 +398,7 @@ def test_an_existing_configuration_directory_is_left_as_it_is(check, tmp_path):
     config = _directory(check, tmp_path, "web", "ConfigurationDirectory", 0o755)
     check.make_directory(config, os.getuid() + 1, os.getgid() + 1)
     assert stat.S_IMODE((tmp_path / "web").stat().st_mode) == 0o700
+    assert _owner(tmp_path / "web") == (os.getuid(), os.getgid())
     check.make_directory(config._replace(name="new"), os.getuid(), os.getgid())
     assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o755
 

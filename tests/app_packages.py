@@ -58,6 +58,25 @@ FIXED_PORT_LINES = """\
 Environment=PORT={port}
 ExecStart=/usr/bin/python3 /opt/{name}/greeter.py --port ${{PORT}}
 """
+# What most packaged services do too: state and logs in the directories systemd makes for the unit
+# (systemd.exec(5), StateDirectory=/LogsDirectory=), owned by its user, named to it in
+# $STATE_DIRECTORY and $LOGS_DIRECTORY (colon-separated). Nested names: the innermost is the
+# user's. Its spool directory comes from its tmpfiles.d snippet. The server refuses to start
+# unless it can write into every one of them.
+DIRECTORY_LINES = """\
+StateDirectory={name} {name}/sessions
+StateDirectoryMode=0750
+LogsDirectory={name}
+Environment=SPOOL_DIRECTORY=/var/spool/{name}
+"""
+# And a tmpfiles.d snippet of its own for a directory no unit setting makes.
+DIRECTORY_TMPFILES = "d /var/spool/{name} 0750 {name} {name} -\n"
+DIRECTORY_SERVER = """\
+for variable in ("STATE_DIRECTORY", "LOGS_DIRECTORY", "SPOOL_DIRECTORY"):
+    for directory in os.environ[variable].split(":"):
+        with open(os.path.join(directory, "started"), "a") as stream:
+            stream.write(f"{os.getpid()}\\n")
+"""
 
 
 def build_deb(
@@ -67,19 +86,27 @@ def build_deb(
     flavour: str = "",
     user: str | None = None,
     port: int | None = None,
+    directories: bool = False,
 ) -> Path:
     """``<name>_<version>_all.deb``: the greeter service packaged as ``name`` at ``version``.
 
     ``flavour`` changes a comment in the server (another build of the same version: another
     sha256); ``user`` overrides the unit's User= (``root`` for the refusal tests); ``port``
     makes the unit fix its own port (``Environment=PORT=N``, ``--port ${PORT}``) instead of
-    listening on the image's ``GF_APP_PORT``."""
+    listening on the image's ``GF_APP_PORT``; ``directories`` gives the unit a StateDirectory=
+    and a LogsDirectory=, and the package a tmpfiles.d snippet, whose directories the server
+    writes into before it listens (DIRECTORY_LINES)."""
     unit = GREETER_UNIT.format(name=name).replace(f"User={name}", f"User={user or name}")
     if port is not None:
         unit = unit.replace(
             f"ExecStart=/usr/bin/python3 /opt/{name}/greeter.py\n",
             FIXED_PORT_LINES.format(name=name, port=port),
         )
+    server = GREETER_SERVER
+    if directories:
+        lines = DIRECTORY_LINES.format(name=name)
+        unit = unit.replace("NoNewPrivileges=yes\n", "NoNewPrivileges=yes\n" + lines)
+        server = server.replace("\n\n# `--port N`", "\n\n" + DIRECTORY_SERVER + "\n\n# `--port N`")
     root = directory / f"{name}-{version}-{flavour or 'plain'}"
     files = {
         "DEBIAN/control": (
@@ -89,9 +116,11 @@ def build_deb(
             0o644,
         ),
         "DEBIAN/postinst": (GREETER_POSTINST.format(name=name), 0o755),
-        f"opt/{name}/greeter.py": (GREETER_SERVER + f"# {flavour}\n", 0o644),
+        f"opt/{name}/greeter.py": (server + f"# {flavour}\n", 0o644),
         f"lib/systemd/system/{name}.service": (unit, 0o644),
     }
+    if directories:
+        files[f"usr/lib/tmpfiles.d/{name}.conf"] = (DIRECTORY_TMPFILES.format(name=name), 0o644)
     for relative, (text, mode) in files.items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,8 @@ refused before Packer starts. The image's boot-environment unit reads secrets fr
 API's Secrets Manager and SSM inside the baked build host. A package whose unit fixes its own
 port bakes when that port is service.port (--port) and is refused, naming both ports, when it is
 not. Three application bakes on the session's shared foundation (tests/shared_bakes.py), one of
-them refused by the image tests; runs in CI."""
+them refused by the image tests; a fourth, whose unit has StateDirectory= and LogsDirectory=,
+answers and leaves no trace of the check in the image; runs in CI."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ from components import image_contract
 # and a session fixture is one per worker.
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-bake")]
 SERVICE, VERSION, S3_VERSION, WRONG_PORT_VERSION = "greeter", "2.1.0", "2.2.0", "2.3.0"
+# greeter 2.4.0's unit has StateDirectory=/LogsDirectory= and its server writes there first.
+DIRECTORIES_VERSION = "2.4.0"
 # The port greeter 2.2.0 and 2.3.0 fix in their own unit (Environment=PORT=9191), as most
 # packaged services do, instead of listening on the image's GF_APP_PORT.
 FIXED_PORT = 9191
@@ -70,6 +73,7 @@ def packages(tmp_path_factory) -> Path:
     write_sidecar(build_deb(directory, SERVICE, VERSION))
     build_deb(directory, SERVICE, S3_VERSION, port=FIXED_PORT)
     write_sidecar(build_deb(directory, SERVICE, WRONG_PORT_VERSION, port=FIXED_PORT))
+    write_sidecar(build_deb(directory, SERVICE, DIRECTORIES_VERSION, directories=True))
     return directory
 
 
@@ -384,3 +388,25 @@ def test_a_unit_on_another_port_than_service_port_is_refused_naming_both(
     ec2 = aws(local_api, "ec2")
     names = [i["Name"] for i in ec2.describe_images(Owners=["self"])["Images"]]
     assert not [n for n in names if n.startswith(f"{SERVICE}-{WRONG_PORT_VERSION}-")], names
+
+
+def test_a_unit_with_state_and_logs_directories_answers_and_leaves_no_trace(
+    bake_cache, local_api, packages
+):
+    """greeter 2.4.0's unit has StateDirectory=greeter greeter/sessions (0750) and
+    LogsDirectory=greeter, its package a tmpfiles.d snippet for /var/spool/greeter; its server
+    writes into each directory systemd names in $STATE_DIRECTORY/$LOGS_DIRECTORY and into the
+    spool, and exits otherwise. The image test makes them as systemd would, so it answers and
+    bakes; it makes them in a private view, so the baked tree has none of them (on an instance
+    systemd-tmpfiles makes the spool at boot, systemd the others at the unit's start)."""
+    template = str(packages / "greeter_{version}_all.deb")
+    args = bake_args(local_api, DIRECTORIES_VERSION, template)[5:]
+    bake = bake_cache.application(DIRECTORIES_VERSION, *args, service=SERVICE, keep_root=True)
+    assert f"image-test ok:   app answers {HEALTH} on port 8080" in bake.stderr
+    root = bake.root
+    unit = (root / f"lib/systemd/system/{SERVICE}.service").read_text()
+    assert f"StateDirectory={SERVICE} {SERVICE}/sessions" in unit, "the unit as packaged"
+    assert (root / f"usr/lib/tmpfiles.d/{SERVICE}.conf").exists(), "the snippet as packaged"
+    for left in (f"var/lib/{SERVICE}", f"var/log/{SERVICE}", f"var/spool/{SERVICE}"):
+        assert not (root / left).exists(), f"the image test left /{left} in the image"
+    print(f"bake of greeter {DIRECTORIES_VERSION}: {bake.seconds:.0f} s")

@@ -7,6 +7,8 @@ the build host in tests/test_app_package_e2e.py."""
 from __future__ import annotations
 
 import importlib.util
+import os
+import stat
 
 import pytest
 from bake_fixtures import PACKER_DIR
@@ -223,3 +225,202 @@ def test_working_directory_as_systemd_reads_it(check, tmp_path):
     assert check.working_directory({"WorkingDirectory": [f"{tmp_path}/gone"]}, table, home) == (
         f"{tmp_path}/gone"
     ), "a required one is passed on: the start fails, naming it"
+
+
+# --- the unit's directories (systemd.exec(5), "RuntimeDirectory=, StateDirectory=, ...") ---
+
+DIRECTORY_UNIT = """\
+[Service]
+User=web
+StateDirectory=web web/sessions %N/a//./b
+StateDirectory=/abs ../up web/../x web
+StateDirectoryMode=0750
+StateDirectoryMode=u+rwx
+LogsDirectory=web
+CacheDirectory=web:web-link
+ConfigurationDirectory=web
+RuntimeDirectory=web
+RuntimeDirectoryMode=0700
+"""
+
+
+def test_unit_directories_are_read_as_systemd_reads_them(check):
+    """Space-separated names with specifiers, simplified; absolute and ".." names ignored (as
+    systemd ignores them), the same name once; the last valid mode (0755 by default); "name:link"
+    adds a link; the types in systemd's order, /run first and /etc last."""
+    settings = check.service_settings([DIRECTORY_UNIT])
+    found = check.unit_directories(settings, {"N": "web"})
+    assert [(d.setting, d.path, oct(d.mode), d.links) for d in found] == [
+        ("RuntimeDirectory", "/run/web", "0o700", ()),
+        ("StateDirectory", "/var/lib/web", "0o750", ()),
+        ("StateDirectory", "/var/lib/web/sessions", "0o750", ()),
+        ("StateDirectory", "/var/lib/web/a/b", "0o750", ()),
+        ("CacheDirectory", "/var/cache/web", "0o755", ("web-link",)),
+        ("LogsDirectory", "/var/log/web", "0o755", ()),
+        ("ConfigurationDirectory", "/etc/web", "0o755", ()),
+    ]
+    reset = check.service_settings([DIRECTORY_UNIT, "[Service]\nStateDirectory=\n"])
+    assert "StateDirectory" not in {d.setting for d in check.unit_directories(reset, {"N": "w"})}
+
+
+def test_the_service_is_told_its_directories_as_systemd_tells_it(check):
+    settings = check.service_settings([DIRECTORY_UNIT])
+    env = check.directory_environment(check.unit_directories(settings, {"N": "web"}))
+    assert env == {
+        "RUNTIME_DIRECTORY": "/run/web",
+        "STATE_DIRECTORY": "/var/lib/web:/var/lib/web/sessions:/var/lib/web/a/b",
+        "CACHE_DIRECTORY": "/var/cache/web",
+        "LOGS_DIRECTORY": "/var/log/web",
+        "CONFIGURATION_DIRECTORY": "/etc/web",
+    }
+    assert check.directory_environment([]) == {}
+
+
+def test_the_check_overlays_each_parent_but_run_and_never_the_root(check):
+    """What the check makes under /var/lib, /var/cache, /var/log or /etc lands in a throwaway
+    overlay of that parent (or of its nearest existing ancestor); /run is private already."""
+    settings = check.service_settings([DIRECTORY_UNIT])
+    paths = [d.path for d in check.unit_directories(settings, {"N": "web"})]
+    image = {"/etc", "/var", "/var/lib", "/var/log"}  # no /var/cache in this image
+    as_is = str
+    assert check.private_view_points(paths, image.__contains__, as_is) == ["/var", "/etc"], (
+        "/var/lib and /var/log are inside the overlay of /var"
+    )
+    image.add("/var/cache")
+    assert check.private_view_points(paths, image.__contains__, as_is) == [
+        "/var/lib",
+        "/var/cache",
+        "/var/log",
+        "/etc",
+    ]
+    with pytest.raises(check.CheckFailed, match=r"^/var/lib/web: the check has no directory"):
+        check.private_view_points(paths, {"/etc"}.__contains__, as_is)
+    assert check.overlay_options("/etc", "/run/x") == (
+        "lowerdir=/etc,upperdir=/run/x/upper,workdir=/run/x/work"
+    )
+    with pytest.raises(check.CheckFailed, match="a path with , : or"):
+        check.overlay_options("/var/a,b", "/run/x")
+
+
+TMPFILES_SNIPPET = """\
+# the package's own
+d /var/spool/web 0750 web web -
+d %S/web/tmp 0700 web web 10d
+L+ /var/run/web.sock - - - - /run/web/sock
+w /proc/sys/net/core/somaxconn - - - - 4096
+z /srv/web/*/data 0640 web web -
+d "/opt/web data" 0755 root root -
+f relative/path 0644 - - -
+d %h/.web 0700 - - -
+bad "unclosed
+"""
+
+
+def test_tmpfiles_paths_and_where_they_are_made_privately(check):
+    """Each line's path, its leading specifier resolved; /var/run (a link to /run), /proc are
+    left alone; a glob or specifier ends the fixed part; an unknown specifier is refused."""
+    paths = check.tmpfiles_paths(TMPFILES_SNIPPET)
+    assert paths == [
+        "/var/spool/web",
+        "/var/lib/web/tmp",
+        "/var/run/web.sock",
+        "/proc/sys/net/core/somaxconn",
+        "/srv/web/*/data",
+        "/opt/web data",
+        "%h/.web",
+    ]
+    image = {"/var", "/var/spool", "/var/lib", "/var/run", "/srv", "/opt"}
+
+    def resolve(path: str) -> str:
+        return "/run" if path == "/var/run" else path
+
+    assert check.private_view_points(paths[:-1], image.__contains__, resolve) == [
+        "/var/spool",
+        "/var/lib",
+        "/srv",
+        "/opt",
+    ]
+    with pytest.raises(check.CheckFailed, match=r"^%h/\.web: the check has no directory"):
+        check.private_view_points(paths, image.__contains__, resolve)
+
+
+def test_the_packages_own_snippets_in_effect_are_applied_as_at_boot(check, tmp_path):
+    """Only the package's file names, each the first of /etc, /run, /usr/lib, /lib that has it;
+    systemd-tmpfiles as systemd-tmpfiles-setup.service runs it, the kernel's paths excluded."""
+    files = ["/usr/lib/tmpfiles.d/web.conf", "/lib/tmpfiles.d/old.conf", "/usr/share/doc/web"]
+    files += ["/usr/lib/tmpfiles.d/README", "/etc/tmpfiles.d/web.conf"]
+    image = {"/etc/tmpfiles.d/web.conf", "/usr/lib/tmpfiles.d/web.conf", "/lib/tmpfiles.d/old.conf"}
+    assert check.package_tmpfiles(files, image.__contains__) == [
+        "/etc/tmpfiles.d/web.conf",
+        "/lib/tmpfiles.d/old.conf",
+    ]
+    assert check.tmpfiles_command(["/etc/tmpfiles.d/web.conf"]) == [
+        "systemd-tmpfiles",
+        "--create",
+        "--remove",
+        "--boot",
+        "--exclude-prefix=/dev",
+        "--exclude-prefix=/proc",
+        "--exclude-prefix=/sys",
+        "/etc/tmpfiles.d/web.conf",
+    ]
+
+
+def _directory(check, parent, name, setting="StateDirectory", mode=0o750, links=()):
+    return check.UnitDirectory(setting, str(parent), name, mode, tuple(links))
+
+
+def _owner(path):
+    info = path.lstat()
+    return info.st_uid, info.st_gid
+
+
+def test_directories_are_made_with_their_mode_and_parents_0755(check, tmp_path):
+    """A nested name: its missing parents 0755 and left alone, the innermost with the mode and
+    the unit's owner; an existing one gets the mode too; a link is relative."""
+    uid, gid = os.getuid(), os.getgid()
+    check.make_directory(_directory(check, tmp_path, "a/b/c", mode=0o700), uid, gid)
+    assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "a/b").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "a/b/c").stat().st_mode) == 0o700
+    (tmp_path / "old").mkdir(mode=0o777)
+    check.make_directory(_directory(check, tmp_path, "old", mode=0o750), uid, gid)
+    assert stat.S_IMODE((tmp_path / "old").stat().st_mode) == 0o750
+    check.make_links(_directory(check, tmp_path, "a/b/c", links=["l/ink"]))
+    assert os.readlink(tmp_path / "l/ink") == "../a/b/c"
+    check.make_links(_directory(check, tmp_path, "a/b/c", links=["l/ink"]))  # idempotent
+
+
+def test_an_existing_configuration_directory_is_left_as_it_is(check, tmp_path):
+    """execute.c: an existing ConfigurationDirectory= keeps its mode and owner; a new one is made
+    like the others."""
+    (tmp_path / "web").mkdir(mode=0o700)
+    config = _directory(check, tmp_path, "web", "ConfigurationDirectory", 0o755)
+    check.make_directory(config, os.getuid() + 1, os.getgid() + 1)
+    assert stat.S_IMODE((tmp_path / "web").stat().st_mode) == 0o700
+    assert _owner(tmp_path / "web") == (os.getuid(), os.getgid())
+    check.make_directory(config._replace(name="new"), os.getuid(), os.getgid())
+    assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o755
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving files to another user needs root")
+def test_an_existing_directorys_owner_is_fixed_recursively_as_systemd_fixes_it(check, tmp_path):
+    """Another owner: the whole tree is given to the unit's user and group, symbolic links
+    themselves (their targets untouched), set-group-ID bits kept. The same owner: the tree
+    below is left as it is (systemd's shortcut)."""
+    uid, gid = 4242, 4343
+    state = tmp_path / "web"
+    (state / "sub").mkdir(parents=True)
+    (state / "sub/file").write_text("x")
+    (state / "sub").chmod(0o2775)
+    outside = tmp_path / "outside"
+    outside.write_text("y")
+    (state / "link").symlink_to(outside)
+    check.make_directory(_directory(check, tmp_path, "web"), uid, gid)
+    for path in (state, state / "sub", state / "sub/file", state / "link"):
+        assert _owner(path) == (uid, gid), path
+    assert stat.S_IMODE((state / "sub").stat().st_mode) == 0o2775
+    assert _owner(outside) == (0, 0), "a link's target is not the unit's"
+    os.chown(state / "sub/file", 0, 0)
+    check.make_directory(_directory(check, tmp_path, "web"), uid, gid)
+    assert _owner(state / "sub/file") == (0, 0), "an owned directory's tree is left as it is"

@@ -4,15 +4,27 @@ where the load balancer asks it (http://127.0.0.1:<service.port><healthCheckPath
 
 No systemd runs on the build host, so this reads the unit as systemd would (the package's unit
 file and its drop-ins, golden-fleet.conf among them): its User=/Group=, WorkingDirectory=,
-RuntimeDirectory=, its own Environment= and EnvironmentFile= lines, then the image's environment
-file /run/<service>/environment written by the image's own boot unit with GF_APP_PORT=<port>, as
-at boot. ExecStartPre= and ExecStart= run with systemd's $VAR/${VAR} expansion.
+its own Environment= and EnvironmentFile= lines, then the image's environment file
+/run/<service>/environment written by the image's own boot unit with GF_APP_PORT=<port>, as at
+boot. Before the commands, what an instance has made by then: the package's own tmpfiles.d
+snippets applied as systemd-tmpfiles-setup.service applies them at boot (when the image has
+systemd-tmpfiles), then the unit's RuntimeDirectory=, StateDirectory=, CacheDirectory=,
+LogsDirectory= and ConfigurationDirectory= made as systemd 252 makes them (owner, mode, nested
+names, an existing directory's owner fixed) and named in $RUNTIME_DIRECTORY, $STATE_DIRECTORY, ...
+ExecStartPre= and ExecStart= run with systemd's $VAR/${VAR} expansion.
 
 It runs in private network, mount and PID namespaces (`unshare`): loopback only, so the port is
-free even on a busy build host and nothing reaches the network; /run is a tmpfs of its own, so the
-image keeps no trace; everything the service started ends with it. A service that does not
-answer there fails with one line naming the port asked and the ports it listens on (read from
-/proc/net/tcp and tcp6 of that namespace).
+free even on a busy build host and nothing reaches the network; /run is a tmpfs of its own; what
+it makes elsewhere (/var/lib/<name>, /var/log/<name>, /etc/<name>, a tmpfiles.d path) is made in
+an overlay of the parent directory whose upper directory is on that tmpfs, so the service sees
+the image's content and the image keeps no trace; everything the service started ends with it.
+A service that does not answer there fails with one line naming the port asked and the ports it
+listens on (read from /proc/net/tcp and tcp6 of that namespace).
+
+Not reproduced (seen only on a booted instance): DynamicUser=, the sandboxing settings
+(ProtectSystem=, PrivateTmp=, ...), other packages' tmpfiles.d snippets (the image is tested as
+it is), tmpfiles.d lines for /dev, /proc and /sys (they set the running kernel), socket
+activation, Type=notify readiness and ordering against other units.
 
 Exit 0 and nothing printed when it answers 200; else exit 1 and one line on stdout.
 """
@@ -30,8 +42,10 @@ import os
 import pwd
 import re
 import shlex
+import shutil
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -482,15 +496,350 @@ def private_run() -> None:
         raise CheckFailed(f"cannot mount a private /run: {mounted.stderr.strip()[:200]}")
 
 
-def runtime_directories(settings: dict[str, list[str]], table: dict[str, str], account: Account):
-    """RuntimeDirectory=: /run/<name>, owned by the unit's user, RuntimeDirectoryMode= (0755)."""
-    mode = int((settings.get("RuntimeDirectoryMode") or ["0755"])[-1], 8)
-    for value in settings.get("RuntimeDirectory", []):
-        for name in specifiers(value, table).split():
-            directory = os.path.join("/run", name)
-            os.makedirs(directory, exist_ok=True)
-            os.chown(directory, account.uid, account.gid)
-            os.chmod(directory, mode)
+# --- the unit's directories, as systemd 252 makes them ------------------------------------------
+#
+# Relied on: systemd.exec(5) of systemd 252, "RuntimeDirectory=, StateDirectory=, CacheDirectory=,
+# LogsDirectory=, ConfigurationDirectory=" and its table "Automatic directory creation and
+# environment variables"; and src/core/execute.c, setup_exec_directory() and build_environment(),
+# with src/core/load-fragment.c, config_parse_exec_directories(), and
+# src/shared/chown-recursive.c, path_chown_recursive(). What they do for a service without
+# DynamicUser=, in the order below:
+#   - names are whitespace-separated words, each resolved for %-specifiers; a name must be
+#     relative and have no ".." component (else systemd warns and ignores that name); "a//b/./c"
+#     is simplified to "a/b/c"; the same name twice is one directory. "name:link" (systemd 250 and
+#     later) also makes <parent>/link a relative symlink to it, its own parents made 0755.
+#   - the types in execute.c's order: runtime, state, cache, logs, configuration;
+#   - parents of a nested name ("a/b": a) are made 0755 root:root if missing, and never changed;
+#   - the innermost directory is made with <Type>DirectoryMode= (0755 by default, the last valid
+#     octal setting wins); if it exists, its mode is set to that mode all the same;
+#   - it is owned by User=/Group= (the user's own group without Group=): chmod, then
+#     path_chown_recursive(), which leaves the tree as it is when the directory already has that
+#     owner and group, and otherwise changes the owner of everything below it (not following
+#     symbolic links), keeping each entry's mode;
+#   - ConfigurationDirectory= alone: an existing one is left as it is (owner and mode: "as in the
+#     common case it is not written to by a service"); a new one is made as above, owned by the
+#     user (execute.c; the manual's "except in case of ConfigurationDirectory=" describes an
+#     existing directory);
+#   - $RUNTIME_DIRECTORY, $STATE_DIRECTORY, $CACHE_DIRECTORY, $LOGS_DIRECTORY and
+#     $CONFIGURATION_DIRECTORY hold the full paths, joined with ":", in the service's environment
+#     before its Environment= lines (which may override them).
+DIRECTORY_TYPES = (
+    ("RuntimeDirectory", "/run", "RUNTIME_DIRECTORY"),
+    ("StateDirectory", "/var/lib", "STATE_DIRECTORY"),
+    ("CacheDirectory", "/var/cache", "CACHE_DIRECTORY"),
+    ("LogsDirectory", "/var/log", "LOGS_DIRECTORY"),
+    ("ConfigurationDirectory", "/etc", "CONFIGURATION_DIRECTORY"),
+)
+DEFAULT_DIRECTORY_MODE = 0o755
+
+
+class UnitDirectory(NamedTuple):
+    """One directory systemd makes for the unit before it starts it."""
+
+    setting: str  # "StateDirectory"
+    parent: str  # "/var/lib"
+    name: str  # "a/b", relative to parent
+    mode: int
+    links: tuple[str, ...]  # names of symbolic links to it, relative to parent
+
+    @property
+    def path(self) -> str:
+        return f"{self.parent}/{self.name}"
+
+
+def simplified_name(name: str) -> str | None:
+    """A directory name as systemd accepts it (path_simplify_and_warn with PATH_CHECK_RELATIVE):
+    relative, no ".." component, "." and empty components dropped; None where systemd ignores
+    it."""
+    if name.startswith("/"):
+        return None
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    if not parts or ".." in parts:
+        return None
+    return "/".join(parts)
+
+
+def directory_mode(values: list[str]) -> int:
+    """<Type>DirectoryMode=: the last assignment that is an octal mode up to 07777 (systemd
+    ignores one that is not), else 0755."""
+    mode = DEFAULT_DIRECTORY_MODE
+    for value in values:
+        if re.fullmatch(r"[0-7]{1,4}", value):
+            mode = int(value, 8)
+    return mode
+
+
+def unit_directories(settings: dict[str, list[str]], table: dict[str, str]) -> list[UnitDirectory]:
+    """Every directory of the unit's RuntimeDirectory=, StateDirectory=, CacheDirectory=,
+    LogsDirectory= and ConfigurationDirectory=, in the order systemd makes them."""
+    found: list[UnitDirectory] = []
+    for setting, parent, _ in DIRECTORY_TYPES:
+        mode = directory_mode(settings.get(f"{setting}Mode", []))
+        names: dict[str, list[str]] = {}
+        for value in settings.get(setting, []):
+            for word in shlex.split(value):
+                source, _, link = word.partition(":")
+                name = simplified_name(specifiers(source, table))
+                if name is None:
+                    continue
+                links = names.setdefault(name, [])
+                link_name = simplified_name(specifiers(link, table)) if link else None
+                if link_name is not None and link_name not in links:
+                    links.append(link_name)
+        found += [UnitDirectory(setting, parent, n, mode, tuple(ls)) for n, ls in names.items()]
+    return found
+
+
+def directory_environment(directories: list[UnitDirectory]) -> dict[str, str]:
+    """$STATE_DIRECTORY and its kin: each type's full paths joined with ":"."""
+    env: dict[str, str] = {}
+    for setting, _, variable in DIRECTORY_TYPES:
+        paths = [d.path for d in directories if d.setting == setting]
+        if paths:
+            env[variable] = ":".join(paths)
+    return env
+
+
+# Paths the check leaves alone: /run is this namespace's own tmpfs already; /dev, /proc and /sys
+# are the kernel's (a tmpfiles.d line there sets the running kernel, not a file of the image).
+PRIVATE_ALREADY = ("/run",)
+KERNEL_PATHS = ("/dev", "/proc", "/sys")
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in prefixes)
+
+
+def private_view_points(
+    paths: list[str], exists=os.path.isdir, resolve=os.path.realpath
+) -> list[str]:
+    """Where the check lays a throwaway overlay so that what it makes at ``paths`` stays out of
+    the image: /var/<x> for a path below /var, else /<x>, cut at the first component with a
+    specifier or a glob; the nearest existing ancestor where the image lacks it, and where the
+    image's links lead (/var/run is /run); never / (that would hide /run, /proc and /dev). A
+    point below another point is covered by it."""
+    points: list[str] = []
+    for path in paths:
+        if _under(path, PRIVATE_ALREADY + KERNEL_PATHS):
+            continue
+        parts = [part for part in path.split("/") if part]
+        fixed = []
+        for part in parts[: 2 if parts[:1] == ["var"] else 1]:
+            if re.search(r"[%*?\[]", part):
+                break
+            fixed.append(part)
+        point = "/" + "/".join(fixed)
+        while point != "/" and not exists(point):
+            point = os.path.dirname(point)
+        if point == "/" or not path.startswith("/"):
+            raise CheckFailed(
+                f"{path}: the check has no directory but / to make it in privately, so it "
+                "cannot make it without leaving it in the image"
+            )
+        point = resolve(point)
+        if not _under(point, PRIVATE_ALREADY + KERNEL_PATHS):
+            points.append(point)
+    covered = [p for p in points if not _under(p, tuple(q for q in points if q != p))]
+    return list(dict.fromkeys(covered))
+
+
+def overlay_options(lower: str, scratch: str) -> str:
+    """The options of an overlay that shows ``lower`` as it is and keeps every change in
+    ``scratch`` (its upper and work directories, on one file system as overlayfs requires)."""
+    for path in (lower, scratch):
+        if re.search(r"[,:\\]", path):
+            raise CheckFailed(f"{path}: a path with , : or \\ cannot be an overlay's directory")
+    return f"lowerdir={lower},upperdir={scratch}/upper,workdir={scratch}/work"
+
+
+def mount_private_views(points: list[str]) -> None:
+    """Each point overlaid with a tmpfs upper directory under this namespace's private /run: the
+    image's content stays visible to the service, and everything the check and the service
+    create or change there is in the tmpfs, which ends with the namespace. Mounts below a point
+    are not seen through its overlay (the build host has none below /etc or /var)."""
+    for index, point in enumerate(points):
+        scratch = f"/run/service-check/view-{index}"
+        os.makedirs(f"{scratch}/upper", mode=0o700)
+        os.makedirs(f"{scratch}/work", mode=0o700)
+        # The overlay's top directory has the upper directory's owner and mode: the point's own,
+        # or /var/lib would be root's 0700 and the service could not reach its directory.
+        info = os.stat(point)
+        os.chown(f"{scratch}/upper", info.st_uid, info.st_gid)
+        os.chmod(f"{scratch}/upper", stat.S_IMODE(info.st_mode))
+        mounted = subprocess.run(
+            ["mount", "-t", "overlay", "overlay", "-o", overlay_options(point, scratch), point],
+            capture_output=True,
+            text=True,
+        )
+        if mounted.returncode:
+            raise CheckFailed(
+                f"cannot lay a private view over {point}: {mounted.stderr.strip()[:200]}"
+            )
+
+
+def chown_tree(path: str, uid: int, gid: int) -> None:
+    """path_chown_recursive() with mask 07777: nothing to do when ``path`` has the owner and
+    group already; else every entry below it, symbolic links themselves, and ``path`` last get
+    uid:gid, each keeping its mode (chown(2) drops set-user-ID and set-group-ID bits)."""
+    info = os.lstat(path)
+    if info.st_uid == uid and info.st_gid == gid:
+        return
+    for top, dirs, files in os.walk(path, topdown=False):
+        for name in files + dirs:
+            _chown_keeping_mode(os.path.join(top, name), uid, gid)
+    _chown_keeping_mode(path, uid, gid)
+
+
+def _chown_keeping_mode(path: str, uid: int, gid: int) -> None:
+    info = os.lstat(path)
+    os.lchown(path, uid, gid)
+    if not os.path.islink(path) and info.st_mode & 0o6000:
+        os.chmod(path, info.st_mode & 0o7777)
+
+
+def make_directory(directory: UnitDirectory, uid: int, gid: int) -> None:
+    """One of the unit's directories, made as setup_exec_directory() makes it (see above)."""
+    path = directory.path
+    missing = []
+    parent = os.path.dirname(path)
+    while not os.path.isdir(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    for ancestor in reversed(missing):
+        os.mkdir(ancestor)
+        os.chmod(ancestor, 0o755)
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        if directory.setting == "ConfigurationDirectory":
+            return
+    os.chmod(path, directory.mode)
+    chown_tree(path, uid, gid)
+
+
+def make_links(directory: UnitDirectory) -> None:
+    """Its "name:link" symbolic links: relative, parents made 0755, an existing link kept."""
+    for link in directory.links:
+        path = f"{directory.parent}/{link}"
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        target = os.path.relpath(directory.path, os.path.dirname(path))
+        if os.path.islink(path) and os.readlink(path) == target:
+            continue
+        os.symlink(target, path)
+
+
+# --- the package's tmpfiles.d snippets ----------------------------------------------------------
+#
+# On an instance, systemd-tmpfiles-setup.service applies every tmpfiles.d snippet early at boot
+# (`systemd-tmpfiles --create --remove --boot --exclude-prefix=/dev`), before any service starts.
+# The check applies the package's own snippets the same way (tmpfiles.d(5): a file name in
+# /etc/tmpfiles.d hides the same name in /run/tmpfiles.d and /usr/lib/tmpfiles.d; a link to
+# /dev/null masks it), inside private views of the paths they name, and only when the image has
+# systemd-tmpfiles (without it, nothing applies them on an instance either). Other packages'
+# snippets were applied, or not, by their own packages: the image is tested as it is.
+TMPFILES_DIRS = ("/etc/tmpfiles.d", "/run/tmpfiles.d", "/usr/lib/tmpfiles.d", "/lib/tmpfiles.d")
+TMPFILES_COMMAND = ("systemd-tmpfiles", "--create", "--remove", "--boot")
+# The specifiers a system tmpfiles.d line's path may start with (tmpfiles.d(5), "Specifiers").
+TMPFILES_SPECIFIERS = {
+    "S": "/var/lib",
+    "C": "/var/cache",
+    "L": "/var/log",
+    "t": "/run",
+    "T": "/tmp",
+    "V": "/var/tmp",
+    "E": "/etc",
+}
+
+
+def package_tmpfiles(package_files: list[str], exists=os.path.exists) -> list[str]:
+    """The snippets in effect for the package's own tmpfiles.d file names (from its file list),
+    each the first of /etc, /run, /usr/lib, /lib that has the name; a masked one (a link to
+    /dev/null) is left out, as systemd-tmpfiles leaves it out."""
+    names = []
+    for path in package_files:
+        directory, name = os.path.split(path.strip())
+        if directory in TMPFILES_DIRS and name.endswith(".conf") and name not in names:
+            names.append(name)
+    found = []
+    for name in names:
+        for directory in TMPFILES_DIRS:
+            candidate = f"{directory}/{name}"
+            if exists(candidate) or os.path.islink(candidate):
+                if os.path.realpath(candidate) != "/dev/null":
+                    found.append(candidate)
+                break
+    return found
+
+
+def tmpfiles_paths(text: str) -> list[str]:
+    """The path of every line of a tmpfiles.d snippet (its second field), a leading specifier
+    of TMPFILES_SPECIFIERS resolved (another stays, and the check refuses the path); a line
+    that does not parse or names a relative path is skipped, as systemd-tmpfiles skips it."""
+    paths = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            continue
+        if len(words) < 2:
+            continue
+        path = words[1]
+        match = re.match(r"%([A-Za-z])", path)
+        if match and match.group(1) in TMPFILES_SPECIFIERS:
+            path = TMPFILES_SPECIFIERS[match.group(1)] + path[2:]
+        if path.startswith(("/", "%")):  # a relative path is refused by systemd-tmpfiles
+            paths.append(path)
+    return paths
+
+
+def tmpfiles_command(snippets: list[str]) -> list[str]:
+    """systemd-tmpfiles as systemd-tmpfiles-setup.service runs it at boot, on these snippets
+    only, the kernel's file systems left alone."""
+    excluded = [f"--exclude-prefix={prefix}" for prefix in KERNEL_PATHS]
+    return [*TMPFILES_COMMAND, *excluded, *snippets]
+
+
+def package_snippets(package: str) -> list[str]:
+    """The package's tmpfiles.d snippets in effect; none without systemd-tmpfiles or dpkg."""
+    if not shutil.which("systemd-tmpfiles"):
+        return []
+    listed = subprocess.run(["dpkg-query", "-L", package], capture_output=True, text=True)
+    if listed.returncode:
+        return []
+    return package_tmpfiles(listed.stdout.splitlines())
+
+
+def apply_tmpfiles(snippets: list[str]) -> None:
+    """The snippets applied; a line systemd-tmpfiles cannot apply does not stop the unit at boot
+    either, so it does not stop the check: the service then fails or not, as on an instance."""
+    if snippets:
+        subprocess.run(tmpfiles_command(snippets), capture_output=True)
+
+
+def files_made(directories: list[UnitDirectory], snippets: list[str], account: Account) -> None:
+    """What an instance has made before the unit starts, made inside private views of the
+    directories it goes into: the package's tmpfiles.d entries (at boot), then the unit's
+    directories for its user (at its start)."""
+    paths = [d.path for d in directories]
+    for snippet in snippets:
+        paths += tmpfiles_paths(read_text(snippet))
+    mount_private_views(private_view_points(paths))
+    apply_tmpfiles(snippets)
+    for setting, _, _ in DIRECTORY_TYPES:
+        of_type = [d for d in directories if d.setting == setting]
+        try:
+            for directory in of_type:
+                make_directory(directory, account.uid, account.gid)
+            for directory in of_type:
+                make_links(directory)
+        except OSError as error:
+            raise CheckFailed(
+                f"{setting}=: cannot make {error.filename}: {error.strerror}; "
+                "systemd would not start the unit either"
+            ) from None
 
 
 class Launcher:
@@ -592,7 +941,8 @@ def check(
     if len(starts) != 1:
         raise CheckFailed(f"{unit} has {len(starts)} ExecStart= lines; a server has one")
     write_image_environment(service, port, version, region)
-    runtime_directories(settings, table, account)
+    directories = unit_directories(settings, table)
+    files_made(directories, package_snippets(service), account)
     base = {
         "PATH": DEFAULT_PATH,
         "LANG": "C.UTF-8",
@@ -600,6 +950,7 @@ def check(
         "USER": account.name,
         "LOGNAME": account.name,
         "SHELL": account.shell,
+        **directory_environment(directories),
     }
     log = tempfile.NamedTemporaryFile("w+", prefix="service-check.", dir="/run", delete=False)
     launcher = Launcher(

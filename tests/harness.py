@@ -399,6 +399,9 @@ class ProgramRun:
     outputs: dict[str, Any]
     mocks: FleetMocks
     warnings: list[str] = field(default_factory=list)  # what the program logged as warnings
+    # Every registration's URN as the engine forms it (the parents' types joined with `$`,
+    # then the name), in registration order; a name registered twice is here twice.
+    urns: list[str] = field(default_factory=list)
 
     def of_type(self, token: str) -> list[Registered]:
         return [r for r in self.resources.values() if r.type_ == token]
@@ -509,9 +512,15 @@ def _run_program(
 ) -> ProgramRun:
     mocks = FleetMocks(images, account=STACK_ACCOUNTS.get(stack, ACCOUNT), groups=groups)
     registered: dict[str, Registered] = {} if record_into is None else record_into
+    urns: list[str] = []
+    # Each registered resource (kept alive here, so that its id stays its own) with its
+    # qualified type, which its children's URNs start with.
+    qualified_types: dict[int, tuple[pulumi.Resource, str]] = {}
 
     def record(args: pulumi.ResourceTransformationArgs):
         opts = args.opts
+        urns.append(_urn(stack, args.type_, args.name, opts.parent if opts else None))
+        qualified_types[id(args.resource)] = (args.resource, urns[-1].split("::")[2])
         if args.name in registered and registered[args.name].type_ != args.type_:
             raise AssertionError(f"two resources named {args.name}: names must be unique")
         registered[args.name] = Registered(
@@ -549,6 +558,16 @@ def _run_program(
 
     mocks.new_resource = new_resource  # type: ignore[method-assign]
 
+    def _urn(stack: str, type_: str, name: str, parent: pulumi.Resource | None) -> str:
+        """The engine's URN: a child's type is its parent's qualified type, ``$``, its own; a
+        resource of the stack (no parent, or the stack itself) has its own type alone."""
+        qualified = type_
+        if parent is not None and id(parent) in qualified_types:
+            qualified = f"{qualified_types[id(parent)][1]}${type_}"
+        elif parent is not None and getattr(parent, "_type", None) != "pulumi:pulumi:Stack":
+            raise AssertionError(f"{name}: parent {parent!r} registered outside the program")
+        return f"urn:pulumi:{stack}::golden-fleet::{qualified}::{name}"
+
     pulumi_settings.reset_options()
     pulumi.runtime.set_all_config(_encode_config(config), list(secret_keys))
     pulumi_mocks.set_mocks(
@@ -573,7 +592,9 @@ def _run_program(
         _ENGINE_LOG.removeHandler(catch)
         pulumi_settings.reset_options()
         pulumi.runtime.set_all_config({})
-    return ProgramRun(resources=registered, outputs=outputs, mocks=mocks, warnings=warnings)
+    return ProgramRun(
+        resources=registered, outputs=outputs, mocks=mocks, warnings=warnings, urns=urns
+    )
 
 
 class _Warnings(logging.Handler):

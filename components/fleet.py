@@ -212,6 +212,30 @@ def health_check(path: str) -> dict[str, object]:
     }
 
 
+def launch_settings(
+    template_id: pulumi.Input[str], template_version: pulumi.Input[str], instance_types: list[str]
+) -> tuple[dict[str, object] | None, dict[str, object] | None]:
+    """The group's ``(launch_template, mixed_instances_policy)``: one instance type launches the
+    template as it is; more than one, a mixed-instances policy overriding its type, all on demand
+    in the order given. Exactly one of the two is set."""
+    if len(instance_types) <= 1:
+        return {"id": template_id, "version": template_version}, None
+    return None, {
+        "launch_template": {
+            "launch_template_specification": {
+                "launch_template_id": template_id,
+                "version": template_version,
+            },
+            "overrides": [{"instance_type": t} for t in instance_types],
+        },
+        "instances_distribution": {
+            "on_demand_base_capacity": 0,
+            "on_demand_percentage_above_base_capacity": 100,
+            "on_demand_allocation_strategy": "prioritized",
+        },
+    }
+
+
 class Fleet(pulumi.ComponentResource):
     """One color's fleet."""
 
@@ -224,8 +248,39 @@ class Fleet(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: FleetArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("golden-fleet:index:Fleet", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        profile, boot_policies = self._instance_role(name, args)
+        template = self._launch_template(name, args, profile, boot_policies)
+        target_group, attachment = self._target_group(name, args)
+        alarms = self._alarms(name, args, target_group)
+        group = self._group(name, args, template, target_group, [alarms, attachment])
+        if args.scaling is not None and args.scaling.enabled:
+            self._scaling(name, args.scaling, args, group, target_group)
+        self.refresh = self._refresh(name, args, template, target_group, group, alarms)
 
+        self.asg_name = group.name
+        self.target_group_arn = target_group.arn
+        self.launch_template_version = template.latest_version
+        self.live_launch_template_version = self.refresh.stdout.apply(live_version)
+        self.alarm_names = alarms.names
+        # The stack's dashboard (components/service_dashboard.py) charts and lists these.
+        self.target_group_arn_suffix = target_group.arn_suffix
+        self.alarm_arns = alarms.arns
+        self.register_outputs(
+            {
+                "asgName": self.asg_name,
+                "targetGroupArn": self.target_group_arn,
+                "launchTemplateVersion": self.launch_template_version,
+                "liveLaunchTemplateVersion": self.live_launch_template_version,
+                "alarmNames": self.alarm_names,
+            }
+        )
+
+    def _instance_role(
+        self, name: str, args: FleetArgs
+    ) -> tuple[aws.iam.InstanceProfile, list[aws.iam.RolePolicy]]:
+        """The instances' role (SSM and CloudWatch agents, their secrets) and its profile; with
+        the policies that must exist before an instance boots."""
+        child = pulumi.ResourceOptions(parent=self)
         partition = partition_of(args.region)
         account = aws.get_caller_identity_output(
             opts=pulumi.InvokeOutputOptions(parent=self)
@@ -256,6 +311,20 @@ class Fleet(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        boot_policies = self._secret_policies(name, args, role, partition, account)
+        profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, opts=child)
+        return profile, boot_policies
+
+    def _secret_policies(
+        self,
+        name: str,
+        args: FleetArgs,
+        role: aws.iam.Role,
+        partition: str,
+        account: pulumi.Output[str],
+    ) -> list[aws.iam.RolePolicy]:
+        """The role's fence over SSM parameters and, with app secrets, the grant to read them."""
+        child = pulumi.ResourceOptions(parent=self)
         secrets = list(args.secrets.values())
 
         def arns(kind: str, account: str) -> list[str]:
@@ -294,9 +363,17 @@ class Fleet(pulumi.ComponentResource):
                     opts=child,
                 )
             )
-        profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, opts=child)
+        return boot_policies
 
-        template = aws.ec2.LaunchTemplate(
+    def _launch_template(
+        self,
+        name: str,
+        args: FleetArgs,
+        profile: aws.iam.InstanceProfile,
+        boot_policies: list[aws.iam.RolePolicy],
+    ) -> aws.ec2.LaunchTemplate:
+        """The launch template: a new image or boot config is a new numbered version."""
+        return aws.ec2.LaunchTemplate(
             f"{name}-lt",
             description=f"{args.service} {args.color} {args.version}",
             image_id=args.image_id,
@@ -340,6 +417,11 @@ class Fleet(pulumi.ComponentResource):
             ),
         )
 
+    def _target_group(
+        self, name: str, args: FleetArgs
+    ) -> tuple[aws.lb.TargetGroup, aws.lb.Listener]:
+        """The color's target group and the attachment listener that puts it in use."""
+        child = pulumi.ResourceOptions(parent=self)
         target_group = aws.lb.TargetGroup(
             f"{name}-tg",
             port=args.port,
@@ -373,7 +455,11 @@ class Fleet(pulumi.ComponentResource):
             tags={"Color": args.color, "Purpose": "health-check-attachment"},
             opts=child,
         )
-        alarms = ColorAlarms(
+        return target_group, attachment
+
+    def _alarms(self, name: str, args: FleetArgs, target_group: aws.lb.TargetGroup) -> ColorAlarms:
+        """The color's alarms, which stop and roll back a refresh that makes it unhealthy."""
+        return ColorAlarms(
             f"{name}-alarms",
             ColorAlarmsArgs(
                 service=args.service,
@@ -383,36 +469,27 @@ class Fleet(pulumi.ComponentResource):
                 load_balancer_arn_suffix=args.load_balancer_arn_suffix,
                 health=args.health,
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
+    def _group(
+        self,
+        name: str,
+        args: FleetArgs,
+        template: aws.ec2.LaunchTemplate,
+        target_group: aws.lb.TargetGroup,
+        depends_on: list[pulumi.Resource],
+    ) -> aws.autoscaling.Group:
+        """The Auto Scaling group, created on the template's numbered version and waiting for
+        healthy targets; ``depends_on``: the alarms and the attachment listener."""
         # The numbered version, as a string: what the ASG and instance-refresh rollback need.
-        template_version = template.latest_version.apply(str)
-        template_spec = {"id": template.id, "version": template_version}
-        mixed_instances = None
-        single_template = None
-        if len(args.instance_types) > 1:
-            mixed_instances = {
-                "launch_template": {
-                    "launch_template_specification": {
-                        "launch_template_id": template.id,
-                        "version": template_version,
-                    },
-                    "overrides": [{"instance_type": t} for t in args.instance_types],
-                },
-                "instances_distribution": {
-                    "on_demand_base_capacity": 0,
-                    "on_demand_percentage_above_base_capacity": 100,
-                    "on_demand_allocation_strategy": "prioritized",
-                },
-            }
-        else:
-            single_template = template_spec
-
+        single_template, mixed_instances = launch_settings(
+            template.id, template.latest_version.apply(str), args.instance_types
+        )
         capacity_wait, ignored = group_capacity_settings(
             args.capacity, args.scaling, capacity_timeout(args.health.capacity_timeout)
         )
-        group = aws.autoscaling.Group(
+        return aws.autoscaling.Group(
             f"{name}-asg",
             vpc_zone_identifiers=args.subnet_ids,
             min_size=args.capacity.min,
@@ -448,27 +525,46 @@ class Fleet(pulumi.ComponentResource):
             # module's docstring says why).
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[alarms, attachment],
+                depends_on=depends_on,
                 ignore_changes=[*LAUNCH_SETTINGS, *ignored],
             ),
         )
-        if args.scaling is not None and args.scaling.enabled:
-            FleetScaling(
-                f"{name}-scaling",
-                FleetScalingArgs(
-                    group_name=group.name,
-                    load_balancer_arn_suffix=args.load_balancer_arn_suffix,
-                    target_group_arn_suffix=target_group.arn_suffix,
-                    scaling=args.scaling,
-                ),
-                opts=child,
-            )
 
+    def _scaling(
+        self,
+        name: str,
+        scaling: ScalingConfig,
+        args: FleetArgs,
+        group: aws.autoscaling.Group,
+        target_group: aws.lb.TargetGroup,
+    ) -> FleetScaling:
+        """Target tracking on the group (components/fleet_scaling.py)."""
+        return FleetScaling(
+            f"{name}-scaling",
+            FleetScalingArgs(
+                group_name=group.name,
+                load_balancer_arn_suffix=args.load_balancer_arn_suffix,
+                target_group_arn_suffix=target_group.arn_suffix,
+                scaling=scaling,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _refresh(
+        self,
+        name: str,
+        args: FleetArgs,
+        template: aws.ec2.LaunchTemplate,
+        target_group: aws.lb.TargetGroup,
+        group: aws.autoscaling.Group,
+        alarms: ColorAlarms,
+    ) -> local.Command:
+        """The refresh resource: moves the group onto the template's version (module docstring)."""
         version = template.latest_version
         preferences = refresh_preferences(
             args.instance_refresh, [*alarms.names, *args.shared_alarm_names]
         )
-        self.refresh = local.Command(
+        return local.Command(
             f"{name}-refresh",
             create=refresh_command(program_python()),
             stdin=pulumi.Output.all(group.name, target_group.arn, template.id, version).apply(
@@ -493,22 +589,4 @@ class Fleet(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=[group], replace_on_changes=["triggers"]
             ),
-        )
-
-        self.asg_name = group.name
-        self.target_group_arn = target_group.arn
-        self.launch_template_version = template.latest_version
-        self.live_launch_template_version = self.refresh.stdout.apply(live_version)
-        self.alarm_names = alarms.names
-        # The stack's dashboard (components/service_dashboard.py) charts and lists these.
-        self.target_group_arn_suffix = target_group.arn_suffix
-        self.alarm_arns = alarms.arns
-        self.register_outputs(
-            {
-                "asgName": self.asg_name,
-                "targetGroupArn": self.target_group_arn,
-                "launchTemplateVersion": self.launch_template_version,
-                "liveLaunchTemplateVersion": self.live_launch_template_version,
-                "alarmNames": self.alarm_names,
-            }
         )

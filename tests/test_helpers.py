@@ -12,7 +12,7 @@ import pytest
 from components.app_environment import user_data
 from components.blue_green_service import forward_action, listener_ports, redirect_to_https
 from components.config import InstanceRefreshConfig, parse_stack_config
-from components.fleet import health_check
+from components.fleet import health_check, launch_settings
 from components.golden_image import (
     bake_command,
     bake_environment,
@@ -197,3 +197,21 @@ def test_tags_one_map_fleet_values_win():
     assert [b["key"] for b in blocks] == sorted(set(merged) - {"Version"}), (
         "the version is a launch-template version's tag, never the group's"
     )
+
+
+def test_launch_settings_one_type_is_the_template_itself():
+    """One instance type: the group launches the template's numbered version, no policy."""
+    template, mixed = launch_settings("lt-1", "7", ["t3.small"])
+    assert template == {"id": "lt-1", "version": "7"} and mixed is None
+
+
+def test_launch_settings_several_types_are_a_mixed_policy_on_demand_in_order():
+    """More than one type: only a mixed-instances policy on the same numbered version, each type
+    an override in the order given, all on demand (prioritized: the first type first)."""
+    template, mixed = launch_settings("lt-1", "7", ["t3.small", "t3a.small"])
+    assert template is None and mixed is not None
+    spec = mixed["launch_template"]
+    assert spec["launch_template_specification"] == {"launch_template_id": "lt-1", "version": "7"}
+    assert spec["overrides"] == [{"instance_type": "t3.small"}, {"instance_type": "t3a.small"}]
+    assert mixed["instances_distribution"]["on_demand_percentage_above_base_capacity"] == 100
+    assert mixed["instances_distribution"]["on_demand_allocation_strategy"] == "prioritized"

@@ -139,10 +139,36 @@ class BlueGreenService(pulumi.ComponentResource):
         self, name: str, args: BlueGreenServiceArgs, opts: pulumi.ResourceOptions | None = None
     ):
         super().__init__("golden-fleet:index:BlueGreenService", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         https = args.certificate_arn is not None
-        lb = args.load_balancer
+        alb_sg, instance_sg = self._security_groups(name, args, https)
+        log_key, log_group = self._logs(name, args)
+        alb = self._load_balancer(name, args, alb_sg)
+        if args.waf.enabled:
+            self._web_acl(name, args, alb, log_key)
+        lb_alarms = self._load_balancer_alarms(name, args, alb)
+        self.fleets = self._fleets(name, args, instance_sg, log_group, alb, lb_alarms)
+        self._dashboard(name, args, alb, lb_alarms)
+        listener = self._listeners(name, args, alb, https)
 
+        scheme = "https" if https else "http"
+        self.dns_name = alb.dns_name
+        self.url = alb.dns_name.apply(lambda dns: f"{scheme}://{dns}")
+        self.listener_arn = listener.arn
+        self.load_balancer_alarm_names = lb_alarms.names
+        self.register_outputs(
+            {
+                "url": self.url,
+                "dnsName": self.dns_name,
+                "listenerArn": self.listener_arn,
+                "loadBalancerAlarmNames": self.load_balancer_alarm_names,
+            }
+        )
+
+    def _security_groups(
+        self, name: str, args: BlueGreenServiceArgs, https: bool
+    ) -> tuple[aws.ec2.SecurityGroup, aws.ec2.SecurityGroup]:
+        """The load balancer's and the instances' security groups, and every rule of both."""
+        child = pulumi.ResourceOptions(parent=self)
         alb_sg = aws.ec2.SecurityGroup(
             f"{name}-alb-sg",
             vpc_id=args.vpc_id,
@@ -155,47 +181,25 @@ class BlueGreenService(pulumi.ComponentResource):
             description=f"{args.service} instances: only the load balancer, only the service port",
             opts=child,
         )
-
-        def tcp_rule(
-            rule_name: str,
-            security_group,
-            port: int,
-            description: str,
-            outbound: bool = False,
-            **peer,
-        ):
-            """One TCP port, one peer (a CIDR or another security group), one direction."""
-            rule = aws.vpc.SecurityGroupEgressRule if outbound else aws.vpc.SecurityGroupIngressRule
-            rule(
-                f"{name}-{rule_name}",
-                security_group_id=security_group.id,
-                description=description,
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                opts=child,
-                **peer,
-            )
-
         for port in listener_ports(https):
             for index, cidr in enumerate(args.ingress_cidrs):
-                tcp_rule(
-                    f"alb-in-{port}-{index}",
+                self._tcp_rule(
+                    f"{name}-alb-in-{port}-{index}",
                     alb_sg,
                     port,
                     f"clients to the load balancer on {port}",
                     cidr_ipv4=cidr,
                 )
-        tcp_rule(
-            "alb-out-instances",
+        self._tcp_rule(
+            f"{name}-alb-out-instances",
             alb_sg,
             args.port,
             "load balancer to instances, service port only",
             outbound=True,
             referenced_security_group_id=instance_sg.id,
         )
-        tcp_rule(
-            "instance-in-alb",
+        self._tcp_rule(
+            f"{name}-instance-in-alb",
             instance_sg,
             args.port,
             "from the load balancer only, service port only",
@@ -203,15 +207,43 @@ class BlueGreenService(pulumi.ComponentResource):
         )
         # Agents reach SSM and CloudWatch over HTTPS (through NAT or VPC endpoints). Nothing else
         # leaves: the image has everything, so instances never download at boot.
-        tcp_rule(
-            "instance-out-https",
+        self._tcp_rule(
+            f"{name}-instance-out-https",
             instance_sg,
             HTTPS_PORT,
             "SSM and CloudWatch agents over HTTPS",
             outbound=True,
             cidr_ipv4="0.0.0.0/0",
         )
+        return alb_sg, instance_sg
 
+    def _tcp_rule(
+        self,
+        rule_name: str,
+        security_group: aws.ec2.SecurityGroup,
+        port: int,
+        description: str,
+        outbound: bool = False,
+        **peer,
+    ) -> None:
+        """One TCP port, one peer (a CIDR or another security group), one direction."""
+        rule = aws.vpc.SecurityGroupEgressRule if outbound else aws.vpc.SecurityGroupIngressRule
+        rule(
+            rule_name,
+            security_group_id=security_group.id,
+            description=description,
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+            opts=pulumi.ResourceOptions(parent=self),
+            **peer,
+        )
+
+    def _logs(
+        self, name: str, args: BlueGreenServiceArgs
+    ) -> tuple[LogKey, aws.cloudwatch.LogGroup]:
+        """The stack's log key and the service's log group, encrypted with it."""
+        child = pulumi.ResourceOptions(parent=self)
         # One key for the stack's log groups; its policy names each of them.
         log_groups = [log_group_name(args.service)]
         if args.waf.enabled:
@@ -236,7 +268,13 @@ class BlueGreenService(pulumi.ComponentResource):
             kms_key_id=log_key.key_arn,
             opts=child,
         )
+        return log_key, log_group
 
+    def _load_balancer(
+        self, name: str, args: BlueGreenServiceArgs, alb_sg: aws.ec2.SecurityGroup
+    ) -> aws.lb.LoadBalancer:
+        """The internet-facing load balancer, with its access logs."""
+        lb = args.load_balancer
         # Access logs always: into the configured bucket, or into one the stack owns. The load
         # balancer waits for the bucket policy: ELB checks that it may write (a test object)
         # when access logs are turned on, and refuses the change otherwise (ELB user guide,
@@ -250,14 +288,14 @@ class BlueGreenService(pulumi.ComponentResource):
                     prefix=lb.access_logs.prefix,
                     expiration_days=lb.access_logs.expiry,
                 ),
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self),
             )
         access_logs = {
             "bucket": access_log_bucket.bucket_name if access_log_bucket else lb.access_logs.bucket,
             "prefix": lb.access_logs.prefix,
             "enabled": True,
         }
-        alb = aws.lb.LoadBalancer(
+        return aws.lb.LoadBalancer(
             f"{name}-alb",
             load_balancer_type="application",
             internal=False,
@@ -274,26 +312,34 @@ class BlueGreenService(pulumi.ComponentResource):
                 depends_on=[access_log_bucket.policy] if access_log_bucket else None,
             ),
         )
-        if args.waf.enabled:
-            WebAcl(
-                f"{name}-waf",
-                WebAclArgs(
-                    service=args.service,
-                    stack=args.stack,
-                    load_balancer_arn=alb.arn,
-                    rate_limit=args.waf.rate_limit,
-                    rate_window_seconds=args.waf.rate_window_seconds,
-                    log_retention_days=args.logs.retention_days,
-                    log_kms_key_arn=log_key.key_arn,
-                ),
-                opts=child,
-            )
 
+    def _web_acl(
+        self, name: str, args: BlueGreenServiceArgs, alb: aws.lb.LoadBalancer, log_key: LogKey
+    ) -> WebAcl:
+        """The web ACL in front of the load balancer (components/web_acl.py)."""
+        return WebAcl(
+            f"{name}-waf",
+            WebAclArgs(
+                service=args.service,
+                stack=args.stack,
+                load_balancer_arn=alb.arn,
+                rate_limit=args.waf.rate_limit,
+                rate_window_seconds=args.waf.rate_window_seconds,
+                log_retention_days=args.logs.retention_days,
+                log_kms_key_arn=log_key.key_arn,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _load_balancer_alarms(
+        self, name: str, args: BlueGreenServiceArgs, alb: aws.lb.LoadBalancer
+    ) -> LoadBalancerAlarms:
+        """The load balancer's own alarm, which every color's refresh also watches."""
         # The load balancer's own 5xx (targets crashing, resetting, timing out) carry no target
         # group dimension, so no color's alarm sees them: one alarm on the balancer judges both.
         # Each color's refresh names it, so each Fleet waits until it exists (a component's
         # children are registered only after the component, and it only after its depends_on).
-        lb_alarms = LoadBalancerAlarms(
+        return LoadBalancerAlarms(
             f"{name}-lb-alarms",
             LoadBalancerAlarmsArgs(
                 service=args.service,
@@ -301,14 +347,25 @@ class BlueGreenService(pulumi.ComponentResource):
                 load_balancer_arn_suffix=alb.arn_suffix,
                 health=args.health,
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        after_lb_alarms = pulumi.ResourceOptions(parent=self, depends_on=[lb_alarms])
 
-        self.fleets = {}
+    def _fleets(
+        self,
+        name: str,
+        args: BlueGreenServiceArgs,
+        instance_sg: aws.ec2.SecurityGroup,
+        log_group: aws.cloudwatch.LogGroup,
+        alb: aws.lb.LoadBalancer,
+        lb_alarms: LoadBalancerAlarms,
+    ) -> dict[str, Fleet]:
+        """Both colors' fleets, each after the load balancer's alarm."""
+        lb = args.load_balancer
+        after_lb_alarms = pulumi.ResourceOptions(parent=self, depends_on=[lb_alarms])
+        fleets = {}
         for color in (c.value for c in COLORS):
             spec = args.colors[color]
-            self.fleets[color] = Fleet(
+            fleets[color] = Fleet(
                 f"{name}-{color}",
                 FleetArgs(
                     service=args.service,
@@ -344,8 +401,17 @@ class BlueGreenService(pulumi.ComponentResource):
                 ),
                 opts=after_lb_alarms,
             )
+        return fleets
 
-        ServiceDashboard(
+    def _dashboard(
+        self,
+        name: str,
+        args: BlueGreenServiceArgs,
+        alb: aws.lb.LoadBalancer,
+        lb_alarms: LoadBalancerAlarms,
+    ) -> ServiceDashboard:
+        """The stack's dashboard: both colors and the load balancer (needs the fleets)."""
+        return ServiceDashboard(
             f"{name}-dashboard",
             ServiceDashboardArgs(
                 service=args.service,
@@ -358,9 +424,15 @@ class BlueGreenService(pulumi.ComponentResource):
                 alarm_arns={color: fleet.alarm_arns for color, fleet in self.fleets.items()},
                 load_balancer_alarm_arns=lb_alarms.arns,
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
+    def _listeners(
+        self, name: str, args: BlueGreenServiceArgs, alb: aws.lb.LoadBalancer, https: bool
+    ) -> aws.lb.Listener:
+        """The weighted listener (needs the fleets) and, with HTTPS, the HTTP redirect; returns
+        the weighted one."""
+        lb = args.load_balancer
         forward = forward_action(
             {color: fleet.target_group_arn for color, fleet in self.fleets.items()},
             {color: spec.weight for color, spec in args.colors.items()},
@@ -386,7 +458,7 @@ class BlueGreenService(pulumi.ComponentResource):
                 port=HTTP_PORT,
                 protocol="HTTP",
                 default_actions=[redirect_to_https()],
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self),
             )
         else:
             listener = aws.lb.Listener(
@@ -397,17 +469,4 @@ class BlueGreenService(pulumi.ComponentResource):
                 default_actions=[forward],
                 opts=after_refreshes,
             )
-
-        scheme = "https" if https else "http"
-        self.dns_name = alb.dns_name
-        self.url = alb.dns_name.apply(lambda dns: f"{scheme}://{dns}")
-        self.listener_arn = listener.arn
-        self.load_balancer_alarm_names = lb_alarms.names
-        self.register_outputs(
-            {
-                "url": self.url,
-                "dnsName": self.dns_name,
-                "listenerArn": self.listener_arn,
-                "loadBalancerAlarmNames": self.load_balancer_alarm_names,
-            }
-        )
+        return listener

@@ -674,6 +674,10 @@ def _renewing(
     return get
 
 
+# (account id, its clients, renewed): the --usage-role accounts
+_Accounts = list[tuple[str, Callable[[], Callable[[str, str], Any]]]]
+
+
 @dataclass
 class Uses:
     """Where the uses of one image are read again, just before it is deregistered."""
@@ -681,8 +685,7 @@ class Uses:
     paths: list[Path]  # the stack files
     service: str
     clients: Callable[[str, str], Any]
-    # (account id, its clients, renewed): the --usage-role accounts
-    accounts: list[tuple[str, Callable[[], Callable[[str, str], Any]]]]
+    accounts: _Accounts
 
 
 def uses_now(uses: Uses, image: Image) -> tuple[list[str], RegionView]:
@@ -787,10 +790,45 @@ def run(
     now: dt.datetime | None = None,
 ) -> int:
     """``clients(service, region)`` makes boto3 clients (release.aws_clients by default)."""
-    from release import aws_clients
-
     path = path.resolve()
     configs = read_stack_files(stack_files(root, path))
+    cfg = _baking_stack(path, configs)
+    service = cfg.service.name
+    all_regions = getattr(args, "all_regions", False)
+    if clients is None:
+        clients = _session_clients(cfg.region)
+    clients = _memoized(clients)
+    regions = _regions(args, cfg, configs, clients, all_regions)
+
+    views = {region: read_region(clients("ec2", region), region, service) for region in regions}
+    # What uses an image is read where this service has images, and only there.
+    occupied = [region for region in regions if views[region].images]
+    roles = getattr(args, "usage_role", None) or []
+    in_use, accounts = _in_use(clients, cfg.region, occupied, roles)
+    decisions = decide(
+        [i for v in views.values() for i in v.images],
+        args.keep,
+        named_versions(configs, service),
+        in_use,
+        {(r, base): names for r, v in views.items() for base, names in v.children.items()},
+        pinned_foundations(configs),
+    )
+    doomed = [d for d in decisions if not d.kept]
+    owned = _owned_by_region(clients, regions, doomed)
+    out(_heading(args, service, regions, occupied, all_regions))
+    _judge_earlier_marks(decisions, args.apply, clients)
+    snapshots = 0
+    if args.apply:
+        marks = Marks(clients, mark_value(utcnow(), uuid.uuid4().hex[:12]))
+        uses = Uses(stack_files(root, path), service, clients, accounts)
+        snapshots = _apply(marks, uses, regions, decisions, doomed, owned, out, now)
+    out(render(decisions, now or utcnow(), applied=args.apply))
+    out(_closing(args.apply, regions, views, doomed, owned, snapshots))
+    return 0
+
+
+def _baking_stack(path: Path, configs: Mapping[Path, StackConfig]) -> StackConfig:
+    """The config of ``path``, refused when its stack promotes images it does not bake."""
     cfg = configs[path]
     if not isinstance(cfg.image, BakeImage):
         bakers = sorted(
@@ -803,32 +841,49 @@ def run(
             f"where they are baked ({', '.join(bakers) or 'the baking stack'}), with that "
             "account's credentials"
         )
-    service = cfg.service.name
-    all_regions = getattr(args, "all_regions", False)
-    if clients is None:
-        if not aws_clients.has_credentials(cfg.region):
-            raise PruneError("no AWS credentials found — nothing was read or deleted")
-        # One session for every region (each new session loads the service models again:
-        # --all-regions reads every enabled region).
-        session = aws_clients.session(cfg.region)
+    return cfg
 
-        def clients(service: str, region: str) -> Any:
-            return session.client(service, region_name=region, config=aws_clients.client_config())
 
-    clients = _memoized(clients)
+def _session_clients(home: str) -> Callable[[str, str], Any]:
+    """Clients of the caller's credentials (release.aws_clients); refused without any."""
+    from release import aws_clients
+
+    if not aws_clients.has_credentials(home):
+        raise PruneError("no AWS credentials found — nothing was read or deleted")
+    # One session for every region (each new session loads the service models again:
+    # --all-regions reads every enabled region).
+    session = aws_clients.session(home)
+
+    def clients(service: str, region: str) -> Any:
+        return session.client(service, region_name=region, config=aws_clients.client_config())
+
+    return clients
+
+
+def _regions(
+    args: argparse.Namespace,
+    cfg: StackConfig,
+    configs: Mapping[Path, StackConfig],
+    clients: Callable[[str, str], Any],
+    all_regions: bool,
+) -> list[str]:
+    """The regions read: ``--region``'s, else every enabled one (``--all-regions``) with the
+    stacks' own, else the stacks' own."""
     if args.region:
-        regions = sorted(set(args.region))
-    elif all_regions:
-        regions = sorted(
+        return sorted(set(args.region))
+    if all_regions:
+        return sorted(
             set(enabled_regions(clients("ec2", cfg.region), cfg.region))
             | set(default_regions(cfg, configs))
         )
-    else:
-        regions = default_regions(cfg, configs)
+    return default_regions(cfg, configs)
 
-    views = {region: read_region(clients("ec2", region), region, service) for region in regions}
-    # What uses an image is read where this service has images, and only there.
-    occupied = [region for region in regions if views[region].images]
+
+def _in_use(
+    clients: Callable[[str, str], Any], home: str, occupied: list[str], roles: list[str]
+) -> tuple[dict[tuple[str, str], list[str]], _Accounts]:
+    """What uses each image in ``occupied``, in this account and then in each ``--usage-role``
+    account, and those accounts (their clients renewed) for phase 2's re-checks."""
     in_use: dict[tuple[str, str], list[str]] = defaultdict(list)
     for region in occupied:
         usage = read_usage(clients("ec2", region), clients("autoscaling", region), region)
@@ -838,9 +893,9 @@ def run(
     accounts = [
         (
             _ROLE_ARN.fullmatch(role).group(1),
-            _renewing(lambda role=role: assumed_clients(clients, cfg.region, role)),
+            _renewing(lambda role=role: assumed_clients(clients, home, role)),
         )
-        for role in getattr(args, "usage_role", None) or []
+        for role in roles
     ]
     for account, other in accounts:
         for region in occupied:
@@ -850,16 +905,14 @@ def run(
             )
             for key, reasons in usage.items():
                 in_use[key].extend(reasons)
-    decisions = decide(
-        [i for v in views.values() for i in v.images],
-        args.keep,
-        named_versions(configs, service),
-        in_use,
-        {(r, base): names for r, v in views.items() for base, names in v.children.items()},
-        pinned_foundations(configs),
-    )
-    doomed = [d for d in decisions if not d.kept]
-    owned = {
+    return in_use, accounts
+
+
+def _owned_by_region(
+    clients: Callable[[str, str], Any], regions: list[str], doomed: list[Decision]
+) -> dict[str, set[str]]:
+    """Per region, which of the doomed images' snapshots this account owns."""
+    return {
         region: owned_snapshots(
             clients("ec2", region),
             region,
@@ -867,22 +920,36 @@ def run(
         )
         for region in regions
     }
+
+
+def _heading(
+    args: argparse.Namespace,
+    service: str,
+    regions: list[str],
+    occupied: list[str],
+    all_regions: bool,
+) -> str:
     where = (
         f"the {len(regions)} regions enabled for the account" if all_regions else ", ".join(regions)
     )
-    out(
+    return (
         f"prune {args.stack}: images of {service} owned by this account in {where} "
         f"(found in {', '.join(occupied) or 'none'}); keeping the newest {args.keep} versions "
         "and every image in use"
     )
-    # Marks found now were left by an earlier run (killed, or still running): never trusted as
-    # a decision. Each image was decided afresh above; --apply unmarks the kept ones and marks
-    # the doomed ones again with this run's value.
+
+
+def _judge_earlier_marks(
+    decisions: list[Decision], apply: bool, clients: Callable[[str, str], Any]
+) -> None:
+    """Marks found now were left by an earlier run (killed, or still running): never trusted as
+    a decision. Each image was decided afresh; --apply unmarks the kept ones and marks the
+    doomed ones again with this run's value."""
     for decision in decisions:
         earlier = decision.image.mark
         if earlier is None:
             continue
-        if not args.apply:
+        if not apply:
             decision.mark_note = f"an earlier run's mark ({earlier}) is not trusted"
         elif decision.kept:
             failed = unmark(clients("ec2", decision.image.region), decision.image.image_id, earlier)
@@ -893,36 +960,55 @@ def run(
             )
         else:
             decision.mark_note = "an earlier run's mark replaced"
+
+
+def _apply(
+    marks: Marks,
+    uses: Uses,
+    regions: list[str],
+    decisions: list[Decision],
+    doomed: list[Decision],
+    owned: dict[str, set[str]],
+    out: Callable[[str], None],
+    now: dt.datetime | None,
+) -> int:
+    """Both phases of --apply; the snapshots deleted. On any failure or interrupt the images not
+    yet deregistered are unmarked and the table printed as far as it got."""
     snapshots = 0
-    if args.apply:
-        marks = Marks(clients, mark_value(utcnow(), uuid.uuid4().hex[:12]))
-        uses = Uses(stack_files(root, path), service, clients, accounts)
-        try:
-            # Phase 1: every doomed image is marked before the first is deleted.
-            for region in regions:
-                region_doomed = [d for d in doomed if d.image.region == region]
-                if region_doomed:
-                    marks.mark(region, region_doomed)
-            # Phase 2: each image re-checked, and deleted or kept, one at a time.
-            for region in regions:
-                region_doomed = [d for d in doomed if d.image.region == region]
-                snapshots += delete_marked(uses, marks, region, region_doomed, owned[region])
-        except BaseException:
-            marks.release_all()
-            out(render(decisions, now or utcnow(), applied=True))
-            raise
-    out(render(decisions, now or utcnow(), applied=args.apply))
-    if args.apply:
+    try:
+        # Phase 1: every doomed image is marked before the first is deleted.
+        for region in regions:
+            region_doomed = [d for d in doomed if d.image.region == region]
+            if region_doomed:
+                marks.mark(region, region_doomed)
+        # Phase 2: each image re-checked, and deleted or kept, one at a time.
+        for region in regions:
+            region_doomed = [d for d in doomed if d.image.region == region]
+            snapshots += delete_marked(uses, marks, region, region_doomed, owned[region])
+    except BaseException:
+        marks.release_all()
+        out(render(decisions, now or utcnow(), applied=True))
+        raise
+    return snapshots
+
+
+def _closing(
+    applied: bool,
+    regions: list[str],
+    views: Mapping[str, RegionView],
+    doomed: list[Decision],
+    owned: Mapping[str, set[str]],
+    snapshots: int,
+) -> str:
+    """The last line: what was deleted, or what a dry run would delete."""
+    if applied:
         deleted = sum(1 for d in doomed if d.outcome.startswith("deleted"))
         late = sum(1 for d in doomed if d.late)
-        out(
-            f"deleted {deleted} images and {snapshots} snapshots"
-            + (f"; {late} kept at deletion (in use)" if late else "")
+        return f"deleted {deleted} images and {snapshots} snapshots" + (
+            f"; {late} kept at deletion (in use)" if late else ""
         )
-    else:
-        would = sum(len(freed_snapshots(views[r], doomed, owned[r])) for r in regions)
-        out(
-            f"dry run: {len(doomed)} images and {would} snapshots would be deleted; "
-            "nothing was changed — pass --apply to delete them"
-        )
-    return 0
+    would = sum(len(freed_snapshots(views[r], doomed, owned[r])) for r in regions)
+    return (
+        f"dry run: {len(doomed)} images and {would} snapshots would be deleted; "
+        "nothing was changed — pass --apply to delete them"
+    )

@@ -214,6 +214,17 @@ def deploy(
     (unless ``allow_stale_foundation``: then a warning).
     A cold new color gets the stable color's capacity back so that it can take traffic.
     """
+    _check_deploy_target(cfg, stack, version)
+    stale = _check_deploy_image(cfg, version, baked, allow_stale_foundation, now)
+    changes, notes = _deploy_changes(cfg, version)
+    warnings = [f"--allow-stale-foundation: deploying although {stale}"] if stale else []
+    image_notes, image_warnings = _bake_check_notes(version, baked)
+    return _deploy_plan(cfg, version, changes, notes + image_notes, warnings + image_warnings)
+
+
+def _check_deploy_target(cfg: StackConfig, stack: str, version: str) -> None:
+    """Refuse an invalid version, a new color that still takes traffic, and a version that is
+    nothing to deploy (the stable color serves it, or the new color runs it with capacity)."""
     try:
         check_version(version)
     except ValueError as error:
@@ -230,12 +241,23 @@ def deploy(
             f"{stable.value} (stable) already serves {version} — nothing to release; "
             "deploy a version that differs from the stable one"
         )
-    cold = is_cold(cfg, new)
-    if version == target.version and not cold:
+    if version == target.version and not is_cold(cfg, new):
         raise ReleaseError(
             f"{new.value} already runs {version} with capacity {_cap(target.capacity)} — "
             f"nothing to deploy; shift traffic to it instead ({_cmd('shift', stack, 10)})"
         )
+
+
+def _check_deploy_image(
+    cfg: StackConfig,
+    version: str,
+    baked: BakeCheck | None,
+    allow_stale_foundation: bool,
+    now: datetime.datetime | None,
+) -> str | None:
+    """Refuse a version whose image is being pruned, is revoked, runs on a stale foundation
+    (unless allowed) or, in a promote stack, was never baked. Returns why the foundation is
+    stale (allowed), or None."""
     if baked is not None and baked.status is BakeStatus.PRUNING:
         raise ReleaseError(
             f"{version}'s image is being pruned: {baked.detail} — deploy another version; to "
@@ -260,13 +282,19 @@ def deploy(
                 f"{version} was never baked: no image {baked.detail} — bake it in the baking "
                 "stack (and let it pass there) before promoting it"
             )
+    return stale
 
+
+def _deploy_changes(cfg: StackConfig, version: str) -> tuple[list[Change], list[str]]:
+    """The edits that put ``version`` on the new color, and the note a cold color's capacity
+    needs; refuses a cold new color when the stable one has no capacity to copy."""
+    stable, new = cfg.stable_color, new_color(cfg)
+    target, source = cfg.fleets[new], cfg.fleets[stable]
     changes: list[Change] = [*_pin_stable(cfg)]
     notes: list[str] = []
-    warnings: list[str] = []
     if version != target.version:
         changes.append(Change((FLEETS, new.value, "version"), version))
-    if cold:
+    if is_cold(cfg, new):
         if is_cold(cfg, stable):
             raise ReleaseError(
                 f"{new.value} is cold and {stable.value} has no capacity to copy — set "
@@ -277,18 +305,28 @@ def deploy(
             f"{new.value} was cold ({_cap(target.capacity)}): its capacity is set to "
             f"{stable.value}'s {_cap(source.capacity)} so that it can take traffic"
         )
-    if stale:
-        warnings.append(f"--allow-stale-foundation: deploying although {stale}")
-    if baked is not None:
-        if baked.status is BakeStatus.FOUND:
-            notes.append(f"image found: {baked.detail}")
-        elif baked.status is BakeStatus.MISSING:  # bake stack: `pulumi up` bakes it
-            notes.append(f"no image {baked.detail} yet: `pulumi up` will bake {version}")
-        else:
-            warnings.append(
-                f"could not check whether {version} was baked ({baked.detail}); continuing: "
-                "`pulumi preview` looks the image up by the same name and fails if there is none"
-            )
+    return changes, notes
+
+
+def _bake_check_notes(version: str, baked: BakeCheck | None) -> tuple[list[str], list[str]]:
+    """What the image lookup tells the operator: a note, or a warning when it could not check."""
+    if baked is None:
+        return [], []
+    if baked.status is BakeStatus.FOUND:
+        return [f"image found: {baked.detail}"], []
+    if baked.status is BakeStatus.MISSING:  # bake stack: `pulumi up` bakes it
+        return [f"no image {baked.detail} yet: `pulumi up` will bake {version}"], []
+    return [], [
+        f"could not check whether {version} was baked ({baked.detail}); continuing: "
+        "`pulumi preview` looks the image up by the same name and fails if there is none"
+    ]
+
+
+def _deploy_plan(
+    cfg: StackConfig, version: str, changes: list[Change], notes: list[str], warnings: list[str]
+) -> Plan:
+    stable, new = cfg.stable_color, new_color(cfg)
+    target, source = cfg.fleets[new], cfg.fleets[stable]
     return Plan(
         command="deploy",
         summary=(

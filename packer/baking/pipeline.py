@@ -300,158 +300,244 @@ def _build(
     """One Packer build of ``options.layer``: the image's id, verified; on any failure nothing
     of it is kept. A local foundation's provisioned root is kept in the cache for the
     application bakes on it."""
-    packer, fixed, env, endpoint, ec2 = (
-        session.packer,
-        session.fixed,
-        session.env,
-        session.endpoint,
-        session.ec2,
-    )
     with TimedExitStack(f"{options.layer} teardown") as stack:
-        workdir = options.workdir
-        if workdir is None:
-            workdir = stack.enter_context(scratch_dir("work"))
-        workdir.mkdir(parents=True, exist_ok=True)
+        workdir = _workdir(options, stack)
         if options.local and options.endpoint and foundation is None:
             # Someone else's emulator may lack the base image: say so now, not after a Packer run.
-            with PHASES("base image"):
-                owners, pattern = base_image_query(options, dict(os.environ), fixed)
-                if find_base_image(ec2, owners, pattern) is None:
-                    raise BakeError(
-                        EXIT_PREREQUISITE,
-                        f"no base image at {endpoint} (an x86_64 hvm ebs image named {pattern} "
-                        f"owned by {', '.join(owners)}): start the emulator with the stand-in, "
-                        "see `python packer/bake.py seed-base-image --help`",
-                    )
+            _check_base_image(options, session)
         build_time = build_timestamp()
         bake_run = uuid.uuid4().hex
-        runtime = _runtime(options, fixed)
-        if options.layer == LAYER_FOUNDATION:
-            name = foundation_name(runtime, build_time)
-            description = layers.foundation_description(runtime, build_time)
-        else:
-            name = image_name(options.service, options.version, build_time)
-            try:
-                description = layers.application_description(
-                    options.service, options.version, foundation, app.description_part()
-                )
-            except ValueError as error:
-                raise BakeError(EXIT_USAGE, str(error)) from None
+        runtime = _runtime(options, session.fixed)
+        name, description = _name_and_description(options, runtime, build_time, foundation, app)
         manifest = workdir / "manifest.json"
         manifest.unlink(missing_ok=True)
-        with PHASES("packer version"):
-            version_output = subprocess.run(
-                [packer, "version"], capture_output=True, text=True
-            ).stdout
-        if packer_is_legacy(version_output):
-            scratch = stack.enter_context(scratch_dir("template"))
-            try:
-                template = assemble_legacy_template(scratch)
-            except ValueError as error:
-                raise BakeError(EXIT_BUILD, f"Packer 1.6.6 template: {error}") from None
-        else:
-            template = PACKER_DIR
-            if subprocess.run(
-                [packer, "init", str(template)], stdout=sys.stderr, stderr=sys.stderr
-            ).returncode:
-                raise BakeError(EXIT_BUILD, "packer init failed: plugins could not be installed")
-        variables = {
-            "layer": options.layer,
-            "region": options.region,
-            "build_time": build_time,
-            "bake_run": bake_run,
-            "template_digest": digest,
-            "manifest_path": str(manifest),
-            "ami_description": description,
-        }
-        if options.layer == LAYER_APPLICATION:
-            variables.update(
-                service=options.service,
-                version=options.version,
-                **layers.lineage_variables(foundation),
-                **app.packer_variables(),
-                **port_variable(options),
-                health_check_path=options.health_check_path,
-            )
-        host = None
-        if options.local:
-            base = layers.foundation_root(cache_dir(), foundation.ami) if foundation else None
-            host = BuildHost(workdir, base=base)
-            log(f"build host directory: {host.root}")
-            stack.push(lambda kind, value, trace: host.stop(failed=kind is not None))
-            with PHASES("host prepare"):
-                host.prepare()
-            with PHASES("sshd start"):
-                host.start()
-            variables.update(
-                ec2_endpoint=endpoint,
-                skip_region_validation="true",
-                ssh_host="127.0.0.1",
-                ssh_port=str(host.port),
-                ssh_private_key_file=str(host.key),
-                **fixed,
-            )
-            if foundation is not None:
-                # The emulator cannot launch a foundation it created (variables.pkr.hcl,
-                # build_source_ami): launch from the Debian stand-in, build on the
-                # foundation's kept root.
-                owners, pattern = base_image_query(options, dict(os.environ), fixed)
-                stand_in = find_base_image(ec2, owners, pattern)
-                if stand_in is None:
-                    raise BakeError(EXIT_PREREQUISITE, f"no base image at {endpoint}")
-                variables["build_source_ami"] = stand_in["ImageId"]
-        elif options.runtime:
-            variables["runtime"] = options.runtime
-        command = packer_build_command(packer, variables, options.var_file)
+        template = _template(session.packer, stack)
+        variables = _image_variables(
+            options, digest, build_time, bake_run, manifest, description, foundation, app
+        )
+        host = _start_host(workdir, foundation, stack) if options.local else None
+        variables.update(_host_variables(options, session, host, foundation))
+        command = packer_build_command(session.packer, variables, options.var_file)
 
         log(f"baking {name} in {options.region} (template digest {digest[:12]})")
         log(f"description: {description}")
-        # Packer's own temporary files (its packer-shell* script copies, its plugins' sockets)
-        # go to a directory of the bake's, removed with it; on a short base (scratch.short_base).
-        packer_tmp = stack.enter_context(scratch_dir("packer-tmp", short_base()))
-        packer_env = dict(env, TMPDIR=str(packer_tmp), PACKER_TMP_DIR=str(packer_tmp))
-        log_path = None if options.verbose else packer_tmp / "packer.log"
+        packer_env, log_path = _packer_env(options, session, stack)
         try:
-            with PHASES(f"packer build ({options.layer})"):
-                code = run_packer(command, packer_env, template, log_path=log_path)
-            if code != 0:
-                raise BakeError(
-                    EXIT_BUILD, f"packer build failed with exit code {code}; no image kept"
-                )
-            try:
-                amis = parse_manifest(manifest.read_text())
-            except (OSError, ValueError) as error:
-                raise BakeError(EXIT_BUILD, f"build produced no usable manifest: {error}") from None
-            ami = amis.get(options.region)
-            if not ami:
-                raise BakeError(EXIT_BUILD, f"manifest has no image in {options.region}")
-            with PHASES("verify"):
-                images = ec2.describe_images(ImageIds=[ami])["Images"]
-            if (
-                not images
-                or images[0].get("State") != "available"
-                or tag_map(images[0]).get("TemplateDigest") != digest
-            ):
-                raise BakeError(
-                    EXIT_BUILD, f"{ami} is not an available image tagged with this template digest"
-                )
+            ami = _packer_build(
+                options, session, command, packer_env, template, log_path, manifest, digest
+            )
             if host is not None and options.layer == LAYER_FOUNDATION:
-                host.stop()
-                with PHASES("foundation root keep"):
-                    kept = layers.keep_foundation_root(host.root, cache_dir(), ami, endpoint)
-                log(f"kept the foundation's root for application bakes: {kept}")
-                older = layers.superseded_roots(
-                    layers.kept_roots(cache_dir()),
-                    endpoint,
-                    layers.find_foundations(ec2, runtime),
-                    ami,
-                )
-                for path in layers.remove_roots(cache_dir(), older):
-                    log(f"removed {path}: a newer foundation of {runtime} is kept")
+                _keep_foundation_root(session, host, ami, runtime)
             log(f"baked {name}: {ami}")
             return ami
         except BaseException:
-            removed = remove_images(ec2, name, bake_run)
+            removed = remove_images(session.ec2, name, bake_run)
             if removed:
                 log(f"removed half-done images in {options.region}: {', '.join(removed)}")
             raise
+
+
+def _workdir(options: Options, stack: TimedExitStack) -> Path:
+    """The build's directory (its manifest, a local build host): --workdir, else a scratch one
+    removed with the build."""
+    workdir = options.workdir
+    if workdir is None:
+        workdir = stack.enter_context(scratch_dir("work"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    return workdir
+
+
+def _check_base_image(options: Options, session: _Session) -> None:
+    with PHASES("base image"):
+        owners, pattern = base_image_query(options, dict(os.environ), session.fixed)
+        if find_base_image(session.ec2, owners, pattern) is None:
+            raise BakeError(
+                EXIT_PREREQUISITE,
+                f"no base image at {session.endpoint} (an x86_64 hvm ebs image named {pattern} "
+                f"owned by {', '.join(owners)}): start the emulator with the stand-in, "
+                "see `python packer/bake.py seed-base-image --help`",
+            )
+
+
+def _name_and_description(
+    options: Options,
+    runtime: str,
+    build_time: str,
+    foundation: layers.Foundation | None,
+    app: Package | None,
+) -> tuple[str, str]:
+    """The image's name and AMI description: a foundation's, or an application image's naming
+    its foundation and package."""
+    if options.layer == LAYER_FOUNDATION:
+        return (
+            foundation_name(runtime, build_time),
+            layers.foundation_description(runtime, build_time),
+        )
+    name = image_name(options.service, options.version, build_time)
+    try:
+        description = layers.application_description(
+            options.service, options.version, foundation, app.description_part()
+        )
+    except ValueError as error:
+        raise BakeError(EXIT_USAGE, str(error)) from None
+    return name, description
+
+
+def _template(packer: str, stack: TimedExitStack) -> Path:
+    """The template to build: assembled for Packer 1.6.6 in a scratch directory (removed with
+    the build), else the HCL2 template directory, its plugins installed."""
+    with PHASES("packer version"):
+        version_output = subprocess.run([packer, "version"], capture_output=True, text=True).stdout
+    if packer_is_legacy(version_output):
+        scratch = stack.enter_context(scratch_dir("template"))
+        try:
+            return assemble_legacy_template(scratch)
+        except ValueError as error:
+            raise BakeError(EXIT_BUILD, f"Packer 1.6.6 template: {error}") from None
+    if subprocess.run(
+        [packer, "init", str(PACKER_DIR)], stdout=sys.stderr, stderr=sys.stderr
+    ).returncode:
+        raise BakeError(EXIT_BUILD, "packer init failed: plugins could not be installed")
+    return PACKER_DIR
+
+
+def _image_variables(
+    options: Options,
+    digest: str,
+    build_time: str,
+    bake_run: str,
+    manifest: Path,
+    description: str,
+    foundation: layers.Foundation | None,
+    app: Package | None,
+) -> dict[str, str]:
+    """The -var values of the image itself: every layer's, and an application image's service,
+    version, lineage, package, port and health check."""
+    variables = {
+        "layer": options.layer,
+        "region": options.region,
+        "build_time": build_time,
+        "bake_run": bake_run,
+        "template_digest": digest,
+        "manifest_path": str(manifest),
+        "ami_description": description,
+    }
+    if options.layer == LAYER_APPLICATION:
+        variables.update(
+            service=options.service,
+            version=options.version,
+            **layers.lineage_variables(foundation),
+            **app.packer_variables(),
+            **port_variable(options),
+            health_check_path=options.health_check_path,
+        )
+    return variables
+
+
+def _start_host(
+    workdir: Path, foundation: layers.Foundation | None, stack: TimedExitStack
+) -> BuildHost:
+    """A local build host, on the foundation's kept root when there is one, stopped with the
+    build (as failed when the build fails)."""
+    base = layers.foundation_root(cache_dir(), foundation.ami) if foundation else None
+    host = BuildHost(workdir, base=base)
+    log(f"build host directory: {host.root}")
+    stack.push(lambda kind, value, trace: host.stop(failed=kind is not None))
+    with PHASES("host prepare"):
+        host.prepare()
+    with PHASES("sshd start"):
+        host.start()
+    return host
+
+
+def _host_variables(
+    options: Options,
+    session: _Session,
+    host: BuildHost | None,
+    foundation: layers.Foundation | None,
+) -> dict[str, str]:
+    """The -var values of where the build runs: the local API and build host (none: the
+    --runtime, which a local bake passes with the wrapper's other values)."""
+    if host is None:
+        return {"runtime": options.runtime} if options.runtime else {}
+    variables = dict(
+        ec2_endpoint=session.endpoint,
+        skip_region_validation="true",
+        ssh_host="127.0.0.1",
+        ssh_port=str(host.port),
+        ssh_private_key_file=str(host.key),
+        **session.fixed,
+    )
+    if foundation is not None:
+        # The emulator cannot launch a foundation it created (variables.pkr.hcl,
+        # build_source_ami): launch from the Debian stand-in, build on the
+        # foundation's kept root.
+        owners, pattern = base_image_query(options, dict(os.environ), session.fixed)
+        stand_in = find_base_image(session.ec2, owners, pattern)
+        if stand_in is None:
+            raise BakeError(EXIT_PREREQUISITE, f"no base image at {session.endpoint}")
+        variables["build_source_ami"] = stand_in["ImageId"]
+    return variables
+
+
+def _packer_env(
+    options: Options, session: _Session, stack: TimedExitStack
+) -> tuple[dict[str, str], Path | None]:
+    """Packer's environment, and the file its output goes to (None: the terminal, --verbose)."""
+    # Packer's own temporary files (its packer-shell* script copies, its plugins' sockets)
+    # go to a directory of the bake's, removed with it; on a short base (scratch.short_base).
+    packer_tmp = stack.enter_context(scratch_dir("packer-tmp", short_base()))
+    packer_env = dict(session.env, TMPDIR=str(packer_tmp), PACKER_TMP_DIR=str(packer_tmp))
+    return packer_env, None if options.verbose else packer_tmp / "packer.log"
+
+
+def _packer_build(
+    options: Options,
+    session: _Session,
+    command: list[str],
+    packer_env: dict[str, str],
+    template: Path,
+    log_path: Path | None,
+    manifest: Path,
+    digest: str,
+) -> str:
+    """Run the build and return the image it made, available and tagged with ``digest``."""
+    with PHASES(f"packer build ({options.layer})"):
+        code = run_packer(command, packer_env, template, log_path=log_path)
+    if code != 0:
+        raise BakeError(EXIT_BUILD, f"packer build failed with exit code {code}; no image kept")
+    try:
+        amis = parse_manifest(manifest.read_text())
+    except (OSError, ValueError) as error:
+        raise BakeError(EXIT_BUILD, f"build produced no usable manifest: {error}") from None
+    ami = amis.get(options.region)
+    if not ami:
+        raise BakeError(EXIT_BUILD, f"manifest has no image in {options.region}")
+    with PHASES("verify"):
+        images = session.ec2.describe_images(ImageIds=[ami])["Images"]
+    if (
+        not images
+        or images[0].get("State") != "available"
+        or tag_map(images[0]).get("TemplateDigest") != digest
+    ):
+        raise BakeError(
+            EXIT_BUILD, f"{ami} is not an available image tagged with this template digest"
+        )
+    return ami
+
+
+def _keep_foundation_root(session: _Session, host: BuildHost, ami: str, runtime: str) -> None:
+    """Keep a local foundation's provisioned root for the application bakes on it, and remove
+    the roots of the runtime's older foundations."""
+    host.stop()
+    with PHASES("foundation root keep"):
+        kept = layers.keep_foundation_root(host.root, cache_dir(), ami, session.endpoint)
+    log(f"kept the foundation's root for application bakes: {kept}")
+    older = layers.superseded_roots(
+        layers.kept_roots(cache_dir()),
+        session.endpoint,
+        layers.find_foundations(session.ec2, runtime),
+        ami,
+    )
+    for path in layers.remove_roots(cache_dir(), older):
+        log(f"removed {path}: a newer foundation of {runtime} is kept")

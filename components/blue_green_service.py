@@ -334,11 +334,13 @@ class BlueGreenService(pulumi.ComponentResource):
     def _load_balancer_alarms(
         self, name: str, args: BlueGreenServiceArgs, alb: aws.lb.LoadBalancer
     ) -> LoadBalancerAlarms:
-        """The load balancer's own alarm, which every color's refresh also watches."""
+        """The load balancer's own alarm, which a serving color's refresh also watches."""
         # The load balancer's own 5xx (targets crashing, resetting, timing out) carry no target
         # group dimension, so no color's alarm sees them: one alarm on the balancer judges both.
-        # Each color's refresh names it, so each Fleet waits until it exists (a component's
-        # children are registered only after the component, and it only after its depends_on).
+        # A serving color's refresh names it (an idle color's leaves it out: an incident on the
+        # live color must not roll back the idle one's fix), so each Fleet waits until it exists
+        # (a component's children are registered only after the component, and it only after
+        # its depends_on).
         return LoadBalancerAlarms(
             f"{name}-lb-alarms",
             LoadBalancerAlarmsArgs(

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from release import publication
+from release.durations import duration
 from release.judge import (
     Action,
     Judgement,
@@ -179,7 +180,7 @@ class CanaryAnalysis:
             if note is not None:
                 note(
                     f"{label}: waiting for CloudWatch to publish the minute {last:%H:%M} UTC "
-                    f"(at most {publication.seconds(left)} more)"
+                    f"(at most {duration(left)} more)"
                 )
 
         done, waited = publication.wait(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from release import publication
 from release.analysis import StepRecord
+from release.durations import duration
 from release.judge import Verdict
 from release.metrics import COUNTS, REQUESTS, Series, whole_minutes
 
@@ -82,10 +83,7 @@ def judged(record: StepRecord) -> str:
     )
     waited = record.publication
     if waited is not None and waited.waited_s >= 1:
-        text += (
-            f" Waited {publication.seconds(waited.waited_s)} for CloudWatch to publish its last "
-            "minute."
-        )
+        text += f" Waited {duration(waited.waited_s)} for CloudWatch to publish its last minute."
     missing = publication.describe(waited)
     if missing:
         text += f" **{missing[0].upper()}{missing[1:]}.**"

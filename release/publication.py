@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from release.durations import duration
+
 MINUTE = timedelta(minutes=1)
 # An ALB publishes one datapoint a minute: four looks a minute see a minute soon after it lands;
 # each look is one GetMetricData call of three metrics over that one minute.
@@ -83,12 +85,6 @@ def spans(window: Sequence[datetime]) -> str:
     return ", ".join(runs)
 
 
-def seconds(value: float) -> str:
-    """``3m00s``, ``45s``."""
-    value = round(value)
-    return f"{value // 60}m{value % 60:02d}s" if value >= 60 else f"{value}s"
-
-
 def wait(
     last: datetime,
     check: Callable[[], Published],
@@ -126,7 +122,7 @@ def describe(outcome: Outcome | None) -> str:
     if outcome is None or not outcome.missing:
         return ""
     why = (
-        f"not published {seconds(outcome.bound_s)} after the window"
+        f"not published {duration(outcome.bound_s)} after the window"
         if not outcome.last_published
         else "unpublished, or no request through the load balancer"
     )

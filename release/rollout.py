@@ -62,6 +62,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from release.durations import duration
 from release.transitions import ReleaseError
 
 DEFAULT_STEPS = (10, 50, 100)
@@ -111,15 +112,6 @@ def parse_bake(text: str) -> int:
             "at most 24h)"
         )
     return seconds
-
-
-def duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
 
 
 def remaining_steps(steps: tuple[int, ...], current: int) -> tuple[int, ...]:
